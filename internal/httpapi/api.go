@@ -1,0 +1,175 @@
+// Package httpapi is sluice's HTTP edge: WHIP and WHEP resources (RFC 9725),
+// CORS, request limits, and the mapping of every error to a status code and
+// a one-line reason.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/whep"
+	"github.com/sluice-media/sluice/internal/whip"
+	"github.com/sluice-media/sluice/web"
+)
+
+// Config is the HTTP edge's share of the configuration.
+type Config struct {
+	CORSOrigin   string
+	MaxBodyBytes int64
+	MaxSessions  int
+}
+
+// offerTimeout bounds the work behind one POST (mostly ICE gathering).
+const offerTimeout = 10 * time.Second
+
+// API serves the HTTP resources and owns the registry of sessions.
+type API struct {
+	cfg      Config
+	log      *slog.Logger
+	whip     whip.Deps
+	whep     whep.Deps
+	sessions *registry
+}
+
+// New returns the HTTP edge over the given ingest and egress dependencies.
+func New(cfg Config, log *slog.Logger, in whip.Deps, out whep.Deps) *API {
+	return &API{cfg: cfg, log: log, whip: in, whep: out, sessions: newRegistry(cfg.MaxSessions)}
+}
+
+// Handler returns the routes. Go's ServeMux answers a known path with the
+// wrong method by 405 and an Allow header (RFC 9110 §15.5.6).
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, kind := range []string{"whip", "whep"} {
+		mux.HandleFunc("POST /"+kind+"/{stream}", a.offer(kind))
+		mux.HandleFunc("OPTIONS /"+kind+"/{stream}", a.preflight)
+		mux.HandleFunc("DELETE /"+kind+"/{stream}/{session}", a.deleteSession(kind))
+		mux.HandleFunc("OPTIONS /"+kind+"/{stream}/{session}", a.preflight)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	page := web.Handler()
+	for _, p := range []string{"/{$}", "/index.html", "/app.js", "/style.css"} {
+		mux.Handle("GET "+p, page)
+	}
+	return a.cors(a.checkStreamName(mux))
+}
+
+// CloseAll ends every session, in parallel, and waits for them.
+func (a *API) CloseAll() { a.sessions.closeAll() }
+
+// Sessions is the number of open sessions.
+func (a *API) Sessions() int { return a.sessions.len() }
+
+func (a *API) offer(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("stream")
+		body, err := a.readOffer(w, r)
+		if err != nil {
+			a.fail(w, r, kind, name, err)
+			return
+		}
+		release, err := a.sessions.reserve()
+		if err != nil {
+			a.fail(w, r, kind, name, err)
+			return
+		}
+		defer release()
+
+		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
+		defer cancel()
+		var e *entry
+		onClose := func() { a.sessions.remove(e) }
+		e = &entry{kind: kind, stream: name, etag: `"` + rtc.NewID()[:20] + `"`}
+		switch kind {
+		case "whip":
+			var s *whip.Session
+			if s, err = whip.New(ctx, a.whip, name, body, r.RemoteAddr, onClose); err == nil {
+				e.session = s
+			}
+		default:
+			var s *whep.Session
+			if s, err = whep.New(ctx, a.whep, name, body, r.RemoteAddr, onClose); err == nil {
+				e.session = s
+			}
+		}
+		if err != nil {
+			a.fail(w, r, kind, name, err)
+			return
+		}
+		a.sessions.add(e)
+		h := w.Header()
+		h.Set("Content-Type", "application/sdp")
+		// RFC 9725 §4.2: the session URL goes in Location, the ICE session
+		// version in ETag.
+		h.Set("Location", "/"+kind+"/"+url.PathEscape(name)+"/"+e.session.ID())
+		h.Set("ETag", e.etag)
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, e.session.Answer())
+	}
+}
+
+// readOffer checks the media type and size of an offer and returns it.
+func (a *API) readOffer(w http.ResponseWriter, r *http.Request) (string, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/sdp" {
+		return "", fmt.Errorf("%w: Content-Type %q, want application/sdp", errMediaType, r.Header.Get("Content-Type"))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return "", fmt.Errorf("%w: over %d bytes", errTooLarge, tooBig.Limit)
+		}
+		return "", fmt.Errorf("%w: reading body: %v", rtc.ErrBadOffer, err)
+	}
+	return string(body), nil
+}
+
+func (a *API) deleteSession(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, id := r.PathValue("stream"), r.PathValue("session")
+		e := a.sessions.get(id)
+		if e == nil || e.kind != kind || e.stream != name {
+			a.fail(w, r, kind, name, fmt.Errorf("%w: %s", errNoSession, id))
+			return
+		}
+		e.session.Close(nil)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "session ended\n")
+	}
+}
+
+// preflight answers CORS preflight requests; the headers come from cors.
+func (a *API) preflight(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// cors adds CORS headers to every response (WHIP/WHEP clients run in
+// browsers on other origins).
+func (a *API) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", a.cfg.CORSOrigin)
+		h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+			h.Set("Access-Control-Max-Age", "86400")
+		}
+		if a.cfg.CORSOrigin != "*" {
+			h.Add("Vary", "Origin")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

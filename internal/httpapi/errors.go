@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/whep"
+	"github.com/sluice-media/sluice/internal/whip"
+)
+
+// Errors of the HTTP edge itself.
+var (
+	errMediaType       = errors.New("unsupported media type")
+	errTooLarge        = errors.New("request body too large")
+	errNoSession       = errors.New("no such session")
+	errBadName         = errors.New("invalid stream name")
+	errTooManySessions = errors.New("server is at its session limit")
+)
+
+// statusOf maps an error to its HTTP status: the one place that does.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, rtc.ErrBadOffer), errors.Is(err, errBadName):
+		return http.StatusBadRequest
+	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession):
+		return http.StatusNotFound
+	case errors.Is(err, hub.ErrBusy):
+		return http.StatusConflict
+	case errors.Is(err, whep.ErrNoCompatibleCodec), errors.Is(err, whip.ErrNoMedia):
+		return http.StatusNotAcceptable
+	case errors.Is(err, errTooManySessions), errors.Is(err, hub.ErrTooManyViewers),
+		errors.Is(err, whep.ErrNotReady), errors.Is(err, hub.ErrEnded),
+		errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers with the status for err and a one-line reason, and logs it.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, kind, stream string, err error) {
+	code := statusOf(err)
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	reason := strings.ReplaceAll(err.Error(), "\n", "; ")
+	level := slog.LevelWarn
+	if code >= 500 && code != http.StatusServiceUnavailable {
+		level = slog.LevelError
+	}
+	a.log.Log(r.Context(), level, "request failed", "kind", kind, "method", r.Method,
+		"stream", stream, "remote", r.RemoteAddr, "status", code, "err", reason)
+	http.Error(w, reason, code)
+}

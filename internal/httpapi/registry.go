@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"fmt"
+	"sync"
+)
+
+// session is what the HTTP edge needs of a WHIP or WHEP session.
+type session interface {
+	ID() string
+	Answer() string
+	Close(reason error)
+	Done() <-chan struct{}
+}
+
+type entry struct {
+	kind    string // "whip" or "whep"
+	stream  string
+	etag    string
+	session session
+}
+
+// registry holds the open sessions by id, and the session limit.
+type registry struct {
+	max     int
+	mu      sync.Mutex
+	byID    map[string]*entry
+	pending int
+	closed  bool // set by closeAll: late arrivals are closed at once
+}
+
+func newRegistry(max int) *registry {
+	return &registry{max: max, byID: make(map[string]*entry)}
+}
+
+// reserve takes a place for a session being set up; release gives it back
+// once the session is registered or has failed.
+func (r *registry) reserve() (release func(), err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.max > 0 && len(r.byID)+r.pending >= r.max {
+		return nil, fmt.Errorf("%w (%d)", errTooManySessions, r.max)
+	}
+	r.pending++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			r.pending--
+			r.mu.Unlock()
+		})
+	}, nil
+}
+
+// add registers a new session, unless it already ended or the server is
+// shutting down.
+func (r *registry) add(e *entry) {
+	r.mu.Lock()
+	closed := r.closed
+	if !closed {
+		r.byID[e.session.ID()] = e
+	}
+	r.mu.Unlock()
+	if closed {
+		e.session.Close(nil)
+		return
+	}
+	select {
+	case <-e.session.Done():
+		r.remove(e)
+	default:
+	}
+}
+
+func (r *registry) remove(e *entry) {
+	if e == nil || e.session == nil {
+		return
+	}
+	r.mu.Lock()
+	if r.byID[e.session.ID()] == e {
+		delete(r.byID, e.session.ID())
+	}
+	r.mu.Unlock()
+}
+
+func (r *registry) get(id string) *entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byID[id]
+}
+
+func (r *registry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
+}
+
+// closeAll closes every session in parallel and waits for all of them.
+func (r *registry) closeAll() {
+	r.mu.Lock()
+	r.closed = true
+	all := make([]*entry, 0, len(r.byID))
+	for _, e := range r.byID {
+		all = append(all, e)
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range all {
+		wg.Go(func() { e.session.Close(nil) })
+	}
+	wg.Wait()
+}

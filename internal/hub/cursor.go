@@ -1,0 +1,145 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// Cursor is one viewer's read position in a stream's ring. A cursor is used
+// by one goroutine; it never blocks the writer.
+//
+// Video tracks start (and restart after falling behind) at a keyframe: a
+// cursor joins at the newest cached keyframe (the GOP cache) and, if the
+// ring holds none, asks the publisher for one and drops video until it comes.
+type Cursor struct {
+	s      *Stream
+	tracks []*trackState
+	per    []cursorTrack
+	pos    uint64
+	closed atomic.Bool
+	skips  atomic.Uint64
+}
+
+type cursorTrack struct {
+	next     uint64 // packets of this track before next were already delivered
+	waitKey  bool   // video: drop packets until a keyframe at or after waitFrom
+	waitFrom uint64
+	restart  bool // the next delivered packet follows a discontinuity
+}
+
+// Join opens a cursor on the stream positioned at the newest cached keyframe.
+// The caller must Close it.
+func (s *Stream) Join() (*Cursor, error) {
+	if n := s.viewers.Add(1); s.hub.cfg.MaxViewersPerStream > 0 && int(n) > s.hub.cfg.MaxViewersPerStream {
+		s.viewers.Add(-1)
+		return nil, fmt.Errorf("%w (%d)", ErrTooManyViewers, s.hub.cfg.MaxViewersPerStream)
+	}
+	select {
+	case <-s.done:
+		s.viewers.Add(-1)
+		return nil, ErrEnded
+	default:
+	}
+	s.wmu.Lock()
+	tracks := append([]*trackState(nil), s.tracks...)
+	s.wmu.Unlock()
+	c := &Cursor{s: s, tracks: tracks, per: make([]cursorTrack, len(tracks))}
+	c.SeekKeyframe()
+	return c, nil
+}
+
+// SeekKeyframe moves the cursor to the earliest of the newest cached
+// keyframes of its video tracks (or the head if none is cached) and makes
+// every video track wait for a keyframe from there on. Only the cursor's
+// reader may call it.
+func (c *Cursor) SeekKeyframe() {
+	start := c.s.ring.head.Load()
+	missing := false
+	for _, t := range c.tracks {
+		if t.isKey == nil {
+			continue
+		}
+		if k, ok := c.s.keyframeStart(t); ok {
+			start = min(start, k)
+		} else {
+			missing = true
+		}
+	}
+	c.pos = start
+	for i, t := range c.tracks {
+		c.per[i].restart = true
+		if t.isKey != nil {
+			c.per[i].waitKey, c.per[i].waitFrom = true, start
+		}
+	}
+	if missing {
+		c.s.RequestKeyframe()
+	}
+}
+
+// Next returns the next packet to deliver. restart reports a discontinuity
+// before it (first packet, or after a skip): the receiver should continue
+// its sequence numbers without a gap. Next blocks until a packet is written,
+// the stream ends (ErrEnded) or ctx is done.
+func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) {
+	r := c.s.ring
+	for {
+		p, lagged := r.get(c.pos)
+		if lagged {
+			c.skips.Add(1)
+			c.SeekKeyframe()
+			continue
+		}
+		if p == nil {
+			ch := r.waitChan()
+			if c.pos < r.head.Load() {
+				continue
+			}
+			select {
+			case <-ch:
+			case <-c.s.done:
+				if c.pos < r.head.Load() {
+					continue
+				}
+				return nil, false, ErrEnded
+			case <-ctx.Done():
+				return nil, false, ctx.Err()
+			}
+			continue
+		}
+		c.pos++
+		if p.Track >= len(c.per) {
+			continue // a track added after this cursor joined
+		}
+		ct := &c.per[p.Track]
+		if p.Pos < ct.next {
+			continue // delivered before a rewind to another track's keyframe
+		}
+		if ct.waitKey {
+			k, ok := c.s.keyframeStart(c.tracks[p.Track])
+			if !ok || k < ct.waitFrom || k > p.Pos {
+				c.s.RequestKeyframe() // rate-limited per stream
+				continue
+			}
+			if k < p.Pos {
+				c.pos = k // the keyframe began earlier (SPS/PPS): go back to it
+				continue
+			}
+			ct.waitKey = false
+		}
+		ct.next = p.Pos + 1
+		restart, ct.restart = ct.restart, false
+		return p, restart, nil
+	}
+}
+
+// Skips is how many times the cursor fell behind the ring and jumped ahead.
+func (c *Cursor) Skips() uint64 { return c.skips.Load() }
+
+// Close releases the cursor's place among the stream's viewers.
+func (c *Cursor) Close() {
+	if c.closed.CompareAndSwap(false, true) {
+		c.s.viewers.Add(-1)
+	}
+}

@@ -1,0 +1,92 @@
+// Package hub owns the registry of live streams and each stream's packet
+// ring: one publisher writes RTP into the ring, any number of viewers read it
+// with cursors of their own, and no viewer can slow the publisher down.
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Errors the hub returns; the HTTP edge maps them to status codes.
+var (
+	ErrNotFound       = errors.New("stream not found")
+	ErrBusy           = errors.New("stream already has a publisher")
+	ErrTooManyViewers = errors.New("stream has reached its viewer limit")
+	ErrEnded          = errors.New("stream ended")
+)
+
+// Config bounds what one stream may hold.
+type Config struct {
+	RingPackets         int           // ring size, a power of two
+	PLIMinInterval      time.Duration // at most one keyframe request per stream per interval
+	MaxViewersPerStream int
+}
+
+// Publisher is what a stream needs from the session that feeds it.
+type Publisher interface {
+	// RequestKeyframe asks the sender for a new keyframe (PLI/FIR).
+	RequestKeyframe()
+}
+
+// Hub is the registry of streams. Its map is the only shared control state,
+// changed under one mutex with short critical sections.
+type Hub struct {
+	cfg     Config
+	mu      sync.Mutex
+	streams map[string]*Stream
+}
+
+// New returns an empty hub.
+func New(cfg Config) *Hub {
+	if cfg.RingPackets <= 0 || cfg.RingPackets&(cfg.RingPackets-1) != 0 {
+		panic(fmt.Sprintf("hub: ring size %d is not a power of two", cfg.RingPackets))
+	}
+	return &Hub{cfg: cfg, streams: make(map[string]*Stream)}
+}
+
+// Publish registers pub as the publisher of the named stream. expectTracks is
+// the number of tracks the publisher negotiated; the stream is ready for
+// viewers once that many were added.
+func (h *Hub) Publish(name string, pub Publisher, expectTracks int) (*Stream, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.streams[name]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrBusy, name)
+	}
+	s := newStream(h, name, pub, expectTracks)
+	h.streams[name] = s
+	return s, nil
+}
+
+// Lookup returns the live stream with that name.
+func (h *Hub) Lookup(name string) (*Stream, error) {
+	h.mu.Lock()
+	s, ok := h.streams[name]
+	h.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return s, nil
+}
+
+// Streams returns the live streams in no particular order.
+func (h *Hub) Streams() []*Stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (h *Hub) remove(s *Stream) {
+	h.mu.Lock()
+	if h.streams[s.name] == s {
+		delete(h.streams, s.name)
+	}
+	h.mu.Unlock()
+}

@@ -1,0 +1,90 @@
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Packet is one RTP packet as the publisher sent it, minus the parts every
+// viewer rewrites (SSRC, extensions). A packet is immutable once written to a
+// ring: every viewer shares the same Payload bytes.
+type Packet struct {
+	Pos            uint64 // position in the stream's ring, set by Write
+	Track          int    // index into Stream.Tracks
+	Marker         bool
+	PayloadType    uint8
+	SequenceNumber uint16
+	Timestamp      uint32
+	Payload        []byte
+}
+
+// ring is a fixed array of packet slots with one writer and many readers.
+// Readers never lock: they load head, then the slot, and compare positions to
+// tell a fresh packet from one the writer has already overwritten.
+type ring struct {
+	slots []atomic.Pointer[Packet]
+	mask  uint64
+	head  atomic.Uint64 // next position to write
+
+	// Readers that caught up wait on wake; the writer closes and replaces it
+	// only when someone waits, so a busy stream allocates nothing per packet
+	// when nobody is idle.
+	mu      sync.Mutex
+	wake    chan struct{}
+	waiting atomic.Bool
+}
+
+func newRing(size int) *ring {
+	return &ring{
+		slots: make([]atomic.Pointer[Packet], size),
+		mask:  uint64(size - 1),
+		wake:  make(chan struct{}),
+	}
+}
+
+// push stores p at the head. Only the stream's writer calls it.
+func (r *ring) push(p *Packet) {
+	pos := r.head.Load()
+	p.Pos = pos
+	r.slots[pos&r.mask].Store(p)
+	r.head.Store(pos + 1)
+	if r.waiting.Load() {
+		r.mu.Lock()
+		r.waiting.Store(false)
+		close(r.wake)
+		r.wake = make(chan struct{})
+		r.mu.Unlock()
+	}
+}
+
+// get returns the packet at pos: ok=false with lagged=false if it is not
+// written yet, lagged=true if the writer has already overwritten it.
+func (r *ring) get(pos uint64) (p *Packet, lagged bool) {
+	if pos >= r.head.Load() {
+		return nil, false
+	}
+	p = r.slots[pos&r.mask].Load()
+	if p == nil || p.Pos != pos {
+		return nil, true
+	}
+	return p, false
+}
+
+// waitChan returns a channel closed by the next push. The caller must check
+// head again after taking it.
+func (r *ring) waitChan() <-chan struct{} {
+	r.mu.Lock()
+	ch := r.wake
+	r.waiting.Store(true)
+	r.mu.Unlock()
+	return ch
+}
+
+// oldest is the lowest position still held.
+func (r *ring) oldest() uint64 {
+	h := r.head.Load()
+	if n := uint64(len(r.slots)); h > n {
+		return h - n
+	}
+	return 0
+}

@@ -1,0 +1,163 @@
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/codec"
+	"github.com/sluice-media/sluice/internal/media"
+)
+
+// noPos marks "no keyframe seen yet".
+const noPos = ^uint64(0)
+
+// Track is one media track of a stream as its publisher negotiated it.
+type Track struct {
+	Index int
+	Codec media.Codec
+}
+
+// trackState is the writer's bookkeeping for one track; keyStart is read by
+// cursors.
+type trackState struct {
+	Track
+	isKey codec.KeyframeFunc // nil for audio
+
+	// Writer-only: the access unit being written.
+	started bool
+	auTS    uint32
+	auStart uint64
+	auKey   bool
+
+	keyStart atomic.Uint64 // ring position of the newest keyframe access unit
+}
+
+// Stream is one published stream: its tracks and its packet ring.
+type Stream struct {
+	hub  *Hub
+	name string
+	pub  Publisher
+	ring *ring
+
+	// wmu serialises writers (one goroutine per publisher track) and guards
+	// the track list; readers take a snapshot once ready.
+	wmu          sync.Mutex
+	tracks       []*trackState
+	expectTracks int
+	ready        chan struct{}
+	readyOnce    sync.Once
+
+	done    chan struct{}
+	endOnce sync.Once
+
+	viewers atomic.Int32
+	lastPLI atomic.Int64 // unix nanos of the last keyframe request
+	started time.Time
+}
+
+func newStream(h *Hub, name string, pub Publisher, expectTracks int) *Stream {
+	return &Stream{
+		hub:          h,
+		name:         name,
+		pub:          pub,
+		ring:         newRing(h.cfg.RingPackets),
+		expectTracks: expectTracks,
+		ready:        make(chan struct{}),
+		done:         make(chan struct{}),
+		started:      time.Now(),
+	}
+}
+
+// Name is the stream's name.
+func (s *Stream) Name() string { return s.name }
+
+// AddTrack declares a track the publisher sends and returns its index for
+// Write. The stream becomes ready when all expected tracks are added.
+func (s *Stream) AddTrack(c media.Codec) int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	t := &trackState{Track: Track{Index: len(s.tracks), Codec: c}, isKey: codec.KeyframeDetector(c)}
+	t.keyStart.Store(noPos)
+	s.tracks = append(s.tracks, t)
+	if len(s.tracks) >= s.expectTracks {
+		s.readyOnce.Do(func() { close(s.ready) })
+	}
+	return t.Index
+}
+
+// Ready is closed once every negotiated track has been added.
+func (s *Stream) Ready() <-chan struct{} { return s.ready }
+
+// Done is closed when the publisher has left.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Tracks returns the tracks added so far.
+func (s *Stream) Tracks() []Track {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	out := make([]Track, len(s.tracks))
+	for i, t := range s.tracks {
+		out[i] = t.Track
+	}
+	return out
+}
+
+// Viewers is the number of cursors open on the stream.
+func (s *Stream) Viewers() int { return int(s.viewers.Load()) }
+
+// Write appends a packet of track p.Track to the ring. The stream takes
+// ownership of p and its payload. Write never waits for a viewer.
+func (s *Stream) Write(p *Packet) {
+	s.wmu.Lock()
+	if p.Track < 0 || p.Track >= len(s.tracks) {
+		s.wmu.Unlock()
+		return
+	}
+	t := s.tracks[p.Track]
+	pos := s.ring.head.Load()
+	if t.isKey != nil {
+		// A keyframe access unit starts at its first packet (often SPS/PPS),
+		// which precedes the packet that shows the IDR slice.
+		if !t.started || p.Timestamp != t.auTS {
+			t.started, t.auTS, t.auStart, t.auKey = true, p.Timestamp, pos, false
+		}
+		if !t.auKey && t.isKey(p.Payload) {
+			t.auKey = true
+			t.keyStart.Store(t.auStart)
+		}
+	}
+	s.ring.push(p)
+	s.wmu.Unlock()
+}
+
+// RequestKeyframe asks the publisher for a keyframe, at most once per
+// PLIMinInterval; it reports whether the request was passed on.
+func (s *Stream) RequestKeyframe() bool {
+	now := time.Now().UnixNano()
+	last := s.lastPLI.Load()
+	if now-last < int64(s.hub.cfg.PLIMinInterval) || !s.lastPLI.CompareAndSwap(last, now) {
+		return false
+	}
+	s.pub.RequestKeyframe()
+	return true
+}
+
+// End removes the stream from the hub and wakes every cursor, which then
+// returns ErrEnded. It is idempotent.
+func (s *Stream) End() {
+	s.endOnce.Do(func() {
+		s.hub.remove(s)
+		close(s.done)
+	})
+}
+
+// keyframeStart returns the ring position where the newest cached keyframe of
+// track i begins, or false if there is none still in the ring.
+func (s *Stream) keyframeStart(t *trackState) (uint64, bool) {
+	k := t.keyStart.Load()
+	if k == noPos || k < s.ring.oldest() {
+		return 0, false
+	}
+	return k, true
+}

@@ -1,0 +1,117 @@
+package rtc
+
+import (
+	"fmt"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sluice-media/sluice/internal/media"
+)
+
+var videoFeedback = []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+
+// ingestCodecs are the codecs a publisher may send, in sluice's order of
+// preference. H264 comes in every profile/packetization-mode pair browsers,
+// OBS and GStreamer offer, since SDP matches them exactly.
+var ingestCodecs = func() []webrtc.RTPCodecParameters {
+	c := []webrtc.RTPCodecParameters{{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType:        111,
+	}}
+	pt := webrtc.PayloadType(102)
+	for _, profile := range []string{"42e01f", "42001f", "4d001f", "640c1f", "64001f"} {
+		for _, mode := range []string{"1", "0"} {
+			c = append(c, webrtc.RTPCodecParameters{
+				RTPCodecCapability: webrtc.RTPCodecCapability{
+					MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+					SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=" + mode + ";profile-level-id=" + profile,
+					RTCPFeedback: videoFeedback,
+				},
+				PayloadType: pt,
+			})
+			pt++
+		}
+	}
+	c = append(c,
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000, RTCPFeedback: videoFeedback},
+			PayloadType:        116,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
+			PayloadType:        96,
+		},
+	)
+	return c
+}()
+
+// AcceptedCodecs names what a publisher may send, for error messages.
+const AcceptedCodecs = "H264, H265, VP8, Opus"
+
+// NewPublisherPC returns a PeerConnection for a WHIP publisher: it accepts
+// the ingest codecs, generates NACKs and receiver reports, and gives the
+// publisher transport-wide congestion feedback so browsers ramp up bitrate.
+func (e *Engine) NewPublisherPC() (*webrtc.PeerConnection, error) {
+	m := &webrtc.MediaEngine{}
+	for _, c := range ingestCodecs {
+		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
+			return nil, err
+		}
+	}
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, err
+	}
+	return e.newPeerConnection(m, ir)
+}
+
+// NewViewerPC returns a PeerConnection for a WHEP viewer that can send
+// exactly the given codecs (the publisher's). It sends RTCP sender reports
+// so players can sync audio and video. NACKs from viewers are not answered
+// yet: per-viewer retransmission buffers would copy every packet.
+func (e *Engine) NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, error) {
+	m := &webrtc.MediaEngine{}
+	for i, c := range codecs {
+		var fb []webrtc.RTCPFeedback
+		if c.Kind() == media.KindVideo {
+			fb = videoFeedback
+		}
+		p := webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels,
+				SDPFmtpLine: c.Fmtp, RTCPFeedback: fb,
+			},
+			PayloadType: webrtc.PayloadType(96 + i),
+		}
+		if err := m.RegisterCodec(p, kindOf(c.MimeType)); err != nil {
+			return nil, fmt.Errorf("register %s: %w", c, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	return e.newPeerConnection(m, ir)
+}
+
+func kindOf(mime string) webrtc.RTPCodecType {
+	if (media.Codec{MimeType: mime}).Kind() == media.KindAudio {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}
+
+// CodecOf converts pion's codec parameters to sluice's.
+func CodecOf(p webrtc.RTPCodecParameters) media.Codec {
+	return media.Codec{MimeType: p.MimeType, ClockRate: p.ClockRate, Channels: p.Channels, Fmtp: p.SDPFmtpLine}
+}

@@ -1,0 +1,110 @@
+// Package server wires sluice together: the WebRTC engine, the hub and the
+// HTTP edge, started by New and stopped by Close.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/httpapi"
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/whep"
+	"github.com/sluice-media/sluice/internal/whip"
+)
+
+// shutdownGrace bounds how long Close waits for in-flight HTTP requests;
+// sessions are closed after that, so Close returns well within 5 s.
+const shutdownGrace = 2 * time.Second
+
+// Server is a running sluice.
+type Server struct {
+	log     *slog.Logger
+	engine  *rtc.Engine
+	hub     *hub.Hub
+	api     *httpapi.API
+	httpSrv *http.Server
+	ln      net.Listener
+	served  chan error
+}
+
+// New validates cfg, binds the HTTP listener and the WebRTC ports and starts
+// serving.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	engine, err := rtc.New(cfg.WebRTC, log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		_ = engine.Close()
+		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	h := hub.New(hub.Config{
+		RingPackets:         cfg.Stream.RingPackets,
+		PLIMinInterval:      cfg.Stream.PLIMinInterval,
+		MaxViewersPerStream: cfg.Limits.MaxViewersPerStream,
+	})
+	api := httpapi.New(httpapi.Config{
+		CORSOrigin:   cfg.HTTP.CORSOrigin,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		MaxSessions:  cfg.Limits.MaxSessions,
+	}, log,
+		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log},
+		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout, Log: log},
+	)
+	s := &Server{
+		log: log, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),
+		httpSrv: &http.Server{
+			Handler:           api.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
+	go func() { s.served <- s.httpSrv.Serve(ln) }()
+	log.Info("sluice listening", "http", ln.Addr().String(), "udp", fmt.Sprint(engine.UDPAddrs()), "tcp", fmt.Sprint(engine.TCPAddr()))
+	return s, nil
+}
+
+// HTTPAddr is the address the HTTP server listens on.
+func (s *Server) HTTPAddr() net.Addr { return s.ln.Addr() }
+
+// UDPAddrs are the addresses of the shared WebRTC UDP port.
+func (s *Server) UDPAddrs() []net.Addr { return s.engine.UDPAddrs() }
+
+// Hub is the server's stream registry.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Sessions is the number of open WHIP and WHEP sessions.
+func (s *Server) Sessions() int { return s.api.Sessions() }
+
+// Close stops accepting requests, ends every session and releases the
+// ports. It returns within a few seconds even with requests in flight.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := s.httpSrv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = s.httpSrv.Close()
+	}
+	s.api.CloseAll()
+	err = errors.Join(err, s.engine.Close())
+	if serveErr := <-s.served; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	s.log.Info("sluice stopped")
+	return err
+}

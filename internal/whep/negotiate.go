@@ -1,0 +1,167 @@
+package whep
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
+)
+
+// ErrNoCompatibleCodec means the viewer cannot take any published track.
+var ErrNoCompatibleCodec = errors.New("no compatible codec")
+
+// offeredCodec is one payload format of an offer's media section.
+type offeredCodec struct {
+	name      string
+	clockRate uint32
+	fmtp      map[string]string
+}
+
+// match picks the published tracks the viewer can receive. Following pion's
+// transceiver reuse, the n-th published track of a kind goes to the n-th
+// media section of that kind, which must be able to receive and must list a
+// compatible codec. If nothing matches, the error names what was published
+// and what was offered.
+func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, error) {
+	sections := map[media.Kind][]*sdp.MediaDescription{}
+	for _, m := range offer.MediaDescriptions {
+		switch m.MediaName.Media {
+		case "audio":
+			sections[media.KindAudio] = append(sections[media.KindAudio], m)
+		case "video":
+			sections[media.KindVideo] = append(sections[media.KindVideo], m)
+		}
+	}
+	var out []hub.Track
+	var published, offered []string
+	used := map[media.Kind]int{}
+	for _, t := range tracks {
+		published = append(published, t.Codec.String())
+		k := t.Codec.Kind()
+		if used[k] >= len(sections[k]) {
+			continue
+		}
+		m := sections[k][used[k]]
+		used[k]++
+		if !canReceive(m) {
+			continue
+		}
+		for _, c := range codecsOf(m) {
+			if compatible(t.Codec, c) {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	for _, m := range offer.MediaDescriptions {
+		var names []string
+		for _, c := range codecsOf(m) {
+			names = append(names, c.String())
+		}
+		offered = append(offered, m.MediaName.Media+" ["+strings.Join(names, ", ")+"]")
+	}
+	return nil, fmt.Errorf("%w: stream publishes %s; offer has %s", ErrNoCompatibleCodec,
+		strings.Join(published, " + "), strings.Join(offered, ", "))
+}
+
+func canReceive(m *sdp.MediaDescription) bool {
+	if m.MediaName.Port.Value == 0 {
+		return false
+	}
+	for _, a := range []string{"sendonly", "inactive"} {
+		if _, ok := m.Attribute(a); ok {
+			return false
+		}
+	}
+	return true
+}
+
+func codecsOf(m *sdp.MediaDescription) []offeredCodec {
+	byPT := map[string]*offeredCodec{}
+	var order []string
+	for _, a := range m.Attributes {
+		pt, rest, ok := strings.Cut(a.Value, " ")
+		if !ok {
+			continue
+		}
+		switch a.Key {
+		case "rtpmap":
+			name, rate, _ := strings.Cut(rest, "/")
+			rate, _, _ = strings.Cut(rate, "/")
+			r, _ := strconv.ParseUint(rate, 10, 32)
+			if byPT[pt] == nil {
+				order = append(order, pt)
+				byPT[pt] = &offeredCodec{fmtp: map[string]string{}}
+			}
+			byPT[pt].name, byPT[pt].clockRate = name, uint32(r)
+		case "fmtp":
+			if byPT[pt] == nil {
+				order = append(order, pt)
+				byPT[pt] = &offeredCodec{fmtp: map[string]string{}}
+			}
+			byPT[pt].fmtp = parseFmtp(rest)
+		}
+	}
+	out := make([]offeredCodec, 0, len(order))
+	for _, pt := range order {
+		if c := byPT[pt]; c.name != "" {
+			out = append(out, *c)
+		}
+	}
+	return out
+}
+
+func parseFmtp(s string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if k != "" {
+			out[strings.ToLower(k)] = v
+		}
+	}
+	return out
+}
+
+func (c offeredCodec) String() string {
+	s := c.name
+	if p, ok := c.fmtp["profile-level-id"]; ok {
+		s += " " + p
+	}
+	if p, ok := c.fmtp["packetization-mode"]; ok {
+		s += " pm=" + p
+	}
+	return s
+}
+
+// compatible reports whether a viewer that offers c can decode what the
+// publisher sends as pub. H264 follows RFC 6184 §8.1 as pion applies it:
+// equal packetization-mode and equal profile_idc and profile-iop bytes of
+// profile-level-id (so a constrained-baseline-only viewer never gets High).
+func compatible(pub media.Codec, c offeredCodec) bool {
+	if !strings.EqualFold(pub.Name(), c.name) || pub.ClockRate != c.clockRate {
+		return false
+	}
+	if !strings.EqualFold(pub.Name(), "H264") {
+		return true
+	}
+	p := parseFmtp(pub.Fmtp)
+	// pion (which binds the track) wants packetization-mode on both sides.
+	pa, okA := p["packetization-mode"]
+	pb, okB := c.fmtp["packetization-mode"]
+	if !okA || !okB || pa != pb {
+		return false
+	}
+	a, b := p["profile-level-id"], c.fmtp["profile-level-id"]
+	if a == "" || b == "" {
+		return a == b
+	}
+	return len(a) >= 4 && len(b) >= 4 && strings.EqualFold(a[:4], b[:4])
+}

@@ -1,0 +1,239 @@
+// Package whep is the egress side: one Session per WHEP viewer, from SDP
+// offer to a cursor in the stream's ring whose packets go out with this
+// viewer's RTP headers. Viewer keyframe requests go back to the publisher.
+package whep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/rtc"
+)
+
+// ErrNotReady means the stream's publisher has not started sending yet.
+var ErrNotReady = errors.New("stream has no media yet")
+
+// peerFactory is what a Session needs from rtc.Engine.
+type peerFactory interface {
+	NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, error)
+}
+
+// Deps are the long-lived parts a Session uses.
+type Deps struct {
+	Peers          peerFactory
+	Hub            *hub.Hub
+	ConnectTimeout time.Duration
+	ReadyTimeout   time.Duration // how long to wait for a publisher still connecting
+	Log            *slog.Logger
+}
+
+// Session is one viewer's PeerConnection reading one hub stream.
+type Session struct {
+	id      string
+	stream  *hub.Stream
+	cursor  *hub.Cursor
+	pc      *webrtc.PeerConnection
+	log     *slog.Logger
+	answer  string
+	onClose func()
+	tracks  []*outTrack // by hub track index; nil where the viewer takes none
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex // orders start against Close
+	closed bool
+	wg     sync.WaitGroup
+
+	endReason atomic.Pointer[error]
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// New negotiates a viewer session for the named stream. Media starts at the
+// newest cached keyframe once the viewer connects. onClose runs once when
+// the session ends for any reason.
+func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose func()) (*Session, error) {
+	parsed, err := rtc.ParseOffer(offer)
+	if err != nil {
+		return nil, err
+	}
+	st, err := d.Hub.Lookup(streamName)
+	if err != nil {
+		return nil, err
+	}
+	tracks, err := waitTracks(ctx, st, d.ReadyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	take, err := match(tracks, parsed)
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := st.Join()
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, done: make(chan struct{})}
+	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.tracks = make([]*outTrack, len(tracks))
+
+	codecs := make([]media.Codec, len(take))
+	for i, t := range take {
+		codecs[i] = t.Codec
+	}
+	if s.pc, err = d.Peers.NewViewerPC(codecs); err != nil {
+		cursor.Close()
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	fail := func(err error) (*Session, error) {
+		s.cancel()
+		_ = s.pc.Close()
+		s.wg.Wait()
+		cursor.Close()
+		return nil, err
+	}
+	if err := rtc.SetOffer(s.pc, offer); err != nil {
+		return fail(err)
+	}
+	for _, t := range take {
+		ot := newOutTrack(t.Codec, "sluice-"+streamName)
+		sender, err := s.pc.AddTrack(ot)
+		if err != nil {
+			return fail(fmt.Errorf("add %s track: %w", t.Codec.Kind(), err))
+		}
+		s.tracks[t.Index] = ot
+		s.wg.Go(func() { s.readRTCP(sender) })
+	}
+	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
+		return fail(err)
+	}
+	// The client cannot connect before it has the answer, so watching from
+	// here on misses nothing.
+	rtc.Watch(s.pc, d.ConnectTimeout, s.start, s.Close)
+	s.log.Info("viewer session created", "tracks", len(take))
+	return s, nil
+}
+
+// waitTracks returns the stream's tracks once all are known, or what is
+// known after the ready timeout: a publisher still connecting should not
+// turn viewers away, nor hang them forever.
+func waitTracks(ctx context.Context, st *hub.Stream, timeout time.Duration) ([]hub.Track, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-st.Ready():
+	case <-t.C:
+	case <-st.Done():
+		return nil, hub.ErrEnded
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	tracks := st.Tracks()
+	if len(tracks) == 0 {
+		return nil, fmt.Errorf("%w (waited %s)", ErrNotReady, timeout)
+	}
+	return tracks, nil
+}
+
+// ID is the session's random resource id.
+func (s *Session) ID() string { return s.id }
+
+// Answer is the SDP answer for the client.
+func (s *Session) Answer() string { return s.answer }
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// start runs when the viewer connects: media begins at the newest keyframe.
+func (s *Session) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.log.Info("viewer connected")
+	s.cursor.SeekKeyframe()
+	s.wg.Go(s.forward)
+}
+
+// forward moves packets from the cursor to the viewer until the session or
+// the stream ends. It allocates nothing per packet.
+func (s *Session) forward() {
+	for {
+		p, restart, err := s.cursor.Next(s.ctx)
+		if err != nil {
+			if errors.Is(err, hub.ErrEnded) {
+				// The publisher left: closing the PeerConnection ends the
+				// viewer's tracks; pion's state change then runs Close.
+				s.endReason.Store(&err)
+				_ = s.pc.Close()
+			}
+			return
+		}
+		if t := s.tracks[p.Track]; t != nil {
+			_ = t.write(p, restart)
+		}
+	}
+}
+
+// readRTCP passes viewer keyframe requests (PLI, FIR) to the stream, which
+// rate-limits them towards the publisher.
+func (s *Session) readRTCP(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				s.stream.RequestKeyframe()
+			}
+		}
+	}
+}
+
+// Close ends the session and waits for its goroutines. The reason is
+// logged; nil means the client asked (DELETE) or the server is stopping.
+func (s *Session) Close(reason error) {
+	s.closeOnce.Do(func() {
+		if r := s.endReason.Load(); r != nil {
+			reason = *r
+		}
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		_ = s.pc.Close()
+		s.wg.Wait()
+		s.cursor.Close()
+		switch {
+		case errors.Is(reason, hub.ErrEnded):
+			s.log.Info("viewer session closed: publisher left")
+		case reason != nil && !errors.Is(reason, rtc.ErrClosed):
+			s.log.Warn("viewer session closed", "err", reason)
+		default:
+			s.log.Info("viewer session closed")
+		}
+		close(s.done)
+		if s.onClose != nil {
+			s.onClose()
+		}
+	})
+}

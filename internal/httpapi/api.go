@@ -158,6 +158,9 @@ func (a *API) preflight(w http.ResponseWriter, _ *http.Request) {
 // cors adds CORS headers to every response (WHIP/WHEP clients run in
 // browsers on other origins).
 func (a *API) cors(next http.Handler) http.Handler {
+	if a.cfg.CORSOrigin == "" {
+		return next // CORS switched off
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", a.cfg.CORSOrigin)

@@ -1,0 +1,74 @@
+// Command sluice is a WebRTC streaming server: publishers push with WHIP,
+// viewers pull with WHEP. Run "sluice -h" for its settings; the example
+// sluice.yml documents each of them.
+//
+// This file only reads the configuration, starts the server and stops it on
+// SIGINT or SIGTERM; everything else lives in internal/server.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/server"
+)
+
+// exitTimeout bounds the time from the stop signal to the end of the process,
+// so that a stuck session can never stall a deploy or a container restart.
+const exitTimeout = 5 * time.Second
+
+func main() {
+	os.Exit(run())
+}
+
+// run returns the exit status: 0 after a clean stop or -h, 1 when the server
+// fails to start or stop, 2 for a configuration error.
+func run() int {
+	cfg, err := config.Load(os.Args[1:], os.Environ())
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		// One line per problem, each with the program name.
+		fmt.Fprintln(os.Stderr, "sluice: "+strings.ReplaceAll(err.Error(), "\n", "\nsluice: "))
+		return 2
+	}
+	log := cfg.Logger(os.Stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("sluice failed to start", "err", err)
+		return 1
+	}
+
+	<-ctx.Done()
+	stop() // from here a second signal ends the process at once
+	log.Info("sluice stopping", "deadline", exitTimeout.String())
+
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	timer := time.NewTimer(exitTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-closed:
+		if err != nil {
+			log.Error("sluice stopped with an error", "err", err)
+			return 1
+		}
+		return 0
+	case <-timer.C:
+		log.Error("sluice did not stop in time; exiting anyway", "deadline", exitTimeout.String())
+		return 1
+	}
+}

@@ -1,0 +1,98 @@
+// Package config turns a YAML file, SLUICE_* environment variables and command-line flags into one validated Config.
+//
+// Every setting has a yaml path such as "webrtc.udp_port". The same path names
+// its flag (-webrtc.udp_port) and, upper-cased with dots as underscores, its
+// environment variable (SLUICE_WEBRTC_UDP_PORT). Names are derived from the
+// yaml tags by reflection, so a new field gets its flag and variable without
+// further code; it only needs a line in the help table (usage.go), a check in
+// Validate and an entry in the documented example sluice.yml.
+package config
+
+import "time"
+
+// Config is everything an operator can set. The zero value is not usable;
+// start from Default or Load.
+type Config struct {
+	HTTP   HTTP   `yaml:"http"`
+	WebRTC WebRTC `yaml:"webrtc"`
+	Stream Stream `yaml:"stream"`
+	Limits Limits `yaml:"limits"`
+	Log    Log    `yaml:"log"`
+}
+
+// HTTP configures the HTTP listener that serves WHIP, WHEP and the pages.
+type HTTP struct {
+	Listen       string `yaml:"listen"`         // default "127.0.0.1:8080"; must be host:port
+	CORSOrigin   string `yaml:"cors_origin"`    // default "*"
+	MaxBodyBytes int64  `yaml:"max_body_bytes"` // default 65536; 1..16 MiB
+}
+
+// WebRTC configures ICE: where media is received and which candidates are
+// announced to peers.
+type WebRTC struct {
+	UDPPort        int           `yaml:"udp_port"`        // default 8189; 0..65535 (0 = OS picks, for tests)
+	TCPEnabled     bool          `yaml:"tcp_enabled"`     // default false: ICE-TCP on one TCP port
+	TCPPort        int           `yaml:"tcp_port"`        // default 8189; 0..65535
+	ListenIPs      []string      `yaml:"listen_ips"`      // default empty = all interfaces (incl. loopback); each must be an IP literal
+	NAT1To1IPs     []string      `yaml:"nat_1to1_ips"`    // default empty; public IPs announced as host candidates instead of the local ones (Docker/NAT); each must be an IP literal
+	ICEServers     []ICEServer   `yaml:"ice_servers"`     // default empty; STUN/TURN the server uses to gather srflx/relay candidates
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 10s; 1s..5m: a session not ICE/DTLS-connected in this time is closed
+}
+
+// ICEServer is one STUN or TURN server, as in the W3C RTCIceServer dictionary.
+type ICEServer struct {
+	URLs       []string `yaml:"urls"` // each must start with stun:, stuns:, turn: or turns:
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
+}
+
+// Stream configures the per-stream fan-out buffer.
+type Stream struct {
+	RingPackets    int           `yaml:"ring_packets"`     // default 4096; power of two in 256..1048576 (per-stream packet ring = GOP cache)
+	PLIMinInterval time.Duration `yaml:"pli_min_interval"` // default 1s; 100ms..1m: at most one keyframe request per stream per interval
+	ReadyTimeout   time.Duration `yaml:"ready_timeout"`    // default 5s; 0..1m: how long a WHEP request waits for a publisher that is still connecting
+}
+
+// Limits bounds how many sessions the server accepts.
+type Limits struct {
+	MaxSessions         int `yaml:"max_sessions"`           // default 10000; >=1: publishers+viewers on the server
+	MaxViewersPerStream int `yaml:"max_viewers_per_stream"` // default 5000; >=1
+}
+
+// Log configures the process logger (see Config.Logger).
+type Log struct {
+	Level  string `yaml:"level"`  // default "info"; one of debug, info, warn, error
+	Format string `yaml:"format"` // default "text"; one of text, json
+}
+
+// Default returns the built-in defaults: serve on localhost, all WebRTC media
+// on UDP port 8189. Lists are nil, never empty non-nil slices, so that a
+// loaded Config compares equal to Default when nothing was changed.
+func Default() Config {
+	return Config{
+		HTTP: HTTP{
+			Listen:       "127.0.0.1:8080",
+			CORSOrigin:   "*",
+			MaxBodyBytes: 64 << 10,
+		},
+		WebRTC: WebRTC{
+			UDPPort:        8189,
+			TCPEnabled:     false,
+			TCPPort:        8189,
+			ConnectTimeout: 10 * time.Second,
+		},
+		Stream: Stream{
+			RingPackets:    4096,
+			PLIMinInterval: time.Second,
+			ReadyTimeout:   5 * time.Second,
+		},
+		Limits: Limits{
+			MaxSessions:         10000,
+			MaxViewersPerStream: 5000,
+		},
+		Log: Log{
+			Level:  "info",
+			Format: "text",
+		},
+	}
+}

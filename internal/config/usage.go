@@ -1,0 +1,55 @@
+package config
+
+import (
+	"fmt"
+	"io"
+)
+
+// help is the one-line description of each setting in the usage text. The
+// full documentation, with allowed values, is the example file sluice.yml.
+var help = map[string]string{
+	"http.listen":         "host:port of the HTTP server (WHIP, WHEP, pages); :8080 for all interfaces",
+	"http.cors_origin":    `Access-Control-Allow-Origin: "*", one origin, or empty for no CORS headers`,
+	"http.max_body_bytes": "largest accepted request body (SDP offer, trickle PATCH), 1..16777216",
+
+	"webrtc.udp_port":        "the one UDP port carrying all WebRTC media; 0 lets the OS pick",
+	"webrtc.tcp_enabled":     "also accept ICE over TCP, on webrtc.tcp_port",
+	"webrtc.tcp_port":        "the one TCP port for ICE-TCP; 0 lets the OS pick",
+	"webrtc.listen_ips":      "IPs to gather host candidates on; empty means all interfaces",
+	"webrtc.nat_1to1_ips":    "public IPs announced instead of the local ones (Docker, 1:1 NAT)",
+	"webrtc.ice_servers":     "STUN/TURN servers for srflx/relay candidates, in YAML flow syntax",
+	"webrtc.connect_timeout": "close a session not ICE/DTLS-connected within this time, 1s..5m",
+
+	"stream.ring_packets":     "packets kept per stream (GOP cache); power of two in 256..1048576",
+	"stream.pli_min_interval": "at most one keyframe request per stream per interval, 100ms..1m",
+	"stream.ready_timeout":    "how long a viewer waits for a publisher still connecting, 0..1m",
+
+	"limits.max_sessions":           "publishers plus viewers on this server, >= 1",
+	"limits.max_viewers_per_stream": "viewers of one stream, >= 1",
+
+	"log.level":  "debug, info, warn or error",
+	"log.format": "text or json",
+}
+
+// printUsage writes the -h text: every flag with its default and its
+// environment variable, in the order of sluice.yml.
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, `Usage: sluice [flags]
+
+sluice is a WebRTC streaming server: publishers push with WHIP, viewers pull
+with WHEP. Each setting is taken from, later winning: the built-in default,
+the YAML file named by -config, its SLUICE_* environment variable, its flag.
+Durations are Go durations (500ms, 10s, 1m). Lists are comma-separated in
+flags and environment variables; webrtc.ice_servers takes YAML flow syntax
+there, e.g. %s.
+The example sluice.yml documents every setting and its allowed values.
+
+  -config path
+    	YAML config file (env %s)
+`, `'[{urls: ["stun:stun.l.google.com:19302"]}]'`, envConfig)
+	def := Default()
+	for _, f := range fields {
+		fmt.Fprintf(w, "  -%s %s\n    \t%s (default %s, env %s)\n",
+			f.path, f.kind(), help[f.path], f.text(f.in(&def)), f.env())
+	}
+}

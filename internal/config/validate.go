@@ -1,0 +1,177 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/stun/v4"
+)
+
+// Bounds checked by Validate. They are part of the documented interface
+// (sluice.yml, -h); change them together.
+const (
+	maxBodyBytesLimit = 16 << 20
+	minRingPackets    = 256
+	maxRingPackets    = 1 << 20
+)
+
+// fieldError is one invalid setting, named by its yaml path (with list
+// indexes, e.g. "webrtc.listen_ips[1]").
+type fieldError struct {
+	path string
+	msg  string
+}
+
+func (e *fieldError) Error() string { return e.path + ": " + e.msg }
+
+// Validate checks every setting and reports all invalid ones, joined with
+// errors.Join. Each error names the setting by its yaml path and says what is
+// allowed, e.g. "webrtc.udp_port: 70000 is out of range (allowed 0..65535)".
+func (c Config) Validate() error {
+	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// problems lists the invalid settings of c in declaration order.
+func (c Config) problems() []*fieldError {
+	var v validator
+
+	v.hostPort("http.listen", c.HTTP.Listen)
+	v.corsOrigin("http.cors_origin", c.HTTP.CORSOrigin)
+	v.intRange("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1, maxBodyBytesLimit, " (16 MiB)")
+
+	v.intRange("webrtc.udp_port", int64(c.WebRTC.UDPPort), 0, 65535, "")
+	v.intRange("webrtc.tcp_port", int64(c.WebRTC.TCPPort), 0, 65535, "")
+	v.ips("webrtc.listen_ips", c.WebRTC.ListenIPs, false)
+	v.ips("webrtc.nat_1to1_ips", c.WebRTC.NAT1To1IPs, true)
+	for i, s := range c.WebRTC.ICEServers {
+		v.iceServer(fmt.Sprintf("webrtc.ice_servers[%d]", i), s)
+	}
+	v.durRange("webrtc.connect_timeout", c.WebRTC.ConnectTimeout, time.Second, 5*time.Minute)
+
+	if n := c.Stream.RingPackets; n < minRingPackets || n > maxRingPackets || n&(n-1) != 0 {
+		v.add("stream.ring_packets", "%d is not allowed (allowed: a power of two in %d..%d)", n, minRingPackets, maxRingPackets)
+	}
+	v.durRange("stream.pli_min_interval", c.Stream.PLIMinInterval, 100*time.Millisecond, time.Minute)
+	v.durRange("stream.ready_timeout", c.Stream.ReadyTimeout, 0, time.Minute)
+
+	v.atLeast("limits.max_sessions", c.Limits.MaxSessions, 1)
+	v.atLeast("limits.max_viewers_per_stream", c.Limits.MaxViewersPerStream, 1)
+
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+	return v.errs
+}
+
+// validator collects fieldErrors.
+type validator struct {
+	errs []*fieldError
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &fieldError{path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) intRange(path string, n, lo, hi int64, note string) {
+	if n < lo || n > hi {
+		v.add(path, "%d is out of range (allowed %d..%d%s)", n, lo, hi, note)
+	}
+}
+
+func (v *validator) atLeast(path string, n, lo int) {
+	if n < lo {
+		v.add(path, "%d is out of range (allowed %d or more)", n, lo)
+	}
+}
+
+func (v *validator) durRange(path string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		v.add(path, "%s is out of range (allowed %s..%s)", shortDuration(d), shortDuration(lo), shortDuration(hi))
+	}
+}
+
+func (v *validator) oneOf(path, s string, allowed ...string) {
+	for _, a := range allowed {
+		if s == a {
+			return
+		}
+	}
+	v.add(path, "%q is not allowed (allowed: %s)", s, strings.Join(allowed, ", "))
+}
+
+// hostPort accepts what net.Listen("tcp", s) accepts with a numeric port:
+// "127.0.0.1:8080", ":8080" (all interfaces), "[::1]:8080", "localhost:0".
+func (v *validator) hostPort(path, s string) {
+	const allowed = "allowed: host:port such as 127.0.0.1:8080, :8080 or [::1]:8080"
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.add(path, "%q is not host:port (%s)", s, allowed)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(path, "port %q in %q is not a number in 0..65535 (%s)", port, s, allowed)
+	}
+}
+
+// corsOrigin accepts "*" (any origin), "" (no CORS headers) or one origin,
+// which browsers compare byte for byte: scheme://host[:port], no path.
+func (v *validator) corsOrigin(path, s string) {
+	if s == "" || s == "*" {
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		v.add(path, "%q is not allowed (allowed: *, empty for no CORS headers, or one origin such as https://example.com without path or trailing slash)", s)
+	}
+}
+
+// ips checks a list of IP literals. Announcing an unspecified address
+// (0.0.0.0, ::) as a NAT 1:1 address would give peers nothing to reach.
+func (v *validator) ips(path string, list []string, specified bool) {
+	for i, s := range list {
+		ip := net.ParseIP(s)
+		p := fmt.Sprintf("%s[%d]", path, i)
+		switch {
+		case ip == nil:
+			v.add(p, "%q is not an IP address (allowed: an IPv4 or IPv6 literal such as 192.0.2.1 or 2001:db8::1)", s)
+		case specified && ip.IsUnspecified():
+			v.add(p, "%q is not allowed (allowed: an address peers can reach, not 0.0.0.0 or ::)", s)
+		}
+	}
+}
+
+// iceServer checks one STUN/TURN server the way pion will use it, so that a
+// bad URL fails at start-up with the setting's name rather than later.
+func (v *validator) iceServer(path string, s ICEServer) {
+	if len(s.URLs) == 0 {
+		v.add(path+".urls", "is empty (allowed: one or more URLs starting with stun:, stuns:, turn: or turns:)")
+	}
+	turn := false
+	for i, raw := range s.URLs {
+		p := fmt.Sprintf("%s.urls[%d]", path, i)
+		scheme, _, _ := strings.Cut(raw, ":")
+		switch scheme {
+		case "stun", "stuns":
+		case "turn", "turns":
+			turn = true
+		default:
+			v.add(p, "%q is not allowed (allowed: a URL starting with stun:, stuns:, turn: or turns:)", raw)
+			continue
+		}
+		if _, err := stun.ParseURI(raw); err != nil {
+			v.add(p, "%q is not a valid %s URL: %v (e.g. stun:stun.example.com:3478, turn:turn.example.com:3478?transport=udp)", raw, scheme, err)
+		}
+	}
+	if turn && (s.Username == "" || s.Credential == "") {
+		v.add(path, "TURN URLs need username and credential (allowed: both set when any URL is turn: or turns:)")
+	}
+}

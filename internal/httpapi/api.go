@@ -52,6 +52,7 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("POST /"+kind+"/{stream}", a.offer(kind))
 		mux.HandleFunc("OPTIONS /"+kind+"/{stream}", a.preflight)
 		mux.HandleFunc("DELETE /"+kind+"/{stream}/{session}", a.deleteSession(kind))
+		mux.HandleFunc("PATCH /"+kind+"/{stream}/{session}", a.patchSession(kind))
 		mux.HandleFunc("OPTIONS /"+kind+"/{stream}/{session}", a.preflight)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -90,7 +91,7 @@ func (a *API) offer(kind string) http.HandlerFunc {
 		defer cancel()
 		var e *entry
 		onClose := func() { a.sessions.remove(e) }
-		e = &entry{kind: kind, stream: name, etag: `"` + rtc.NewID()[:20] + `"`}
+		e = &entry{kind: kind, stream: name, etag: newETag()}
 		switch kind {
 		case "whip":
 			var s *whip.Session
@@ -114,6 +115,7 @@ func (a *API) offer(kind string) http.HandlerFunc {
 		// version in ETag.
 		h.Set("Location", "/"+kind+"/"+url.PathEscape(name)+"/"+e.session.ID())
 		h.Set("ETag", e.etag)
+		h.Set("Accept-Patch", sdpFragType)
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, e.session.Answer())
 	}
@@ -121,9 +123,14 @@ func (a *API) offer(kind string) http.HandlerFunc {
 
 // readOffer checks the media type and size of an offer and returns it.
 func (a *API) readOffer(w http.ResponseWriter, r *http.Request) (string, error) {
+	return a.readBody(w, r, "application/sdp")
+}
+
+// readBody checks the media type and size of a request body and returns it.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, want string) (string, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/sdp" {
-		return "", fmt.Errorf("%w: Content-Type %q, want application/sdp", errMediaType, r.Header.Get("Content-Type"))
+	if err != nil || mt != want {
+		return "", fmt.Errorf("%w: Content-Type %q, want %s", errMediaType, r.Header.Get("Content-Type"), want)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
 	if err != nil {
@@ -139,8 +146,8 @@ func (a *API) readOffer(w http.ResponseWriter, r *http.Request) (string, error) 
 func (a *API) deleteSession(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name, id := r.PathValue("stream"), r.PathValue("session")
-		e := a.sessions.get(id)
-		if e == nil || e.kind != kind || e.stream != name {
+		e := a.sessions.lookup(kind, name, id)
+		if e == nil {
 			a.fail(w, r, kind, name, fmt.Errorf("%w: %s", errNoSession, id))
 			return
 		}
@@ -149,6 +156,9 @@ func (a *API) deleteSession(kind string) http.HandlerFunc {
 		_, _ = io.WriteString(w, "session ended\n")
 	}
 }
+
+// newETag returns a fresh opaque entity tag for a session's ICE state.
+func newETag() string { return `"` + rtc.NewID()[:20] + `"` }
 
 // preflight answers CORS preflight requests; the headers come from cors.
 func (a *API) preflight(w http.ResponseWriter, _ *http.Request) {

@@ -20,6 +20,9 @@ var (
 	errNoSession       = errors.New("no such session")
 	errBadName         = errors.New("invalid stream name")
 	errTooManySessions = errors.New("server is at its session limit")
+
+	errPrecondition         = errors.New("ETag does not match")
+	errPreconditionRequired = errors.New("precondition required")
 )
 
 // statusOf maps an error to its HTTP status: the one place that does.
@@ -29,7 +32,11 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, rtc.ErrBadOffer), errors.Is(err, errBadName):
+	case errors.Is(err, errPrecondition):
+		return http.StatusPreconditionFailed
+	case errors.Is(err, errPreconditionRequired):
+		return http.StatusPreconditionRequired
+	case errors.Is(err, rtc.ErrBadOffer), errors.Is(err, rtc.ErrBadFragment), errors.Is(err, errBadName):
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession):
 		return http.StatusNotFound

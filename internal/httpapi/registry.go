@@ -3,11 +3,14 @@ package httpapi
 import (
 	"fmt"
 	"sync"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // session is what the HTTP edge needs of a WHIP or WHEP session.
 type session interface {
 	ID() string
+	PeerConnection() *webrtc.PeerConnection
 	Answer() string
 	Close(reason error)
 	Done() <-chan struct{}
@@ -16,8 +19,10 @@ type session interface {
 type entry struct {
 	kind    string // "whip" or "whep"
 	stream  string
-	etag    string
 	session session
+
+	mu   sync.Mutex // serialises PATCHes; guards etag after registration
+	etag string
 }
 
 // registry holds the open sessions by id, and the session limit.
@@ -83,10 +88,16 @@ func (r *registry) remove(e *entry) {
 	r.mu.Unlock()
 }
 
-func (r *registry) get(id string) *entry {
+// lookup returns the session with that id if it belongs to that kind and
+// stream: a session URL is only valid in full.
+func (r *registry) lookup(kind, stream, id string) *entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.byID[id]
+	e := r.byID[id]
+	if e == nil || e.kind != kind || e.stream != stream {
+		return nil
+	}
+	return e
 }
 
 func (r *registry) len() int {

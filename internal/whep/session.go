@@ -237,3 +237,7 @@ func (s *Session) Close(reason error) {
 		}
 	})
 }
+
+// PeerConnection is the session's pion PeerConnection, for trickle ICE and
+// ICE restarts.
+func (s *Session) PeerConnection() *webrtc.PeerConnection { return s.pc }

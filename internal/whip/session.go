@@ -209,3 +209,7 @@ func (s *Session) read(t *webrtc.TrackRemote, idx int) {
 		})
 	}
 }
+
+// PeerConnection is the session's pion PeerConnection, for trickle ICE and
+// ICE restarts.
+func (s *Session) PeerConnection() *webrtc.PeerConnection { return s.pc }

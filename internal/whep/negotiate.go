@@ -24,9 +24,10 @@ type offeredCodec struct {
 
 // match picks the published tracks the viewer can receive. Following pion's
 // transceiver reuse, the n-th published track of a kind goes to the n-th
-// media section of that kind, which must be able to receive and must list a
-// compatible codec. If nothing matches, the error names what was published
-// and what was offered.
+// media section of that kind. A viewer that offers no section of a kind
+// simply does not get that kind; one whose section lists no compatible codec
+// is refused, since it expects media it cannot decode. The error names what
+// was published and what was offered.
 func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, error) {
 	sections := map[media.Kind][]*sdp.MediaDescription{}
 	for _, m := range offer.MediaDescriptions {
@@ -42,6 +43,8 @@ func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, erro
 	used := map[media.Kind]int{}
 	for _, t := range tracks {
 		published = append(published, t.Codec.String())
+	}
+	for _, t := range tracks {
 		k := t.Codec.Kind()
 		if used[k] >= len(sections[k]) {
 			continue
@@ -51,12 +54,18 @@ func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, erro
 		if !canReceive(m) {
 			continue
 		}
+		ok := false
 		for _, c := range codecsOf(m) {
 			if compatible(t.Codec, c) {
-				out = append(out, t)
+				ok = true
 				break
 			}
 		}
+		if !ok {
+			out = nil // refuse the whole offer: see above
+			break
+		}
+		out = append(out, t)
 	}
 	if len(out) > 0 {
 		return out, nil

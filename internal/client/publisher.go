@@ -1,0 +1,297 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+)
+
+// DefaultH264Fmtp is the fmtp line a Publisher offers for H264 when
+// PublishOptions.H264Fmtp is empty: constrained baseline, level 3.1,
+// non-interleaved mode (RFC 6184 §8.1).
+const DefaultH264Fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+
+// DefaultMTU is the largest RTP payload a Publisher writes when
+// PublishOptions.MTU is 0; it leaves room for SRTP and header extensions
+// inside a 1280-byte IPv6 minimum MTU.
+const DefaultMTU = 1200
+
+// PublishOptions configures Publish.
+type PublishOptions struct {
+	// HTTPClient sends the offer and the DELETE; nil means a client
+	// without keep-alives, so that no idle connection outlives Close.
+	HTTPClient *http.Client
+	// Token, when set, is sent as "Authorization: Bearer <Token>".
+	Token string
+	// NoVideo and NoAudio leave out the H264 or the Opus track.
+	NoVideo, NoAudio bool
+	// H264Fmtp is the fmtp line offered for H264; DefaultH264Fmtp if empty.
+	H264Fmtp string
+	// MTU is the largest RTP payload written; DefaultMTU if 0.
+	MTU int
+	// LocalIPs restricts the ICE host candidates. Empty means all
+	// interfaces, or loopback only when the URL's host is a loopback one.
+	LocalIPs []string
+}
+
+// Publisher is one WHIP session sending H264 and Opus.
+type Publisher struct {
+	pc    *webrtc.PeerConnection
+	sess  *session
+	state *connState
+	mtu   uint16
+
+	video *webrtc.TrackLocalStaticRTP
+	audio *webrtc.TrackLocalStaticRTP
+
+	vmu       sync.Mutex // guards the video packetizer state and vpkt
+	payloader codecs.H264Payloader
+	vseq      uint16
+	vts0      uint32
+	vpkt      rtp.Packet
+
+	amu  sync.Mutex // guards the audio packetizer state and apkt
+	aseq uint16
+	ats0 uint32
+	apkt rtp.Packet
+
+	keyframeReqs  atomic.Int64
+	keyframeCh    chan struct{}
+	sentVideoPkts atomic.Uint64
+	sentAudioPkts atomic.Uint64
+
+	wg        sync.WaitGroup // RTCP readers
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Publish connects to the WHIP endpoint url and returns once ICE and DTLS
+// are up. ctx bounds the whole exchange; it does not bound the session.
+func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, error) {
+	if opts.NoVideo && opts.NoAudio {
+		return nil, errors.New("publish: neither video nor audio")
+	}
+	mtu := opts.MTU
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	if mtu < 100 || mtu > 65000 {
+		return nil, fmt.Errorf("publish: MTU %d out of range", mtu)
+	}
+	fmtp := opts.H264Fmtp
+	if fmtp == "" {
+		fmtp = DefaultH264Fmtp
+	}
+
+	me := &webrtc.MediaEngine{}
+	videoCap := webrtc.RTPCodecCapability{
+		MimeType:     webrtc.MimeTypeH264,
+		ClockRate:    90000,
+		SDPFmtpLine:  fmtp,
+		RTCPFeedback: videoFeedback,
+	}
+	audioCap := opusCapability
+	if !opts.NoVideo {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: videoCap, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.NoAudio {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: audioCap, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	api, err := newAPI(url, opts.LocalIPs, me)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{
+		pc:         pc,
+		state:      watchState(pc),
+		mtu:        uint16(mtu),
+		vseq:       uint16(rand.Uint32()),
+		vts0:       rand.Uint32(),
+		aseq:       uint16(rand.Uint32()),
+		ats0:       rand.Uint32(),
+		keyframeCh: make(chan struct{}, 1),
+	}
+	p.vpkt.Version, p.apkt.Version = 2, 2
+
+	addTrack := func(c webrtc.RTPCodecCapability, id string) (*webrtc.TrackLocalStaticRTP, error) {
+		t, err := webrtc.NewTrackLocalStaticRTP(c, id, "sluice-client")
+		if err != nil {
+			return nil, err
+		}
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return nil, err
+		}
+		p.wg.Add(1)
+		go p.readRTCP(tr.Sender())
+		return t, nil
+	}
+	if !opts.NoVideo {
+		if p.video, err = addTrack(videoCap, "video"); err != nil {
+			return nil, errors.Join(err, p.Close())
+		}
+	}
+	if !opts.NoAudio {
+		if p.audio, err = addTrack(audioCap, "audio"); err != nil {
+			return nil, errors.Join(err, p.Close())
+		}
+	}
+
+	p.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient})
+	if err == nil {
+		err = p.state.waitConnected(ctx)
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("publish %s: %w", url, err), p.Close())
+	}
+	return p, nil
+}
+
+// videoFeedback is what a browser offers for H264: NACK, PLI and FIR.
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: "nack"},
+	{Type: "nack", Parameter: "pli"},
+	{Type: "ccm", Parameter: "fir"},
+}
+
+var opusCapability = webrtc.RTPCodecCapability{
+	MimeType:    webrtc.MimeTypeOpus,
+	ClockRate:   48000,
+	Channels:    2,
+	SDPFmtpLine: "minptime=10;useinbandfec=1",
+}
+
+// Location returns the absolute URL of the WHIP session resource.
+func (p *Publisher) Location() string { return p.sess.location }
+
+// ETag returns the ETag the server gave the session, if any.
+func (p *Publisher) ETag() string { return p.sess.etag }
+
+// Done is closed when the connection is closed by either side, has failed
+// or is disconnected, and at the latest when Close returns.
+func (p *Publisher) Done() <-chan struct{} { return p.state.ended }
+
+// WriteH264 packetizes one access unit (NAL units without start codes)
+// into RTP (RFC 6184, single NAL, STAP-A for SPS+PPS, FU-A) and sends it;
+// the last packet carries the marker bit. pts is the presentation time from
+// the start of the stream. Access unit delimiters and filler data are
+// dropped by the payloader.
+func (p *Publisher) WriteH264(au [][]byte, pts time.Duration) error {
+	if p.video == nil {
+		return errors.New("publisher has no video track")
+	}
+	p.vmu.Lock()
+	defer p.vmu.Unlock()
+	var payloads [][]byte
+	for _, nalu := range au {
+		payloads = append(payloads, p.payloader.Payload(p.mtu, nalu)...)
+	}
+	ts := p.vts0 + uint32(int64(pts)*90000/int64(time.Second))
+	for i, pl := range payloads {
+		p.vpkt.Marker = i == len(payloads)-1
+		p.vpkt.SequenceNumber = p.vseq
+		p.vpkt.Timestamp = ts
+		p.vpkt.Payload = pl
+		p.vseq++
+		if err := p.video.WriteRTP(&p.vpkt); err != nil {
+			return err
+		}
+		p.sentVideoPkts.Add(1)
+	}
+	return nil
+}
+
+// WriteOpus sends one Opus packet (RFC 7587) with presentation time pts.
+func (p *Publisher) WriteOpus(payload []byte, pts time.Duration) error {
+	if p.audio == nil {
+		return errors.New("publisher has no audio track")
+	}
+	p.amu.Lock()
+	defer p.amu.Unlock()
+	p.apkt.SequenceNumber = p.aseq
+	p.apkt.Timestamp = p.ats0 + uint32(int64(pts)*48000/int64(time.Second))
+	p.apkt.Payload = payload
+	p.aseq++
+	if err := p.audio.WriteRTP(&p.apkt); err != nil {
+		return err
+	}
+	p.sentAudioPkts.Add(1)
+	return nil
+}
+
+// SentPackets returns how many video and audio RTP packets were written.
+func (p *Publisher) SentPackets() (video, audio uint64) {
+	return p.sentVideoPkts.Load(), p.sentAudioPkts.Load()
+}
+
+// KeyframeRequests returns how many PLI and FIR messages the server sent.
+func (p *Publisher) KeyframeRequests() int { return int(p.keyframeReqs.Load()) }
+
+// KeyframeRequested receives a value after one or more keyframe requests
+// arrive; it holds at most one pending value.
+func (p *Publisher) KeyframeRequested() <-chan struct{} { return p.keyframeCh }
+
+// readRTCP drains the sender's RTCP, which the NACK responder needs, and
+// counts keyframe requests. It ends when the sender stops.
+func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
+	defer p.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		var k int64
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				k++
+			}
+		}
+		if k > 0 {
+			p.keyframeReqs.Add(k)
+			select {
+			case p.keyframeCh <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Close ends the WHIP session with DELETE, closes the PeerConnection and
+// waits for the goroutines it started. It returns the DELETE error, if any.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		var errs []error
+		if p.sess != nil {
+			errs = append(errs, p.sess.delete())
+		}
+		errs = append(errs, p.pc.GracefulClose())
+		p.state.end()
+		p.wg.Wait()
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}

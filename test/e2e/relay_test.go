@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluice-media/sluice/internal/client"
+)
+
+// received is what one viewer got, collected after the feed ended.
+type received struct {
+	aus  [][][]byte
+	opus [][]byte
+}
+
+// TestRelayH264Opus publishes the clip twice at real-time pace with Opus
+// beside it, and checks that three viewers (two early, one late) get the
+// access units and Opus packets unchanged and without gaps, each starting
+// at a keyframe, and that the publisher's DELETE ends them.
+func TestRelayH264Opus(t *testing.T) {
+	// Registered first, so it runs after every other cleanup, the server's
+	// Close included.
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+
+	clip := loadClip(t)
+	base := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+
+	pub, err := client.Publish(ctx, base+"/whip/relay", client.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubClosed := false
+	defer func() {
+		if !pubClosed {
+			_ = pub.Close()
+		}
+	}()
+	if pub.ETag() == "" {
+		t.Error("WHIP answer without ETag")
+	}
+
+	f := newFeed(pub, clip, 2*len(clip))
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	defer stopFeed()
+	go f.run(feedCtx)
+	defer func() { stopFeed(); <-f.done }()
+
+	viewers := make([]*client.Viewer, 3)
+	defer func() {
+		for _, v := range viewers {
+			if v != nil {
+				_ = v.Close()
+			}
+		}
+	}()
+	join := func(i int) error {
+		v, err := client.View(ctx, base+"/whep/relay", client.ViewOptions{})
+		if err != nil {
+			return fmt.Errorf("viewer %d: %w", i, err)
+		}
+		viewers[i] = v
+		return nil
+	}
+
+	// Two viewers join as soon as the first access unit is out.
+	select {
+	case <-f.sentAU(1):
+	case <-f.done:
+		t.Fatal(f.result())
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Go(func() { errs[i] = join(i) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The third joins after 1.2 s (30 access units), past the second
+	// keyframe (access unit 25).
+	select {
+	case <-f.sentAU(30):
+	case <-f.done:
+		t.Fatal(f.result())
+	}
+	if err := join(2); err != nil {
+		t.Fatal(err)
+	}
+
+	<-f.done
+	sent, opusSent, err := f.result()
+	if err != nil {
+		t.Fatalf("feed: %v", err)
+	}
+	if len(sent) != 2*len(clip) {
+		t.Fatalf("feed stopped after %d access units", len(sent))
+	}
+
+	for i, v := range viewers {
+		name := fmt.Sprintf("viewer %d", i)
+		r := collect(t, name, v, sent, opusSent)
+		start := checkVideo(t, name, v, sent, r.aus)
+		switch {
+		case start < 0:
+		case i < 2 && start > clipGOP:
+			t.Errorf("%s joined at the first access unit but started at access unit %d", name, start)
+		case i == 2 && (start < clipGOP || start > 2*clipGOP):
+			t.Errorf("%s joined after 1.2 s and started at access unit %d, want the keyframe at 25 (or 50)", name, start)
+		}
+		checkOpus(t, name, r.opus, opusSent)
+		t.Logf("%s: access units from %d (%d received), %d Opus packets", name, start, len(r.aus), len(r.opus))
+		if st := v.Stats(); st.VideoGaps != 0 || st.DroppedAUs != 0 || st.DroppedOpus != 0 {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+
+	// RFC 9725 §4.2: DELETE ends the publisher; the server then closes
+	// the viewers' PeerConnections.
+	pubClosed = true
+	if err := pub.Close(); err != nil {
+		t.Errorf("publisher DELETE: %v", err)
+	}
+	for i, v := range viewers {
+		waitDone(t, fmt.Sprintf("viewer %d after publisher DELETE", i), v.Done(), 10*time.Second)
+	}
+	for i, v := range viewers {
+		if err := v.Close(); err != nil && client.StatusOf(err) != http.StatusNotFound {
+			t.Errorf("viewer %d Close: %v", i, err)
+		}
+	}
+}
+
+// collect reads a viewer's queues until the last access unit and the last
+// Opus packet sent have arrived, or 10 s have passed.
+func collect(t *testing.T, name string, v *client.Viewer, sent [][][]byte, opusSent int) received {
+	t.Helper()
+	var r received
+	lastAU := sent[len(sent)-1]
+	gotLastAU := false
+	gotLastOpus := false
+	deadline := time.After(10 * time.Second)
+	for !gotLastAU || !gotLastOpus {
+		select {
+		case au := <-v.AccessUnits():
+			r.aus = append(r.aus, au.NALUs)
+			// The clip repeats: only the last access unit of the
+			// second pass, at the expected position, counts as the end.
+			if equalAU(au.NALUs, lastAU) {
+				if s := matchStart(sent, r.aus); s >= 0 && s+len(r.aus) == len(sent) {
+					gotLastAU = true
+				}
+			}
+		case op := <-v.OpusPackets():
+			r.opus = append(r.opus, op.Payload)
+			if n, ok := client.OpusTestIndex(op.Payload); ok && int(n) == opusSent-1 {
+				gotLastOpus = true
+			}
+		case <-deadline:
+			t.Errorf("%s: after 10 s: last access unit received: %v, last Opus packet: %v (%d AUs, %d Opus packets so far)",
+				name, gotLastAU, gotLastOpus, len(r.aus), len(r.opus))
+			return r
+		}
+	}
+	return r
+}
+
+// checkVideo checks that the viewer's access units are a run of the sent
+// ones starting at a keyframe, and returns where the run starts (-1 if it
+// is not one).
+func checkVideo(t *testing.T, name string, v *client.Viewer, sent, got [][][]byte) int {
+	t.Helper()
+	if len(got) == 0 {
+		t.Errorf("%s: no access units", name)
+		return -1
+	}
+	if !client.IsIDR(got[0]) {
+		t.Errorf("%s: first access unit has no IDR slice (NAL types %v)", name, nalTypes(got[0]))
+	}
+	pktType, naluType, ok := v.FirstVideoNAL()
+	switch {
+	case !ok:
+		t.Errorf("%s: no video packet recorded", name)
+	case pktType == 7 || pktType == 5, pktType == 24 && naluType == 7, pktType == 28 && naluType == 5:
+	default:
+		t.Errorf("%s: first video RTP packet has NAL type %d (inner %d), want SPS, STAP-A with SPS, or IDR", name, pktType, naluType)
+	}
+	start := matchStart(sent, got)
+	if start < 0 {
+		// Say where it first goes wrong.
+		s := matchStart(sent, got[:1])
+		for k := range got {
+			if s < 0 || s+k >= len(sent) || !equalAU(sent[s+k], got[k]) {
+				t.Errorf("%s: %d access units received are not a run of those sent: first differs at received %d (sent start %d, NAL types %v)",
+					name, len(got), k, s, nalTypes(got[k]))
+				break
+			}
+		}
+		return -1
+	}
+	if start+len(got) != len(sent) {
+		t.Errorf("%s: received access units %d..%d of %d", name, start, start+len(got)-1, len(sent))
+	}
+	return start
+}
+
+// checkOpus checks that the payloads are OpusTestPacket(n) for consecutive
+// n, ending with the last one sent.
+func checkOpus(t *testing.T, name string, got [][]byte, sent int) {
+	t.Helper()
+	if len(got) == 0 {
+		t.Errorf("%s: no Opus packets", name)
+		return
+	}
+	first, ok := client.OpusTestIndex(got[0])
+	if !ok {
+		t.Errorf("%s: Opus payload %x changed", name, got[0])
+		return
+	}
+	for k, p := range got {
+		want := client.OpusTestPacket(first + uint16(k))
+		if string(p) != string(want) {
+			t.Errorf("%s: Opus packet %d is %x, want %x (no gaps, no changes)", name, k, p, want)
+			return
+		}
+	}
+	if int(first)+len(got) != sent {
+		t.Errorf("%s: Opus packets %d..%d of %d", name, first, int(first)+len(got)-1, sent)
+	}
+}
+
+func nalTypes(au [][]byte) []int {
+	out := make([]int, len(au))
+	for i, n := range au {
+		out[i] = int(n[0] & 0x1f)
+	}
+	return out
+}

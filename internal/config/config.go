@@ -8,16 +8,21 @@
 // Validate and an entry in the documented example sluice.yml.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluice-media/sluice/internal/auth"
+)
 
 // Config is everything an operator can set. The zero value is not usable;
 // start from Default or Load.
 type Config struct {
-	HTTP   HTTP   `yaml:"http"`
-	WebRTC WebRTC `yaml:"webrtc"`
-	Stream Stream `yaml:"stream"`
-	Limits Limits `yaml:"limits"`
-	Log    Log    `yaml:"log"`
+	HTTP   HTTP        `yaml:"http"`
+	WebRTC WebRTC      `yaml:"webrtc"`
+	Stream Stream      `yaml:"stream"`
+	Limits Limits      `yaml:"limits"`
+	Auth   auth.Config `yaml:"auth"`
+	Log    Log         `yaml:"log"`
 }
 
 // HTTP configures the HTTP listener that serves WHIP, WHEP and the pages.
@@ -25,6 +30,28 @@ type HTTP struct {
 	Listen       string `yaml:"listen"`         // default "127.0.0.1:8080"; must be host:port
 	CORSOrigin   string `yaml:"cors_origin"`    // default "*"
 	MaxBodyBytes int64  `yaml:"max_body_bytes"` // default 65536; 1..16 MiB
+
+	TLSCert string `yaml:"tls_cert"` // default empty; PEM certificate file: serve HTTPS
+	TLSKey  string `yaml:"tls_key"`  // default empty; PEM key file, set together with tls_cert
+
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // default 10s; 1s..5m
+	ReadTimeout       time.Duration `yaml:"read_timeout"`        // default 30s; 1s..5m
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // default 2m; 1s..1h
+
+	ICEServers          []LinkICEServer `yaml:"ice_servers"`            // default empty; offered to clients in Link headers (RFC 9725 §4.6)
+	ICEServersOnOptions bool            `yaml:"ice_servers_on_options"` // default false; also send the Link headers on OPTIONS
+}
+
+// LinkICEServer is a STUN/TURN server offered to WHIP/WHEP clients in a
+// Link rel="ice-server" header. With TURNSecret set, each response carries
+// fresh time-limited credentials (the TURN REST API scheme: username
+// "expiry:user", credential base64(HMAC-SHA1(secret, username))).
+type LinkICEServer struct {
+	URLs       []string      `yaml:"urls"`        // each starts with stun:, stuns:, turn: or turns:
+	Username   string        `yaml:"username"`    // static TURN username, or the user part with turn_secret
+	Credential string        `yaml:"credential"`  // static TURN password
+	TURNSecret string        `yaml:"turn_secret"` // shared secret with the TURN server (coturn static-auth-secret)
+	TURNTTL    time.Duration `yaml:"turn_ttl"`    // lifetime of generated credentials; default 24h when turn_secret is set
 }
 
 // WebRTC configures ICE: where media is received and which candidates are
@@ -51,12 +78,16 @@ type Stream struct {
 	RingPackets    int           `yaml:"ring_packets"`     // default 4096; power of two in 256..1048576 (per-stream packet ring = GOP cache)
 	PLIMinInterval time.Duration `yaml:"pli_min_interval"` // default 1s; 100ms..1m: at most one keyframe request per stream per interval
 	ReadyTimeout   time.Duration `yaml:"ready_timeout"`    // default 5s; 0..1m: how long a WHEP request waits for a publisher that is still connecting
+	// PublisherTakeover lets an authorised new publisher replace the current
+	// one instead of getting 409 Conflict. Default false.
+	PublisherTakeover bool `yaml:"publisher_takeover"`
 }
 
 // Limits bounds how many sessions the server accepts.
 type Limits struct {
 	MaxSessions         int `yaml:"max_sessions"`           // default 10000; >=1: publishers+viewers on the server
 	MaxViewersPerStream int `yaml:"max_viewers_per_stream"` // default 5000; >=1
+	MaxSessionsPerIP    int `yaml:"max_sessions_per_ip"`    // default 100; >=1: sessions one client address may hold (429 beyond)
 }
 
 // Log configures the process logger (see Config.Logger).
@@ -74,6 +105,10 @@ func Default() Config {
 			Listen:       "127.0.0.1:8080",
 			CORSOrigin:   "*",
 			MaxBodyBytes: 64 << 10,
+
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
 		},
 		WebRTC: WebRTC{
 			UDPPort:        8189,
@@ -89,7 +124,9 @@ func Default() Config {
 		Limits: Limits{
 			MaxSessions:         10000,
 			MaxViewersPerStream: 5000,
+			MaxSessionsPerIP:    100,
 		},
+		Auth: auth.Config{Default: "allow"},
 		Log: Log{
 			Level:  "info",
 			Format: "text",

@@ -260,8 +260,11 @@ func yamlMessage(err error) string {
 }
 
 func flowExample(f field) string {
-	if f.path == "webrtc.ice_servers" {
+	switch f.path {
+	case "webrtc.ice_servers", "http.ice_servers":
 		return `[{urls: ["stun:stun.l.google.com:19302"]}]`
+	case "auth.rules":
+		return `[{actions: [publish], mode: static, tokens: [{token: secret}]}]`
 	}
 	return "[{key: value}]"
 }

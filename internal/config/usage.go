@@ -12,6 +12,14 @@ var help = map[string]string{
 	"http.cors_origin":    `Access-Control-Allow-Origin: "*", one origin, or empty for no CORS headers`,
 	"http.max_body_bytes": "largest accepted request body (SDP offer, trickle PATCH), 1..16777216",
 
+	"http.tls_cert":               "PEM certificate file; with http.tls_key, serve HTTPS",
+	"http.tls_key":                "PEM private key file for http.tls_cert",
+	"http.read_header_timeout":    "time to read request headers, 1s..5m",
+	"http.read_timeout":           "time to read a whole request, 1s..5m",
+	"http.idle_timeout":           "keep-alive connections idle longer are closed, 1s..1h",
+	"http.ice_servers":            "STUN/TURN servers offered to clients in Link headers, in YAML flow syntax",
+	"http.ice_servers_on_options": "also send the ice-server Link headers on OPTIONS",
+
 	"webrtc.udp_port":        "the one UDP port carrying all WebRTC media; 0 lets the OS pick",
 	"webrtc.tcp_enabled":     "also accept ICE over TCP, on webrtc.tcp_port",
 	"webrtc.tcp_port":        "the one TCP port for ICE-TCP; 0 lets the OS pick",
@@ -23,9 +31,14 @@ var help = map[string]string{
 	"stream.ring_packets":     "packets kept per stream (GOP cache); power of two in 256..1048576",
 	"stream.pli_min_interval": "at most one keyframe request per stream per interval, 100ms..1m",
 	"stream.ready_timeout":    "how long a viewer waits for a publisher still connecting, 0..1m",
+	"stream.publisher_takeover": "a new authorised publisher replaces the current one instead of 409",
 
 	"limits.max_sessions":           "publishers plus viewers on this server, >= 1",
 	"limits.max_viewers_per_stream": "viewers of one stream, >= 1",
+	"limits.max_sessions_per_ip":    "sessions one client IP may hold (429 beyond), >= 1",
+
+	"auth.default": "allow or deny requests that no auth rule matches",
+	"auth.rules":   "auth rules (streams, actions, mode: allow|deny|static|jwt|callback), in YAML flow syntax",
 
 	"log.level":  "debug, info, warn or error",
 	"log.format": "text or json",

@@ -37,6 +37,9 @@ func (c Config) Validate() error {
 	for _, p := range c.problems() {
 		errs = append(errs, p)
 	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -47,6 +50,22 @@ func (c Config) problems() []*fieldError {
 	v.hostPort("http.listen", c.HTTP.Listen)
 	v.corsOrigin("http.cors_origin", c.HTTP.CORSOrigin)
 	v.intRange("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1, maxBodyBytesLimit, " (16 MiB)")
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		v.add("http.tls_cert", "tls_cert and tls_key must be set together (allowed: both empty for HTTP, both PEM file paths for HTTPS)")
+	}
+	v.durRange("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, time.Second, 5*time.Minute)
+	v.durRange("http.read_timeout", c.HTTP.ReadTimeout, time.Second, 5*time.Minute)
+	v.durRange("http.idle_timeout", c.HTTP.IdleTimeout, time.Second, time.Hour)
+	for i, s := range c.HTTP.ICEServers {
+		p := fmt.Sprintf("http.ice_servers[%d]", i)
+		v.iceServer(p, ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential + s.TURNSecret})
+		if s.TURNSecret != "" && s.Credential != "" {
+			v.add(p, "credential and turn_secret exclude each other (allowed: a static credential, or a turn_secret to generate time-limited ones)")
+		}
+		if s.TURNTTL < 0 || s.TURNTTL > 7*24*time.Hour {
+			v.add(p+".turn_ttl", "%s is out of range (allowed 0s..168h; 0 means 24h)", shortDuration(s.TURNTTL))
+		}
+	}
 
 	v.intRange("webrtc.udp_port", int64(c.WebRTC.UDPPort), 0, 65535, "")
 	v.intRange("webrtc.tcp_port", int64(c.WebRTC.TCPPort), 0, 65535, "")
@@ -65,6 +84,7 @@ func (c Config) problems() []*fieldError {
 
 	v.atLeast("limits.max_sessions", c.Limits.MaxSessions, 1)
 	v.atLeast("limits.max_viewers_per_stream", c.Limits.MaxViewersPerStream, 1)
+	v.atLeast("limits.max_sessions_per_ip", c.Limits.MaxSessionsPerIP, 1)
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")

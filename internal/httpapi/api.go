@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -22,9 +24,13 @@ import (
 
 // Config is the HTTP edge's share of the configuration.
 type Config struct {
-	CORSOrigin   string
-	MaxBodyBytes int64
-	MaxSessions  int
+	CORSOrigin          string
+	MaxBodyBytes        int64
+	MaxSessions         int
+	MaxSessionsPerIP    int
+	PublisherTakeover   bool
+	ICEServers          []config.LinkICEServer
+	ICEServersOnOptions bool
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -34,14 +40,17 @@ const offerTimeout = 10 * time.Second
 type API struct {
 	cfg      Config
 	log      *slog.Logger
+	authz    auth.Authenticator
 	whip     whip.Deps
 	whep     whep.Deps
 	sessions *registry
 }
 
-// New returns the HTTP edge over the given ingest and egress dependencies.
-func New(cfg Config, log *slog.Logger, in whip.Deps, out whep.Deps) *API {
-	return &API{cfg: cfg, log: log, whip: in, whep: out, sessions: newRegistry(cfg.MaxSessions)}
+// New returns the HTTP edge over the given ingest and egress dependencies;
+// authz decides who may publish and read.
+func New(cfg Config, log *slog.Logger, authz auth.Authenticator, in whip.Deps, out whep.Deps) *API {
+	return &API{cfg: cfg, log: log, authz: authz, whip: in, whep: out,
+		sessions: newRegistry(cfg.MaxSessions, cfg.MaxSessionsPerIP)}
 }
 
 // Handler returns the routes. Go's ServeMux answers a known path with the
@@ -73,25 +82,40 @@ func (a *API) CloseAll() { a.sessions.closeAll() }
 func (a *API) Sessions() int { return a.sessions.len() }
 
 func (a *API) offer(kind string) http.HandlerFunc {
+	action := auth.ActionPublish
+	if kind == "whep" {
+		action = auth.ActionRead
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("stream")
+		if err := a.authz.Authorize(r.Context(), auth.NewRequest(r, action, name)); err != nil {
+			a.fail(w, r, kind, name, err)
+			return
+		}
 		body, err := a.readOffer(w, r)
 		if err != nil {
 			a.fail(w, r, kind, name, err)
 			return
 		}
-		release, err := a.sessions.reserve()
+		ip := clientIP(r)
+		release, err := a.sessions.reserve(ip)
 		if err != nil {
 			a.fail(w, r, kind, name, err)
 			return
 		}
 		defer release()
+		if kind == "whip" && a.cfg.PublisherTakeover {
+			if old := a.sessions.publisher(name); old != nil {
+				a.log.Info("publisher taken over", "stream", name, "session", old.session.ID(), "remote", r.RemoteAddr)
+				old.session.Close(nil)
+			}
+		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
 		defer cancel()
 		var e *entry
 		onClose := func() { a.sessions.remove(e) }
-		e = &entry{kind: kind, stream: name, etag: newETag()}
+		e = &entry{kind: kind, stream: name, ip: ip, token: tokenHash(r), etag: newETag()}
 		switch kind {
 		case "whip":
 			var s *whip.Session
@@ -112,10 +136,13 @@ func (a *API) offer(kind string) http.HandlerFunc {
 		h := w.Header()
 		h.Set("Content-Type", "application/sdp")
 		// RFC 9725 §4.2: the session URL goes in Location, the ICE session
-		// version in ETag.
+		// version in ETag; §4.6: ICE servers in Link headers.
 		h.Set("Location", "/"+kind+"/"+url.PathEscape(name)+"/"+e.session.ID())
 		h.Set("ETag", e.etag)
 		h.Set("Accept-Patch", sdpFragType)
+		for _, l := range linkHeaders(a.cfg.ICEServers, time.Now()) {
+			h.Add("Link", l)
+		}
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, e.session.Answer())
 	}
@@ -151,6 +178,10 @@ func (a *API) deleteSession(kind string) http.HandlerFunc {
 			a.fail(w, r, kind, name, fmt.Errorf("%w: %s", errNoSession, id))
 			return
 		}
+		if err := e.checkHolder(r); err != nil {
+			a.fail(w, r, kind, name, err)
+			return
+		}
 		e.session.Close(nil)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "session ended\n")
@@ -160,8 +191,15 @@ func (a *API) deleteSession(kind string) http.HandlerFunc {
 // newETag returns a fresh opaque entity tag for a session's ICE state.
 func newETag() string { return `"` + rtc.NewID()[:20] + `"` }
 
-// preflight answers CORS preflight requests; the headers come from cors.
+// preflight answers OPTIONS: CORS preflights (headers from cors) and, where
+// configured, the ICE servers in Link headers (RFC 9725 §4.6).
 func (a *API) preflight(w http.ResponseWriter, _ *http.Request) {
+	if a.cfg.ICEServersOnOptions {
+		for _, l := range linkHeaders(a.cfg.ICEServers, time.Now()) {
+			w.Header().Add("Link", l)
+		}
+	}
+	w.Header().Set("Accept-Post", "application/sdp")
 	w.WriteHeader(http.StatusNoContent)
 }
 

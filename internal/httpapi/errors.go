@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/whep"
@@ -20,6 +21,7 @@ var (
 	errNoSession       = errors.New("no such session")
 	errBadName         = errors.New("invalid stream name")
 	errTooManySessions = errors.New("server is at its session limit")
+	errTooManyFromIP   = errors.New("too many sessions from this address")
 
 	errPrecondition         = errors.New("ETag does not match")
 	errPreconditionRequired = errors.New("precondition required")
@@ -32,6 +34,12 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, auth.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errTooManyFromIP):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errPrecondition):
 		return http.StatusPreconditionFailed
 	case errors.Is(err, errPreconditionRequired):
@@ -45,7 +53,7 @@ func statusOf(err error) int {
 	case errors.Is(err, whep.ErrNoCompatibleCodec), errors.Is(err, whip.ErrNoMedia):
 		return http.StatusNotAcceptable
 	case errors.Is(err, errTooManySessions), errors.Is(err, hub.ErrTooManyViewers),
-		errors.Is(err, whep.ErrNotReady), errors.Is(err, hub.ErrEnded),
+		errors.Is(err, whep.ErrNotReady), errors.Is(err, hub.ErrEnded), errors.Is(err, auth.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}
@@ -55,8 +63,11 @@ func statusOf(err error) int {
 // fail answers with the status for err and a one-line reason, and logs it.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, kind, stream string, err error) {
 	code := statusOf(err)
-	if code == http.StatusServiceUnavailable {
+	switch code {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 	}
 	reason := strings.ReplaceAll(err.Error(), "\n", "; ")
 	level := slog.LevelWarn

@@ -25,6 +25,10 @@ func (a *API) patchSession(kind string) http.HandlerFunc {
 			a.fail(w, r, kind, name, fmt.Errorf("%w: %s", errNoSession, r.PathValue("session")))
 			return
 		}
+		if err := e.checkHolder(r); err != nil {
+			a.fail(w, r, kind, name, err)
+			return
+		}
 		body, err := a.readBody(w, r, sdpFragType)
 		if err != nil {
 			a.fail(w, r, kind, name, err)

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -19,42 +21,57 @@ type session interface {
 type entry struct {
 	kind    string // "whip" or "whep"
 	stream  string
+	ip      netip.Addr
+	token   [sha256.Size]byte // hash of the creating request's token; zero if none
 	session session
 
 	mu   sync.Mutex // serialises PATCHes; guards etag after registration
 	etag string
 }
 
-// registry holds the open sessions by id, and the session limit.
+// registry holds the open sessions by id, and the session limits: in all
+// and per client address. Sessions being set up count as well.
 type registry struct {
-	max     int
-	mu      sync.Mutex
-	byID    map[string]*entry
-	pending int
-	closed  bool // set by closeAll: late arrivals are closed at once
+	max, maxPerIP int
+	mu            sync.Mutex
+	byID          map[string]*entry
+	pending       int
+	perIP         map[netip.Addr]int // registered + pending
+	closed        bool               // set by closeAll: late arrivals are closed at once
 }
 
-func newRegistry(max int) *registry {
-	return &registry{max: max, byID: make(map[string]*entry)}
+func newRegistry(max, maxPerIP int) *registry {
+	return &registry{max: max, maxPerIP: maxPerIP, byID: make(map[string]*entry), perIP: make(map[netip.Addr]int)}
 }
 
-// reserve takes a place for a session being set up; release gives it back
-// once the session is registered or has failed.
-func (r *registry) reserve() (release func(), err error) {
+// reserve takes a place for a session being set up from ip; release gives
+// the pending place back once the session is registered or has failed.
+func (r *registry) reserve(ip netip.Addr) (release func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.max > 0 && len(r.byID)+r.pending >= r.max {
 		return nil, fmt.Errorf("%w (%d)", errTooManySessions, r.max)
 	}
+	if r.maxPerIP > 0 && r.perIP[ip] >= r.maxPerIP {
+		return nil, fmt.Errorf("%w (%d)", errTooManyFromIP, r.maxPerIP)
+	}
 	r.pending++
+	r.perIP[ip]++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			r.mu.Lock()
 			r.pending--
+			r.dropIP(ip)
 			r.mu.Unlock()
 		})
 	}, nil
+}
+
+func (r *registry) dropIP(ip netip.Addr) {
+	if r.perIP[ip]--; r.perIP[ip] <= 0 {
+		delete(r.perIP, ip)
+	}
 }
 
 // add registers a new session, unless it already ended or the server is
@@ -64,6 +81,7 @@ func (r *registry) add(e *entry) {
 	closed := r.closed
 	if !closed {
 		r.byID[e.session.ID()] = e
+		r.perIP[e.ip]++
 	}
 	r.mu.Unlock()
 	if closed {
@@ -84,6 +102,7 @@ func (r *registry) remove(e *entry) {
 	r.mu.Lock()
 	if r.byID[e.session.ID()] == e {
 		delete(r.byID, e.session.ID())
+		r.dropIP(e.ip)
 	}
 	r.mu.Unlock()
 }
@@ -98,6 +117,18 @@ func (r *registry) lookup(kind, stream, id string) *entry {
 		return nil
 	}
 	return e
+}
+
+// publisher returns the WHIP session of a stream, if one is registered.
+func (r *registry) publisher(stream string) *entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.byID {
+		if e.kind == "whip" && e.stream == stream {
+			return e
+		}
+	}
+	return nil
 }
 
 func (r *registry) len() int {

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
@@ -22,6 +24,10 @@ import (
 // shutdownGrace bounds how long Close waits for in-flight HTTP requests;
 // sessions are closed after that, so Close returns well within 5 s.
 const shutdownGrace = 2 * time.Second
+
+// offerWriteTime is added to the read timeout for writing a response: an
+// offer's answer waits for ICE gathering.
+const offerWriteTime = 15 * time.Second
 
 // Server is a running sluice.
 type Server struct {
@@ -40,6 +46,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	authz, err := auth.New(cfg.Auth, nil)
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if cfg.HTTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("http.tls_cert/http.tls_key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	engine, err := rtc.New(cfg.WebRTC, log)
 	if err != nil {
 		return nil, err
@@ -55,10 +73,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxViewersPerStream: cfg.Limits.MaxViewersPerStream,
 	})
 	api := httpapi.New(httpapi.Config{
-		CORSOrigin:   cfg.HTTP.CORSOrigin,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
-		MaxSessions:  cfg.Limits.MaxSessions,
-	}, log,
+		CORSOrigin:          cfg.HTTP.CORSOrigin,
+		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
+		MaxSessions:         cfg.Limits.MaxSessions,
+		MaxSessionsPerIP:    cfg.Limits.MaxSessionsPerIP,
+		PublisherTakeover:   cfg.Stream.PublisherTakeover,
+		ICEServers:          cfg.HTTP.ICEServers,
+		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
+	}, log, authz,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout, Log: log},
 	)
@@ -66,13 +88,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		log: log, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),
 		httpSrv: &http.Server{
 			Handler:           api.Handler(),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
+			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+			ReadTimeout:       cfg.HTTP.ReadTimeout,
+			WriteTimeout:      cfg.HTTP.ReadTimeout + offerWriteTime,
+			IdleTimeout:       cfg.HTTP.IdleTimeout,
+			TLSConfig:         tlsCfg,
 			MaxHeaderBytes:    16 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
 	log.Info("sluice listening", "http", ln.Addr().String(), "udp", fmt.Sprint(engine.UDPAddrs()), "tcp", fmt.Sprint(engine.TCPAddr()))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/webhook"
 )
 
 // Config is everything an operator can set. The zero value is not usable;
@@ -22,7 +23,13 @@ type Config struct {
 	Stream Stream      `yaml:"stream"`
 	Limits Limits      `yaml:"limits"`
 	Auth   auth.Config `yaml:"auth"`
+	Events Events      `yaml:"events"`
 	Log    Log         `yaml:"log"`
+}
+
+// Events configures where stream and session events go besides the log.
+type Events struct {
+	Webhooks []webhook.Config `yaml:"webhooks"` // default empty
 }
 
 // HTTP configures the HTTP listener that serves WHIP, WHEP and the pages.

@@ -263,6 +263,8 @@ func flowExample(f field) string {
 	switch f.path {
 	case "webrtc.ice_servers", "http.ice_servers":
 		return `[{urls: ["stun:stun.l.google.com:19302"]}]`
+	case "events.webhooks":
+		return `[{url: "http://127.0.0.1:9000/hook", secret: k}]`
 	case "auth.rules":
 		return `[{actions: [publish], mode: static, tokens: [{token: secret}]}]`
 	}

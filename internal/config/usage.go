@@ -40,6 +40,8 @@ var help = map[string]string{
 	"auth.default": "allow or deny requests that no auth rule matches",
 	"auth.rules":   "auth rules (streams, actions, mode: allow|deny|static|jwt|callback), in YAML flow syntax",
 
+	"events.webhooks": "HTTP endpoints that receive stream/session events, in YAML flow syntax",
+
 	"log.level":  "debug, info, warn or error",
 	"log.format": "text or json",
 }

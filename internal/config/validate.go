@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/sluice-media/sluice/internal/webhook"
 )
 
 // Bounds checked by Validate. They are part of the documented interface
@@ -85,6 +88,10 @@ func (c Config) problems() []*fieldError {
 	v.atLeast("limits.max_sessions", c.Limits.MaxSessions, 1)
 	v.atLeast("limits.max_viewers_per_stream", c.Limits.MaxViewersPerStream, 1)
 	v.atLeast("limits.max_sessions_per_ip", c.Limits.MaxSessionsPerIP, 1)
+
+	for i, h := range c.Events.Webhooks {
+		v.webhook(fmt.Sprintf("events.webhooks[%d]", i), h)
+	}
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
@@ -194,4 +201,20 @@ func (v *validator) iceServer(path string, s ICEServer) {
 	if turn && (s.Username == "" || s.Credential == "") {
 		v.add(path, "TURN URLs need username and credential (allowed: both set when any URL is turn: or turns:)")
 	}
+}
+
+// webhook checks one webhook endpoint.
+func (v *validator) webhook(path string, h webhook.Config) {
+	if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path+".url", "%q is not allowed (allowed: an http:// or https:// URL)", h.URL)
+	}
+	kinds := []string{"stream.published", "stream.unpublished", "viewer.joined", "viewer.left", "session.failed"}
+	for i, e := range h.Events {
+		if !slices.Contains(kinds, e) {
+			v.add(fmt.Sprintf("%s.events[%d]", path, i), "%q is not allowed (allowed: %s)", e, strings.Join(kinds, ", "))
+		}
+	}
+	v.durRange(path+".timeout", h.Timeout, 0, time.Minute)
+	v.intRange(path+".retries", int64(h.Retries), 0, 20, "; 0 means 4")
+	v.intRange(path+".queue", int64(h.Queue), 0, 1000000, "; 0 means 1000")
 }

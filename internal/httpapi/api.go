@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -41,15 +42,16 @@ type API struct {
 	cfg      Config
 	log      *slog.Logger
 	authz    auth.Authenticator
+	bus      *events.Bus
 	whip     whip.Deps
 	whep     whep.Deps
 	sessions *registry
 }
 
 // New returns the HTTP edge over the given ingest and egress dependencies;
-// authz decides who may publish and read.
-func New(cfg Config, log *slog.Logger, authz auth.Authenticator, in whip.Deps, out whep.Deps) *API {
-	return &API{cfg: cfg, log: log, authz: authz, whip: in, whep: out,
+// authz decides who may publish and read; session events go to bus.
+func New(cfg Config, log *slog.Logger, authz auth.Authenticator, bus *events.Bus, in whip.Deps, out whep.Deps) *API {
+	return &API{cfg: cfg, log: log, authz: authz, bus: bus, whip: in, whep: out,
 		sessions: newRegistry(cfg.MaxSessions, cfg.MaxSessionsPerIP)}
 }
 
@@ -114,8 +116,11 @@ func (a *API) offer(kind string) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
 		defer cancel()
 		var e *entry
-		onClose := func() { a.sessions.remove(e) }
-		e = &entry{kind: kind, stream: name, ip: ip, token: tokenHash(r), etag: newETag()}
+		onClose := func(reason error) {
+			a.sessions.remove(e)
+			a.sessionEnded(e, reason)
+		}
+		e = &entry{kind: kind, stream: name, ip: ip, remote: r.RemoteAddr, created: time.Now(), token: tokenHash(r), etag: newETag()}
 		switch kind {
 		case "whip":
 			var s *whip.Session
@@ -132,6 +137,7 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			a.fail(w, r, kind, name, err)
 			return
 		}
+		a.sessionStarted(e)
 		a.sessions.add(e)
 		h := w.Header()
 		h.Set("Content-Type", "application/sdp")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -22,6 +23,8 @@ type entry struct {
 	kind    string // "whip" or "whep"
 	stream  string
 	ip      netip.Addr
+	remote  string
+	created time.Time
 	token   [sha256.Size]byte // hash of the creating request's token; zero if none
 	session session
 

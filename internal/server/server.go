@@ -14,6 +14,8 @@ import (
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/events"
+	"github.com/sluice-media/sluice/internal/webhook"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/rtc"
@@ -32,6 +34,8 @@ const offerWriteTime = 15 * time.Second
 // Server is a running sluice.
 type Server struct {
 	log     *slog.Logger
+	bus     *events.Bus
+	hooks   []*webhook.Hook
 	engine  *rtc.Engine
 	hub     *hub.Hub
 	api     *httpapi.API
@@ -67,6 +71,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	bus := events.NewBus()
 	h := hub.New(hub.Config{
 		RingPackets:         cfg.Stream.RingPackets,
 		PLIMinInterval:      cfg.Stream.PLIMinInterval,
@@ -80,12 +85,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		PublisherTakeover:   cfg.Stream.PublisherTakeover,
 		ICEServers:          cfg.HTTP.ICEServers,
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
-	}, log, authz,
+	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout, Log: log},
 	)
 	s := &Server{
-		log: log, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),
+		log: log, bus: bus, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),
 		httpSrv: &http.Server{
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -96,6 +101,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			MaxHeaderBytes:    16 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
+	}
+	for _, hc := range cfg.Events.Webhooks {
+		s.hooks = append(s.hooks, webhook.Start(hc, bus, nil, log))
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
@@ -111,6 +119,9 @@ func (s *Server) HTTPAddr() net.Addr { return s.ln.Addr() }
 
 // UDPAddrs are the addresses of the shared WebRTC UDP port.
 func (s *Server) UDPAddrs() []net.Addr { return s.engine.UDPAddrs() }
+
+// Events is the server's event bus (publish/unpublish/join/leave/failed).
+func (s *Server) Events() *events.Bus { return s.bus }
 
 // Hub is the server's stream registry.
 func (s *Server) Hub() *hub.Hub { return s.hub }
@@ -128,6 +139,9 @@ func (s *Server) Close() error {
 		err = s.httpSrv.Close()
 	}
 	s.api.CloseAll()
+	for _, h := range s.hooks {
+		h.Close()
+	}
 	err = errors.Join(err, s.engine.Close())
 	if serveErr := <-s.served; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)

@@ -45,7 +45,7 @@ type Session struct {
 	pc      *webrtc.PeerConnection
 	log     *slog.Logger
 	answer  string
-	onClose func()
+	onClose func(reason error)
 	tracks  []*outTrack // by hub track index; nil where the viewer takes none
 
 	ctx    context.Context
@@ -60,9 +60,9 @@ type Session struct {
 }
 
 // New negotiates a viewer session for the named stream. Media starts at the
-// newest cached keyframe once the viewer connects. onClose runs once when
-// the session ends for any reason.
-func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose func()) (*Session, error) {
+// newest cached keyframe once the viewer connects. onClose runs once, with
+// the reason Close got, when the session ends for any reason.
+func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose func(reason error)) (*Session, error) {
 	parsed, err := rtc.ParseOffer(offer)
 	if err != nil {
 		return nil, err
@@ -233,7 +233,7 @@ func (s *Session) Close(reason error) {
 		}
 		close(s.done)
 		if s.onClose != nil {
-			s.onClose()
+			s.onClose(reason)
 		}
 	})
 }

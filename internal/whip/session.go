@@ -42,7 +42,7 @@ type Session struct {
 	pc      *webrtc.PeerConnection
 	log     *slog.Logger
 	answer  string
-	onClose func()
+	onClose func(reason error)
 
 	mu        sync.Mutex
 	closed    bool
@@ -54,9 +54,9 @@ type Session struct {
 }
 
 // New negotiates a publisher session for the named stream and returns once
-// the answer (with all ICE candidates) is ready. onClose runs once when the
-// session ends for any reason.
-func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose func()) (*Session, error) {
+// the answer (with all ICE candidates) is ready. onClose runs once, with the
+// reason Close got, when the session ends for any reason.
+func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose func(reason error)) (*Session, error) {
 	parsed, err := rtc.ParseOffer(offer)
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func (s *Session) Close(reason error) {
 		}
 		close(s.done)
 		if s.onClose != nil {
-			s.onClose()
+			s.onClose(reason)
 		}
 	})
 }

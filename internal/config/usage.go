@@ -28,9 +28,9 @@ var help = map[string]string{
 	"webrtc.ice_servers":     "STUN/TURN servers for srflx/relay candidates, in YAML flow syntax",
 	"webrtc.connect_timeout": "close a session not ICE/DTLS-connected within this time, 1s..5m",
 
-	"stream.ring_packets":     "packets kept per stream (GOP cache); power of two in 256..1048576",
-	"stream.pli_min_interval": "at most one keyframe request per stream per interval, 100ms..1m",
-	"stream.ready_timeout":    "how long a viewer waits for a publisher still connecting, 0..1m",
+	"stream.ring_packets":       "packets kept per stream (GOP cache); power of two in 256..1048576",
+	"stream.pli_min_interval":   "at most one keyframe request per stream per interval, 100ms..1m",
+	"stream.ready_timeout":      "how long a viewer waits for a publisher still connecting, 0..1m",
 	"stream.publisher_takeover": "a new authorised publisher replaces the current one instead of 409",
 
 	"limits.max_sessions":           "publishers plus viewers on this server, >= 1",

@@ -88,6 +88,9 @@ type Stream struct {
 	// PublisherTakeover lets an authorised new publisher replace the current
 	// one instead of getting 409 Conflict. Default false.
 	PublisherTakeover bool `yaml:"publisher_takeover"`
+	// WaitForPublisher is how long a WHEP request for a stream nobody
+	// publishes waits for a publisher (0..1m); 0 answers 404 at once.
+	WaitForPublisher time.Duration `yaml:"wait_for_publisher"`
 }
 
 // Limits bounds how many sessions the server accepts.

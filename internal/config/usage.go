@@ -31,6 +31,7 @@ var help = map[string]string{
 	"stream.ring_packets":       "packets kept per stream (GOP cache); power of two in 256..1048576",
 	"stream.pli_min_interval":   "at most one keyframe request per stream per interval, 100ms..1m",
 	"stream.ready_timeout":      "how long a viewer waits for a publisher still connecting, 0..1m",
+	"stream.wait_for_publisher": "how long a viewer of an unpublished stream waits for it, 0..1m (0: 404 at once)",
 	"stream.publisher_takeover": "a new authorised publisher replaces the current one instead of 409",
 
 	"limits.max_sessions":           "publishers plus viewers on this server, >= 1",

@@ -84,6 +84,7 @@ func (c Config) problems() []*fieldError {
 	}
 	v.durRange("stream.pli_min_interval", c.Stream.PLIMinInterval, 100*time.Millisecond, time.Minute)
 	v.durRange("stream.ready_timeout", c.Stream.ReadyTimeout, 0, time.Minute)
+	v.durRange("stream.wait_for_publisher", c.Stream.WaitForPublisher, 0, time.Minute)
 
 	v.atLeast("limits.max_sessions", c.Limits.MaxSessions, 1)
 	v.atLeast("limits.max_viewers_per_stream", c.Limits.MaxViewersPerStream, 1)

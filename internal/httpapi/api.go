@@ -66,6 +66,7 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("PATCH /"+kind+"/{stream}/{session}", a.patchSession(kind))
 		mux.HandleFunc("OPTIONS /"+kind+"/{stream}/{session}", a.preflight)
 	}
+	a.routeV1(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -113,7 +114,7 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			}
 		}
 
-		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout+a.whep.WaitForPublisher)
 		defer cancel()
 		var e *entry
 		onClose := func(reason error) {

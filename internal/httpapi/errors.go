@@ -22,6 +22,7 @@ var (
 	errBadName         = errors.New("invalid stream name")
 	errTooManySessions = errors.New("server is at its session limit")
 	errTooManyFromIP   = errors.New("too many sessions from this address")
+	errKicked          = errors.New("kicked through the API")
 
 	errPrecondition         = errors.New("ETag does not match")
 	errPreconditionRequired = errors.New("precondition required")

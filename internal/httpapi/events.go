@@ -41,5 +41,6 @@ func (a *API) sessionEnded(e *entry, reason error) {
 // failed tells a failure from an orderly end (DELETE, the peer closing,
 // the publisher leaving, shutdown).
 func failed(reason error) bool {
-	return reason != nil && !errors.Is(reason, rtc.ErrClosed) && !errors.Is(reason, hub.ErrEnded)
+	return reason != nil && !errors.Is(reason, rtc.ErrClosed) && !errors.Is(reason, hub.ErrEnded) &&
+		!errors.Is(reason, errKicked)
 }

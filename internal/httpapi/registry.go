@@ -122,6 +122,24 @@ func (r *registry) lookup(kind, stream, id string) *entry {
 	return e
 }
 
+// byIDOnly returns the session with that id, whatever its kind and stream.
+func (r *registry) byIDOnly(id string) *entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byID[id]
+}
+
+// all returns the registered sessions in no particular order.
+func (r *registry) all() []*entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*entry, 0, len(r.byID))
+	for _, e := range r.byID {
+		out = append(out, e)
+	}
+	return out
+}
+
 // publisher returns the WHIP session of a stream, if one is registered.
 func (r *registry) publisher(stream string) *entry {
 	r.mu.Lock()
@@ -144,11 +162,8 @@ func (r *registry) len() int {
 func (r *registry) closeAll() {
 	r.mu.Lock()
 	r.closed = true
-	all := make([]*entry, 0, len(r.byID))
-	for _, e := range r.byID {
-		all = append(all, e)
-	}
 	r.mu.Unlock()
+	all := r.all()
 	var wg sync.WaitGroup
 	for _, e := range all {
 		wg.Go(func() { e.session.Close(nil) })

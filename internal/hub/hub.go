@@ -37,6 +37,9 @@ type Hub struct {
 	cfg     Config
 	mu      sync.Mutex
 	streams map[string]*Stream
+	// published is closed and replaced whenever a stream is published, to
+	// wake Await callers.
+	published chan struct{}
 }
 
 // New returns an empty hub.
@@ -44,7 +47,7 @@ func New(cfg Config) *Hub {
 	if cfg.RingPackets <= 0 || cfg.RingPackets&(cfg.RingPackets-1) != 0 {
 		panic(fmt.Sprintf("hub: ring size %d is not a power of two", cfg.RingPackets))
 	}
-	return &Hub{cfg: cfg, streams: make(map[string]*Stream)}
+	return &Hub{cfg: cfg, streams: make(map[string]*Stream), published: make(chan struct{})}
 }
 
 // Publish registers pub as the publisher of the named stream. expectTracks is
@@ -58,6 +61,8 @@ func (h *Hub) Publish(name string, pub Publisher, expectTracks int) (*Stream, er
 	}
 	s := newStream(h, name, pub, expectTracks)
 	h.streams[name] = s
+	close(h.published)
+	h.published = make(chan struct{})
 	return s, nil
 }
 

@@ -253,3 +253,27 @@ func TestConcurrentReaders(t *testing.T) {
 	s.End()
 	wg.Wait()
 }
+
+func TestAwait(t *testing.T) {
+	h := New(Config{RingPackets: 256, PLIMinInterval: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan *Stream)
+	go func() {
+		s, err := h.Await(ctx, "late")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- s
+	}()
+	h.Publish("other", &fakePub{}, 1)
+	s, _ := h.Publish("late", &fakePub{}, 1)
+	if <-got != s {
+		t.Fatal("Await returned another stream")
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancelShort()
+	if _, err := h.Await(short, "never"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Await of a stream never published: %v", err)
+	}
+}

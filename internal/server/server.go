@@ -87,7 +87,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log},
-		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout, Log: log},
+		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
+			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log},
 	)
 	s := &Server{
 		log: log, bus: bus, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),
@@ -95,7 +96,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 			ReadTimeout:       cfg.HTTP.ReadTimeout,
-			WriteTimeout:      cfg.HTTP.ReadTimeout + offerWriteTime,
+			WriteTimeout:      cfg.HTTP.ReadTimeout + offerWriteTime + cfg.Stream.WaitForPublisher,
 			IdleTimeout:       cfg.HTTP.IdleTimeout,
 			TLSConfig:         tlsCfg,
 			MaxHeaderBytes:    16 << 10,

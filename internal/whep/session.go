@@ -34,7 +34,10 @@ type Deps struct {
 	Hub            *hub.Hub
 	ConnectTimeout time.Duration
 	ReadyTimeout   time.Duration // how long to wait for a publisher still connecting
-	Log            *slog.Logger
+	// WaitForPublisher is how long a viewer of a stream nobody publishes
+	// waits for a publisher; 0 refuses it at once (ErrNotFound).
+	WaitForPublisher time.Duration
+	Log              *slog.Logger
 }
 
 // Session is one viewer's PeerConnection reading one hub stream.
@@ -67,7 +70,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if err != nil {
 		return nil, err
 	}
-	st, err := d.Hub.Lookup(streamName)
+	st, err := lookup(ctx, d, streamName)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +126,21 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	rtc.Watch(s.pc, d.ConnectTimeout, s.start, s.Close)
 	s.log.Info("viewer session created", "tracks", len(take))
 	return s, nil
+}
+
+// lookup finds the stream, waiting up to WaitForPublisher for it to be
+// published.
+func lookup(ctx context.Context, d Deps, name string) (*hub.Stream, error) {
+	st, err := d.Hub.Lookup(name)
+	if err == nil || d.WaitForPublisher <= 0 {
+		return st, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, d.WaitForPublisher)
+	defer cancel()
+	if st, err = d.Hub.Await(wctx, name); err != nil {
+		return nil, fmt.Errorf("%w: %q not published within %s", hub.ErrNotFound, name, d.WaitForPublisher)
+	}
+	return st, nil
 }
 
 // waitTracks returns the stream's tracks once all are known, or what is

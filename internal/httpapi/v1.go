@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/hub"
+)
+
+// The JSON API (/v1): streams and sessions for operators and dashboards.
+// Every call needs the "api" action; calls about one stream are authorised
+// for that stream, the rest server-wide (empty stream name).
+
+type trackInfo struct {
+	Kind      string `json:"kind"`
+	Codec     string `json:"codec"`
+	ClockRate uint32 `json:"clock_rate"`
+	Channels  uint16 `json:"channels,omitempty"`
+	Fmtp      string `json:"fmtp,omitempty"`
+}
+
+type streamInfo struct {
+	Name      string       `json:"name"`
+	Tracks    []trackInfo  `json:"tracks"`
+	Viewers   int          `json:"viewers"`
+	Publisher *sessionInfo `json:"publisher,omitempty"`
+	Started   time.Time    `json:"started"`
+	UptimeSec float64      `json:"uptime_seconds"`
+}
+
+type sessionInfo struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"` // whip (publisher) or whep (viewer)
+	Stream    string    `json:"stream"`
+	Remote    string    `json:"remote"`
+	State     string    `json:"state"` // new, connecting, connected, disconnected, failed, closed
+	Created   time.Time `json:"created"`
+	UptimeSec float64   `json:"uptime_seconds"`
+}
+
+func (a *API) routeV1(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/streams", a.listStreams)
+	mux.HandleFunc("GET /v1/streams/{stream}", a.getStream)
+	mux.HandleFunc("GET /v1/sessions", a.listSessions)
+	mux.HandleFunc("DELETE /v1/sessions/{session}", a.kickSession)
+}
+
+// authorizeAPI checks the api action for one stream ("" = server-wide).
+func (a *API) authorizeAPI(w http.ResponseWriter, r *http.Request, stream string) bool {
+	if err := a.authz.Authorize(r.Context(), auth.NewRequest(r, auth.ActionAPI, stream)); err != nil {
+		a.fail(w, r, "api", stream, err)
+		return false
+	}
+	return true
+}
+
+func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
+	if !a.authorizeAPI(w, r, "") {
+		return
+	}
+	streams := a.whep.Hub.Streams()
+	out := make([]streamInfo, 0, len(streams))
+	for _, s := range streams {
+		out = append(out, a.streamInfo(s))
+	}
+	slices.SortFunc(out, func(x, y streamInfo) int { return strings.Compare(x.Name, y.Name) })
+	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
+}
+
+func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("stream")
+	if !a.authorizeAPI(w, r, name) {
+		return
+	}
+	s, err := a.whep.Hub.Lookup(name)
+	if err != nil {
+		a.fail(w, r, "api", name, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.streamInfo(s))
+}
+
+func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
+	if !a.authorizeAPI(w, r, "") {
+		return
+	}
+	all := a.sessions.all()
+	out := make([]sessionInfo, 0, len(all))
+	for _, e := range all {
+		out = append(out, sessionInfoOf(e))
+	}
+	slices.SortFunc(out, func(x, y sessionInfo) int { return x.Created.Compare(y.Created) })
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+// kickSession ends a session on an operator's request.
+func (a *API) kickSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("session")
+	e := a.sessions.byIDOnly(id)
+	stream := ""
+	if e != nil {
+		stream = e.stream
+	}
+	if !a.authorizeAPI(w, r, stream) {
+		return
+	}
+	if e == nil {
+		a.fail(w, r, "api", "", fmt.Errorf("%w: %s", errNoSession, id))
+		return
+	}
+	a.log.Info("session kicked", "stream", e.stream, "session", id, "remote", e.remote, "by", r.RemoteAddr)
+	e.session.Close(errKicked)
+	writeJSON(w, http.StatusOK, sessionInfoOf(e))
+}
+
+func (a *API) streamInfo(s *hub.Stream) streamInfo {
+	info := streamInfo{Name: s.Name(), Viewers: s.Viewers(), Started: s.Started().UTC(),
+		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}}
+	for _, t := range s.Tracks() {
+		info.Tracks = append(info.Tracks, trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
+			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp})
+	}
+	if e := a.sessions.publisher(s.Name()); e != nil {
+		p := sessionInfoOf(e)
+		info.Publisher = &p
+	}
+	return info
+}
+
+func sessionInfoOf(e *entry) sessionInfo {
+	state := webrtc.PeerConnectionStateClosed
+	if pc := e.session.PeerConnection(); pc != nil {
+		state = pc.ConnectionState()
+	}
+	return sessionInfo{ID: e.session.ID(), Kind: e.kind, Stream: e.stream, Remote: e.remote,
+		State: state.String(), Created: e.created.UTC(), UptimeSec: time.Since(e.created).Seconds()}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -19,7 +19,7 @@ var ErrNoCompatibleCodec = errors.New("no compatible codec")
 type offeredCodec struct {
 	name      string
 	clockRate uint32
-	fmtp      map[string]string
+	fmtp      string
 }
 
 // match picks the published tracks the viewer can receive. Following pion's
@@ -108,15 +108,15 @@ func codecsOf(m *sdp.MediaDescription) []offeredCodec {
 			r, _ := strconv.ParseUint(rate, 10, 32)
 			if byPT[pt] == nil {
 				order = append(order, pt)
-				byPT[pt] = &offeredCodec{fmtp: map[string]string{}}
+				byPT[pt] = &offeredCodec{}
 			}
 			byPT[pt].name, byPT[pt].clockRate = name, uint32(r)
 		case "fmtp":
 			if byPT[pt] == nil {
 				order = append(order, pt)
-				byPT[pt] = &offeredCodec{fmtp: map[string]string{}}
+				byPT[pt] = &offeredCodec{}
 			}
-			byPT[pt].fmtp = parseFmtp(rest)
+			byPT[pt].fmtp = rest
 		}
 	}
 	out := make([]offeredCodec, 0, len(order))
@@ -128,49 +128,20 @@ func codecsOf(m *sdp.MediaDescription) []offeredCodec {
 	return out
 }
 
-func parseFmtp(s string) map[string]string {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ";") {
-		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
-		if k != "" {
-			out[strings.ToLower(k)] = v
-		}
-	}
-	return out
-}
-
 func (c offeredCodec) String() string {
 	s := c.name
-	if p, ok := c.fmtp["profile-level-id"]; ok {
+	f := media.ParseFmtp(c.fmtp)
+	if p, ok := f["profile-level-id"]; ok {
 		s += " " + p
 	}
-	if p, ok := c.fmtp["packetization-mode"]; ok {
+	if p, ok := f["packetization-mode"]; ok {
 		s += " pm=" + p
 	}
 	return s
 }
 
 // compatible reports whether a viewer that offers c can decode what the
-// publisher sends as pub. H264 follows RFC 6184 §8.1 as pion applies it:
-// equal packetization-mode and equal profile_idc and profile-iop bytes of
-// profile-level-id (so a constrained-baseline-only viewer never gets High).
+// publisher sends as pub (see media.Compatible).
 func compatible(pub media.Codec, c offeredCodec) bool {
-	if !strings.EqualFold(pub.Name(), c.name) || pub.ClockRate != c.clockRate {
-		return false
-	}
-	if !strings.EqualFold(pub.Name(), "H264") {
-		return true
-	}
-	p := parseFmtp(pub.Fmtp)
-	// pion (which binds the track) wants packetization-mode on both sides.
-	pa, okA := p["packetization-mode"]
-	pb, okB := c.fmtp["packetization-mode"]
-	if !okA || !okB || pa != pb {
-		return false
-	}
-	a, b := p["profile-level-id"], c.fmtp["profile-level-id"]
-	if a == "" || b == "" {
-		return a == b
-	}
-	return len(a) >= 4 && len(b) >= 4 && strings.EqualFold(a[:4], b[:4])
+	return media.Compatible(pub, media.Codec{MimeType: "x/" + c.name, ClockRate: c.clockRate, Fmtp: c.fmtp})
 }

@@ -1,325 +1,171 @@
-// sluice page: publish the camera with WHIP (RFC 9725) or play a stream with
-// WHEP. Plain script, no build step; every request goes to this page's origin.
+// sluice page: publish the camera, microphone or screen with WHIP (RFC 9725)
+// or play a stream with WHEP. Plain ES module, no build step; the client
+// itself lives in client.js.
 //
-// Query parameters: stream=NAME, mode=publish|play, token=TOKEN, autostart=1.
+// Query parameters: stream=NAME, mode=publish|play, token=TOKEN (sent as
+// Bearer), autostart=1, and for publishing source=camera|screen|none,
+// audio=0|1, codec=h264|vp8, bitrate=KBPS.
 //
 // Test hooks on window.sluice:
-//   state          'idle' | 'starting' | an RTCPeerConnection connectionState
-//                  ('connecting', 'connected', 'disconnected', 'failed', ...) |
-//                  'stopped' | 'error'
-//   lastError      '' or the last error shown, e.g. 'HTTP 404: no such stream'
-//   framesDecoded() video frames the <video> element has shown so far
+//   state           'idle' | 'starting' | 'connecting' | 'connected' |
+//                   'reconnecting' (player) | 'disconnected' | 'failed' |
+//                   'stopped' | 'error'
+//   lastError       '' or the last error shown, e.g. 'HTTP 404: no such stream'
+//   framesDecoded() video frames the <video> element has shown so far,
+//                   counted across reconnects
 //   start(), stop() the same as the buttons
-'use strict';
+//   stats           the last getStats() summary (client.js summarize)
+//   ttffMs          player: ms from start() to the first frame shown
+//   recoveryMs      player: ms from the last loss to the next first frame
+//   reconnects      player: connections made after the first
+//   events          the last state changes: [{ms, state, why}]
+//   trackSettings() publisher: the video track's settings
+//   senderParameters() publisher: the video sender's encodings
+//   setBitrate(kbps) publisher: as the bitrate field
+//   videoSize()     {width, height} of what the <video> element shows
+//   rawStats(type)  the current PeerConnection's getStats() entries of that
+//                   type ('inbound-rtp', ...), or all of them
 
-(() => {
-  const GATHER_TIMEOUT_MS = 2000; // send the offer with what ICE has by then
+import { Player, Publisher, VIDEO_CODECS, formatStats } from './client.js';
 
-  const $ = (id) => document.getElementById(id);
-  const form = $('form');
-  const streamInput = $('stream');
-  const tokenInput = $('token');
-  const startButton = $('start');
-  const stopButton = $('stop');
-  const unmuteButton = $('unmute');
-  const stateOut = $('state');
-  const errorOut = $('error');
-  const noteOut = $('note');
-  const video = $('video');
+const $ = (id) => document.getElementById(id);
+const form = $('form');
+const startButton = $('start');
+const stopButton = $('stop');
+const unmuteButton = $('unmute');
+const publishOptions = $('publish-options');
+const bitrateInput = $('bitrate');
+const stateOut = $('state');
+const errorOut = $('error');
+const noteOut = $('note');
+const statsOut = $('stats');
+const video = $('video');
 
-  const sluice = {
-    state: 'idle',
-    lastError: '',
-    framesDecoded() {
-      if (typeof video.getVideoPlaybackQuality !== 'function') return 0;
-      return video.getVideoPlaybackQuality().totalVideoFrames || 0;
-    },
-    start: () => start(),
-    stop: () => stop(),
-  };
-  window.sluice = sluice;
+let session = null; // the Publisher or Player started last
 
-  // The running session, or null. A session is
-  // {mode, token, pc, media, resource, closed}.
-  let session = null;
+function mode() {
+  return form.elements.mode.value === 'play' ? 'play' : 'publish';
+}
 
-  function setState(state) {
-    sluice.state = state;
-    stateOut.textContent = state;
+function render() {
+  const s = session;
+  const state = s ? s.state : 'idle';
+  stateOut.textContent = state;
+  // While a player retries, the note says why; red is for what needs a person.
+  errorOut.textContent = s && state !== 'reconnecting' ? s.lastError : '';
+  noteOut.textContent = s ? s.note : '';
+  const running = !!s && !['idle', 'stopped', 'error'].includes(state);
+  startButton.disabled = running;
+  stopButton.disabled = !running;
+  for (const el of form.querySelectorAll('input, select')) {
+    el.disabled = running && el !== bitrateInput;
   }
-
-  function showError(message) {
-    sluice.lastError = message;
-    errorOut.textContent = message;
+  unmuteButton.hidden = !(running && s instanceof Player);
+  statsOut.hidden = !running || !s.stats;
+  if (running && s.stats) {
+    let text = formatStats(s.stats);
+    if (s instanceof Player && s.ttffMs !== null) text += ' · first frame ' + Math.round(s.ttffMs) + ' ms';
+    statsOut.textContent = text;
   }
+}
 
-  function showNote(message) {
-    noteOut.textContent = message;
-  }
+function showOptions() {
+  publishOptions.hidden = mode() !== 'publish';
+}
 
-  function setRunning(running, mode) {
-    startButton.disabled = running;
-    stopButton.disabled = !running;
-    for (const el of form.querySelectorAll('input')) el.disabled = running;
-    unmuteButton.hidden = !(running && mode === 'play');
-  }
-
-  function authHeaders(token) {
-    return token ? { Authorization: 'Bearer ' + token } : {};
-  }
-
-  // Thrown after Stop was pressed mid-start; never shown to the user.
-  class Aborted extends Error {}
-
-  function checkOpen(s) {
-    if (s.closed) throw new Aborted('stopped');
-  }
-
-  async function httpError(resp) {
-    let body = '';
-    try {
-      body = (await resp.text()).trim().slice(0, 500);
-    } catch (_) {
-      // The status alone still says what happened.
-    }
-    return new Error('HTTP ' + resp.status + ': ' + (body || resp.statusText));
-  }
-
-  async function start() {
-    if (session) await stop();
-    const mode = form.elements.mode.value === 'play' ? 'play' : 'publish';
-    const name = streamInput.value.trim() || 'live';
-    const s = {
-      mode,
-      token: tokenInput.value.trim(),
-      pc: null,
-      media: null,
-      resource: null,
-      closed: false,
-    };
-    session = s;
-    showError('');
-    showNote('');
-    setRunning(true, mode);
-    setState('starting');
-    try {
-      if (mode === 'play') await play(s, name);
-      else await publish(s, name);
-    } catch (err) {
-      const aborted = s.closed;
-      try {
-        await end(s);
-      } catch (_) {
-        // The first error is the one worth showing.
-      }
-      if (aborted) return;
-      showError(err.message || String(err));
-      setState('error');
-      setRunning(false);
-    }
-  }
-
-  async function stop() {
-    const s = session;
-    if (!s) return;
-    try {
-      await end(s);
-    } catch (err) {
-      showError('stop: ' + (err.message || String(err)));
-    }
-    setState('stopped');
-    setRunning(false);
-  }
-
-  // end releases what a session holds: the peer connection, the camera, and
-  // the resource on the server. Calling it twice is harmless; a resource
-  // that arrives after the first call is deleted by the second.
-  async function end(s, keepalive = false) {
-    s.closed = true;
-    if (session === s) session = null;
-    if (s.pc) s.pc.close();
-    if (s.media) {
-      for (const track of s.media.getTracks()) track.stop();
-      if (video.srcObject === s.media) video.srcObject = null;
-    }
-    const resource = s.resource;
-    if (!resource) return;
-    s.resource = null;
-    // RFC 9725 §4.3: DELETE on the session URL ends the session.
-    const resp = await fetch(resource, {
-      method: 'DELETE',
-      headers: authHeaders(s.token),
-      keepalive,
-    });
-    if (!resp.ok && resp.status !== 404) throw await httpError(resp);
-  }
-
-  async function publish(s, name) {
-    s.media = await openCamera();
-    checkOpen(s);
-    video.muted = true; // local preview: never play our own microphone
-    video.srcObject = s.media;
-    video.play().catch(() => {});
-
-    const pc = newPeerConnection(s);
-    const [videoTrack] = s.media.getVideoTracks();
-    const [audioTrack] = s.media.getAudioTracks();
-    const streams = [s.media];
-    const vt = pc.addTransceiver(videoTrack || 'video', { direction: 'sendonly', streams });
-    pc.addTransceiver(audioTrack || 'audio', { direction: 'sendonly', streams });
-    preferH264(vt, window.RTCRtpSender);
-    await negotiate(s, 'whip', name);
-  }
-
-  async function play(s, name) {
-    const pc = newPeerConnection(s);
-    const vt = pc.addTransceiver('video', { direction: 'recvonly' });
-    const at = pc.addTransceiver('audio', { direction: 'recvonly' });
-    preferH264(vt, window.RTCRtpReceiver);
-    // The receiver tracks exist from the start and unmute when media flows,
-    // so the element can be wired up before negotiation.
-    s.media = new MediaStream([vt.receiver.track, at.receiver.track]);
+async function start() {
+  if (session) await session.stop();
+  const name = form.elements.stream.value.trim() || 'live';
+  const token = form.elements.token.value.trim();
+  if (mode() === 'play') {
+    session = new Player(video, { name, token });
     video.muted = true; // browsers only autoplay muted video
     setMuteLabel();
-    video.srcObject = s.media;
-    video.play().catch(() => {});
-    await negotiate(s, 'whep', name);
-  }
-
-  async function openCamera() {
-    const md = navigator.mediaDevices;
-    if (!md || !md.getUserMedia) {
-      showNote('The camera needs a secure context: open this page on localhost or over HTTPS.');
-      throw new Error('getUserMedia is not available here');
-    }
-    try {
-      return await md.getUserMedia({ video: true, audio: true });
-    } catch (err) {
-      if (err.name === 'NotAllowedError' || err.name === 'SecurityError') {
-        showNote('Camera and microphone access was denied. Allow it in the browser\'s site settings and press Start again, or switch to Play.');
-        throw new Error('camera/microphone: ' + err.name + ': ' + err.message);
-      }
-      // A device is missing or busy: publish whichever one works.
-      for (const only of ['video', 'audio']) {
-        try {
-          const media = await md.getUserMedia({ [only]: true });
-          showNote('Publishing ' + only + ' only (' + err.name + ': ' + err.message + ').');
-          return media;
-        } catch (_) {
-          // Try the next kind.
-        }
-      }
-      throw new Error('camera/microphone: ' + err.name + ': ' + err.message);
-    }
-  }
-
-  function newPeerConnection(s) {
-    const pc = new RTCPeerConnection();
-    s.pc = pc;
-    pc.addEventListener('connectionstatechange', () => {
-      if (session !== s) return;
-      setState(pc.connectionState);
-      if (pc.connectionState === 'failed') {
-        showError('connection failed: no ICE/DTLS path to the server');
-      }
-    });
-    return pc;
-  }
-
-  // preferH264 puts H264 first (packetization-mode=1, Constrained Baseline
-  // before other profiles) and keeps the rest as fallbacks, where the
-  // browser lets a page choose.
-  function preferH264(transceiver, kind) {
-    if (!kind || typeof kind.getCapabilities !== 'function') return;
-    if (typeof transceiver.setCodecPreferences !== 'function') return;
-    const caps = kind.getCapabilities('video');
-    if (!caps) return;
-    const rank = (c) => {
-      if (c.mimeType.toLowerCase() !== 'video/h264') return 3;
-      const fmtp = c.sdpFmtpLine || '';
-      if (!fmtp.includes('packetization-mode=1')) return 2;
-      return fmtp.includes('profile-level-id=42e01f') ? 0 : 1;
-    };
-    const codecs = caps.codecs.slice().sort((a, b) => rank(a) - rank(b));
-    if (codecs.length === 0 || rank(codecs[0]) === 3) return; // no H264 here
-    try {
-      transceiver.setCodecPreferences(codecs);
-    } catch (err) {
-      console.warn('sluice: setCodecPreferences:', err);
-    }
-  }
-
-  // waitForGathering resolves when ICE gathering completes or after ms,
-  // whichever comes first: no trickle ICE, so the offer carries candidates.
-  function waitForGathering(pc, ms) {
-    if (pc.iceGatheringState === 'complete') return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        pc.removeEventListener('icegatheringstatechange', check);
-        resolve();
-      };
-      const check = () => {
-        if (pc.iceGatheringState === 'complete') done();
-      };
-      const timer = setTimeout(done, ms);
-      pc.addEventListener('icegatheringstatechange', check);
+  } else {
+    session = new Publisher(video, {
+      name,
+      token,
+      source: form.elements.source.value,
+      audio: form.elements.audio.checked,
+      codec: form.elements.codec.value,
+      bitrateKbps: Number(bitrateInput.value) || 0,
     });
   }
+  session.addEventListener('change', render);
+  render();
+  await session.start();
+}
 
-  async function negotiate(s, kind, name) {
-    const pc = s.pc;
-    await pc.setLocalDescription(await pc.createOffer());
-    await waitForGathering(pc, GATHER_TIMEOUT_MS);
-    checkOpen(s);
+async function stop() {
+  if (session) await session.stop();
+}
 
-    // Relative to the page, so a reverse proxy's path prefix is kept.
-    const endpoint = new URL(kind + '/' + encodeURIComponent(name), location.href);
-    const resp = await fetch(endpoint, {
-      method: 'POST',
-      headers: { ...authHeaders(s.token), 'Content-Type': 'application/sdp' },
-      body: pc.localDescription.sdp,
-    });
-    if (resp.status !== 201) throw await httpError(resp);
-    // RFC 9725 §4.2: Location names the session; resolve it against the
-    // URL that answered (a redirect may have moved us).
-    const loc = resp.headers.get('Location');
-    if (loc) {
-      s.resource = new URL(loc, resp.url || endpoint).href;
-    } else {
-      showNote('The server sent no Location header: Stop cannot end the session on the server.');
-    }
-    checkOpen(s);
-    const answer = await resp.text();
-    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    checkOpen(s);
-  }
+function setMuteLabel() {
+  unmuteButton.textContent = video.muted ? 'Unmute' : 'Mute';
+  unmuteButton.setAttribute('aria-pressed', String(!video.muted));
+}
 
-  function setMuteLabel() {
-    unmuteButton.textContent = video.muted ? 'Unmute' : 'Mute';
-    unmuteButton.setAttribute('aria-pressed', String(!video.muted));
-  }
+window.sluice = {
+  get state() { return session ? session.state : 'idle'; },
+  get lastError() { return session ? session.lastError : ''; },
+  get stats() { return session ? session.stats : null; },
+  get ttffMs() { return session instanceof Player ? session.ttffMs : null; },
+  get recoveryMs() { return session instanceof Player ? session.recoveryMs : null; },
+  get reconnects() { return session instanceof Player ? session.reconnects : 0; },
+  get events() { return session ? session.events : []; },
+  framesDecoded: () => (session ? session.framesDecoded() : 0),
+  start: () => start(),
+  stop: () => stop(),
+  trackSettings: () => (session instanceof Publisher ? session.trackSettings() : null),
+  senderParameters: () => (session instanceof Publisher ? session.senderParameters() : []),
+  setBitrate: (kbps) => {
+    bitrateInput.value = String(kbps);
+    return session instanceof Publisher ? session.setBitrate(kbps) : Promise.resolve();
+  },
+  videoSize: () => ({ width: video.videoWidth, height: video.videoHeight }),
+  async rawStats(type) {
+    const pc = session && session.pc;
+    if (!pc) return [];
+    return [...(await pc.getStats()).values()].filter((r) => !type || r.type === type);
+  },
+};
 
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    start();
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  start();
+});
+form.addEventListener('change', (e) => {
+  if (e.target.name === 'mode') showOptions();
+});
+stopButton.addEventListener('click', () => stop());
+unmuteButton.addEventListener('click', () => {
+  video.muted = !video.muted;
+  setMuteLabel();
+  video.play().catch(() => {});
+});
+bitrateInput.addEventListener('change', () => {
+  if (!(session instanceof Publisher)) return;
+  session.setBitrate(Number(bitrateInput.value) || 0).catch((err) => {
+    session.set({ lastError: 'bitrate: ' + (err.message || String(err)) });
   });
-  stopButton.addEventListener('click', () => stop());
-  unmuteButton.addEventListener('click', () => {
-    video.muted = !video.muted;
-    setMuteLabel();
-    video.play().catch(() => {});
-  });
-  // Leaving the page ends the session on the server too; keepalive lets the
-  // DELETE outlive the page.
-  window.addEventListener('pagehide', () => {
-    if (session) end(session, true).catch(() => {});
-  });
+});
+// Leaving the page ends the session on the server too.
+window.addEventListener('pagehide', () => {
+  if (session) session.leave();
+});
 
-  const params = new URLSearchParams(location.search);
-  if (params.get('stream')) streamInput.value = params.get('stream');
-  if (params.get('token')) tokenInput.value = params.get('token');
-  const mode = params.get('mode');
-  if (mode === 'play' || mode === 'publish') form.elements.mode.value = mode;
-  if (params.get('autostart') === '1') start();
-})();
+const params = new URLSearchParams(location.search);
+const setIf = (name, el) => {
+  if (params.has(name)) el.value = params.get(name);
+};
+setIf('stream', form.elements.stream);
+setIf('token', form.elements.token);
+setIf('source', form.elements.source);
+setIf('bitrate', bitrateInput);
+if (params.get('codec') in VIDEO_CODECS) form.elements.codec.value = params.get('codec');
+if (params.get('audio') === '0') form.elements.audio.checked = false;
+const m = params.get('mode');
+if (m === 'play' || m === 'publish') form.elements.mode.value = m;
+showOptions();
+render();
+if (params.get('autostart') === '1') start();

@@ -1,4 +1,7 @@
-// Package web serves the embedded publish/play page.
+// Package web serves the embedded pages: index.html (publish or play one
+// stream), multi.html (several streams at once) and their scripts and style.
+// Every file is plain HTML, ES modules and CSS with no build step and no
+// external URL, served under a same-origin Content-Security-Policy.
 package web
 
 import (
@@ -6,11 +9,14 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"io/fs"
 	"net/http"
+	"path"
+	"sort"
 	"time"
 )
 
-//go:embed index.html app.js style.css
+//go:embed *.html *.js *.css
 var files embed.FS
 
 // asset is one embedded file ready to serve.
@@ -21,33 +27,67 @@ type asset struct {
 	body        []byte
 }
 
-// assets maps request paths to files. Everything else is 404: the handler
-// is mounted at "GET /" and so also sees paths that belong to nobody.
-var assets = map[string]*asset{
-	"/":           load("index.html", "text/html; charset=utf-8"),
-	"/index.html": load("index.html", "text/html; charset=utf-8"),
-	"/app.js":     load("app.js", "text/javascript; charset=utf-8"),
-	"/style.css":  load("style.css", "text/css; charset=utf-8"),
+// contentTypes are the types of the file kinds that go:embed takes above.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
 }
 
-func load(name, contentType string) *asset {
+// assets maps request paths to files: "/" is index.html, every embedded file
+// is served by its name. Everything else is 404: the handler may be mounted
+// at "GET /" and so also see paths that belong to nobody.
+var assets = loadAll()
+
+func loadAll() map[string]*asset {
+	names, err := fs.Glob(files, "*")
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	out := make(map[string]*asset, len(names)+1)
+	for _, name := range names {
+		out["/"+name] = load(name)
+	}
+	out["/"] = out["/index.html"]
+	return out
+}
+
+func load(name string) *asset {
 	body, err := files.ReadFile(name)
 	if err != nil {
-		panic("web: " + err.Error()) // the go:embed line above lists name
+		panic("web: " + err.Error()) // name comes from the embedded FS
+	}
+	ct, ok := contentTypes[path.Ext(name)]
+	if !ok {
+		panic("web: no content type for " + name)
 	}
 	sum := sha256.Sum256(body)
 	return &asset{
 		name:        name,
-		contentType: contentType,
+		contentType: ct,
 		etag:        `"` + hex.EncodeToString(sum[:8]) + `"`,
 		body:        body,
 	}
 }
 
-// contentSecurityPolicy keeps the page same-origin: no CDNs, no inline script.
+// Paths returns the http.ServeMux path patterns this handler serves, for a
+// router that mounts each with "GET ": "/{$}" for the page at "/", then
+// "/index.html", "/app.js", … in name order.
+func Paths() []string {
+	out := []string{"/{$}"}
+	for p := range assets {
+		if p != "/" {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out[1:])
+	return out
+}
+
+// contentSecurityPolicy keeps the pages same-origin: no CDNs, no inline script.
 const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:"
 
-// Handler serves the page at / and /index.html and its assets by name.
+// Handler serves the page at / and every embedded file by its name.
 // Responses carry Cache-Control: no-cache with an ETag, so browsers
 // revalidate cheaply and never run a stale script after an upgrade.
 func Handler() http.Handler {
@@ -70,7 +110,7 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", a.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
-	if a.name == "index.html" {
+	if path.Ext(a.name) == ".html" {
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 	}
 	// ServeContent answers HEAD, If-None-Match and Range.

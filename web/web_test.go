@@ -4,6 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -47,9 +50,11 @@ func TestIndex(t *testing.T) {
 				`<label for="stream">`, `id="stream"`, `value="live"`,
 				`<label for="token">`, `id="token"`,
 				`value="publish"`, `value="play"`,
+				`<select id="source"`, `value="camera"`, `value="screen"`, `id="audio"`,
+				`<select id="codec"`, `value="h264"`, `value="vp8"`, `id="bitrate"`,
 				`id="start"`, `id="stop"`, `id="unmute"`,
-				`<video id="video" autoplay playsinline muted>`,
-				`src="app.js"`, `href="style.css"`,
+				`<video id="video" autoplay playsinline muted>`, `id="stats"`,
+				`<script type="module" src="app.js">`, `href="style.css"`, `href="multi.html"`,
 			} {
 				if !strings.Contains(page, want) {
 					t.Errorf("page lacks %s", want)
@@ -64,6 +69,9 @@ func TestAssets(t *testing.T) {
 		path, contentType, contains string
 	}{
 		{"/app.js", "text/javascript; charset=utf-8", "window.sluice"},
+		{"/client.js", "text/javascript; charset=utf-8", "export class Player"},
+		{"/multi.js", "text/javascript; charset=utf-8", "window.sluice"},
+		{"/multi.html", "text/html; charset=utf-8", `<script type="module" src="multi.js">`},
 		{"/style.css", "text/css; charset=utf-8", "video"},
 	}
 	for _, tt := range tests {
@@ -88,7 +96,7 @@ func TestAssets(t *testing.T) {
 func TestNotFound(t *testing.T) {
 	for _, path := range []string{
 		"/nope", "/favicon.ico", "/web.go", "/index.htm", "/app.js/",
-		"/static/app.js", "/whip/live", "/a/../app.js",
+		"/static/app.js", "/whip/live", "/a/../app.js", "/multi", "/web_test.go",
 	} {
 		t.Run(path, func(t *testing.T) {
 			resp := get(t, http.MethodGet, path, nil)
@@ -139,6 +147,92 @@ func TestSameOrigin(t *testing.T) {
 		for _, scheme := range []string{"http://", "https://", "//cdn"} {
 			if strings.Contains(strings.ToLower(string(b)), scheme) {
 				t.Errorf("%s contains %q: everything must be same-origin", e.Name(), scheme)
+			}
+		}
+	}
+}
+
+// TestPaths checks that the router's list names every embedded file, and
+// only those.
+func TestPaths(t *testing.T) {
+	paths := Paths()
+	if len(paths) == 0 || paths[0] != "/{$}" {
+		t.Fatalf("Paths() = %q, want /{$} first", paths)
+	}
+	entries, err := files.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != len(entries)+1 {
+		t.Errorf("Paths() = %q for %d embedded files", paths, len(entries))
+	}
+	for _, e := range entries {
+		if !slices.Contains(paths, "/"+e.Name()) {
+			t.Errorf("Paths() lacks /%s", e.Name())
+		}
+	}
+	for _, p := range paths[1:] {
+		if resp := get(t, http.MethodGet, p, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: status = %d, want 200", p, resp.StatusCode)
+		}
+	}
+}
+
+// TestCSP checks what the pages' Content-Security-Policy (default-src
+// 'self') needs: every page sends it, and no page has inline script, event
+// handler attributes or style attributes, which it would block.
+func TestCSP(t *testing.T) {
+	inline := []*regexp.Regexp{
+		regexp.MustCompile(`<script[^>]*>[^<]*\S[^<]*</script>`), // a script with a body
+		regexp.MustCompile(`\son[a-z]+\s*=`),
+		regexp.MustCompile(`\sstyle\s*=`),
+		regexp.MustCompile(`(?i)javascript:`),
+	}
+	scriptTag := regexp.MustCompile(`<script[^>]*>`)
+	for _, p := range Paths() {
+		if !strings.HasSuffix(p, ".html") {
+			continue
+		}
+		resp := get(t, http.MethodGet, p, nil)
+		if csp := resp.Header.Get("Content-Security-Policy"); csp != contentSecurityPolicy {
+			t.Errorf("%s: Content-Security-Policy = %q, want %q", p, csp, contentSecurityPolicy)
+		}
+		page := body(t, resp)
+		for _, re := range inline {
+			if m := re.FindString(page); m != "" {
+				t.Errorf("%s has %q, which the CSP blocks", p, m)
+			}
+		}
+		for _, tag := range scriptTag.FindAllString(page, -1) {
+			if !strings.Contains(tag, ` src="`) {
+				t.Errorf("%s has %q: inline scripts are blocked by the CSP", p, tag)
+			}
+		}
+	}
+	if csp := get(t, http.MethodGet, "/", nil).Header.Get("Content-Security-Policy"); csp == "" {
+		t.Error("/: no Content-Security-Policy")
+	}
+}
+
+// TestReferences checks that every file a page or module loads is served:
+// src and href attributes, and ES module imports.
+func TestReferences(t *testing.T) {
+	refs := []*regexp.Regexp{
+		regexp.MustCompile(`(?:src|href)="([^"]+)"`),
+		regexp.MustCompile(`(?m)^import .* from '([^']+)';`),
+	}
+	for _, p := range Paths()[1:] {
+		b := body(t, get(t, http.MethodGet, p, nil))
+		for _, re := range refs {
+			for _, m := range re.FindAllStringSubmatch(b, -1) {
+				ref := m[1]
+				if strings.HasPrefix(ref, "data:") {
+					continue
+				}
+				target := path.Join(path.Dir(p), ref)
+				if resp := get(t, http.MethodGet, target, nil); resp.StatusCode != http.StatusOK {
+					t.Errorf("%s loads %q: GET %s answers %d", p, ref, target, resp.StatusCode)
+				}
 			}
 		}
 	}

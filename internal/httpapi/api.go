@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
+	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -72,7 +73,7 @@ func (a *API) Handler() http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	page := web.Handler()
-	for _, p := range []string{"/{$}", "/index.html", "/app.js", "/style.css"} {
+	for _, p := range web.Paths() {
 		mux.Handle("GET "+p, page)
 	}
 	return a.cors(a.checkStreamName(mux))
@@ -107,12 +108,6 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			return
 		}
 		defer release()
-		if kind == "whip" && a.cfg.PublisherTakeover {
-			if old := a.sessions.publisher(name); old != nil {
-				a.log.Info("publisher taken over", "stream", name, "session", old.session.ID(), "remote", r.RemoteAddr)
-				old.session.Close(nil)
-			}
-		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout+a.whep.WaitForPublisher)
 		defer cancel()
@@ -125,7 +120,18 @@ func (a *API) offer(kind string) http.HandlerFunc {
 		switch kind {
 		case "whip":
 			var s *whip.Session
-			if s, err = whip.New(ctx, a.whip, name, body, r.RemoteAddr, onClose); err == nil {
+			s, err = whip.New(ctx, a.whip, name, body, r.RemoteAddr, onClose)
+			// whip.New claims the stream last: busy means the offer passed
+			// every check, so a takeover can only replace a publisher with
+			// a working one.
+			if errors.Is(err, hub.ErrBusy) && a.cfg.PublisherTakeover {
+				if old := a.sessions.publisher(name); old != nil {
+					a.log.Info("publisher taken over", "stream", name, "session", old.session.ID(), "remote", r.RemoteAddr)
+					old.session.Close(nil)
+					s, err = whip.New(ctx, a.whip, name, body, r.RemoteAddr, onClose)
+				}
+			}
+			if err == nil {
 				e.session = s
 			}
 		default:

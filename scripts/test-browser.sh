@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Browser tests: the embedded pages in headless Chromium against the real
+# sluice binary on loopback (test/browser/, node --test + playwright-core).
+# scripts/test.sh runs this; it can also run alone. Safe to run again: it
+# installs only what is missing, as root on Debian 12:
+#   chromium (Debian's package; never a browser download),
+#   nodejs and npm (Debian's packages) if there is no node,
+#   playwright-core at the version pinned in test/browser/package-lock.json.
+# Screenshots, the server log and timings.txt go to test/browser/out/.
+# SKIP_BROWSER_TESTS=1 skips it all; CHROMIUM=/path picks another browser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${SKIP_BROWSER_TESTS:-}" = 1 ]; then
+  echo "test-browser.sh: skipped (SKIP_BROWSER_TESTS=1)"
+  exit 0
+fi
+
+chromium=${CHROMIUM:-/usr/bin/chromium}
+need=()
+if ! command -v node >/dev/null 2>&1; then
+  need+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  need+=(npm)
+fi
+if [ ! -x "$chromium" ]; then
+  if [ -n "${CHROMIUM:-}" ]; then
+    echo "test-browser.sh: CHROMIUM=$CHROMIUM is not an executable" >&2
+    exit 1
+  fi
+  need+=(chromium)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test-browser.sh: needs ${need[*]}; run as root to install them, or SKIP_BROWSER_TESTS=1" >&2
+    exit 1
+  fi
+  echo "test-browser.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# playwright-core as package-lock.json pins it (npm ci: exactly the lock).
+want=$(node -p "require('./test/browser/package-lock.json').packages['node_modules/playwright-core'].version")
+have=$(node -p "try { require('./test/browser/node_modules/playwright-core/package.json').version } catch (e) { '' }")
+if [ "$want" != "$have" ]; then
+  echo "test-browser.sh: installing playwright-core $want"
+  (cd test/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/sluice" ./cmd/sluice
+
+echo "test-browser.sh: $("$chromium" --version 2>/dev/null | head -n1), node $(node --version)"
+# The suite bounds itself (170 s); timeout is the backstop for a hung browser.
+status=0
+BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 240 \
+  node --test --test-reporter=spec test/browser/sluice.test.mjs || status=$?
+if [ -f test/browser/out/timings.txt ]; then
+  echo "-- test/browser/out/timings.txt"
+  cat test/browser/out/timings.txt
+fi
+exit "$status"

@@ -9,6 +9,28 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
+# --- Opus->AAC transcoding libraries (issue 7) --------------------------
+# internal/transcode compiles against libavcodec's headers and opens
+# libopus/libavcodec at run time; without them sluice still builds and runs
+# and reports transcoding as unavailable. Here they are installed (Debian,
+# as root) so that the transcoding tests run, and are then required to pass.
+transcode_pkgs="gcc libc6-dev libavcodec-dev"
+transcode_missing=""
+for p in $transcode_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || transcode_missing="$transcode_missing $p"; done
+if [ -n "$transcode_missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing$transcode_missing"
+  apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $transcode_missing >/dev/null
+  # Go's build cache does not track system headers: forget packages built without them.
+  go clean -cache
+fi
+if dpkg -s $transcode_pkgs >/dev/null 2>&1; then
+  export SLUICE_REQUIRE_TRANSCODE=1
+else
+  echo "test.sh: transcoding tests will skip: install$transcode_missing (apt-get, as root)" >&2
+fi
+# --- end of transcoding libraries ---------------------------------------
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
 if [ -n "$unformatted" ]; then
@@ -20,12 +42,25 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== MediaMTX for the interop test"
+# Built from ../shared/peers with Go modules from the proxy, cached by hash;
+# without it (no proxy, no peers folder) the interop test skips and says why.
+./scripts/build-mediamtx.sh >/dev/null 2>&1 || echo "test.sh: MediaMTX not built; the interop test will skip" >&2
+
 echo "== go test -race"
 # -race over everything: the hub, the sessions and the end-to-end tests run
 # real goroutines against each other.
 go test -race -count=1 -timeout 12m ./...
 
 echo "== benchmarks compile and run once"
-go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/hub/ ./internal/codec/ >/dev/null
+go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/hub/ ./internal/codec/ ./internal/transcode/ >/dev/null
+
+# --- browser tests (issue 10) -------------------------------------------
+# The embedded pages in headless Chromium against the real binary. Installs
+# chromium, Node.js/npm and playwright-core when missing (as root);
+# SKIP_BROWSER_TESTS=1 skips them. See scripts/test-browser.sh.
+echo "== browser tests"
+./scripts/test-browser.sh
+# --- end of browser tests -----------------------------------------------
 
 echo "test.sh: all passed"

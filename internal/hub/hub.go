@@ -23,6 +23,8 @@ type Config struct {
 	RingPackets         int           // ring size, a power of two
 	PLIMinInterval      time.Duration // at most one keyframe request per stream per interval
 	MaxViewersPerStream int
+	// Now is the clock of the keyframe rate limit; time.Now if nil.
+	Now func() time.Time
 }
 
 // Publisher is what a stream needs from the session that feeds it.
@@ -86,6 +88,13 @@ func (h *Hub) Streams() []*Stream {
 		out = append(out, s)
 	}
 	return out
+}
+
+func (h *Hub) now() time.Time {
+	if h.cfg.Now != nil {
+		return h.cfg.Now()
+	}
+	return time.Now()
 }
 
 func (h *Hub) remove(s *Stream) {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,13 @@ type trackState struct {
 	auKey   bool
 
 	keyStart atomic.Uint64 // ring position of the newest keyframe access unit
+
+	// seqPos maps a sequence number (masked) to its packet's ring
+	// position plus one, so that viewer NACKs are answered from the ring
+	// (see Stream.Packet). One atomic store per packet.
+	seqPos []atomic.Uint64
+	sr     atomic.Pointer[media.SenderReport] // newest RTCP sender report
+	info   atomic.Pointer[media.VideoInfo]    // from the parameter sets
 }
 
 // Stream is one published stream: its tracks and its packet ring.
@@ -44,6 +52,7 @@ type Stream struct {
 	// the track list; readers take a snapshot once ready.
 	wmu          sync.Mutex
 	tracks       []*trackState
+	snapshot     atomic.Pointer[[]*trackState] // tracks, for lock-free readers
 	expectTracks int
 	ready        chan struct{}
 	readyOnce    sync.Once
@@ -54,6 +63,10 @@ type Stream struct {
 	viewers atomic.Int32
 	lastPLI atomic.Int64 // unix nanos of the last keyframe request
 	started time.Time
+
+	// Counted by Write under wmu, which it holds anyway: cheaper than
+	// atomics. Read by the metrics at scrape time (Ingested).
+	packetsIn, bytesIn uint64
 }
 
 func newStream(h *Hub, name string, pub Publisher, expectTracks int) *Stream {
@@ -77,9 +90,15 @@ func (s *Stream) Name() string { return s.name }
 func (s *Stream) AddTrack(c media.Codec) int {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	t := &trackState{Track: Track{Index: len(s.tracks), Codec: c}, isKey: codec.KeyframeDetector(c)}
+	t := &trackState{
+		Track:  Track{Index: len(s.tracks), Codec: c},
+		isKey:  codec.KeyframeDetector(c),
+		seqPos: make([]atomic.Uint64, seqIndexSize(s.hub.cfg.RingPackets)),
+	}
 	t.keyStart.Store(noPos)
 	s.tracks = append(s.tracks, t)
+	snap := slices.Clone(s.tracks)
+	s.snapshot.Store(&snap)
 	if len(s.tracks) >= s.expectTracks {
 		s.readyOnce.Do(func() { close(s.ready) })
 	}
@@ -127,14 +146,24 @@ func (s *Stream) Write(p *Packet) {
 			t.keyStart.Store(t.auStart)
 		}
 	}
+	t.seqPos[int(p.SequenceNumber)&(len(t.seqPos)-1)].Store(pos + 1)
 	s.ring.push(p)
+	s.packetsIn++
+	s.bytesIn += uint64(len(p.Payload))
 	s.wmu.Unlock()
+}
+
+// Ingested is how many packets, and payload bytes, Write has taken.
+func (s *Stream) Ingested() (packets, bytes uint64) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.packetsIn, s.bytesIn
 }
 
 // RequestKeyframe asks the publisher for a keyframe, at most once per
 // PLIMinInterval; it reports whether the request was passed on.
 func (s *Stream) RequestKeyframe() bool {
-	now := time.Now().UnixNano()
+	now := s.hub.now().UnixNano()
 	last := s.lastPLI.Load()
 	if now-last < int64(s.hub.cfg.PLIMinInterval) || !s.lastPLI.CompareAndSwap(last, now) {
 		return false

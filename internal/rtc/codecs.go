@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/media"
@@ -44,16 +43,45 @@ var ingestCodecs = func() []webrtc.RTPCodecParameters {
 			PayloadType:        96,
 		},
 	)
-	return c
+	return withRTX(c, rtxPayloadTypes)
 }()
+
+// rtxPayloadTypes are the payload types left free by ingestCodecs, for
+// their RTX codecs.
+var rtxPayloadTypes = []webrtc.PayloadType{97, 98, 99, 100, 101, 112, 113, 114, 115, 117, 118, 119, 120, 121, 122, 123}
+
+// withRTX adds an RTX codec (RFC 4588, "apt=" the original payload type)
+// for each video codec, numbered from pts. A publisher that offers RTX then
+// retransmits on a separate SSRC; pion's RTPReceiver turns those packets
+// back into the originals (payload type, SSRC, sequence number) and
+// TrackRemote.Read returns them among the media packets, so that they reach
+// the reorder window like any other.
+func withRTX(codecs []webrtc.RTPCodecParameters, pts []webrtc.PayloadType) []webrtc.RTPCodecParameters {
+	out := codecs
+	for _, c := range codecs {
+		if kindOf(c.MimeType) != webrtc.RTPCodecTypeVideo || len(pts) == 0 {
+			continue
+		}
+		out = append(out, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: c.ClockRate, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)},
+			PayloadType:        pts[0],
+		})
+		pts = pts[1:]
+	}
+	return out
+}
 
 // AcceptedCodecs names what a publisher may send, for error messages.
 const AcceptedCodecs = "H264, H265, VP8, Opus"
 
 // NewPublisherPC returns a PeerConnection for a WHIP publisher: it accepts
-// the ingest codecs, generates NACKs and receiver reports, and gives the
+// the ingest codecs (with RTX), sends receiver reports, and gives the
 // publisher transport-wide congestion feedback so browsers ramp up bitrate.
-func (e *Engine) NewPublisherPC() (*webrtc.PeerConnection, error) {
+// NACKs are not generated here but by the whip session from its reorder
+// window: pion's generator never sees packets repaired over RTX (they
+// arrive on the RTX SSRC) and would ask for them again and again.
+// obs, if not nil, sees the tracks and every RTCP packet sent (metrics).
+func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range ingestCodecs {
 		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
@@ -61,11 +89,9 @@ func (e *Engine) NewPublisherPC() (*webrtc.PeerConnection, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, err
+	if obs != nil {
+		ir.Add(observeFactory{obs}) // first: innermost, sees all RTCP sent
 	}
-	ir.Add(gen)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
@@ -76,11 +102,13 @@ func (e *Engine) NewPublisherPC() (*webrtc.PeerConnection, error) {
 }
 
 // NewViewerPC returns a PeerConnection for a WHEP viewer that can send
-// exactly the given codecs (the publisher's). It sends RTCP sender reports
-// so players can sync audio and video. NACKs from viewers are not answered
-// yet: per-viewer retransmission buffers would copy every packet.
+// exactly the given codecs (the publisher's), and RTX for the video ones.
+// It sends RTCP sender reports so players can sync audio and video. There
+// is no NACK responder: whep answers viewer NACKs from the stream's ring,
+// which every viewer shares, instead of a per-viewer copy of each packet.
 func (e *Engine) NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
+	rtxPT := webrtc.PayloadType(96 + len(codecs))
 	for i, c := range codecs {
 		var fb []webrtc.RTCPFeedback
 		if c.Kind() == media.KindVideo {
@@ -95,6 +123,13 @@ func (e *Engine) NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, erro
 		}
 		if err := m.RegisterCodec(p, kindOf(c.MimeType)); err != nil {
 			return nil, fmt.Errorf("register %s: %w", c, err)
+		}
+		if c.Kind() == media.KindVideo {
+			rtx := withRTX([]webrtc.RTPCodecParameters{p}, []webrtc.PayloadType{rtxPT})[1]
+			rtxPT++
+			if err := m.RegisterCodec(rtx, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, fmt.Errorf("register RTX for %s: %w", c, err)
+			}
 		}
 	}
 	ir := &interceptor.Registry{}

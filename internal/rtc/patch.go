@@ -68,6 +68,10 @@ func ParseFragment(body string) (Fragment, error) {
 	if (f.Ufrag == "") != (f.Pwd == "") {
 		return f, fmt.Errorf("%w: ice-ufrag and ice-pwd must come together", ErrBadFragment)
 	}
+	// RFC 8839 §5.4: ufrag 4-256 characters, password 22-256.
+	if f.Ufrag != "" && (len(f.Ufrag) < 4 || len(f.Ufrag) > 256 || len(f.Pwd) < 22 || len(f.Pwd) > 256) {
+		return f, fmt.Errorf("%w: ice-ufrag must have 4-256 and ice-pwd 22-256 characters", ErrBadFragment)
+	}
 	return f, nil
 }
 
@@ -86,11 +90,13 @@ func remoteCredentials(pc *webrtc.PeerConnection) (ufrag, pwd string) {
 	if rd == nil {
 		return "", ""
 	}
-	d, err := rd.Unmarshal()
-	if err != nil {
+	// Parse a private copy: rd.Unmarshal caches into pion's own description,
+	// which pion's goroutines read concurrently.
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(rd.SDP); err != nil {
 		return "", ""
 	}
-	return iceAttr(d, "ice-ufrag"), iceAttr(d, "ice-pwd")
+	return iceAttr(&d, "ice-ufrag"), iceAttr(&d, "ice-pwd")
 }
 
 func iceAttr(d *sdp.SessionDescription, key string) string {
@@ -124,8 +130,8 @@ func Restart(ctx context.Context, pc *webrtc.PeerConnection, f Fragment) (string
 	if rd == nil {
 		return "", fmt.Errorf("%w: no remote description", ErrBadFragment)
 	}
-	d, err := rd.Unmarshal()
-	if err != nil {
+	d := &sdp.SessionDescription{} // a private copy: it is edited below
+	if err := d.UnmarshalString(rd.SDP); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadFragment, err)
 	}
 	d.Origin.SessionVersion++

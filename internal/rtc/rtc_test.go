@@ -49,7 +49,7 @@ func newEngine(t *testing.T, mod func(*config.WebRTC)) *Engine {
 
 func answerFor(t *testing.T, e *Engine) string {
 	t.Helper()
-	pc, err := e.NewPublisherPC()
+	pc, err := e.NewPublisherPC(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

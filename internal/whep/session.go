@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/metrics"
 	"github.com/sluice-media/sluice/internal/rtc"
 )
 
@@ -38,6 +39,7 @@ type Deps struct {
 	// waits for a publisher; 0 refuses it at once (ErrNotFound).
 	WaitForPublisher time.Duration
 	Log              *slog.Logger
+	Metrics          *metrics.Metrics // nil: counted nowhere
 }
 
 // Session is one viewer's PeerConnection reading one hub stream.
@@ -50,6 +52,10 @@ type Session struct {
 	answer  string
 	onClose func(reason error)
 	tracks  []*outTrack // by hub track index; nil where the viewer takes none
+	stats   *metrics.Viewer
+
+	// Counted by forward, read by the metrics at scrape time.
+	packetsOut, bytesOut atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -74,6 +80,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if err != nil {
 		return nil, err
 	}
+	joined := time.Now() // setup time counts from here, not from a wait for the publisher
 	tracks, err := waitTracks(ctx, st, d.ReadyTimeout)
 	if err != nil {
 		return nil, err
@@ -87,6 +94,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		return nil, err
 	}
 	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, done: make(chan struct{})}
+	s.stats = d.Metrics.Viewer(streamName, joined)
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.tracks = make([]*outTrack, len(tracks))
@@ -97,6 +105,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	}
 	if s.pc, err = d.Peers.NewViewerPC(codecs); err != nil {
 		cursor.Close()
+		s.stats.Close("")
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	fail := func(err error) (*Session, error) {
@@ -104,6 +113,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		_ = s.pc.Close()
 		s.wg.Wait()
 		cursor.Close()
+		s.stats.Close("")
 		return nil, err
 	}
 	if err := rtc.SetOffer(s.pc, offer); err != nil {
@@ -111,16 +121,18 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	}
 	for _, t := range take {
 		ot := newOutTrack(t.Codec, "sluice-"+streamName)
+		ot.index = t.Index
 		sender, err := s.pc.AddTrack(ot)
 		if err != nil {
 			return fail(fmt.Errorf("add %s track: %w", t.Codec.Kind(), err))
 		}
 		s.tracks[t.Index] = ot
-		s.wg.Go(func() { s.readRTCP(sender) })
+		s.wg.Go(func() { s.readRTCP(sender, ot) })
 	}
 	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
 		return fail(err)
 	}
+	s.stats.Negotiated(s.sent)
 	// The client cannot connect before it has the answer, so watching from
 	// here on misses nothing.
 	rtc.Watch(s.pc, d.ConnectTimeout, s.start, s.Close)
@@ -180,6 +192,7 @@ func (s *Session) start() {
 	if s.closed {
 		return
 	}
+	s.stats.Connected()
 	s.log.Info("viewer connected")
 	s.cursor.SeekKeyframe()
 	s.wg.Go(s.forward)
@@ -199,16 +212,19 @@ func (s *Session) forward() {
 			}
 			return
 		}
-		if t := s.tracks[p.Track]; t != nil {
-			_ = t.write(p, restart)
+		if t := s.tracks[p.Track]; t != nil && t.write(p, restart) == nil {
+			s.packetsOut.Add(1)
+			s.bytesOut.Add(uint64(len(p.Payload)))
 		}
 	}
 }
 
 // readRTCP passes viewer keyframe requests (PLI, FIR) to the stream, which
-// rate-limits them towards the publisher.
-func (s *Session) readRTCP(sender *webrtc.RTPSender) {
+// rate-limits them towards the publisher, and answers NACKs from the
+// stream's ring.
+func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 	buf := make([]byte, 1500)
+	ssrc, clockRate := rtcpTarget(sender)
 	for {
 		n, _, err := sender.Read(buf)
 		if err != nil {
@@ -218,10 +234,13 @@ func (s *Session) readRTCP(sender *webrtc.RTPSender) {
 		if err != nil {
 			continue
 		}
+		s.stats.ReceivedRTCP(pkts, ssrc, clockRate)
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				s.stream.RequestKeyframe()
+			case *rtcp.TransportLayerNack:
+				ot.answerNACK(s.stream, p)
 			}
 		}
 	}
@@ -241,6 +260,7 @@ func (s *Session) Close(reason error) {
 		_ = s.pc.Close()
 		s.wg.Wait()
 		s.cursor.Close()
+		s.stats.Close(rtc.FailureReason(reason))
 		switch {
 		case errors.Is(reason, hub.ErrEnded):
 			s.log.Info("viewer session closed: publisher left")

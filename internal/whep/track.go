@@ -2,6 +2,7 @@ package whep
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -21,20 +22,35 @@ type outTrack struct {
 	kind     webrtc.RTPCodecType
 	codec    media.Codec
 	streamID string
+	index    int // the hub track it forwards
 	bound    atomic.Pointer[binding]
 
 	// Owned by the forwarding goroutine.
 	hdr      rtp.Header
 	started  bool
 	seqDelta uint16
-	tsDelta  uint32
 	lastSeq  uint16
+	runStart uint16 // viewer sequence number of the first packet after the last discontinuity
+
+	// Published by the forwarding goroutine for retransmissions (nack.go).
+	tsDelta atomic.Uint32
+	sent    atomic.Uint64 // sentState
+
+	// Owned by the sender's RTCP goroutine (nack.go).
+	resendCredit int
+	creditSeq    uint16
+	rtxSeq       uint16
+	rtxBuf       []byte
 }
 
 type binding struct {
 	ssrc uint32
 	pt   uint8
 	w    webrtc.TrackLocalWriter
+	// RTX (RFC 4588), when the viewer negotiated it: retransmissions go
+	// on this SSRC and payload type.
+	rtxSSRC uint32
+	rtxPT   uint8
 }
 
 func newOutTrack(c media.Codec, streamID string) *outTrack {
@@ -50,7 +66,16 @@ func newOutTrack(c media.Codec, streamID string) *outTrack {
 func (t *outTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, t.codec.MimeType) {
-			t.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()})
+			b := &binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()}
+			if rtx := uint32(ctx.SSRCRetransmission()); rtx != 0 {
+				apt := "apt=" + strconv.Itoa(int(c.PayloadType))
+				for _, r := range ctx.CodecParameters() {
+					if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && strings.Contains(r.SDPFmtpLine, apt) {
+						b.rtxSSRC, b.rtxPT = rtx, uint8(r.PayloadType)
+					}
+				}
+			}
+			t.bound.Store(b)
 			return c, nil
 		}
 	}
@@ -86,9 +111,11 @@ func (t *outTrack) write(p *hub.Packet, restart bool) error {
 	case !t.started:
 		t.started = true
 		t.seqDelta = uint16(rand.Uint32()) - p.SequenceNumber
-		t.tsDelta = rand.Uint32()
+		t.tsDelta.Store(rand.Uint32())
+		t.runStart = p.SequenceNumber + t.seqDelta
 	case restart:
 		t.seqDelta = t.lastSeq + 1 - p.SequenceNumber
+		t.runStart = t.lastSeq + 1
 	}
 	h := &t.hdr
 	h.Version = 2
@@ -96,8 +123,9 @@ func (t *outTrack) write(p *hub.Packet, restart bool) error {
 	h.SSRC = b.ssrc
 	h.Marker = p.Marker
 	h.SequenceNumber = p.SequenceNumber + t.seqDelta
-	h.Timestamp = p.Timestamp + t.tsDelta
+	h.Timestamp = p.Timestamp + t.tsDelta.Load()
 	t.lastSeq = h.SequenceNumber
+	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq))
 	_, err := b.w.WriteRTP(h, p.Payload)
 	return err
 }

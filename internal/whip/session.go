@@ -8,14 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/metrics"
+	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 )
 
@@ -24,7 +29,7 @@ var ErrNoMedia = errors.New("no acceptable media")
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
-	NewPublisherPC() (*webrtc.PeerConnection, error)
+	NewPublisherPC(obs rtc.RTCPObserver) (*webrtc.PeerConnection, error)
 }
 
 // Deps are the long-lived parts a Session uses.
@@ -33,6 +38,13 @@ type Deps struct {
 	Hub            *hub.Hub
 	ConnectTimeout time.Duration
 	Log            *slog.Logger
+	Metrics        *metrics.Metrics // nil: counted nowhere
+	// Reorder bounds each track's reorder window (zero fields take the
+	// reorder package's defaults: 64 packets, 100 ms).
+	Reorder reorder.Config
+	// PLIInterval, if not 0, asks a publisher for a keyframe when a video
+	// track has sent none for this long.
+	PLIInterval time.Duration
 }
 
 // Session is one publisher's PeerConnection feeding one hub stream.
@@ -43,11 +55,18 @@ type Session struct {
 	log     *slog.Logger
 	answer  string
 	onClose func(reason error)
+	stats   *metrics.Publisher
 
-	mu        sync.Mutex
-	closed    bool
-	readers   sync.WaitGroup
-	videoSSRC []uint32
+	offer       *sdp.SessionDescription
+	reorder     reorder.Config
+	pliInterval time.Duration
+	rtcpSSRC    uint32 // sender SSRC of the RTCP feedback sluice sends
+
+	mu      sync.Mutex
+	closed  bool
+	readers sync.WaitGroup
+	video   []videoSource
+	firSeq  uint8
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -61,14 +80,20 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{id: rtc.NewID(), onClose: onClose, done: make(chan struct{})}
+	s := &Session{
+		id: rtc.NewID(), onClose: onClose, done: make(chan struct{}),
+		offer: parsed, reorder: d.Reorder, pliInterval: d.PLIInterval, rtcpSSRC: rand.Uint32(),
+	}
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 
-	s.pc, err = d.Peers.NewPublisherPC()
+	s.stats = d.Metrics.Publisher(streamName, time.Now())
+	s.pc, err = d.Peers.NewPublisherPC(s.stats)
 	if err != nil {
+		s.stats.Close("")
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	fail := func(err error) (*Session, error) {
+		s.stats.Close("")
 		_ = s.pc.Close()
 		if s.stream != nil {
 			s.stream.End()
@@ -97,9 +122,11 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
 		return fail(err)
 	}
+	s.stats.Negotiated(s.stream.Ingested)
 	// The client cannot connect before it has the answer, so watching from
 	// here on misses nothing.
 	rtc.Watch(s.pc, d.ConnectTimeout, func() {
+		s.stats.Connected()
 		s.log.Info("publisher connected")
 	}, s.Close)
 	s.log.Info("publisher session created", "tracks", tracks)
@@ -126,6 +153,7 @@ func (s *Session) Close(reason error) {
 		s.stream.End()
 		_ = s.pc.Close()
 		s.readers.Wait()
+		s.stats.Close(rtc.FailureReason(reason))
 		if reason != nil && !errors.Is(reason, rtc.ErrClosed) {
 			s.log.Warn("publisher session closed", "err", reason)
 		} else {
@@ -138,13 +166,21 @@ func (s *Session) Close(reason error) {
 	})
 }
 
-// RequestKeyframe sends a PLI for every video track (hub.Publisher). The hub
-// rate-limits the calls.
+// RequestKeyframe asks for a keyframe on every video track (hub.Publisher):
+// a PLI, or a FIR where the publisher offered "ccm fir" but not "nack pli".
+// The hub rate-limits the calls.
 func (s *Session) RequestKeyframe() {
 	s.mu.Lock()
-	pkts := make([]rtcp.Packet, 0, len(s.videoSSRC))
-	for _, ssrc := range s.videoSSRC {
-		pkts = append(pkts, &rtcp.PictureLossIndication{MediaSSRC: ssrc})
+	pkts := make([]rtcp.Packet, 0, len(s.video))
+	for _, v := range s.video {
+		if v.fir {
+			// RFC 5104 §4.3.1: the FCI names the SSRC and a sequence
+			// number that changes with each new request.
+			s.firSeq++
+			pkts = append(pkts, &rtcp.FullIntraRequest{SenderSSRC: s.rtcpSSRC, FIR: []rtcp.FIREntry{{SSRC: v.ssrc, SequenceNumber: s.firSeq}}})
+			continue
+		}
+		pkts = append(pkts, &rtcp.PictureLossIndication{SenderSSRC: s.rtcpSSRC, MediaSSRC: v.ssrc})
 	}
 	closed := s.closed
 	s.mu.Unlock()
@@ -153,39 +189,101 @@ func (s *Session) RequestKeyframe() {
 	}
 }
 
-func (s *Session) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	fb := s.feedback(t, rcv)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	s.readers.Add(1)
+	s.readers.Add(2)
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
-		s.videoSSRC = append(s.videoSSRC, uint32(t.SSRC()))
+		s.video = append(s.video, videoSource{ssrc: uint32(t.SSRC()), fir: fb.FIR && !fb.PLI})
 	}
 	s.mu.Unlock()
 	defer s.readers.Done()
 
 	c := rtc.CodecOf(t.Codec())
 	idx := s.stream.AddTrack(c)
-	s.log.Info("publisher track", "kind", t.Kind().String(), "codec", c.String(), "ssrc", uint32(t.SSRC()))
+	s.log.Info("publisher track", "kind", t.Kind().String(), "codec", c.String(), "ssrc", uint32(t.SSRC()), "rtx", t.HasRTX())
+	go func() {
+		defer s.readers.Done()
+		s.readSenderReports(rcv, uint32(t.SSRC()), idx)
+	}()
+	cfg := ingestConfig{
+		track: idx, codec: c, reorder: s.reorder, pliInterval: s.pliInterval,
+		late: s.stats.Late, dup: s.stats.Duplicated,
+	}
+	if fb.NACK {
+		ssrc := uint32(t.SSRC())
+		cfg.nack = func(seqs []uint16) {
+			_ = s.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{
+				SenderSSRC: s.rtcpSSRC, MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs),
+			}})
+		}
+	}
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		s.stream.RequestKeyframe()
 	}
-	s.read(t, idx)
+	s.read(t, newIngest(cfg, s.stream))
 }
 
-// read moves RTP from one remote track into the ring until the track ends.
-// Each packet gets its own payload buffer: the ring shares it with every
-// viewer, so it can never be reused.
-func (s *Session) read(t *webrtc.TrackRemote, idx int) {
+// videoSource is a video track's SSRC and how it wants keyframe requests.
+type videoSource struct {
+	ssrc uint32
+	fir  bool
+}
+
+// feedback returns the RTCP feedback the publisher's offer lists for the
+// track's codec.
+func (s *Session) feedback(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) rtc.Feedback {
+	for _, tr := range s.pc.GetTransceivers() {
+		if tr.Receiver() == rcv {
+			return rtc.FeedbackOf(s.offer, tr.Mid(), uint8(t.PayloadType()))
+		}
+	}
+	return rtc.Feedback{}
+}
+
+// read moves RTP from one remote track through its ingest (reorder window,
+// NACKs, keyframe requests) into the ring until the track ends. Each packet
+// gets its own payload buffer: the ring shares it with every viewer, so it
+// can never be reused. While the window holds packets, the read has a
+// deadline, so that gaps are NACKed again and given up on time even when
+// no packet comes.
+//
+// pion hands out RTX repairs only from inside Read, before it waits for a
+// media packet: a repair that arrives while Read waits stays queued until
+// the next media packet or the deadline. So when the deadline passes, one
+// more Read with a deadline already past collects queued repairs before
+// the window gives anything up.
+func (s *Session) read(t *webrtc.TrackRemote, in *ingest) {
 	buf := make([]byte, 1500)
 	var h rtp.Header
+	var armed time.Time // the read deadline set; zero for none
+	polled := false
 	for {
+		wake, _ := in.wake()
+		if polled {
+			wake = pastDeadline
+		}
+		if !wake.Equal(armed) {
+			_ = t.SetReadDeadline(wake)
+			armed = wake
+		}
 		n, _, err := t.Read(buf)
+		now := time.Now()
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if polled = !polled; !polled {
+					in.tick(now)
+				}
+				continue
+			}
 			return
 		}
+		polled = false
 		hl, err := h.Unmarshal(buf[:n])
 		if err != nil {
 			continue
@@ -195,18 +293,47 @@ func (s *Session) read(t *webrtc.TrackRemote, idx int) {
 			end -= int(buf[n-1])
 		}
 		if end <= hl {
-			continue // padding-only probe: nothing to forward
+			// Padding only (a bandwidth probe): it takes a sequence
+			// number but carries nothing to forward.
+			in.push(h.SequenceNumber, nil, now)
+			continue
 		}
 		payload := make([]byte, end-hl)
 		copy(payload, buf[hl:end])
-		s.stream.Write(&hub.Packet{
-			Track:          idx,
+		in.push(h.SequenceNumber, &hub.Packet{
+			Track:          in.cfg.track,
 			Marker:         h.Marker,
 			PayloadType:    h.PayloadType,
 			SequenceNumber: h.SequenceNumber,
 			Timestamp:      h.Timestamp,
 			Payload:        payload,
-		})
+		}, now)
+	}
+}
+
+// pastDeadline makes a Read return at once unless something is queued.
+var pastDeadline = time.Unix(1, 0)
+
+// readSenderReports keeps the track's newest RTCP sender report in the
+// stream, which maps its RTP clock to the publisher's wall clock (RFC 3550
+// §6.4.1) for A/V sync downstream. It also drains the receiver's RTCP,
+// which pion's interceptors need. It ends when the track does.
+func (s *Session) readSenderReports(rcv *webrtc.RTPReceiver, ssrc uint32, idx int) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := rcv.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				s.stream.SetSenderReport(idx, sr.NTPTime, sr.RTPTime)
+			}
+		}
 	}
 }
 

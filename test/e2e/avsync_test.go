@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/frame"
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
+)
+
+// TestAVSyncFromSenderReports publishes audio and video whose RTP clocks
+// start at unrelated random values, with sender reports that say the audio
+// was captured 300 ms later than video with the same presentation time (a
+// known offset, e.g. a microphone path with a delay). Both are sent at the
+// same moment, so arrival times say nothing about the offset: only the
+// sender reports do. Frames rebuilt from the stream's ring by the frame
+// package must carry wall-clock times that agree with the stated timing
+// within 20 ms.
+func TestAVSyncFromSenderReports(t *testing.T) {
+	const offset = 300 * time.Millisecond
+	srv := startEdgeServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, srv.base+"/whip/av", client.PublishOptions{NoSenderReports: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+
+	// Capture time of presentation time 0.
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	reports := func(pts time.Duration) {
+		if err := pub.WriteSenderReport(true, t0.Add(pts), pts); err != nil {
+			t.Error(err)
+		}
+		if err := pub.WriteSenderReport(false, t0.Add(pts+offset), pts); err != nil {
+			t.Error(err)
+		}
+	}
+	reports(0)
+	f := newFeed(pub, loadClip(t), 50) // 2 s
+	fctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); <-f.done }()
+	go f.run(fctx)
+	<-f.sentAU(1)
+	reports(0) // again, now that the tracks exist
+
+	st, err := srv.Hub().Lookup("av")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.Ready():
+	case <-ctx.Done():
+		t.Fatal("stream not ready")
+	}
+	cur, err := st.Join()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	deps := map[int]frame.Depacketizer{}
+	var kinds []media.Kind
+	for _, tr := range st.Tracks() {
+		d, err := frame.ForTrack(st, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps[tr.Index] = d
+		kinds = append(kinds, tr.Codec.Kind())
+	}
+
+	// Video: the first frame the cursor gives is access unit 0 (the
+	// first keyframe, cached), at presentation time 0; later ones follow
+	// at their RTP timestamp distance. Audio carries its index.
+	var videoErr, audioErr []time.Duration
+	var firstVideo *media.Frame
+	noWall := 0
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer rcancel()
+	for len(videoErr) < 40 || len(audioErr) < 80 {
+		p, _, err := cur.Next(rctx)
+		if errors.Is(err, hub.ErrEnded) || errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, ok := deps[p.Track].Push(p)
+		if !ok {
+			continue
+		}
+		if kinds[p.Track] == media.KindVideo && firstVideo == nil {
+			firstVideo = fr
+			if !fr.Keyframe {
+				t.Fatal("the first video frame is not a keyframe")
+			}
+		}
+		if fr.Wall.IsZero() {
+			// The sender reports are read on another goroutine than
+			// the media: the very first frames may come before them.
+			if noWall++; noWall > 10 {
+				t.Fatalf("%d frames without wall-clock time", noWall)
+			}
+			continue
+		}
+		switch kinds[p.Track] {
+		case media.KindVideo:
+			pts := time.Duration(fr.RTPTimestamp-firstVideo.RTPTimestamp) * time.Second / 90000
+			videoErr = append(videoErr, fr.Wall.Sub(t0.Add(pts)))
+		case media.KindAudio:
+			n, ok := client.OpusTestIndex(fr.Payload)
+			if !ok {
+				t.Fatalf("Opus payload %x changed", fr.Payload)
+			}
+			pts := time.Duration(n) * client.OpusFrameDuration
+			audioErr = append(audioErr, fr.Wall.Sub(t0.Add(pts+offset)))
+		}
+	}
+	if len(videoErr) < 40 || len(audioErr) < 80 {
+		t.Fatalf("got %d video and %d audio frames", len(videoErr), len(audioErr))
+	}
+	worst := func(errs []time.Duration) time.Duration {
+		var w time.Duration
+		for _, e := range errs {
+			if math.Abs(float64(e)) > math.Abs(float64(w)) {
+				w = e
+			}
+		}
+		return w
+	}
+	wv, wa := worst(videoErr), worst(audioErr)
+	t.Logf("%d video and %d audio frames; worst wall-clock error: video %v, audio %v", len(videoErr), len(audioErr), wv, wa)
+	if wv.Abs() > 20*time.Millisecond || wa.Abs() > 20*time.Millisecond {
+		t.Errorf("frame times off by up to %v (video) and %v (audio), want within 20 ms", wv, wa)
+	}
+}

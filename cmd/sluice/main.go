@@ -1,6 +1,7 @@
 // Command sluice is a WebRTC streaming server: publishers push with WHIP,
 // viewers pull with WHEP. Run "sluice -h" for its settings; the example
-// sluice.yml documents each of them.
+// sluice.yml documents each of them. "sluice version" prints the version
+// and build information.
 //
 // This file only reads the configuration, starts the server and stops it on
 // SIGINT or SIGTERM; everything else lives in internal/server.
@@ -32,6 +33,10 @@ func main() {
 // run returns the exit status: 0 after a clean stop or -h, 1 when the server
 // fails to start or stop, 2 for a configuration error.
 func run() int {
+	if len(os.Args) == 2 && os.Args[1] == "version" {
+		printVersion(os.Stdout)
+		return 0
+	}
 	cfg, err := config.Load(os.Args[1:], os.Environ())
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -18,13 +18,28 @@ import (
 // Config is everything an operator can set. The zero value is not usable;
 // start from Default or Load.
 type Config struct {
-	HTTP   HTTP        `yaml:"http"`
-	WebRTC WebRTC      `yaml:"webrtc"`
-	Stream Stream      `yaml:"stream"`
-	Limits Limits      `yaml:"limits"`
-	Auth   auth.Config `yaml:"auth"`
-	Events Events      `yaml:"events"`
-	Log    Log         `yaml:"log"`
+	HTTP    HTTP        `yaml:"http"`
+	WebRTC  WebRTC      `yaml:"webrtc"`
+	Stream  Stream      `yaml:"stream"`
+	Limits  Limits      `yaml:"limits"`
+	Auth    auth.Config `yaml:"auth"`
+	Events  Events      `yaml:"events"`
+	Metrics Metrics     `yaml:"metrics"`
+	Admin   Admin       `yaml:"admin"`
+	Log     Log         `yaml:"log"`
+}
+
+// Metrics configures the Prometheus metrics at /metrics.
+type Metrics struct {
+	// PerStreamLabels adds a stream label to the packet, byte, loss and
+	// session metrics. Default false: cardinality stays bounded however
+	// many streams come and go.
+	PerStreamLabels bool `yaml:"per_stream_labels"`
+}
+
+// Admin configures the optional admin listener (metrics, health, pprof).
+type Admin struct {
+	Listen string `yaml:"listen"` // default empty = off; host:port, not http.listen's
 }
 
 // Events configures where stream and session events go besides the log.
@@ -88,6 +103,13 @@ type Stream struct {
 	// PublisherTakeover lets an authorised new publisher replace the current
 	// one instead of getting 409 Conflict. Default false.
 	PublisherTakeover bool `yaml:"publisher_takeover"`
+	// ReorderPackets and ReorderDelay bound each published track's reorder
+	// window (1..4096 packets, 10ms..1s).
+	ReorderPackets int           `yaml:"reorder_packets"` // default 64
+	ReorderDelay   time.Duration `yaml:"reorder_delay"`   // default 100ms
+	// PLIInterval asks a publisher for a keyframe when none came for this
+	// long; 0 (default) is off, else 1s..1h.
+	PLIInterval time.Duration `yaml:"pli_interval"`
 	// WaitForPublisher is how long a WHEP request for a stream nobody
 	// publishes waits for a publisher (0..1m); 0 answers 404 at once.
 	WaitForPublisher time.Duration `yaml:"wait_for_publisher"`
@@ -130,6 +152,8 @@ func Default() Config {
 			RingPackets:    4096,
 			PLIMinInterval: time.Second,
 			ReadyTimeout:   5 * time.Second,
+			ReorderPackets: 64,
+			ReorderDelay:   100 * time.Millisecond,
 		},
 		Limits: Limits{
 			MaxSessions:         10000,

@@ -31,6 +31,9 @@ var help = map[string]string{
 	"stream.ring_packets":       "packets kept per stream (GOP cache); power of two in 256..1048576",
 	"stream.pli_min_interval":   "at most one keyframe request per stream per interval, 100ms..1m",
 	"stream.ready_timeout":      "how long a viewer waits for a publisher still connecting, 0..1m",
+	"stream.reorder_packets":    "reorder window per published track, in packets, 1..4096",
+	"stream.reorder_delay":      "reorder window per published track, in time (gaps older are given up), 10ms..1s",
+	"stream.pli_interval":       "ask for a keyframe when none came for this long; 0 = off, else 1s..1h",
 	"stream.wait_for_publisher": "how long a viewer of an unpublished stream waits for it, 0..1m (0: 404 at once)",
 	"stream.publisher_takeover": "a new authorised publisher replaces the current one instead of 409",
 
@@ -42,6 +45,9 @@ var help = map[string]string{
 	"auth.rules":   "auth rules (streams, actions, mode: allow|deny|static|jwt|callback), in YAML flow syntax",
 
 	"events.webhooks": "HTTP endpoints that receive stream/session events, in YAML flow syntax",
+
+	"metrics.per_stream_labels": "label packet/byte/loss/session metrics by stream (more series)",
+	"admin.listen":              "host:port of the admin listener (/metrics, /healthz, /readyz, /debug/pprof); empty = off",
 
 	"log.level":  "debug, info, warn or error",
 	"log.format": "text or json",

@@ -84,6 +84,11 @@ func (c Config) problems() []*fieldError {
 	}
 	v.durRange("stream.pli_min_interval", c.Stream.PLIMinInterval, 100*time.Millisecond, time.Minute)
 	v.durRange("stream.ready_timeout", c.Stream.ReadyTimeout, 0, time.Minute)
+	v.intRange("stream.reorder_packets", int64(c.Stream.ReorderPackets), 1, 4096, "")
+	v.durRange("stream.reorder_delay", c.Stream.ReorderDelay, 10*time.Millisecond, time.Second)
+	if d := c.Stream.PLIInterval; d != 0 && (d < time.Second || d > time.Hour) {
+		v.add("stream.pli_interval", "%s is out of range (allowed 0s for off, or 1s..1h)", shortDuration(d))
+	}
 	v.durRange("stream.wait_for_publisher", c.Stream.WaitForPublisher, 0, time.Minute)
 
 	v.atLeast("limits.max_sessions", c.Limits.MaxSessions, 1)
@@ -92,6 +97,13 @@ func (c Config) problems() []*fieldError {
 
 	for i, h := range c.Events.Webhooks {
 		v.webhook(fmt.Sprintf("events.webhooks[%d]", i), h)
+	}
+
+	if c.Admin.Listen != "" {
+		v.hostPort("admin.listen", c.Admin.Listen)
+		if c.Admin.Listen == c.HTTP.Listen {
+			v.add("admin.listen", "%q is http.listen's address (allowed: another host:port, or empty for no admin listener)", c.Admin.Listen)
+		}
 	}
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")

@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/metrics"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -33,6 +34,8 @@ type Config struct {
 	PublisherTakeover   bool
 	ICEServers          []config.LinkICEServer
 	ICEServersOnOptions bool
+	Metrics             *metrics.Metrics   // served at /metrics; nil: none
+	Ready               *metrics.Readiness // served at /readyz; nil: none
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -68,6 +71,12 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("OPTIONS /"+kind+"/{stream}/{session}", a.preflight)
 	}
 	a.routeV1(mux)
+	if a.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", a.cfg.Metrics.Handler())
+	}
+	if a.cfg.Ready != nil {
+		mux.Handle("GET /readyz", a.cfg.Ready)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

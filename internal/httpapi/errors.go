@@ -75,6 +75,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, kind, stream string, 
 	if code >= 500 && code != http.StatusServiceUnavailable {
 		level = slog.LevelError
 	}
+	if r.Method == http.MethodPost && (kind == "whip" || kind == "whep") {
+		a.cfg.Metrics.OfferRejected(kind, code)
+	}
 	a.log.Log(r.Context(), level, "request failed", "kind", kind, "method", r.Method,
 		"stream", stream, "remote", r.RemoteAddr, "status", code, "err", reason)
 	http.Error(w, reason, code)

@@ -17,6 +17,8 @@ import (
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/metrics"
+	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/webhook"
 	"github.com/sluice-media/sluice/internal/whep"
@@ -34,6 +36,9 @@ const offerWriteTime = 15 * time.Second
 // Server is a running sluice.
 type Server struct {
 	log     *slog.Logger
+	ready   *metrics.Readiness
+	admin   *http.Server
+	adminLn net.Listener
 	bus     *events.Bus
 	hooks   []*webhook.Hook
 	engine  *rtc.Engine
@@ -72,6 +77,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	bus := events.NewBus()
+	m := metrics.New(metrics.Config{PerStreamLabels: cfg.Metrics.PerStreamLabels})
+	ready := metrics.NewReadiness()
 	h := hub.New(hub.Config{
 		RingPackets:         cfg.Stream.RingPackets,
 		PLIMinInterval:      cfg.Stream.PLIMinInterval,
@@ -85,10 +92,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		PublisherTakeover:   cfg.Stream.PublisherTakeover,
 		ICEServers:          cfg.HTTP.ICEServers,
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
+		Metrics:             m,
+		Ready:               ready,
 	}, log, authz, bus,
-		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log},
+		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
+			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
+			PLIInterval: cfg.Stream.PLIInterval},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
-			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log},
+			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m},
 	)
 	s := &Server{
 		log: log, bus: bus, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),
@@ -104,13 +115,28 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		},
 	}
 	for _, hc := range cfg.Events.Webhooks {
-		s.hooks = append(s.hooks, webhook.Start(hc, bus, nil, log))
+		hook := webhook.Start(hc, bus, nil, log)
+		m.AddWebhook(hook)
+		s.hooks = append(s.hooks, hook)
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
+	if cfg.Admin.Listen != "" {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("admin.listen %s: %w", cfg.Admin.Listen, err)
+		}
+		// No WriteTimeout: /debug/pprof/profile runs for 30 s.
+		s.admin = &http.Server{Handler: metrics.AdminHandler(m, ready), ReadHeaderTimeout: 10 * time.Second}
+		s.adminLn = aln
+		go func() { _ = s.admin.Serve(aln) }()
+	}
+	s.ready = ready
+	ready.SetReady()
 	log.Info("sluice listening", "http", ln.Addr().String(), "udp", fmt.Sprint(engine.UDPAddrs()), "tcp", fmt.Sprint(engine.TCPAddr()))
 	return s, nil
 }
@@ -127,12 +153,23 @@ func (s *Server) Events() *events.Bus { return s.bus }
 // Hub is the server's stream registry.
 func (s *Server) Hub() *hub.Hub { return s.hub }
 
+// AdminAddr is the admin listener's address, or nil when it is off.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
 // Sessions is the number of open WHIP and WHEP sessions.
 func (s *Server) Sessions() int { return s.api.Sessions() }
 
 // Close stops accepting requests, ends every session and releases the
 // ports. It returns within a few seconds even with requests in flight.
 func (s *Server) Close() error {
+	if s.ready != nil {
+		s.ready.SetNotReady("shutting down")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := s.httpSrv.Shutdown(ctx)
@@ -144,6 +181,9 @@ func (s *Server) Close() error {
 		h.Close()
 	}
 	err = errors.Join(err, s.engine.Close())
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
 	if serveErr := <-s.served; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}

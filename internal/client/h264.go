@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -99,17 +100,20 @@ func PaddingSEI(size int) ([]byte, error) {
 var paddingUUID = [16]byte{'s', 'l', 'u', 'i', 'c', 'e', '-', 'p', 'a', 'd', 'd', 'i', 'n', 'g', '-', '0'}
 
 // h264Assembler turns H264 RTP packets (RFC 6184: single NAL, STAP-A, FU-A)
-// back into access units. An access unit ends with the marker bit. After a
-// sequence gap it drops everything up to the next marker, so that it never
-// delivers a damaged access unit.
+// back into access units, or H265 ones (RFC 7798: single NAL, AP, FU) when
+// h265 is set. An access unit ends with the marker bit. After a sequence
+// gap it drops everything up to the next marker, so that it never delivers
+// a damaged access unit.
 type h264Assembler struct {
-	depack  codecs.H264Packet
-	nalus   [][]byte
-	ts      uint32
-	lastSeq uint16
-	started bool
-	broken  bool // waiting for the next marker after a loss
-	gaps    uint64
+	h265      bool
+	depack    codecs.H264Packet
+	depack265 codecs.H265Depacketizer
+	nalus     [][]byte
+	ts        uint32
+	lastSeq   uint16
+	started   bool
+	broken    bool // waiting for the next marker after a loss
+	gaps      uint64
 }
 
 // push adds one packet; it returns an access unit when p completes one.
@@ -118,7 +122,10 @@ func (a *h264Assembler) push(p *rtp.Packet) ([][]byte, bool) {
 		a.started = true
 		a.depack.IsAVC = true
 		// A first packet in the middle of a fragmented NAL cannot be used.
-		if len(p.Payload) >= 2 && p.Payload[0]&0x1f == byte(mch264.NALUTypeFUA) && p.Payload[1]&0x80 == 0 {
+		if len(p.Payload) >= 2 && p.Payload[0]&0x1f == byte(mch264.NALUTypeFUA) && p.Payload[1]&0x80 == 0 && !a.h265 {
+			a.broken = true
+		}
+		if len(p.Payload) >= 3 && p.Payload[0]>>1&0x3f == 49 && p.Payload[2]&0x80 == 0 && a.h265 {
 			a.broken = true
 		}
 	} else if p.SequenceNumber != a.lastSeq+1 {
@@ -132,6 +139,7 @@ func (a *h264Assembler) push(p *rtp.Packet) ([][]byte, bool) {
 		if p.Marker {
 			a.broken = false
 			a.depack = codecs.H264Packet{IsAVC: true}
+			a.depack265 = codecs.H265Depacketizer{}
 		}
 		return nil, false
 	}
@@ -146,22 +154,15 @@ func (a *h264Assembler) push(p *rtp.Packet) ([][]byte, bool) {
 	}
 	a.ts = p.Timestamp
 
-	out, err := a.depack.Unmarshal(p.Payload)
+	nalus, err := a.unmarshal(p.Payload)
 	if err != nil {
 		a.nalus = nil
 		a.broken = !p.Marker
 		a.depack = codecs.H264Packet{IsAVC: true}
+		a.depack265 = codecs.H265Depacketizer{}
 		return done, ok
 	}
-	if len(out) > 0 {
-		var avcc mch264.AVCC
-		if err := avcc.Unmarshal(out); err != nil {
-			a.nalus = nil
-			a.broken = !p.Marker
-			return done, ok
-		}
-		a.nalus = append(a.nalus, avcc...)
-	}
+	a.nalus = append(a.nalus, nalus...)
 	if p.Marker && len(a.nalus) > 0 {
 		if ok {
 			// Two access units ended on one packet; the first one is
@@ -175,6 +176,32 @@ func (a *h264Assembler) push(p *rtp.Packet) ([][]byte, bool) {
 		a.nalus = nil
 	}
 	return done, ok
+}
+
+// unmarshal returns the NAL units a payload completes.
+func (a *h264Assembler) unmarshal(payload []byte) ([][]byte, error) {
+	if a.h265 {
+		// pion's H265 depacketizer keeps fragments by reference, and the
+		// caller reuses its read buffer.
+		out, err := a.depack265.Unmarshal(bytes.Clone(payload))
+		if err != nil || len(out) == 0 {
+			return nil, err
+		}
+		var annexb mch264.AnnexB
+		if err := annexb.Unmarshal(out); err != nil {
+			return nil, err
+		}
+		return annexb, nil
+	}
+	out, err := a.depack.Unmarshal(payload)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	var avcc mch264.AVCC
+	if err := avcc.Unmarshal(out); err != nil {
+		return nil, err
+	}
+	return avcc, nil
 }
 
 // nalTypes resolves the NAL type carried first in an RTP payload: the

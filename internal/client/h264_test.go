@@ -200,3 +200,67 @@ func TestOpusTestPacket(t *testing.T) {
 		t.Error("plain silence frame taken for a test packet")
 	}
 }
+
+func TestReadH265AccessUnits(t *testing.T) {
+	f, err := os.Open("../../testdata/h265_main_320x240_25fps_3s.h265")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	aus, err := ReadH265AccessUnits(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(aus) != 75 {
+		t.Fatalf("got %d access units, want 75", len(aus))
+	}
+	for i, au := range aus {
+		if got, want := IsIRAP(au), i%25 == 0; got != want {
+			t.Errorf("AU %d: IRAP=%v, want %v", i, got, want)
+		}
+		if i%25 == 0 && h265NALType(au[0]) != 32 {
+			t.Errorf("AU %d starts with NAL type %d, want VPS", i, h265NALType(au[0]))
+		}
+		for _, n := range au {
+			if h265NALType(n) == 35 || len(n) == 0 {
+				t.Errorf("AU %d holds an AUD or an empty NAL unit", i)
+			}
+		}
+	}
+}
+
+func TestH265Assembler(t *testing.T) {
+	f, err := os.Open("../../testdata/h265_main_320x240_25fps_3s.h265")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	aus, err := ReadH265AccessUnits(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pl codecs.H265Payloader
+	asm := h264Assembler{h265: true}
+	seq := uint16(1)
+	got := 0
+	for i, au := range aus {
+		var payloads [][]byte
+		for _, n := range au {
+			payloads = append(payloads, pl.Payload(1200, n)...)
+		}
+		for k, p := range payloads {
+			out, ok := asm.push(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: uint32(i * 3600), Marker: k == len(payloads)-1}, Payload: p})
+			seq++
+			if !ok {
+				continue
+			}
+			if !slices.EqualFunc(out, aus[got], slices.Equal) {
+				t.Fatalf("access unit %d differs", got)
+			}
+			got++
+		}
+	}
+	if got != len(aus) {
+		t.Fatalf("%d access units of %d", got, len(aus))
+	}
+}

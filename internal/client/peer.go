@@ -11,19 +11,41 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 )
+
+// maxNACKsPerPacket bounds how often a client asks for one lost packet.
+const maxNACKsPerPacket = 4
 
 // newAPI builds the pion API for one PeerConnection: the given codecs, NACK
 // and RTCP reports, UDP only, no mDNS. When localIPs is empty and the
 // endpoint's host is a loopback address, only loopback candidates are
 // gathered, so that tests over 127.0.0.1 do not probe every interface.
-func newAPI(endpoint string, localIPs []string, me *webrtc.MediaEngine) (*webrtc.API, error) {
+// extra, if given, wraps the socket or leaves out sender reports (see
+// apiExtras); its closer must be closed after the PeerConnection.
+func newAPI(endpoint string, localIPs []string, me *webrtc.MediaEngine, extra ...*apiExtras) (*webrtc.API, error) {
+	var x *apiExtras
+	if len(extra) > 0 {
+		x = extra[0]
+	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	// NACK generator and responder as webrtc.ConfigureNack sets them up,
+	// but without adding "nack pli" to every codec: the codecs registered
+	// say what feedback is offered. pion's generator never sees packets
+	// repaired over RTX (they come on the RTX SSRC), so it would ask for
+	// them until they leave its window; a few NACKs per packet are enough.
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxNACKsPerPacket))
+	if err != nil {
 		return nil, err
 	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	resp, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(resp)
+	ir.Add(gen)
+	if err := configureReports(ir, x); err != nil {
 		return nil, err
 	}
 
@@ -49,6 +71,11 @@ func newAPI(endpoint string, localIPs []string, me *webrtc.MediaEngine) (*webrtc
 			}
 			return false
 		})
+	}
+	if x != nil && x.wrap != nil {
+		if err := wrapSocket(&se, allowed, x); err != nil {
+			return nil, err
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
@@ -80,8 +107,15 @@ func candidateIPs(endpoint string, localIPs []string) ([]net.IP, error) {
 	return nil, nil
 }
 
-// negotiate gathers all candidates, posts the offer and applies the answer.
+// negotiate posts the offer and applies the answer. Without trickle it
+// gathers every candidate first and the offer carries them all; with
+// trickle the offer goes out before gathering, without candidates, and each
+// candidate follows in a PATCH, then a=end-of-candidates (RFC 9725 §4.4.1).
 func negotiate(ctx context.Context, pc *webrtc.PeerConnection, o signalOptions) (*session, error) {
+	var q *candidateQueue
+	if o.trickle {
+		q = newCandidateQueue(pc) // before gathering can start
+	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return nil, fmt.Errorf("create offer: %w", err)
@@ -90,21 +124,30 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, o signalOptions) 
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return nil, fmt.Errorf("set local description: %w", err)
 	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("ICE gathering: %w", ctx.Err())
+	sdp := offer.SDP // CreateOffer ran before gathering: no candidates
+	if !o.trickle {
+		select {
+		case <-gathered:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ICE gathering: %w", ctx.Err())
+		}
+		sdp = pc.LocalDescription().SDP
 	}
 	hc := o.httpClient
 	if hc == nil {
 		hc = newHTTPClient()
 	}
-	s, answer, err := postOffer(ctx, hc, o.url, o.token, pc.LocalDescription().SDP)
+	s, answer, err := postOffer(ctx, hc, o.url, o.token, sdp)
 	if err != nil {
 		return nil, err
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return s, fmt.Errorf("set answer: %w", err)
+	}
+	if o.trickle {
+		if err := trickle(ctx, s, sdp, q); err != nil {
+			return s, fmt.Errorf("trickle ICE: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -113,6 +156,7 @@ type signalOptions struct {
 	url        string
 	token      string
 	httpClient *http.Client
+	trickle    bool
 }
 
 // connState follows a PeerConnection's state: connected is closed when it

@@ -31,8 +31,14 @@ type PublishOptions struct {
 	// HTTPClient sends the offer and the DELETE; nil means a client
 	// without keep-alives, so that no idle connection outlives Close.
 	HTTPClient *http.Client
-	// Token, when set, is sent as "Authorization: Bearer <Token>".
+	// Token, when set, is sent as "Authorization: Bearer <Token>" with
+	// every request of the session (POST, PATCH, DELETE).
 	Token string
+	// Trickle sends the offer before ICE gathering, without candidates,
+	// and then each candidate in a PATCH and a final a=end-of-candidates
+	// (RFC 9725 §4.4.1); every PATCH must be answered 204. Without it the
+	// offer carries every candidate.
+	Trickle bool
 	// NoVideo and NoAudio leave out the H264 or the Opus track.
 	NoVideo, NoAudio bool
 	// H264Fmtp is the fmtp line offered for H264; DefaultH264Fmtp if empty.
@@ -42,9 +48,29 @@ type PublishOptions struct {
 	// LocalIPs restricts the ICE host candidates. Empty means all
 	// interfaces, or loopback only when the URL's host is a loopback one.
 	LocalIPs []string
+	// H265 makes the video track H265 (RFC 7798, profile-id 1), written
+	// with WriteH265, instead of H264.
+	H265 bool
+	// VideoFeedback is the RTCP feedback offered for video; nil offers
+	// NACK, PLI and FIR like a browser.
+	VideoFeedback []webrtc.RTCPFeedback
+	// RTX offers RTX for video (RFC 4588): pion's NACK responder then
+	// retransmits on a separate SSRC instead of the media SSRC.
+	RTX bool
+	// WrapConn, if set, wraps the one UDP socket the publisher uses, for
+	// tests that impair the network. It needs LocalIPs or a loopback URL.
+	WrapConn WrapConn
+	// NoSenderReports leaves out pion's RTCP sender reports; the caller
+	// sends its own with WriteSenderReport.
+	NoSenderReports bool
 }
 
-// Publisher is one WHIP session sending H264 and Opus.
+// videoPayloader packetizes one NAL unit (pion's H264 and H265 payloaders).
+type videoPayloader interface {
+	Payload(mtu uint16, nalu []byte) [][]byte
+}
+
+// Publisher is one WHIP session sending H264 (or H265) and Opus.
 type Publisher struct {
 	pc    *webrtc.PeerConnection
 	sess  *session
@@ -55,7 +81,8 @@ type Publisher struct {
 	audio *webrtc.TrackLocalStaticRTP
 
 	vmu       sync.Mutex // guards the video packetizer state and vpkt
-	payloader codecs.H264Payloader
+	payloader videoPayloader
+	h265      bool
 	vseq      uint16
 	vts0      uint32
 	vpkt      rtp.Packet
@@ -66,7 +93,11 @@ type Publisher struct {
 	apkt rtp.Packet
 
 	keyframeReqs  atomic.Int64
+	firReqs       atomic.Int64
+	nackedPkts    atomic.Int64
 	keyframeCh    chan struct{}
+	senders       [2]*webrtc.RTPSender // video, audio
+	extras        apiExtras
 	sentVideoPkts atomic.Uint64
 	sentAudioPkts atomic.Uint64
 
@@ -94,16 +125,31 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 	}
 
 	me := &webrtc.MediaEngine{}
+	fb := opts.VideoFeedback
+	if fb == nil {
+		fb = videoFeedback
+	}
 	videoCap := webrtc.RTPCodecCapability{
 		MimeType:     webrtc.MimeTypeH264,
 		ClockRate:    90000,
 		SDPFmtpLine:  fmtp,
-		RTCPFeedback: videoFeedback,
+		RTCPFeedback: fb,
+	}
+	var payloader videoPayloader = &codecs.H264Payloader{}
+	if opts.H265 {
+		videoCap.MimeType, videoCap.SDPFmtpLine = webrtc.MimeTypeH265, "profile-id=1"
+		payloader = &codecs.H265Payloader{}
 	}
 	audioCap := opusCapability
 	if !opts.NoVideo {
 		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: videoCap, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err
+		}
+		if opts.RTX {
+			rtx := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=102"}
+			if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: rtx, PayloadType: 103}, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !opts.NoAudio {
@@ -111,18 +157,25 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 			return nil, err
 		}
 	}
-	api, err := newAPI(url, opts.LocalIPs, me)
+	extras := apiExtras{wrap: opts.WrapConn, noSenderReports: opts.NoSenderReports}
+	api, err := newAPI(url, opts.LocalIPs, me, &extras)
 	if err != nil {
 		return nil, err
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		if extras.closer != nil {
+			_ = extras.closer.Close()
+		}
 		return nil, err
 	}
 	p := &Publisher{
 		pc:         pc,
 		state:      watchState(pc),
 		mtu:        uint16(mtu),
+		payloader:  payloader,
+		h265:       opts.H265,
+		extras:     extras,
 		vseq:       uint16(rand.Uint32()),
 		vts0:       rand.Uint32(),
 		aseq:       uint16(rand.Uint32()),
@@ -142,6 +195,11 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		}
 		p.wg.Add(1)
 		go p.readRTCP(tr.Sender())
+		if c.MimeType == webrtc.MimeTypeOpus {
+			p.senders[1] = tr.Sender()
+		} else {
+			p.senders[0] = tr.Sender()
+		}
 		return t, nil
 	}
 	if !opts.NoVideo {
@@ -155,7 +213,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		}
 	}
 
-	p.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient})
+	p.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient, trickle: opts.Trickle})
 	if err == nil {
 		err = p.state.waitConnected(ctx)
 	}
@@ -182,8 +240,23 @@ var opusCapability = webrtc.RTPCodecCapability{
 // Location returns the absolute URL of the WHIP session resource.
 func (p *Publisher) Location() string { return p.sess.location }
 
-// ETag returns the ETag the server gave the session, if any.
-func (p *Publisher) ETag() string { return p.sess.etag }
+// ETag returns the session's current ETag (the one from the POST, or from
+// the last ICE restart), if the server gave one.
+func (p *Publisher) ETag() string { return p.sess.ETag() }
+
+// Offer returns the SDP offer as it was POSTed.
+func (p *Publisher) Offer() string { return p.sess.offer }
+
+// TrickledCandidates returns how many candidates were sent by PATCH
+// (PublishOptions.Trickle).
+func (p *Publisher) TrickledCandidates() int { return int(p.sess.trickled.Load()) }
+
+// RestartICE performs an ICE restart by PATCH (RFC 9725 §4.4.2) and returns
+// once the server's answer is applied; the connection then re-checks and
+// media resumes on the new ICE session while DTLS carries on. It fails with
+// an *HTTPError unless the server answers 200 with an SDP fragment and a new
+// ETag. Do not call it concurrently with itself.
+func (p *Publisher) RestartICE(ctx context.Context) error { return restartICE(ctx, p.pc, p.sess) }
 
 // Done is closed when the connection is closed by either side, has failed
 // or is disconnected, and at the latest when Close returns.
@@ -195,6 +268,25 @@ func (p *Publisher) Done() <-chan struct{} { return p.state.ended }
 // the start of the stream. Access unit delimiters and filler data are
 // dropped by the payloader.
 func (p *Publisher) WriteH264(au [][]byte, pts time.Duration) error {
+	if p.h265 {
+		return errors.New("publisher sends H265: use WriteH265")
+	}
+	return p.writeVideo(au, pts)
+}
+
+// WriteH265 packetizes one H265 access unit (NAL units without start
+// codes) into RTP (RFC 7798: single NAL unit packets, parameter sets
+// aggregated with the following NAL unit, fragmentation units) and sends
+// it; the last packet carries the marker bit. It needs PublishOptions.H265.
+// Access unit delimiters are dropped by the payloader.
+func (p *Publisher) WriteH265(au [][]byte, pts time.Duration) error {
+	if !p.h265 {
+		return errors.New("publisher sends H264: use WriteH264")
+	}
+	return p.writeVideo(au, pts)
+}
+
+func (p *Publisher) writeVideo(au [][]byte, pts time.Duration) error {
 	if p.video == nil {
 		return errors.New("publisher has no video track")
 	}
@@ -245,6 +337,39 @@ func (p *Publisher) SentPackets() (video, audio uint64) {
 // KeyframeRequests returns how many PLI and FIR messages the server sent.
 func (p *Publisher) KeyframeRequests() int { return int(p.keyframeReqs.Load()) }
 
+// FIRRequests returns how many of the keyframe requests were FIRs.
+func (p *Publisher) FIRRequests() int { return int(p.firReqs.Load()) }
+
+// NACKedPackets returns how many packets the server's generic NACKs asked
+// for (pion's responder answers them from its send buffer).
+func (p *Publisher) NACKedPackets() int { return int(p.nackedPkts.Load()) }
+
+// WriteSenderReport sends an RTCP sender report (RFC 3550 §6.4.1) for the
+// video or audio track saying that the media at pts (on the clock that
+// WriteH264/WriteOpus use) was sampled at wall time ntp. Use it with
+// PublishOptions.NoSenderReports to state a known capture timing.
+func (p *Publisher) WriteSenderReport(video bool, ntp time.Time, pts time.Duration) error {
+	i, base, rate := 1, p.ats0, int64(48000)
+	if video {
+		i, base, rate = 0, p.vts0, 90000
+	}
+	s := p.senders[i]
+	if s == nil {
+		return errors.New("no such track")
+	}
+	enc := s.GetParameters().Encodings
+	if len(enc) == 0 {
+		return errors.New("track not negotiated")
+	}
+	sec := uint64(ntp.Unix() + 2208988800) // NTP epoch 1900
+	frac := uint64(ntp.Nanosecond()) << 32 / uint64(time.Second)
+	return p.pc.WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{
+		SSRC:    uint32(enc[0].SSRC),
+		NTPTime: sec<<32 | frac,
+		RTPTime: base + uint32(int64(pts)*rate/int64(time.Second)),
+	}})
+}
+
 // KeyframeRequested receives a value after one or more keyframe requests
 // arrive; it holds at most one pending value.
 func (p *Publisher) KeyframeRequested() <-chan struct{} { return p.keyframeCh }
@@ -265,9 +390,16 @@ func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
 		}
 		var k int64
 		for _, pkt := range pkts {
-			switch pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			switch pkt := pkt.(type) {
+			case *rtcp.PictureLossIndication:
 				k++
+			case *rtcp.FullIntraRequest:
+				k++
+				p.firReqs.Add(1)
+			case *rtcp.TransportLayerNack:
+				for _, pair := range pkt.Nacks {
+					p.nackedPkts.Add(int64(len(pair.PacketList())))
+				}
 			}
 		}
 		if k > 0 {
@@ -291,6 +423,9 @@ func (p *Publisher) Close() error {
 		errs = append(errs, p.pc.GracefulClose())
 		p.state.end()
 		p.wg.Wait()
+		if p.extras.closer != nil {
+			errs = append(errs, p.extras.closer.Close())
+		}
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,7 +49,25 @@ type session struct {
 	hc       *http.Client
 	token    string
 	location string // absolute URL of the session resource
-	etag     string
+	offer    string // the SDP offer as POSTed
+
+	trickled atomic.Int64 // candidates sent by PATCH
+
+	mu   sync.Mutex
+	etag string // changes with an ICE restart
+}
+
+// ETag returns the session's current entity tag.
+func (s *session) ETag() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.etag
+}
+
+func (s *session) setETag(e string) {
+	s.mu.Lock()
+	s.etag = e
+	s.mu.Unlock()
 }
 
 // newHTTPClient returns the client used when the caller gives none. Keep-alives
@@ -99,6 +119,7 @@ func postOffer(ctx context.Context, hc *http.Client, endpoint, token, offer stri
 		hc:       hc,
 		token:    token,
 		location: base.ResolveReference(ref).String(),
+		offer:    offer,
 		etag:     resp.Header.Get("ETag"),
 	}
 	return s, string(body), nil

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sluice-media/sluice/internal/reorder"
 )
 
 // DefaultQueueSize is the capacity of a Viewer's access unit and Opus
@@ -23,8 +27,14 @@ type ViewOptions struct {
 	// HTTPClient sends the offer and the DELETE; nil means a client
 	// without keep-alives, so that no idle connection outlives Close.
 	HTTPClient *http.Client
-	// Token, when set, is sent as "Authorization: Bearer <Token>".
+	// Token, when set, is sent as "Authorization: Bearer <Token>" with
+	// every request of the session (POST, PATCH, DELETE).
 	Token string
+	// Trickle sends the offer before ICE gathering, without candidates,
+	// and then each candidate in a PATCH and a final a=end-of-candidates
+	// (RFC 9725 §4.4.1); every PATCH must be answered 204. Without it the
+	// offer carries every candidate.
+	Trickle bool
 	// VideoCodecs are the video codecs offered, in order of preference,
 	// with Opus as the only audio codec. Nil offers pion's default set
 	// (H264 in several profiles, VP8, VP9, AV1, H265) and audio codecs,
@@ -39,9 +49,22 @@ type ViewOptions struct {
 	// CountOnly counts packets without depacketizing or queueing anything:
 	// for load tests with many viewers.
 	CountOnly bool
+	// OnRTP, when set, is called from the track's read loop with every RTP
+	// packet received on the video or the audio track, after it is counted
+	// and before it is depacketized. It must return quickly and must not
+	// keep p, which is reused for the next packet (the bench tool reads
+	// timestamps embedded in the payload this way).
+	OnRTP func(kind webrtc.RTPCodecType, p *rtp.Packet)
 	// LocalIPs restricts the ICE host candidates. Empty means all
 	// interfaces, or loopback only when the URL's host is a loopback one.
 	LocalIPs []string
+	// WrapConn, if set, wraps the one UDP socket the viewer uses, for
+	// tests that impair the network. It needs LocalIPs or a loopback URL.
+	WrapConn WrapConn
+	// Reorder, if not 0, puts video packets back in sequence order for up
+	// to this long before depacketizing, so that retransmissions (NACK
+	// answers) repair losses instead of counting as gaps.
+	Reorder time.Duration
 }
 
 // H264Codec returns H264 codec parameters with the given profile-level-id
@@ -53,6 +76,17 @@ func H264Codec(profileLevelID string, packetizationMode int) webrtc.RTPCodecPara
 		ClockRate: 90000,
 		SDPFmtpLine: fmt.Sprintf("level-asymmetry-allowed=1;packetization-mode=%d;profile-level-id=%s",
 			packetizationMode, profileLevelID),
+		RTCPFeedback: videoFeedback,
+	}}
+}
+
+// H265Codec returns H265 codec parameters (profile-id 1, Main) for
+// ViewOptions.VideoCodecs.
+func H265Codec() webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType:     webrtc.MimeTypeH265,
+		ClockRate:    90000,
+		SDPFmtpLine:  "profile-id=1",
 		RTCPFeedback: videoFeedback,
 	}}
 }
@@ -81,10 +115,11 @@ type OpusPacket struct {
 
 // Viewer is one WHEP session receiving a stream.
 type Viewer struct {
-	pc    *webrtc.PeerConnection
-	sess  *session
-	state *connState
-	opts  ViewOptions
+	extras apiExtras
+	pc     *webrtc.PeerConnection
+	sess   *session
+	state  *connState
+	opts   ViewOptions
 
 	aus  chan AccessUnit
 	opus chan OpusPacket
@@ -121,20 +156,25 @@ func View(ctx context.Context, url string, opts ViewOptions) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(url, opts.LocalIPs, me)
+	extras := apiExtras{wrap: opts.WrapConn}
+	api, err := newAPI(url, opts.LocalIPs, me, &extras)
 	if err != nil {
 		return nil, err
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		if extras.closer != nil {
+			_ = extras.closer.Close()
+		}
 		return nil, err
 	}
 	v := &Viewer{
-		pc:    pc,
-		state: watchState(pc),
-		opts:  opts,
-		aus:   make(chan AccessUnit, opts.QueueSize),
-		opus:  make(chan OpusPacket, opts.QueueSize),
+		extras: extras,
+		pc:     pc,
+		state:  watchState(pc),
+		opts:   opts,
+		aus:    make(chan AccessUnit, opts.QueueSize),
+		opus:   make(chan OpusPacket, opts.QueueSize),
 	}
 	pc.OnTrack(v.onTrack)
 	recvonly := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
@@ -148,7 +188,7 @@ func View(ctx context.Context, url string, opts ViewOptions) (*Viewer, error) {
 			return nil, errors.Join(err, v.Close())
 		}
 	}
-	v.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient})
+	v.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient, trickle: opts.Trickle})
 	if err == nil {
 		err = v.state.waitConnected(ctx)
 	}
@@ -211,21 +251,12 @@ func (v *Viewer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 }
 
 func (v *Viewer) readVideo(t *webrtc.TrackRemote) {
-	depack := !v.opts.CountOnly && strings.EqualFold(t.Codec().MimeType, webrtc.MimeTypeH264)
-	var asm h264Assembler
-	var pkt rtp.Packet
-	buf := make([]byte, 1500)
+	mime := t.Codec().MimeType
+	h265 := strings.EqualFold(mime, webrtc.MimeTypeH265)
+	depack := !v.opts.CountOnly && (h265 || strings.EqualFold(mime, webrtc.MimeTypeH264))
+	asm := h264Assembler{h265: h265}
 	first := true
-	for {
-		n, _, err := t.Read(buf)
-		if err != nil {
-			return
-		}
-		if pkt.Unmarshal(buf[:n]) != nil {
-			continue
-		}
-		v.videoPkts.Add(1)
-		v.videoBytes.Add(uint64(len(pkt.Payload)))
+	handle := func(pkt *rtp.Packet) {
 		if first {
 			first = false
 			if strings.EqualFold(t.Codec().MimeType, webrtc.MimeTypeH264) {
@@ -236,18 +267,69 @@ func (v *Viewer) readVideo(t *webrtc.TrackRemote) {
 			}
 		}
 		if !depack {
-			continue
+			return
 		}
-		nalus, ok := asm.push(&pkt)
+		nalus, ok := asm.push(pkt)
 		v.videoGaps.Store(asm.gaps)
 		if !ok {
-			continue
+			return
 		}
 		select {
 		case v.aus <- AccessUnit{NALUs: nalus, RTPTimestamp: pkt.Timestamp}:
 		default:
 			v.droppedAUs.Add(1)
 		}
+	}
+	// With ViewOptions.Reorder, packets go through a reorder window first,
+	// so that retransmissions fill the gaps they were sent for. The read
+	// then has a deadline while the window holds packets.
+	var win *reorder.Window[*rtp.Packet]
+	if v.opts.Reorder > 0 {
+		win = reorder.New(reorder.Config{Packets: reorder.MaxPackets, MaxDelay: v.opts.Reorder},
+			func(p *rtp.Packet, _ int) { handle(p) })
+	}
+	var pkt rtp.Packet
+	buf := make([]byte, 1500)
+	polled := false
+	for {
+		if win != nil {
+			// pion hands out queued RTX repairs only from inside Read:
+			// when the deadline passes, one more Read with a deadline
+			// in the past collects them before the window gives up.
+			dl, _ := win.Deadline()
+			if polled {
+				dl = time.Unix(1, 0)
+			}
+			_ = t.SetReadDeadline(dl)
+		}
+		n, _, err := t.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if win != nil && errors.As(err, &ne) && ne.Timeout() {
+				if polled = !polled; !polled {
+					win.Expire(time.Now())
+				}
+				continue
+			}
+			return
+		}
+		polled = false
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		v.videoPkts.Add(1)
+		v.videoBytes.Add(uint64(len(pkt.Payload)))
+		if v.opts.OnRTP != nil {
+			v.opts.OnRTP(webrtc.RTPCodecTypeVideo, &pkt)
+		}
+		if win == nil {
+			handle(&pkt)
+			continue
+		}
+		p := pkt.Clone()
+		now := time.Now()
+		win.Push(p.SequenceNumber, p, now)
+		win.Expire(now)
 	}
 }
 
@@ -263,6 +345,9 @@ func (v *Viewer) readAudio(t *webrtc.TrackRemote) {
 			continue
 		}
 		v.audioPkts.Add(1)
+		if v.opts.OnRTP != nil {
+			v.opts.OnRTP(webrtc.RTPCodecTypeAudio, &pkt)
+		}
 		if v.opts.CountOnly {
 			continue
 		}
@@ -288,6 +373,21 @@ func (v *Viewer) OpusPackets() <-chan OpusPacket { return v.opus }
 
 // Location returns the absolute URL of the WHEP session resource.
 func (v *Viewer) Location() string { return v.sess.location }
+
+// ETag returns the session's current ETag (the one from the POST, or from
+// the last ICE restart), if the server gave one.
+func (v *Viewer) ETag() string { return v.sess.ETag() }
+
+// Offer returns the SDP offer as it was POSTed.
+func (v *Viewer) Offer() string { return v.sess.offer }
+
+// TrickledCandidates returns how many candidates were sent by PATCH
+// (ViewOptions.Trickle).
+func (v *Viewer) TrickledCandidates() int { return int(v.sess.trickled.Load()) }
+
+// RestartICE performs an ICE restart by PATCH (RFC 9725 §4.4.2), as
+// Publisher.RestartICE does.
+func (v *Viewer) RestartICE(ctx context.Context) error { return restartICE(ctx, v.pc, v.sess) }
 
 // Done is closed when the connection is closed by either side, has failed
 // or is disconnected, and at the latest when Close returns.
@@ -369,6 +469,9 @@ func (v *Viewer) Close() error {
 		errs = append(errs, v.pc.GracefulClose())
 		v.state.end()
 		v.wg.Wait()
+		if v.extras.closer != nil {
+			errs = append(errs, v.extras.closer.Close())
+		}
 		v.closeErr = errors.Join(errs...)
 	})
 	return v.closeErr

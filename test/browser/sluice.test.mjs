@@ -125,11 +125,9 @@ describe('sluice pages in Chromium', { timeout: 170000 }, () => {
     await player.close();
   });
 
-  // todo until the server keeps publishers' padding out of viewers' sequence
-  // numbers (RTX negotiation or renumbering at ingest): then remove the todo.
-  test('viewers see no sequence gaps on loopback', {
-    todo: 'padding-only packets dropped at ingest leave sequence gaps that freeze players until the next keyframe',
-  }, () => {
+  // The server takes publishers' padding out of the sequence at ingest, so
+  // on loopback a viewer sees no gap.
+  test('viewers see no sequence gaps on loopback', () => {
     // Negative packetsLost counts duplicates (RFC 3550 §6.4.1), not gaps.
     for (const [stream, lost] of Object.entries(viewerLoss)) {
       assert.ok(lost <= 0, `${stream}: the viewer lost ${lost} packets`);

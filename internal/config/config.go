@@ -103,6 +103,9 @@ type Stream struct {
 	// PublisherTakeover lets an authorised new publisher replace the current
 	// one instead of getting 409 Conflict. Default false.
 	PublisherTakeover bool `yaml:"publisher_takeover"`
+	// ReconnectGrace is how long a stream whose publisher left keeps its
+	// viewers waiting for a new publisher (0..5m; 0 ends it at once).
+	ReconnectGrace time.Duration `yaml:"reconnect_grace"` // default 10s
 	// ReorderPackets and ReorderDelay bound each published track's reorder
 	// window (1..4096 packets, 10ms..1s).
 	ReorderPackets int           `yaml:"reorder_packets"` // default 64
@@ -153,6 +156,7 @@ func Default() Config {
 			PLIMinInterval: time.Second,
 			ReadyTimeout:   5 * time.Second,
 			ReorderPackets: 64,
+			ReconnectGrace: 10 * time.Second,
 			ReorderDelay:   100 * time.Millisecond,
 		},
 		Limits: Limits{

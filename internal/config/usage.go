@@ -31,6 +31,7 @@ var help = map[string]string{
 	"stream.ring_packets":       "packets kept per stream (GOP cache); power of two in 256..1048576",
 	"stream.pli_min_interval":   "at most one keyframe request per stream per interval, 100ms..1m",
 	"stream.ready_timeout":      "how long a viewer waits for a publisher still connecting, 0..1m",
+	"stream.reconnect_grace":    "how long viewers wait for a publisher that left to come back, 0..5m (0: end at once)",
 	"stream.reorder_packets":    "reorder window per published track, in packets, 1..4096",
 	"stream.reorder_delay":      "reorder window per published track, in time (gaps older are given up), 10ms..1s",
 	"stream.pli_interval":       "ask for a keyframe when none came for this long; 0 = off, else 1s..1h",

@@ -84,6 +84,7 @@ func (c Config) problems() []*fieldError {
 	}
 	v.durRange("stream.pli_min_interval", c.Stream.PLIMinInterval, 100*time.Millisecond, time.Minute)
 	v.durRange("stream.ready_timeout", c.Stream.ReadyTimeout, 0, time.Minute)
+	v.durRange("stream.reconnect_grace", c.Stream.ReconnectGrace, 0, 5*time.Minute)
 	v.intRange("stream.reorder_packets", int64(c.Stream.ReorderPackets), 1, 4096, "")
 	v.durRange("stream.reorder_delay", c.Stream.ReorderDelay, 10*time.Millisecond, time.Second)
 	if d := c.Stream.PLIInterval; d != 0 && (d < time.Second || d > time.Hour) {

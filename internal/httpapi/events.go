@@ -42,5 +42,6 @@ func (a *API) sessionEnded(e *entry, reason error) {
 // the publisher leaving, shutdown).
 func failed(reason error) bool {
 	return reason != nil && !errors.Is(reason, rtc.ErrClosed) && !errors.Is(reason, hub.ErrEnded) &&
+		!errors.Is(reason, hub.ErrCodecChanged) &&
 		!errors.Is(reason, errKicked)
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-media/sluice/internal/media"
 )
 
 // BenchmarkHubFanout measures the hub's cost per delivered packet: one writer,
@@ -18,7 +20,7 @@ func BenchmarkHubFanout(b *testing.B) {
 		b.Run(fmt.Sprintf("cursors=%d", n), func(b *testing.B) {
 			const ringSize = 4096
 			h := New(Config{RingPackets: ringSize, PLIMinInterval: time.Second, MaxViewersPerStream: n})
-			s, _ := h.Publish("bench", &fakePub{}, 1)
+			s, _ := h.Publish("bench", &fakePub{}, []media.Codec{opus})
 			s.AddTrack(opus) // audio: no keyframe logic, every packet delivered
 			pkts := make([]Packet, ringSize)
 			payload := make([]byte, 1200)

@@ -17,6 +17,7 @@ type Cursor struct {
 	tracks []*trackState
 	per    []cursorTrack
 	pos    uint64
+	gen    uint32 // publisher generation of the packets being delivered
 	closed atomic.Bool
 	skips  atomic.Uint64
 }
@@ -43,8 +44,9 @@ func (s *Stream) Join() (*Cursor, error) {
 	}
 	s.wmu.Lock()
 	tracks := append([]*trackState(nil), s.tracks...)
+	gen := s.gen
 	s.wmu.Unlock()
-	c := &Cursor{s: s, tracks: tracks, per: make([]cursorTrack, len(tracks))}
+	c := &Cursor{s: s, tracks: tracks, per: make([]cursorTrack, len(tracks)), gen: gen}
 	c.SeekKeyframe()
 	return c, nil
 }
@@ -102,13 +104,16 @@ func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) 
 				if c.pos < r.head.Load() {
 					continue
 				}
-				return nil, false, ErrEnded
+				return nil, false, c.s.endErr
 			case <-ctx.Done():
 				return nil, false, ctx.Err()
 			}
 			continue
 		}
 		c.pos++
+		if p.Gen > c.gen {
+			c.newPublisher(p)
+		}
 		if p.Track >= len(c.per) {
 			continue // a track added after this cursor joined
 		}
@@ -131,6 +136,18 @@ func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) 
 		ct.next = p.Pos + 1
 		restart, ct.restart = ct.restart, false
 		return p, restart, nil
+	}
+}
+
+// newPublisher restarts every track at the first packet of a publisher
+// that took the stream over: video waits for its first keyframe.
+func (c *Cursor) newPublisher(p *Packet) {
+	c.gen = p.Gen
+	for i, t := range c.tracks {
+		c.per[i].restart = true
+		if t.isKey != nil {
+			c.per[i].waitKey, c.per[i].waitFrom = true, p.Pos
+		}
 	}
 }
 

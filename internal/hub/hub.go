@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/sluice-media/sluice/internal/media"
 )
 
 // Errors the hub returns; the HTTP edge maps them to status codes.
@@ -23,7 +25,11 @@ type Config struct {
 	RingPackets         int           // ring size, a power of two
 	PLIMinInterval      time.Duration // at most one keyframe request per stream per interval
 	MaxViewersPerStream int
-	// Now is the clock of the keyframe rate limit; time.Now if nil.
+	// ReconnectGrace is how long a stream whose publisher left waits for a
+	// new publisher before it ends; 0 ends it at once.
+	ReconnectGrace time.Duration
+	// Now is the clock of the keyframe rate limit and of timestamp
+	// rebasing; time.Now if nil.
 	Now func() time.Time
 }
 
@@ -52,19 +58,31 @@ func New(cfg Config) *Hub {
 	return &Hub{cfg: cfg, streams: make(map[string]*Stream), published: make(chan struct{})}
 }
 
-// Publish registers pub as the publisher of the named stream. expectTracks is
-// the number of tracks the publisher negotiated; the stream is ready for
-// viewers once that many were added.
-func (h *Hub) Publish(name string, pub Publisher, expectTracks int) (*Stream, error) {
+// Publish registers pub as the publisher of the named stream, which sends
+// the given codecs (one per negotiated track); the stream is ready for
+// viewers once that many tracks were added. A stream whose publisher left
+// less than ReconnectGrace ago is taken over if the codecs match, and ended
+// (its viewers get ErrCodecChanged) if they do not.
+func (h *Hub) Publish(name string, pub Publisher, codecs []media.Codec) (*Stream, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.streams[name]; ok {
-		return nil, fmt.Errorf("%w: %q", ErrBusy, name)
+	old, ok := h.streams[name]
+	if ok {
+		err := old.reattach(pub, codecs)
+		if err == nil || errors.Is(err, ErrBusy) {
+			h.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			return old, nil
+		}
+		delete(h.streams, name)
+		defer old.end(err) // after the unlock: end removes under h.mu
 	}
-	s := newStream(h, name, pub, expectTracks)
+	s := newStream(h, name, pub, len(codecs))
 	h.streams[name] = s
 	close(h.published)
 	h.published = make(chan struct{})
+	h.mu.Unlock()
 	return s, nil
 }
 

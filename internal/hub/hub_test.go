@@ -29,7 +29,7 @@ func newTestStream(t testing.TB, ring int) (*Hub, *Stream, *fakePub) {
 	t.Helper()
 	h := New(Config{RingPackets: ring, PLIMinInterval: time.Second, MaxViewersPerStream: 3})
 	pub := &fakePub{}
-	s, err := h.Publish("live", pub, 2)
+	s, err := h.Publish("live", pub, []media.Codec{h264, opus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func next(t *testing.T, c *Cursor) (*Packet, bool) {
 
 func TestPublishTwiceIsBusy(t *testing.T) {
 	h, _, _ := newTestStream(t, 256)
-	if _, err := h.Publish("live", &fakePub{}, 1); !errors.Is(err, ErrBusy) {
+	if _, err := h.Publish("live", &fakePub{}, []media.Codec{opus}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("err = %v, want ErrBusy", err)
 	}
 	if _, err := h.Lookup("nope"); !errors.Is(err, ErrNotFound) {
@@ -87,7 +87,7 @@ func TestPublishTwiceIsBusy(t *testing.T) {
 
 func TestReadyAfterAllTracks(t *testing.T) {
 	h := New(Config{RingPackets: 256, PLIMinInterval: time.Second})
-	s, _ := h.Publish("x", &fakePub{}, 2)
+	s, _ := h.Publish("x", &fakePub{}, []media.Codec{h264, opus})
 	s.AddTrack(h264)
 	select {
 	case <-s.Ready():
@@ -200,7 +200,7 @@ func TestViewerLimitAndEnd(t *testing.T) {
 	if _, err := h.Lookup("live"); !errors.Is(err, ErrNotFound) {
 		t.Fatal("ended stream still registered")
 	}
-	if _, err := h.Publish("live", &fakePub{}, 1); err != nil {
+	if _, err := h.Publish("live", &fakePub{}, []media.Codec{opus}); err != nil {
 		t.Fatalf("republish after end: %v", err)
 	}
 }
@@ -266,8 +266,8 @@ func TestAwait(t *testing.T) {
 		}
 		got <- s
 	}()
-	h.Publish("other", &fakePub{}, 1)
-	s, _ := h.Publish("late", &fakePub{}, 1)
+	h.Publish("other", &fakePub{}, []media.Codec{opus})
+	s, _ := h.Publish("late", &fakePub{}, []media.Codec{opus})
 	if <-got != s {
 		t.Fatal("Await returned another stream")
 	}

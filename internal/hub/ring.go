@@ -10,6 +10,7 @@ import (
 // ring: every viewer shares the same Payload bytes.
 type Packet struct {
 	Pos            uint64 // position in the stream's ring, set by Write
+	Gen            uint32 // which publisher of the stream sent it (0, 1, ...), set by Write
 	Track          int    // index into Stream.Tracks
 	Marker         bool
 	PayloadType    uint8

@@ -39,18 +39,30 @@ type trackState struct {
 	seqPos []atomic.Uint64
 	sr     atomic.Pointer[media.SenderReport] // newest RTCP sender report
 	info   atomic.Pointer[media.VideoInfo]    // from the parameter sets
+
+	// Writer-only: continuity across publishers (see reconnect.go).
+	rebase   bool // the next packet comes from a new publisher
+	seqOff   uint16
+	tsOff    atomic.Uint32 // also read by SetSenderReport
+	lastSeq  uint16
+	lastTS   uint32
+	lastWall time.Time
 }
 
 // Stream is one published stream: its tracks and its packet ring.
 type Stream struct {
 	hub  *Hub
 	name string
-	pub  Publisher
 	ring *ring
 
 	// wmu serialises writers (one goroutine per publisher track) and guards
 	// the track list; readers take a snapshot once ready.
 	wmu          sync.Mutex
+	pub          Publisher // nil while detached
+	detached     bool
+	graceTimer   *time.Timer
+	gen          uint32 // publishers so far, minus one
+	claimed      []bool // tracks a reattached publisher has added again
 	tracks       []*trackState
 	snapshot     atomic.Pointer[[]*trackState] // tracks, for lock-free readers
 	expectTracks int
@@ -58,6 +70,7 @@ type Stream struct {
 	readyOnce    sync.Once
 
 	done    chan struct{}
+	endErr  error // why done was closed: ErrEnded or ErrCodecChanged
 	endOnce sync.Once
 
 	viewers atomic.Int32
@@ -86,10 +99,20 @@ func newStream(h *Hub, name string, pub Publisher, expectTracks int) *Stream {
 func (s *Stream) Name() string { return s.name }
 
 // AddTrack declares a track the publisher sends and returns its index for
-// Write. The stream becomes ready when all expected tracks are added.
+// Write. The stream becomes ready when all expected tracks are added. A
+// publisher that took over a detached stream gets the index of the track
+// it continues.
 func (s *Stream) AddTrack(c media.Codec) int {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.gen > 0 {
+		if i := s.matchTrack(c, s.claimed); i >= 0 {
+			s.claimed[i] = true
+			return i
+		}
+		// The publisher sends another codec than it negotiated first: a
+		// new track that the current viewers do not take.
+	}
 	t := &trackState{
 		Track:  Track{Index: len(s.tracks), Codec: c},
 		isKey:  codec.KeyframeDetector(c),
@@ -135,6 +158,10 @@ func (s *Stream) Write(p *Packet) {
 	}
 	t := s.tracks[p.Track]
 	pos := s.ring.head.Load()
+	if s.gen > 0 || s.hub.cfg.ReconnectGrace > 0 {
+		t.rebaseOnto(p, s.hub.now())
+	}
+	p.Gen = s.gen
 	if t.isKey != nil {
 		// A keyframe access unit starts at its first packet (often SPS/PPS),
 		// which precedes the packet that shows the IDR slice.
@@ -168,14 +195,29 @@ func (s *Stream) RequestKeyframe() bool {
 	if now-last < int64(s.hub.cfg.PLIMinInterval) || !s.lastPLI.CompareAndSwap(last, now) {
 		return false
 	}
-	s.pub.RequestKeyframe()
+	s.wmu.Lock()
+	pub := s.pub
+	s.wmu.Unlock()
+	if pub == nil {
+		return false // detached: the next publisher starts with a keyframe
+	}
+	pub.RequestKeyframe()
 	return true
 }
 
 // End removes the stream from the hub and wakes every cursor, which then
 // returns ErrEnded. It is idempotent.
-func (s *Stream) End() {
+func (s *Stream) End() { s.end(ErrEnded) }
+
+func (s *Stream) end(reason error) {
 	s.endOnce.Do(func() {
+		s.wmu.Lock()
+		if s.graceTimer != nil {
+			s.graceTimer.Stop()
+		}
+		s.detached = false
+		s.wmu.Unlock()
+		s.endErr = reason
 		s.hub.remove(s)
 		close(s.done)
 	})

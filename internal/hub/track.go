@@ -39,7 +39,8 @@ func (s *Stream) Packet(track int, seq uint16) (*Packet, bool) {
 // timestamp rtp was sampled at NTP time ntp (RFC 3550 §6.4.1).
 func (s *Stream) SetSenderReport(track int, ntp uint64, rtp uint32) {
 	if t := s.track(track); t != nil {
-		t.sr.Store(&media.SenderReport{NTP: media.NTPTime(ntp), RTP: rtp})
+		// In the stream's numbering, which a taken-over stream shifts.
+		t.sr.Store(&media.SenderReport{NTP: media.NTPTime(ntp), RTP: rtp + t.tsOff.Load()})
 	}
 }
 

@@ -103,7 +103,7 @@ func TestRequestKeyframeRateLimitClock(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	h := New(Config{RingPackets: 256, PLIMinInterval: time.Second, Now: clk.Now})
 	pub := &fakePub{}
-	s, _ := h.Publish("x", pub, 1)
+	s, _ := h.Publish("x", pub, []media.Codec{h264})
 	if !s.RequestKeyframe() {
 		t.Fatal("first request not passed on")
 	}

@@ -11,7 +11,7 @@ func Compatible(a, b Codec) bool {
 	if !strings.EqualFold(a.Name(), b.Name()) || a.ClockRate != b.ClockRate {
 		return false
 	}
-	if !strings.EqualFold(a.Name(), "H264") {
+	if !strings.EqualFold(a.Name(), "H264") || a.Fmtp == b.Fmtp {
 		return true
 	}
 	pa, pb := ParseFmtp(a.Fmtp), ParseFmtp(b.Fmtp)

@@ -83,6 +83,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		RingPackets:         cfg.Stream.RingPackets,
 		PLIMinInterval:      cfg.Stream.PLIMinInterval,
 		MaxViewersPerStream: cfg.Limits.MaxViewersPerStream,
+		ReconnectGrace:      cfg.Stream.ReconnectGrace,
 	})
 	api := httpapi.New(httpapi.Config{
 		CORSOrigin:          cfg.HTTP.CORSOrigin,

@@ -204,9 +204,11 @@ func (s *Session) forward() {
 	for {
 		p, restart, err := s.cursor.Next(s.ctx)
 		if err != nil {
-			if errors.Is(err, hub.ErrEnded) {
-				// The publisher left: closing the PeerConnection ends the
-				// viewer's tracks; pion's state change then runs Close.
+			if errors.Is(err, hub.ErrEnded) || errors.Is(err, hub.ErrCodecChanged) {
+				// The publisher left (and no successor came within the
+				// grace period, or one with other codecs): closing the
+				// PeerConnection ends the viewer's tracks; pion's state
+				// change then runs Close.
 				s.endReason.Store(&err)
 				_ = s.pc.Close()
 			}

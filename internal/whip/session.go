@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/metrics"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
@@ -96,26 +97,29 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		s.stats.Close("")
 		_ = s.pc.Close()
 		if s.stream != nil {
-			s.stream.End()
+			s.stream.Detach(s)
 		}
 		return nil, err
 	}
 	if err := rtc.SetOffer(s.pc, offer); err != nil {
 		return fail(err)
 	}
-	tracks := 0
+	// The first negotiated codec of each section is what the publisher
+	// sends: the stream's tracks, checked against a stream this publisher
+	// takes over.
+	var codecs []media.Codec
 	for _, tr := range s.pc.GetTransceivers() {
-		if len(tr.Receiver().GetParameters().Codecs) == 0 {
-			continue
+		if c := tr.Receiver().GetParameters().Codecs; len(c) > 0 {
+			codecs = append(codecs, rtc.CodecOf(c[0]))
 		}
-		tracks++
 	}
+	tracks := len(codecs)
 	if tracks == 0 {
 		return fail(fmt.Errorf("%w: offer has %d media sections, none in %s", ErrNoMedia, len(parsed.MediaDescriptions), rtc.AcceptedCodecs))
 	}
 	// Claim the stream before the slow part (ICE gathering) so that a second
 	// publisher is refused at once.
-	if s.stream, err = d.Hub.Publish(streamName, s, tracks); err != nil {
+	if s.stream, err = d.Hub.Publish(streamName, s, codecs); err != nil {
 		return fail(err)
 	}
 	s.pc.OnTrack(s.onTrack)
@@ -150,7 +154,9 @@ func (s *Session) Close(reason error) {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
-		s.stream.End()
+		// The stream waits for a successor for the reconnect grace period;
+		// its viewers stay connected meanwhile.
+		s.stream.Detach(s)
 		_ = s.pc.Close()
 		s.readers.Wait()
 		s.stats.Close(rtc.FailureReason(reason))

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 )
 
 // TestMetricsCountRelay relays 2 s of the clip to two viewers and checks
@@ -25,7 +26,8 @@ func TestMetricsCountRelay(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 
 	clip := loadClip(t)
-	base := startServer(t, nil)
+	// No reconnect grace: the publisher's DELETE ends the viewers at once.
+	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace = 0 })
 	if code, _ := getMetrics(t, base); code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", code)
 	}

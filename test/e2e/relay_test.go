@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 )
 
 // received is what one viewer got, collected after the feed ended.
@@ -29,7 +30,8 @@ func TestRelayH264Opus(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 
 	clip := loadClip(t)
-	base := startServer(t, nil)
+	// No reconnect grace: the publisher's DELETE ends the viewers at once.
+	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace = 0 })
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
 

@@ -1,0 +1,40 @@
+# Build and benchmark helpers. The tests and CI use ./scripts/test.sh; this
+# file only adds the comparison with MediaMTX (docs/PERFORMANCE.md).
+
+GO ?= go
+# Scenarios of bench-compare: one publisher at BITRATE, each count of viewers.
+VIEWERS ?= 50,100,200
+BITRATE ?= 2.5M
+WARMUP ?= 10s
+DURATION ?= 10s
+BATCH ?= 20
+# More sluice-bench flags, e.g. BENCH_FLAGS='-source synthetic -resolution 1280x720'.
+BENCH_FLAGS ?=
+PEERS ?= ../shared/peers
+
+.PHONY: sluice sluice-bench mediamtx bench-compare
+
+# Always rebuilt: go build is incremental and knows the dependencies.
+sluice:
+	$(GO) build -o bin/sluice ./cmd/sluice
+
+sluice-bench:
+	$(GO) build -o bin/sluice-bench ./cmd/sluice-bench
+
+mediamtx: bin/mediamtx
+
+# Built once from the source archive in $(PEERS) (delete bin/mediamtx to
+# rebuild); scripts/build-mediamtx.sh caches the build per archive in the Go
+# build cache when it is there.
+bin/mediamtx:
+	@mkdir -p bin
+	@if [ -x scripts/build-mediamtx.sh ]; then \
+		cp "$$(SLUICE_PEERS=$(PEERS) scripts/build-mediamtx.sh)" $@; \
+	else \
+		$(PEERS)/build-mediamtx.sh $@; \
+	fi
+
+bench-compare: sluice sluice-bench mediamtx
+	bin/sluice-bench compare -sluice bin/sluice -mediamtx bin/mediamtx \
+		-mediamtx-config $(PEERS)/mediamtx.yml -viewers $(VIEWERS) -bitrate $(BITRATE) \
+		-warmup $(WARMUP) -duration $(DURATION) -batch $(BATCH) $(BENCH_FLAGS)

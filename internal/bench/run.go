@@ -1,0 +1,445 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/client"
+)
+
+// Config is one run: a publisher on WHIP, Viewers viewers on WHEP.
+type Config struct {
+	WHIP, WHEP string
+	// Token, when set, is sent as a bearer token by the publisher and by
+	// every viewer.
+	Token string
+	// Viewers is how many WHEP viewers to open (1..10000).
+	Viewers int
+	// Batch is how many viewers join at once; the next batch starts when
+	// the previous one has connected or failed. 20 when 0.
+	Batch int
+	// Lead is how long the publisher sends before the first viewer joins,
+	// so that the stream exists and holds a keyframe: 2 s when 0.
+	Lead time.Duration
+	// Warmup runs after the last viewer joined, before measuring.
+	Warmup time.Duration
+	// Duration is the measuring window (> 0).
+	Duration time.Duration
+	// Timeout bounds the publisher's and each viewer's connection, retries
+	// on 404 and 503 (stream not ready) included: 20 s when 0.
+	Timeout time.Duration
+	// Media is what the publisher sends.
+	Media MediaConfig
+	// PID, when > 0, is the server process whose CPU time and RSS are
+	// read from /proc (Linux). It must run on this machine.
+	PID int
+	// Progress receives a progress bar and phase lines; nil for none.
+	Progress io.Writer
+}
+
+// Limits on Config values.
+const (
+	MaxViewers  = 10_000
+	maxDuration = time.Hour
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Batch == 0 {
+		c.Batch = 20
+	}
+	if c.Lead == 0 {
+		c.Lead = 2 * time.Second
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 20 * time.Second
+	}
+	switch {
+	case c.WHIP == "" || c.WHEP == "":
+		return c, errors.New("both a WHIP and a WHEP URL are needed")
+	case c.Viewers < 1 || c.Viewers > MaxViewers:
+		return c, fmt.Errorf("viewers %d: want 1..%d", c.Viewers, MaxViewers)
+	case c.Batch < 1 || c.Batch > 1000:
+		return c, fmt.Errorf("batch %d: want 1..1000", c.Batch)
+	case c.Duration <= 0 || c.Duration > maxDuration:
+		return c, fmt.Errorf("duration %v: want more than 0 and at most %v", c.Duration, maxDuration)
+	case c.Warmup < 0 || c.Warmup > maxDuration:
+		return c, fmt.Errorf("warmup %v: want 0..%v", c.Warmup, maxDuration)
+	case c.Lead < 0 || c.Lead > time.Minute:
+		return c, fmt.Errorf("lead %v: want 0..1m", c.Lead)
+	case c.Timeout < time.Second || c.Timeout > 5*time.Minute:
+		return c, fmt.Errorf("timeout %v: want 1s..5m", c.Timeout)
+	}
+	return c, nil
+}
+
+// MaxRunTime is an upper bound on how long Run takes with this Config, for
+// an overall deadline: every phase is bounded.
+func (c Config) MaxRunTime() time.Duration {
+	c, _ = c.withDefaults()
+	batches := time.Duration((c.Viewers + c.Batch - 1) / max(c.Batch, 1))
+	const closeBound = 12 * time.Second // client DELETE timeout and PeerConnection close
+	return c.Timeout + c.Lead + batches*(c.Timeout+closeBound) + c.Warmup + c.Duration + closeBound + 30*time.Second
+}
+
+// errEnded is returned when the publisher's connection ends during a run.
+var errEnded = errors.New("the publisher's connection ended")
+
+// Run publishes, opens the viewers, measures and reports. Every phase is
+// bounded by the Config's times; ctx can end it sooner. With no viewer
+// connected it returns the report and an error.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m, err := prepareMedia(cfg.Media)
+	if err != nil {
+		return nil, err
+	}
+	mc := cfg.Media.withDefaults()
+	pr := newProgress(cfg.Progress)
+	defer pr.done()
+	rep := &Report{
+		Date: time.Now().UTC().Truncate(time.Second),
+		WHIP: cfg.WHIP,
+		WHEP: cfg.WHEP,
+		Media: MediaReport{
+			Source: m.desc, Width: m.width, Height: m.height, FPS: m.fps,
+			TargetVideoKbps: float64(mc.VideoBitrate) / 1000,
+		},
+		Viewers: ViewerReport{Requested: cfg.Viewers},
+	}
+	r := &runner{cfg: cfg, pr: pr, log: newSendLog(1 << 14), measuring: &atomic.Bool{},
+		transport: &http.Transport{DisableKeepAlives: true}}
+	defer r.transport.CloseIdleConnections()
+
+	pr.say("publishing to %s (%s)", cfg.WHIP, m.desc)
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	pub, err := client.Publish(pctx, cfg.WHIP, client.PublishOptions{
+		Token: cfg.Token, H264Fmtp: m.fmtp,
+		HTTPClient: &http.Client{Transport: r.transport},
+	})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	defer pub.Close()
+	feed := newFeeder(pub, m, r.log)
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	go feed.run(feedCtx)
+	defer func() { stopFeed(); <-feed.done }()
+	r.ended = func() error {
+		select {
+		case <-pub.Done():
+			return errEnded
+		case <-feed.done:
+			if err := feed.result(); err != nil {
+				return fmt.Errorf("publisher: %w", err)
+			}
+			return errEnded
+		default:
+			return nil
+		}
+	}
+	if err := r.wait(ctx, "lead", cfg.Lead, nil); err != nil {
+		return nil, err
+	}
+
+	var rssBefore int64
+	if cfg.PID > 0 {
+		if rssBefore, err = rssKB(cfg.PID); err != nil {
+			return nil, err
+		}
+	}
+	viewers := r.connect(ctx, rep)
+	defer r.closeAll(viewers)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err := r.ended(); err != nil {
+		return nil, err
+	}
+	if rep.Viewers.Connected == 0 {
+		return rep, errors.New("no viewer connected")
+	}
+	pr.say("%d of %d viewers connected", rep.Viewers.Connected, cfg.Viewers)
+
+	warm0 := time.Now()
+	if err := r.wait(ctx, "warm-up", cfg.Warmup, viewers); err != nil {
+		return nil, err
+	}
+	rep.WarmupS = time.Since(warm0).Seconds()
+	var rssAfter int64
+	var cpu0 uint64
+	if cfg.PID > 0 {
+		if rssAfter, err = rssKB(cfg.PID); err != nil {
+			return nil, err
+		}
+		if cpu0, err = cpuTicks(cfg.PID); err != nil {
+			return nil, err
+		}
+	}
+	self0, _ := cpuTicks(os.Getpid())
+	busy0, _, _ := machineTicks()
+	drops0, _ := udpRcvbufErrors()
+	snap0 := r.snapshot(viewers)
+	sv0, sa0 := pub.SentPackets()
+	bytes0 := feed.videoBytes.Load()
+	t0 := time.Now()
+	r.measuring.Store(true)
+
+	if err := r.wait(ctx, "measuring", cfg.Duration, viewers); err != nil {
+		return nil, err
+	}
+
+	r.measuring.Store(false)
+	wall := time.Since(t0)
+	snap1 := r.snapshot(viewers)
+	sv1, sa1 := pub.SentPackets()
+	bytes1 := feed.videoBytes.Load()
+	var cpu1 uint64
+	if cfg.PID > 0 {
+		if cpu1, err = cpuTicks(cfg.PID); err != nil {
+			return nil, err
+		}
+	}
+	rep.MeasureS = wall.Seconds()
+	if self1, err := cpuTicks(os.Getpid()); err == nil && self0 > 0 {
+		rep.ClientCPUPercent = 100 * float64(self1-self0) / clockTicks / wall.Seconds()
+	}
+	if busy1, _, err := machineTicks(); err == nil && busy0 > 0 {
+		rep.MachineCPUPercent = 100 * float64(busy1-busy0) / clockTicks / wall.Seconds()
+	}
+	if drops1, err := udpRcvbufErrors(); err == nil && drops1 >= drops0 {
+		rep.UDPRcvbufErrors = drops1 - drops0
+	}
+
+	sent := float64(sv1 - sv0 + sa1 - sa0)
+	rep.Media.SentVideoKbps = float64(bytes1-bytes0) * 8 / 1000 / wall.Seconds()
+	rep.Media.SentPacketsPerS = sent / wall.Seconds()
+	var delivered, bytes uint64
+	var latency, setup, ttff []time.Duration
+	for i, v := range viewers {
+		p := v.probe
+		delivered += snap1[i].packets - snap0[i].packets
+		bytes += snap1[i].bytes - snap0[i].bytes
+		e, l := lost(snap0[i], snap1[i])
+		rep.Delivery.Expected += e
+		rep.Delivery.Lost += l
+		select {
+		case <-v.Done():
+			rep.Viewers.EndedEarly++
+		default:
+		}
+		setup = append(setup, v.setup)
+		if k := p.firstKey.Load(); k != 0 {
+			ttff = append(ttff, time.Duration(k-p.postAt.Load()))
+		}
+		p.mu.Lock()
+		latency = append(latency, p.latency...)
+		p.mu.Unlock()
+	}
+	rep.Delivery.Lost = max(rep.Delivery.Lost, 0)
+	rep.Delivery.PacketsPerS = float64(delivered) / wall.Seconds()
+	rep.Delivery.Mbps = float64(bytes) * 8 / 1e6 / wall.Seconds()
+	if sent > 0 {
+		rep.Delivery.Ratio = float64(delivered) / (sent * float64(len(viewers)))
+	}
+	if rep.Delivery.Expected > 0 {
+		rep.Delivery.LossPercent = 100 * float64(rep.Delivery.Lost) / float64(rep.Delivery.Expected)
+	}
+	rep.Delivery.Stamps = len(latency)
+	rep.Viewers.WithKeyframe = len(ttff)
+	rep.Setup, rep.TTFF, rep.Latency = percentiles(setup), percentiles(ttff), percentiles(latency)
+	if len(latency) == 0 {
+		rep.Notes = append(rep.Notes, "no stamp SEI reached a viewer in the window: latency not measured")
+	}
+	if cfg.PID > 0 {
+		cpu := float64(cpu1-cpu0) / clockTicks
+		s := &ServerReport{PID: cfg.PID, CPUPercent: 100 * cpu / wall.Seconds(),
+			RSSBeforeKB: rssBefore, RSSAfterKB: rssAfter,
+			RSSPerViewerKB: float64(rssAfter-rssBefore) / float64(len(viewers))}
+		if delivered > 0 {
+			s.CPUUsPerPacket = cpu * 1e6 / float64(delivered)
+		}
+		rep.Server = s
+		rep.Notes = append(rep.Notes, fmt.Sprintf("CPU time is counted in ticks of %d ms: ±%.2f µs/packet over this window", 1000/clockTicks, 1e6/clockTicks/max(float64(delivered), 1)))
+	}
+	rep.OtherCPUPercent = max(rep.MachineCPUPercent-rep.ClientCPUPercent-serverCPU(rep), 0)
+	if busy := max(rep.MachineCPUPercent, rep.ClientCPUPercent+serverCPU(rep)); busy > 85*float64(runtime.NumCPU()) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the machine was saturated (%.0f %% of %d cores busy: clients %.0f %%, server %.0f %%, the rest kernel or other programs); the numbers show the machine's limit more than the server's",
+			busy, runtime.NumCPU(), rep.ClientCPUPercent, serverCPU(rep)))
+	}
+	if err := r.ended(); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func serverCPU(r *Report) float64 {
+	if r.Server == nil {
+		return 0
+	}
+	return r.Server.CPUPercent
+}
+
+// runner holds what the phases of a Run share.
+type runner struct {
+	cfg       Config
+	pr        *progress
+	log       *sendLog
+	measuring *atomic.Bool
+	transport *http.Transport
+	ended     func() error // non-nil once the publisher is gone
+}
+
+// viewer is a connected viewer and its measurements.
+type viewer struct {
+	*client.Viewer
+	probe *probe
+	setup time.Duration
+}
+
+// postClock notes when a viewer's WHEP POST goes out.
+type postClock struct {
+	rt http.RoundTripper
+	p  *probe
+}
+
+func (c *postClock) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost {
+		c.p.postAt.Store(c.p.log.now())
+	}
+	return c.rt.RoundTrip(req)
+}
+
+// connect opens the viewers in batches and counts them in rep.
+func (r *runner) connect(ctx context.Context, rep *Report) []*viewer {
+	n := r.cfg.Viewers
+	var viewers []*viewer
+	errs := map[string]int{}
+	start := time.Now()
+	for first := 0; first < n && ctx.Err() == nil && r.ended() == nil; first += r.cfg.Batch {
+		size := min(r.cfg.Batch, n-first)
+		got := make([]*viewer, size)
+		fails := make([]error, size)
+		var wg sync.WaitGroup
+		for i := range size {
+			wg.Go(func() { got[i], fails[i] = r.connectOne(ctx) })
+		}
+		wg.Wait()
+		for i := range size {
+			if got[i] != nil {
+				viewers = append(viewers, got[i])
+				continue
+			}
+			rep.Viewers.Failed++
+			k := shortError(fails[i])
+			if _, ok := errs[k]; ok || len(errs) < 10 {
+				errs[k]++
+			}
+		}
+		r.pr.bar("viewers", float64(first+size), float64(n),
+			fmt.Sprintf("%d/%d connected, %d failed, %.1f s", len(viewers), n, rep.Viewers.Failed, time.Since(start).Seconds()))
+	}
+	rep.Viewers.Connected = len(viewers)
+	if len(errs) > 0 {
+		rep.Viewers.Errors = errs
+	}
+	return viewers
+}
+
+// retryStatuses are answers that mean "the stream is not ready yet".
+var retryStatuses = map[int]bool{http.StatusNotFound: true, http.StatusServiceUnavailable: true}
+
+func (r *runner) connectOne(ctx context.Context) (*viewer, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	p := &probe{log: r.log, measuring: r.measuring}
+	opts := client.ViewOptions{
+		HTTPClient: &http.Client{Transport: &postClock{rt: r.transport, p: p}},
+		Token:      r.cfg.Token,
+		CountOnly:  true,
+		OnRTP:      p.onRTP,
+	}
+	for {
+		v, err := client.View(ctx, r.cfg.WHEP, opts)
+		if err == nil {
+			return &viewer{Viewer: v, probe: p, setup: time.Duration(r.log.now() - p.postAt.Load())}, nil
+		}
+		if !retryStatuses[client.StatusOf(err)] {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// wait lets d pass with a progress bar; it stops early if ctx ends or the
+// publisher is gone.
+func (r *runner) wait(ctx context.Context, label string, d time.Duration, viewers []*viewer) error {
+	end := time.NewTimer(d)
+	defer end.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	var last uint64
+	lastAt := start
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-end.C:
+			r.pr.bar(label, d.Seconds(), d.Seconds(), fmt.Sprintf("%.1f s", d.Seconds()))
+			return nil
+		case now := <-tick.C:
+			if err := r.ended(); err != nil {
+				return err
+			}
+			suffix := fmt.Sprintf("%.1f/%.1f s", now.Sub(start).Seconds(), d.Seconds())
+			if len(viewers) > 0 {
+				var pkts uint64
+				for _, v := range viewers {
+					pkts += v.probe.packets.Load()
+				}
+				if last > 0 {
+					suffix += fmt.Sprintf(", %.0f packets/s delivered", float64(pkts-last)/now.Sub(lastAt).Seconds())
+				}
+				last, lastAt = pkts, now
+			}
+			r.pr.bar(label, now.Sub(start).Seconds(), d.Seconds(), suffix)
+		}
+	}
+}
+
+func (r *runner) snapshot(viewers []*viewer) []counters {
+	out := make([]counters, len(viewers))
+	for i, v := range viewers {
+		out[i] = v.probe.snapshot()
+	}
+	return out
+}
+
+// closeAll closes the viewers, a batch at a time.
+func (r *runner) closeAll(viewers []*viewer) {
+	for first := 0; first < len(viewers); first += r.cfg.Batch {
+		var wg sync.WaitGroup
+		for _, v := range viewers[first:min(first+r.cfg.Batch, len(viewers))] {
+			wg.Go(func() { _ = v.Close() })
+		}
+		wg.Wait()
+		r.pr.bar("closing", float64(min(first+r.cfg.Batch, len(viewers))), float64(len(viewers)), "")
+	}
+	r.pr.done()
+}

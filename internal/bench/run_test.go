@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/server"
+)
+
+func TestMain(m *testing.M) {
+	// Run closes every viewer and the publisher; nothing may outlive it.
+	goleak.VerifyTestMain(m)
+}
+
+// startSluice runs sluice in-process on loopback with OS-picked ports and
+// returns its base URL.
+func startSluice(t *testing.T) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.WebRTC.UDPPort = 0
+	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+	})
+	return "http://" + srv.HTTPAddr().String()
+}
+
+// TestRunAgainstSluice checks that a small run reports sane fields; it
+// asserts nothing about speed.
+func TestRunAgainstSluice(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		media MediaConfig
+	}{
+		{"clip", MediaConfig{VideoBitrate: 1_000_000}},
+		{"synthetic", MediaConfig{Source: SourceSynthetic, Width: 640, Height: 360, VideoBitrate: 800_000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := startSluice(t)
+			var progress bytes.Buffer
+			cfg := Config{
+				WHIP:     base + "/whip/bench",
+				WHEP:     base + "/whep/bench",
+				Viewers:  3,
+				Batch:    2,
+				Lead:     time.Second,
+				Warmup:   500 * time.Millisecond,
+				Duration: 3 * time.Second,
+				Timeout:  15 * time.Second,
+				Media:    tc.media,
+				PID:      os.Getpid(), // this process: exercises /proc, numbers include the clients
+				Progress: &progress,
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), cfg.MaxRunTime())
+			defer cancel()
+			rep, err := Run(ctx, cfg)
+			if err != nil {
+				t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+			}
+			v := rep.Viewers
+			if v.Requested != 3 || v.Connected != 3 || v.Failed != 0 || v.EndedEarly != 0 || v.WithKeyframe != 3 {
+				t.Errorf("viewers %+v", v)
+			}
+			d := rep.Delivery
+			if d.PacketsPerS <= 0 || d.Mbps <= 0 || d.Expected <= 0 {
+				t.Errorf("delivery %+v", d)
+			}
+			// Packets in flight skew a 3 s window, the more so on a busy
+			// machine: only a gross error fails.
+			if d.Ratio < 0.5 || d.Ratio > 2 {
+				t.Errorf("delivery ratio %.3f, want about 1", d.Ratio)
+			}
+			if d.LossPercent > 1 {
+				t.Errorf("loss %.2f %%", d.LossPercent)
+			}
+			if kbps := rep.Media.SentVideoKbps; kbps < 0.8*rep.Media.TargetVideoKbps || kbps > 1.5*rep.Media.TargetVideoKbps {
+				t.Errorf("sent %.0f kbit/s for a target of %.0f", kbps, rep.Media.TargetVideoKbps)
+			}
+			for name, p := range map[string]Percentiles{"setup": rep.Setup, "ttff": rep.TTFF, "latency": rep.Latency} {
+				if p.N == 0 || p.P50 <= 0 || p.P50 > p.P99 || p.P99 > p.Max {
+					t.Errorf("%s percentiles %+v", name, p)
+				}
+			}
+			if rep.Setup.N != 3 || rep.TTFF.N != 3 || d.Stamps != rep.Latency.N {
+				t.Errorf("samples: setup %d, ttff %d, latency %d, stamps %d", rep.Setup.N, rep.TTFF.N, rep.Latency.N, d.Stamps)
+			}
+			// A viewer gets every access unit in the window, 25 a second; a
+			// third of them is plenty on a busy machine.
+			if min := 3 * 25 * 3 / 3; rep.Latency.N < min {
+				t.Errorf("%d latency samples, want at least %d", rep.Latency.N, min)
+			}
+			if s := rep.Server; s == nil || s.CPUUsPerPacket <= 0 || s.CPUPercent <= 0 || s.RSSBeforeKB <= 0 {
+				t.Errorf("server %+v", s)
+			}
+			var table bytes.Buffer
+			if err := rep.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"3 of 3 connected", "setup p50/p99/max", "µs/packet"} {
+				if !strings.Contains(table.String(), want) {
+					t.Errorf("table lacks %q:\n%s", want, table.String())
+				}
+			}
+			t.Logf("report:\n%s", table.String())
+			if _, err := json.Marshal(rep); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(progress.String(), "\r") {
+				t.Error("no progress bar drawn")
+			}
+		})
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	base := startSluice(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	bad := []Config{
+		{WHIP: base + "/whip/x", Viewers: 1, Duration: time.Second},
+		{WHIP: base + "/whip/x", WHEP: base + "/whep/x", Viewers: 0, Duration: time.Second},
+		{WHIP: base + "/whip/x", WHEP: base + "/whep/x", Viewers: 1},
+		{WHIP: base + "/whip/x", WHEP: base + "/whep/x", Viewers: 1, Duration: time.Second, Media: MediaConfig{Source: "nope"}},
+	}
+	for i, cfg := range bad {
+		if _, err := Run(ctx, cfg); err == nil {
+			t.Errorf("config %d accepted", i)
+		}
+	}
+	// Viewers of another stream get 404 until the timeout: every one fails
+	// and the report says why.
+	rep, err := Run(ctx, Config{
+		WHIP: base + "/whip/a", WHEP: base + "/whep/b", Viewers: 2, Lead: 100 * time.Millisecond,
+		Duration: time.Second, Timeout: time.Second,
+	})
+	if err == nil || rep == nil || rep.Viewers.Failed != 2 || len(rep.Viewers.Errors) != 1 {
+		t.Fatalf("err %v, report %+v", err, rep)
+	}
+}

@@ -38,3 +38,9 @@ bench-compare: sluice sluice-bench mediamtx
 	bin/sluice-bench compare -sluice bin/sluice -mediamtx bin/mediamtx \
 		-mediamtx-config $(PEERS)/mediamtx.yml -viewers $(VIEWERS) -bitrate $(BITRATE) \
 		-warmup $(WARMUP) -duration $(DURATION) -batch $(BATCH) $(BENCH_FLAGS)
+
+# Scale test (issue 6): VIEWERS=500 pion viewers of one stream against the
+# real binary; prints RSS per viewer, setup p50/p99 and goroutines per session.
+.PHONY: scale
+scale:
+	VIEWERS=$(or $(SCALE_VIEWERS),500) ./scripts/scale-test.sh

@@ -55,6 +55,10 @@ go test -race -count=1 -timeout 12m ./...
 echo "== benchmarks compile and run once"
 go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/hub/ ./internal/codec/ ./internal/transcode/ >/dev/null
 
+echo "== scale test (500 WHEP viewers)"
+# About 15-30 s on 2 cores; SKIP_SCALE_TEST=1 skips it.
+if [ -z "${SKIP_SCALE_TEST:-}" ]; then ./scripts/scale-test.sh; fi
+
 # --- browser tests (issue 10) -------------------------------------------
 # The embedded pages in headless Chromium against the real binary. Installs
 # chromium, Node.js/npm and playwright-core when missing (as root);

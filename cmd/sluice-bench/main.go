@@ -141,6 +141,7 @@ func runOne(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	whep := fs.String("whep", "", "WHEP endpoint URL of the same stream, e.g. http://127.0.0.1:8080/whep/bench")
 	token := fs.String("token", "", "bearer token for the publisher and the viewers")
 	viewers := fs.Int("viewers", 10, "WHEP viewers to open")
+	goURL := fs.String("goroutines-url", "", "Prometheus URL of the server (sluice: http://HOST/metrics): report its goroutines per viewer session")
 	pid := fs.Int("pid", 0, "server process id on this machine: report its CPU µs per delivered packet and RSS per viewer from /proc")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: sluice-bench -whip URL -whep URL [flags]
@@ -174,6 +175,7 @@ Flags:
 		return 2
 	}
 	cfg.WHIP, cfg.WHEP, cfg.Token, cfg.Viewers, cfg.PID = *whip, *whep, *token, *viewers, *pid
+	cfg.GoroutinesURL = *goURL
 	stopProfile, err := m.startProfile()
 	if err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)

@@ -20,6 +20,9 @@ type Report struct {
 
 	Media   MediaReport  `json:"media"`
 	Viewers ViewerReport `json:"viewers"`
+	// GoroutinesPerViewer is the server's goroutine growth per connected
+	// viewer (with Config.GoroutinesURL).
+	GoroutinesPerViewer float64 `json:"goroutines_per_viewer,omitempty"`
 	// WarmupS and MeasureS are the windows as they ran, in seconds.
 	WarmupS  float64 `json:"warmup_s"`
 	MeasureS float64 `json:"measure_s"`
@@ -180,6 +183,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s := r.Server; s != nil {
 		row("server CPU", "%.2f µs/packet, %.1f %% of a core (pid %d)", s.CPUUsPerPacket, s.CPUPercent, s.PID)
 		row("server RSS", "%.0f KiB/viewer (%d → %d KiB)", s.RSSPerViewerKB, s.RSSBeforeKB, s.RSSAfterKB)
+	}
+	if r.GoroutinesPerViewer > 0 {
+		row("server goroutines", "%.1f per viewer session", r.GoroutinesPerViewer)
 	}
 	for _, n := range r.Notes {
 		row("note", "%s", n)

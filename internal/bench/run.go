@@ -41,6 +41,10 @@ type Config struct {
 	// PID, when > 0, is the server process whose CPU time and RSS are
 	// read from /proc (Linux). It must run on this machine.
 	PID int
+	// GoroutinesURL, when set, is a Prometheus endpoint of the server (for
+	// sluice: /metrics) whose go_goroutines gauge is read before the
+	// viewers join and after the warm-up: goroutines per viewer session.
+	GoroutinesURL string
 	// Progress receives a progress bar and phase lines; nil for none.
 	Progress io.Writer
 }
@@ -153,6 +157,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
+	var goBefore float64
+	if cfg.GoroutinesURL != "" {
+		if goBefore, err = scrapeGauge(ctx, cfg.GoroutinesURL, "go_goroutines"); err != nil {
+			return nil, err
+		}
+	}
 	var rssBefore int64
 	if cfg.PID > 0 {
 		if rssBefore, err = rssKB(cfg.PID); err != nil {
@@ -177,6 +187,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep.WarmupS = time.Since(warm0).Seconds()
+	var goAfter float64
+	if cfg.GoroutinesURL != "" {
+		if goAfter, err = scrapeGauge(ctx, cfg.GoroutinesURL, "go_goroutines"); err != nil {
+			return nil, err
+		}
+	}
 	var rssAfter int64
 	var cpu0 uint64
 	if cfg.PID > 0 {
@@ -261,6 +277,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Setup, rep.TTFF, rep.Latency = percentiles(setup), percentiles(ttff), percentiles(latency)
 	if len(latency) == 0 {
 		rep.Notes = append(rep.Notes, "no stamp SEI reached a viewer in the window: latency not measured")
+	}
+	if cfg.GoroutinesURL != "" && len(viewers) > 0 {
+		rep.GoroutinesPerViewer = (goAfter - goBefore) / float64(len(viewers))
 	}
 	if cfg.PID > 0 {
 		cpu := float64(cpu1-cpu0) / clockTicks

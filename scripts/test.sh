@@ -9,6 +9,15 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
+# --- tools the scripts use (curl, python3, git) -------------------------
+tools_missing=""
+for p in curl python3 git; do command -v "$p" >/dev/null 2>&1 || tools_missing="$tools_missing $p"; done
+if [ -n "$tools_missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing$tools_missing"
+  apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $tools_missing ca-certificates >/dev/null
+fi
+
 # --- Opus->AAC transcoding libraries (issue 7) --------------------------
 # internal/transcode compiles against libavcodec's headers and opens
 # libopus/libavcodec at run time; without them sluice still builds and runs

@@ -151,6 +151,10 @@ func (c *Cursor) newPublisher(p *Packet) {
 	}
 }
 
+// Pending reports whether packets are waiting for this cursor, so that
+// Next would not block.
+func (c *Cursor) Pending() bool { return c.pos < c.s.ring.head.Load() }
+
 // Skips is how many times the cursor fell behind the ring and jumped ahead.
 func (c *Cursor) Skips() uint64 { return c.skips.Load() }
 

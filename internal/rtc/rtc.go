@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -28,6 +29,7 @@ type Engine struct {
 	cert       webrtc.Certificate
 	iceServers []webrtc.ICEServer
 	udpMux     *ice.MultiUDPMuxDefault
+	net        *batchNet
 	tcpMux     ice.TCPMux
 	tcpLn      net.Listener
 }
@@ -53,7 +55,12 @@ func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webrtc.listen_ips: %w", err)
 	}
+	e.net, err = newBatchNet()
+	if err != nil {
+		return nil, fmt.Errorf("network interfaces: %w", err)
+	}
 	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithNet(e.net),
 		ice.UDPMuxFromPortWithLoopback(),
 		ice.UDPMuxFromPortWithLogger(loggers.NewLogger("udpmux")),
 		ice.UDPMuxFromPortWithReadBufferSize(4 << 20),
@@ -109,6 +116,32 @@ func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
 		})
 	}
 	return e, nil
+}
+
+// Flush sends the media packets queued on the shared UDP port. Writers of
+// bursts (a viewer's forwarding loop) call it when they run out of packets;
+// a short timer flushes the rest.
+func (e *Engine) Flush() { e.net.Flush() }
+
+// FlushTo sends the media packets queued for one peer address.
+func (e *Engine) FlushTo(addr netip.AddrPort) { e.net.FlushTo(addr) }
+
+// RemoteAddr is the peer address of a connected PeerConnection's selected
+// ICE candidate pair: where its packets go.
+func RemoteAddr(pc *webrtc.PeerConnection) (netip.AddrPort, bool) {
+	sctp := pc.SCTP()
+	if sctp == nil {
+		return netip.AddrPort{}, false
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		return netip.AddrPort{}, false
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true
 }
 
 // UDPAddrs are the addresses the shared UDP port listens on.

@@ -100,7 +100,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
 			PLIInterval: cfg.Stream.PLIInterval},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
-			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m},
+			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo},
 	)
 	s := &Server{
 		log: log, bus: bus, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),

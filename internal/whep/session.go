@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,10 @@ type Deps struct {
 	Hub            *hub.Hub
 	ConnectTimeout time.Duration
 	ReadyTimeout   time.Duration // how long to wait for a publisher still connecting
+	// FlushTo, if set, sends the packets the shared socket queued for one
+	// peer address; the forwarding loop calls it at the end of each video
+	// frame, so a frame leaves in one system call.
+	FlushTo func(netip.AddrPort)
 	// WaitForPublisher is how long a viewer of a stream nobody publishes
 	// waits for a publisher; 0 refuses it at once (ErrNotFound).
 	WaitForPublisher time.Duration
@@ -63,6 +68,8 @@ type Session struct {
 	closed bool
 	wg     sync.WaitGroup
 
+	flushTo   func(netip.AddrPort)
+	dest      atomic.Pointer[netip.AddrPort] // the viewer's address, once connected
 	endReason atomic.Pointer[error]
 	closeOnce sync.Once
 	done      chan struct{}
@@ -93,7 +100,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, done: make(chan struct{})}
+	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, flushTo: d.FlushTo, done: make(chan struct{})}
 	s.stats = d.Metrics.Viewer(streamName, joined)
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -194,8 +201,20 @@ func (s *Session) start() {
 	}
 	s.stats.Connected()
 	s.log.Info("viewer connected")
+	s.updateDest()
+	if sctp := s.pc.SCTP(); sctp != nil {
+		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { s.updateDest() })
+	}
 	s.cursor.SeekKeyframe()
 	s.wg.Go(s.forward)
+}
+
+// updateDest records where the viewer's packets go (it changes with an ICE
+// restart), for flushing.
+func (s *Session) updateDest() {
+	if a, ok := rtc.RemoteAddr(s.pc); ok {
+		s.dest.Store(&a)
+	}
 }
 
 // forward moves packets from the cursor to the viewer until the session or
@@ -217,6 +236,11 @@ func (s *Session) forward() {
 		if t := s.tracks[p.Track]; t != nil && t.write(p, restart) == nil {
 			s.packetsOut.Add(1)
 			s.bytesOut.Add(uint64(len(p.Payload)))
+		}
+		if p.Marker && s.flushTo != nil {
+			if dest := s.dest.Load(); dest != nil {
+				s.flushTo(*dest) // the frame is written: send it at once
+			}
 		}
 	}
 }

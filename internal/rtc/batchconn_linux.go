@@ -1,0 +1,233 @@
+package rtc
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// Limits of one UDP GSO send (Linux: UDP_MAX_SEGMENTS, 64 KiB datagram).
+const (
+	gsoMaxSegments = 64
+	gsoMaxBytes    = 65000
+	// batchMaxPackets flushes a queue this long at once.
+	batchMaxPackets = 512
+	// batchDelay bounds how long a queued packet waits when nobody calls
+	// Flush (pion's own writes: STUN, DTLS, RTCP).
+	batchDelay = 500 * time.Microsecond
+)
+
+// batchConn is the mux's UDP socket with batched writes. Packets written
+// through WriteToAddrPort (pion's path for media) are queued per
+// destination; Flush sends the queue with one sendmmsg, each destination's
+// run of equal-size packets as one UDP GSO datagram that the kernel splits
+// (a video frame to one viewer: one system call and one pass through the
+// stack instead of one per packet). A timer flushes what nobody flushed.
+type batchConn struct {
+	*net.UDPConn
+	pc  *ipv4.PacketConn // WriteBatch; works for IPv6 sockets too (same sendmmsg)
+	gso atomic.Bool
+
+	mu      sync.Mutex
+	dests   map[netip.AddrPort]*destQueue
+	active  []*destQueue // with queued packets, in order of first write
+	queued  int
+	timer   *time.Timer
+	armed   bool
+	msgs    []ipv4.Message
+	scratch []byte
+}
+
+type destQueue struct {
+	addr    *net.UDPAddr
+	groups  []gsoGroup
+	n       int  // groups in use
+	packets int  // packets queued
+	listed  bool // in batchConn.active
+}
+
+// gsoGroup is a run of packets to one destination, all of size seg but the
+// last, which may be shorter (what UDP_SEGMENT accepts).
+type gsoGroup struct {
+	bufs   [1][]byte // Message.Buffers without an allocation per flush
+	buf    []byte
+	seg    int
+	count  int
+	closed bool // the last packet was shorter: nothing may follow
+	oob    []byte
+}
+
+func newBatchConn(c *net.UDPConn) *batchConn {
+	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), dests: make(map[netip.AddrPort]*destQueue)}
+	b.gso.Store(true)
+	b.timer = time.AfterFunc(time.Hour, b.Flush)
+	b.timer.Stop()
+	return b
+}
+
+// ReadFromAddrPort implements ice.AddrPortReaderWriter.
+func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return b.UDPConn.ReadFromUDPAddrPort(p)
+}
+
+// WriteToAddrPort queues p for addr; it implements ice.AddrPortReaderWriter.
+func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if len(p) > gsoMaxBytes {
+		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+	}
+	b.mu.Lock()
+	q := b.dests[addr]
+	if q == nil {
+		q = &destQueue{addr: net.UDPAddrFromAddrPort(addr)}
+		b.dests[addr] = q
+	}
+	if !q.listed {
+		q.listed = true
+		b.active = append(b.active, q)
+	}
+	q.add(p, b.gso.Load())
+	q.packets++
+	b.queued++
+	if b.queued >= batchMaxPackets {
+		b.flushLocked()
+	} else if !b.armed {
+		b.armed = true
+		b.timer.Reset(batchDelay)
+	}
+	b.mu.Unlock()
+	return len(p), nil
+}
+
+func (q *destQueue) add(p []byte, gso bool) {
+	if q.n > 0 {
+		g := &q.groups[q.n-1]
+		if gso && !g.closed && g.count < gsoMaxSegments && len(p) <= g.seg && len(g.buf)+len(p) <= gsoMaxBytes {
+			g.buf = append(g.buf, p...)
+			g.count++
+			g.closed = len(p) < g.seg
+			return
+		}
+	}
+	if q.n == len(q.groups) {
+		q.groups = append(q.groups, gsoGroup{})
+	}
+	g := &q.groups[q.n]
+	q.n++
+	g.buf = append(g.buf[:0], p...)
+	g.seg, g.count, g.closed = len(p), 1, false
+}
+
+// Flush sends everything queued.
+func (b *batchConn) Flush() {
+	b.mu.Lock()
+	b.flushLocked()
+	b.mu.Unlock()
+}
+
+func (b *batchConn) flushLocked() {
+	if b.armed {
+		b.armed = false
+		b.timer.Stop()
+	}
+	if b.queued == 0 {
+		return
+	}
+	msgs := b.msgs[:0]
+	for _, q := range b.active {
+		msgs = q.messages(msgs)
+	}
+	b.send(msgs)
+	for _, q := range b.active {
+		q.n, q.packets, q.listed = 0, 0, false
+	}
+	clear(b.active)
+	b.active = b.active[:0]
+	b.queued = 0
+	b.msgs = msgs[:0]
+}
+
+// FlushTo sends what is queued for one destination: a viewer's frame as
+// one GSO datagram.
+func (b *batchConn) FlushTo(addr netip.AddrPort) {
+	b.mu.Lock()
+	if q := b.dests[addr]; q != nil && q.n > 0 {
+		msgs := q.messages(b.msgs[:0])
+		b.send(msgs)
+		b.queued -= q.packets
+		q.n, q.packets = 0, 0 // stays listed until the next full flush
+		b.msgs = msgs[:0]
+	}
+	b.mu.Unlock()
+}
+
+// messages appends the queue's datagrams to msgs.
+func (q *destQueue) messages(msgs []ipv4.Message) []ipv4.Message {
+	for i := range q.groups[:q.n] {
+		g := &q.groups[i]
+		g.bufs[0] = g.buf
+		m := ipv4.Message{Buffers: g.bufs[:], Addr: q.addr}
+		if g.count > 1 {
+			if g.oob == nil {
+				g.oob = make([]byte, unix.CmsgSpace(2))
+			}
+			putSegmentCmsg(g.oob, g.seg)
+			m.OOB = g.oob
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// send writes the messages with sendmmsg. If the kernel refuses GSO, GSO
+// is switched off and the datagrams are sent one packet at a time.
+func (b *batchConn) send(msgs []ipv4.Message) {
+	for len(msgs) > 0 {
+		n, err := b.pc.WriteBatch(msgs, 0)
+		if err != nil {
+			if len(msgs[0].OOB) > 0 && (errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOPROTOOPT)) {
+				b.gso.Store(false)
+				b.sendSplit(msgs[0])
+				n = 1
+			} else {
+				n = max(n, 1) // drop the failing datagram, as a lossy network would
+			}
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// sendSplit sends a GSO datagram's packets one by one.
+func (b *batchConn) sendSplit(m ipv4.Message) {
+	buf, addr := m.Buffers[0], m.Addr.(*net.UDPAddr)
+	seg := int(binary.NativeEndian.Uint16(m.OOB[unix.CmsgLen(0):]))
+	for len(buf) > 0 {
+		k := min(seg, len(buf))
+		_, _ = b.UDPConn.WriteToUDP(buf[:k], addr)
+		buf = buf[k:]
+	}
+}
+
+// putSegmentCmsg writes a UDP_SEGMENT control message (the GSO segment
+// size) into oob, which has room for it.
+func putSegmentCmsg(oob []byte, seg int) {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = unix.SOL_UDP
+	h.Type = unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(seg))
+}
+
+// Close flushes and closes the socket.
+func (b *batchConn) Close() error {
+	b.Flush()
+	b.timer.Stop()
+	return b.UDPConn.Close()
+}

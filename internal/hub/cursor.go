@@ -85,6 +85,30 @@ func (c *Cursor) SeekKeyframe() {
 // its sequence numbers without a gap. Next blocks until a packet is written,
 // the stream ends (ErrEnded) or ctx is done.
 func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) {
+	for {
+		p, restart, ok, err := c.TryNext()
+		if ok || err != nil {
+			return p, restart, err
+		}
+		// Caught up: take the wake-up channel, then look once more, so
+		// that a write in between is not missed.
+		ch := c.s.ring.waitChan()
+		if p, restart, ok, err = c.TryNext(); ok || err != nil {
+			return p, restart, err
+		}
+		select {
+		case <-ch:
+		case <-c.s.done:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// TryNext is Next without waiting: ok is false when the cursor has caught
+// up with the writer. err is the stream's end reason once it ended and the
+// cursor has read everything.
+func (c *Cursor) TryNext() (p *Packet, restart, ok bool, err error) {
 	r := c.s.ring
 	for {
 		p, lagged := r.get(c.pos)
@@ -94,21 +118,15 @@ func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) 
 			continue
 		}
 		if p == nil {
-			ch := r.waitChan()
-			if c.pos < r.head.Load() {
-				continue
-			}
 			select {
-			case <-ch:
 			case <-c.s.done:
-				if c.pos < r.head.Load() {
-					continue
+				if c.pos >= r.head.Load() {
+					return nil, false, false, c.s.endErr
 				}
-				return nil, false, c.s.endErr
-			case <-ctx.Done():
-				return nil, false, ctx.Err()
+				continue
+			default:
+				return nil, false, false, nil
 			}
-			continue
 		}
 		c.pos++
 		if p.Gen > c.gen {
@@ -135,7 +153,7 @@ func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) 
 		}
 		ct.next = p.Pos + 1
 		restart, ct.restart = ct.restart, false
-		return p, restart, nil
+		return p, restart, true, nil
 	}
 }
 
@@ -151,9 +169,10 @@ func (c *Cursor) newPublisher(p *Packet) {
 	}
 }
 
-// Pending reports whether packets are waiting for this cursor, so that
-// Next would not block.
-func (c *Cursor) Pending() bool { return c.pos < c.s.ring.head.Load() }
+// WaitChan returns a channel closed by the stream's next Write. Take it
+// before the last TryNext, then wait on it (and on Done): no write is
+// missed.
+func (s *Stream) WaitChan() <-chan struct{} { return s.ring.waitChan() }
 
 // Skips is how many times the cursor fell behind the ring and jumped ahead.
 func (c *Cursor) Skips() uint64 { return c.skips.Load() }

@@ -16,8 +16,10 @@ import (
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/httpapi"
+	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/metrics"
+	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -44,6 +46,8 @@ type Server struct {
 	engine  *rtc.Engine
 	hub     *hub.Hub
 	api     *httpapi.API
+	hls     *hls.Server     // nil when hls.enabled is false
+	rec     *record.Manager // recording rules and switches
 	httpSrv *http.Server
 	ln      net.Listener
 	served  chan error
@@ -85,6 +89,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxViewersPerStream: cfg.Limits.MaxViewersPerStream,
 		ReconnectGrace:      cfg.Stream.ReconnectGrace,
 	})
+	// LL-HLS and recording read the hub like viewers, on cursors of their own.
+	var hlsSrv *hls.Server
+	var hlsOut httpapi.HLSServer // stays a nil interface when HLS is off
+	if cfg.HLS.Enabled {
+		hlsSrv = hls.New(hls.Config{Always: cfg.HLS.Always, SegmentDuration: cfg.HLS.SegmentDuration,
+			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount, CloseAfter: cfg.HLS.CloseAfter}, h, log)
+		hlsOut = hlsSrv
+	}
+	rec := record.New(record.Config{Rules: cfg.Record.Rules}, h, log)
 	api := httpapi.New(httpapi.Config{
 		CORSOrigin:          cfg.HTTP.CORSOrigin,
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
@@ -95,15 +108,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
 		Metrics:             m,
 		Ready:               ready,
+		HLS:                 hlsOut,
+		Recordings:          rec,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
 			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
 			PLIInterval: cfg.Stream.PLIInterval},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
-			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo},
+			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo, Fanout: whep.NewFanout()},
 	)
 	s := &Server{
-		log: log, bus: bus, engine: engine, hub: h, api: api, ln: ln, served: make(chan error, 1),
+		log: log, bus: bus, engine: engine, hub: h, api: api, hls: hlsSrv, rec: rec, ln: ln, served: make(chan error, 1),
 		httpSrv: &http.Server{
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -171,6 +186,9 @@ func (s *Server) Close() error {
 	if s.ready != nil {
 		s.ready.SetNotReady("shutting down")
 	}
+	if s.hls != nil {
+		s.hls.Close() // first: it answers the playlist requests that wait on it
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := s.httpSrv.Shutdown(ctx)
@@ -178,6 +196,7 @@ func (s *Server) Close() error {
 		err = s.httpSrv.Close()
 	}
 	s.api.CloseAll()
+	s.rec.Close() // after the sessions: recorders close their files as their streams end
 	for _, h := range s.hooks {
 		h.Close()
 	}

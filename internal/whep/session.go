@@ -40,6 +40,9 @@ type Deps struct {
 	// peer address; the forwarding loop calls it at the end of each video
 	// frame, so a frame leaves in one system call.
 	FlushTo func(netip.AddrPort)
+	// Fanout runs the egress workers that forward to viewers; shared by
+	// every session of the server (a private one when nil).
+	Fanout *Fanout
 	// WaitForPublisher is how long a viewer of a stream nobody publishes
 	// waits for a publisher; 0 refuses it at once (ErrNotFound).
 	WaitForPublisher time.Duration
@@ -69,6 +72,9 @@ type Session struct {
 	wg     sync.WaitGroup
 
 	flushTo   func(netip.AddrPort)
+	fanout    *Fanout
+	worker    *worker                        // set by the Fanout, under its lock
+	ended     bool                           // worker-only: the stream ended, nothing more to pump
 	dest      atomic.Pointer[netip.AddrPort] // the viewer's address, once connected
 	endReason atomic.Pointer[error]
 	closeOnce sync.Once
@@ -100,7 +106,10 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, flushTo: d.FlushTo, done: make(chan struct{})}
+	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, flushTo: d.FlushTo, fanout: d.Fanout, done: make(chan struct{})}
+	if s.fanout == nil {
+		s.fanout = NewFanout()
+	}
 	s.stats = d.Metrics.Viewer(streamName, joined)
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -206,7 +215,7 @@ func (s *Session) start() {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { s.updateDest() })
 	}
 	s.cursor.SeekKeyframe()
-	s.wg.Go(s.forward)
+	s.fanout.add(s)
 }
 
 // updateDest records where the viewer's packets go (it changes with an ICE
@@ -217,20 +226,24 @@ func (s *Session) updateDest() {
 	}
 }
 
-// forward moves packets from the cursor to the viewer until the session or
-// the stream ends. It allocates nothing per packet.
-func (s *Session) forward() {
+// pump forwards what the cursor holds to the viewer, without waiting; its
+// worker calls it in each pass. It allocates nothing per packet.
+func (s *Session) pump() {
+	if s.ended {
+		return
+	}
 	for {
-		p, restart, err := s.cursor.Next(s.ctx)
+		p, restart, ok, err := s.cursor.TryNext()
 		if err != nil {
-			if errors.Is(err, hub.ErrEnded) || errors.Is(err, hub.ErrCodecChanged) {
-				// The publisher left (and no successor came within the
-				// grace period, or one with other codecs): closing the
-				// PeerConnection ends the viewer's tracks; pion's state
-				// change then runs Close.
-				s.endReason.Store(&err)
-				_ = s.pc.Close()
-			}
+			// The publisher left (and no successor came within the grace
+			// period, or one with other codecs): closing the PeerConnection
+			// ends the viewer's tracks; pion's state change then runs Close.
+			s.ended = true
+			s.endReason.Store(&err)
+			s.wg.Go(func() { _ = s.pc.Close() })
+			return
+		}
+		if !ok {
 			return
 		}
 		if t := s.tracks[p.Track]; t != nil && t.write(p, restart) == nil {
@@ -276,12 +289,13 @@ func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 // logged; nil means the client asked (DELETE) or the server is stopping.
 func (s *Session) Close(reason error) {
 	s.closeOnce.Do(func() {
-		if r := s.endReason.Load(); r != nil {
-			reason = *r
-		}
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		s.fanout.remove(s) // the worker lets go of the session
+		if r := s.endReason.Load(); r != nil {
+			reason = *r
+		}
 		s.cancel()
 		_ = s.pc.Close()
 		s.wg.Wait()

@@ -40,6 +40,22 @@ else
 fi
 # --- end of transcoding libraries ---------------------------------------
 
+# --- ffmpeg/ffprobe for the LL-HLS and recording tests (issue 7) --------
+# The end-to-end tests check HLS segments and recordings with ffprobe;
+# without it they skip and say why. Here it is installed (Debian, as
+# root) when missing, and then required.
+if ! dpkg -s ffmpeg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing ffmpeg"
+  apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg >/dev/null
+fi
+if command -v ffprobe >/dev/null 2>&1; then
+  export SLUICE_REQUIRE_FFPROBE=1
+else
+  echo "test.sh: the HLS and recording checks that need ffprobe will skip: install ffmpeg (apt-get, as root)" >&2
+fi
+# --- end of ffmpeg -------------------------------------------------------
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
 if [ -n "$unformatted" ]; then
@@ -62,7 +78,7 @@ echo "== go test -race"
 go test -race -count=1 -timeout 12m ./...
 
 echo "== benchmarks compile and run once"
-go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/hub/ ./internal/codec/ ./internal/transcode/ >/dev/null
+go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/hub/ ./internal/codec/ ./internal/transcode/ ./internal/hls/ >/dev/null
 
 echo "== scale test (500 WHEP viewers)"
 # About 15-30 s on 2 cores; SKIP_SCALE_TEST=1 skips it.

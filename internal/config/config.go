@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/webhook"
 )
 
@@ -22,6 +23,8 @@ type Config struct {
 	WebRTC  WebRTC      `yaml:"webrtc"`
 	Stream  Stream      `yaml:"stream"`
 	Limits  Limits      `yaml:"limits"`
+	HLS     HLS         `yaml:"hls"`
+	Record  Record      `yaml:"record"`
 	Auth    auth.Config `yaml:"auth"`
 	Events  Events      `yaml:"events"`
 	Metrics Metrics     `yaml:"metrics"`
@@ -118,6 +121,23 @@ type Stream struct {
 	WaitForPublisher time.Duration `yaml:"wait_for_publisher"`
 }
 
+// HLS configures the LL-HLS output at /hls/{stream}/index.m3u8.
+type HLS struct {
+	Enabled bool `yaml:"enabled"` // default true: serve /hls/
+	// Always muxes every stream from its publication on; default false
+	// muxes a stream from its first HLS request.
+	Always          bool          `yaml:"always"`
+	SegmentDuration time.Duration `yaml:"segment_duration"` // default 1s; 200ms..30s: shortest segment, cut at the next keyframe
+	PartDuration    time.Duration `yaml:"part_duration"`    // default 200ms; 20ms..segment_duration: LL-HLS part
+	SegmentCount    int           `yaml:"segment_count"`    // default 7; 7..100: segments in the playlist
+	CloseAfter      time.Duration `yaml:"close_after"`      // default 1m; 5s..24h: stop a muxer without requests
+}
+
+// Record configures recording streams to fMP4 files on disk.
+type Record struct {
+	Rules []record.Rule `yaml:"rules"` // default empty: nothing is recorded
+}
+
 // Limits bounds how many sessions the server accepts.
 type Limits struct {
 	MaxSessions         int `yaml:"max_sessions"`           // default 10000; >=1: publishers+viewers on the server
@@ -158,6 +178,13 @@ func Default() Config {
 			ReorderPackets: 64,
 			ReconnectGrace: 10 * time.Second,
 			ReorderDelay:   100 * time.Millisecond,
+		},
+		HLS: HLS{
+			Enabled:         true,
+			SegmentDuration: time.Second,
+			PartDuration:    200 * time.Millisecond,
+			SegmentCount:    7,
+			CloseAfter:      time.Minute,
 		},
 		Limits: Limits{
 			MaxSessions:         10000,

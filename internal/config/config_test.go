@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/sluice-media/sluice/internal/record"
 )
 
 // writeConfig writes a YAML file for one test and returns its path.
@@ -241,6 +243,16 @@ func TestErrors(t *testing.T) {
 			want: []string{"limits.max_sessions: 0 is out of range (allowed 1 or more)"}},
 		{name: "max viewers", env: []string{"SLUICE_LIMITS_MAX_VIEWERS_PER_STREAM=-5"},
 			want: []string{"limits.max_viewers_per_stream: -5 is out of range (allowed 1 or more)"}},
+		{name: "hls segment count", args: []string{"-hls.segment_count=3"},
+			want: []string{"hls.segment_count: 3 is out of range (allowed 7..100; LL-HLS needs at least 7)"}},
+		{name: "hls part longer than segment", args: []string{"-hls.segment_duration=1s", "-hls.part_duration=2s"},
+			want: []string{"hls.part_duration: 2s is out of range (allowed 20ms..1s)"}},
+		{name: "record rule without dir", file: "record:\n  rules:\n    - streams: \"cam-*\"\n",
+			want: []string{"record.rules[0].dir: is empty"}},
+		{name: "record rule bad values", file: "record:\n  rules:\n    - {dir: /r, streams: \"[\", name: \"../%stream\", segment: 10ms, audio: mp3}\n",
+			want: []string{"record.rules[0].streams:", "record.rules[0].name:", "record.rules[0].segment: 10ms is out of range", `record.rules[0].audio: "mp3" is not allowed`}},
+		{name: "record rule bad size", file: "record:\n  rules:\n    - {dir: /r, max_bytes: 10XB}\n",
+			want: []string{"record.rules:", "is not a size"}},
 		{name: "log level", args: []string{"-log.level", "verbose"},
 			want: []string{`log.level: "verbose" is not allowed (allowed: debug, info, warn, error)`}},
 		{name: "log format", file: "log: {format: xml}\n",
@@ -251,7 +263,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown yaml key", file: "http:\n  listen: :1\n  lisen: :2\n",
 			want: []string{`sluice.yml:3: unknown key "http.lisen" (allowed in http: listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options)`}},
 		{name: "unknown yaml section", file: "htp:\n  listen: :1\n",
-			want: []string{`sluice.yml:1: unknown key "htp" (allowed at the top level: http, webrtc, stream, limits, auth, events, metrics, admin, log)`}},
+			want: []string{`sluice.yml:1: unknown key "htp" (allowed at the top level: http, webrtc, stream, limits, hls, record, auth, events, metrics, admin, log)`}},
 		{name: "section not a mapping", file: "http: 5\n",
 			want: []string{"http: want a mapping of settings (listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options)"}},
 		{name: "top level not a mapping", file: "- a\n",
@@ -296,6 +308,36 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRecordRules(t *testing.T) {
+	const file = `
+record:
+  rules:
+    - streams: "cam-*"
+      dir: /var/lib/sluice/rec
+      name: "%stream/%Y-%m-%d_%H-%M-%S"
+      segment: 10m
+      max_age: 168h
+      max_bytes: 10GiB
+      audio: opus
+`
+	cfg, err := loadCase(t, file, nil, []string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []record.Rule{{Streams: "cam-*", Dir: "/var/lib/sluice/rec", Name: "%stream/%Y-%m-%d_%H-%M-%S",
+		Segment: 10 * time.Minute, MaxAge: 168 * time.Hour, MaxBytes: 10 << 30, Audio: "opus"}}
+	if !reflect.DeepEqual(cfg.Record.Rules, want) {
+		t.Fatalf("rules = %+v, want %+v", cfg.Record.Rules, want)
+	}
+	cfg, err = loadCase(t, "", nil, []string{`SLUICE_RECORD_RULES=[{dir: /r, max_bytes: 1048576, manual: true}]`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Record.Rules; len(r) != 1 || r[0].MaxBytes != 1<<20 || !r[0].Manual {
+		t.Fatalf("rules from env = %+v", r)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/stun/v4"
 
+	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/webhook"
 )
 
@@ -95,6 +96,14 @@ func (c Config) problems() []*fieldError {
 	v.atLeast("limits.max_sessions", c.Limits.MaxSessions, 1)
 	v.atLeast("limits.max_viewers_per_stream", c.Limits.MaxViewersPerStream, 1)
 	v.atLeast("limits.max_sessions_per_ip", c.Limits.MaxSessionsPerIP, 1)
+
+	v.durRange("hls.segment_duration", c.HLS.SegmentDuration, 200*time.Millisecond, 30*time.Second)
+	v.durRange("hls.part_duration", c.HLS.PartDuration, 20*time.Millisecond, max(c.HLS.SegmentDuration, 20*time.Millisecond))
+	v.intRange("hls.segment_count", int64(c.HLS.SegmentCount), 7, 100, "; LL-HLS needs at least 7")
+	v.durRange("hls.close_after", c.HLS.CloseAfter, 5*time.Second, 24*time.Hour)
+	for i, r := range c.Record.Rules {
+		v.recordRule(fmt.Sprintf("record.rules[%d]", i), r)
+	}
 
 	for i, h := range c.Events.Webhooks {
 		v.webhook(fmt.Sprintf("events.webhooks[%d]", i), h)
@@ -214,6 +223,31 @@ func (v *validator) iceServer(path string, s ICEServer) {
 	}
 	if turn && (s.Username == "" || s.Credential == "") {
 		v.add(path, "TURN URLs need username and credential (allowed: both set when any URL is turn: or turns:)")
+	}
+}
+
+// recordRule checks one recording rule.
+func (v *validator) recordRule(path string, r record.Rule) {
+	if err := record.CheckPattern(r.Streams); err != nil {
+		v.add(path+".streams", "%v", err)
+	}
+	if r.Dir == "" {
+		v.add(path+".dir", "is empty (allowed: the directory recordings go under, e.g. /var/lib/sluice/rec)")
+	}
+	if err := record.CheckName(r.Name); err != nil {
+		v.add(path+".name", "%v", err)
+	}
+	if r.Segment != 0 {
+		v.durRange(path+".segment", r.Segment, time.Second, 24*time.Hour)
+	}
+	if r.MaxAge != 0 && r.MaxAge < time.Second {
+		v.add(path+".max_age", "%s is out of range (allowed 0s to keep files, or 1s or more)", shortDuration(r.MaxAge))
+	}
+	if r.MaxBytes < 0 {
+		v.add(path+".max_bytes", "%d is out of range (allowed 0 for no bound, or a size such as 10GiB)", r.MaxBytes)
+	}
+	if r.Audio != "" {
+		v.oneOf(path+".audio", r.Audio, record.AudioAAC, record.AudioOpus, record.AudioNone)
 	}
 }
 

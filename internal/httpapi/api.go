@@ -36,6 +36,8 @@ type Config struct {
 	ICEServersOnOptions bool
 	Metrics             *metrics.Metrics   // served at /metrics; nil: none
 	Ready               *metrics.Readiness // served at /readyz; nil: none
+	HLS                 HLSServer          // serves /hls/; nil: none
+	Recordings          Recordings         // POST /v1/streams/{stream}/recording; nil: none
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -71,6 +73,7 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("OPTIONS /"+kind+"/{stream}/{session}", a.preflight)
 	}
 	a.routeV1(mux)
+	a.routeOutputs(mux)
 	if a.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", a.cfg.Metrics.Handler())
 	}

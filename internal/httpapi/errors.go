@@ -8,8 +8,11 @@ import (
 	"strings"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
 )
@@ -47,11 +50,17 @@ func statusOf(err error) int {
 		return http.StatusPreconditionRequired
 	case errors.Is(err, rtc.ErrBadOffer), errors.Is(err, rtc.ErrBadFragment), errors.Is(err, errBadName):
 		return http.StatusBadRequest
-	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession):
+	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession), errors.Is(err, hls.ErrNoFile):
 		return http.StatusNotFound
+	case errors.Is(err, errBadJSON):
+		return http.StatusBadRequest
+	case errors.Is(err, record.ErrNoRule):
+		return http.StatusConflict
+	case errors.Is(err, hls.ErrNotReady), errors.Is(err, hls.ErrClosed):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, hub.ErrBusy):
 		return http.StatusConflict
-	case errors.Is(err, whep.ErrNoCompatibleCodec), errors.Is(err, whip.ErrNoMedia):
+	case errors.Is(err, whep.ErrNoCompatibleCodec), errors.Is(err, whip.ErrNoMedia), errors.Is(err, tap.ErrNoTracks):
 		return http.StatusNotAcceptable
 	case errors.Is(err, errTooManySessions), errors.Is(err, hub.ErrTooManyViewers),
 		errors.Is(err, whep.ErrNotReady), errors.Is(err, hub.ErrEnded), errors.Is(err, auth.ErrUnavailable),

@@ -1,0 +1,426 @@
+package tap
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/transcode"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	h264Codec = media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1"}
+	opusCodec = media.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}
+)
+
+type nopPub struct{}
+
+func (nopPub) RequestKeyframe() {}
+
+// loadClip returns the committed test clip's access units.
+func loadClip(t testing.TB) [][][]byte {
+	t.Helper()
+	f, err := os.Open("../../testdata/h264_cbp_320x240_25fps_3s.h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	aus, err := client.ReadAccessUnits(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aus
+}
+
+// source publishes H264 (one packet per NAL unit) and Opus to a hub
+// stream, from RTP clocks that start at arbitrary values.
+type source struct {
+	st         *hub.Stream
+	v, a       int // track indexes
+	vseq, aseq uint16
+	vts0, ats0 uint32
+	clip       [][][]byte
+}
+
+func newSource(t testing.TB, video, audio bool) *source {
+	t.Helper()
+	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second, MaxViewersPerStream: 10})
+	var codecs []media.Codec
+	if video {
+		codecs = append(codecs, h264Codec)
+	}
+	if audio {
+		codecs = append(codecs, opusCodec)
+	}
+	st, err := h.Publish("s", nopPub{}, codecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &source{st: st, v: -1, a: -1, vts0: 0xfffff000, ats0: 123456789, vseq: 65530, aseq: 1000, clip: loadClip(t)}
+	if video {
+		s.v = st.AddTrack(h264Codec)
+	}
+	if audio {
+		s.a = st.AddTrack(opusCodec)
+	}
+	t.Cleanup(st.End)
+	return s
+}
+
+// video writes access unit n (of the looped clip) at n×40 ms.
+func (s *source) video(n int) {
+	au := s.clip[n%len(s.clip)]
+	var nalus [][]byte
+	for _, nalu := range au {
+		if nalu[0]&0x1f != 9 { // no AUD
+			nalus = append(nalus, nalu)
+		}
+	}
+	for i, nalu := range nalus {
+		s.vseq++
+		s.st.Write(&hub.Packet{Track: s.v, Marker: i == len(nalus)-1, SequenceNumber: s.vseq,
+			Timestamp: s.vts0 + uint32(n)*3600, Payload: nalu})
+	}
+}
+
+// audio writes Opus packet n at n×20 ms.
+func (s *source) audio(n int) {
+	s.aseq++
+	s.st.Write(&hub.Packet{Track: s.a, SequenceNumber: s.aseq, Timestamp: s.ats0 + uint32(n)*960,
+		Payload: client.OpusTestPacket(uint16(n))})
+}
+
+// feed writes packets as a publisher sends them in real time: audio
+// packet i, and every other one video frame i/2, from 0 to n audio
+// packets. Tests write at most one GOP (25 frames) before they read: a
+// cursor that reads after more starts at the newest keyframe.
+func (s *source) feed(from, n int) {
+	for i := from; i < n; i++ {
+		if s.a >= 0 {
+			s.audio(i)
+		}
+		if s.v >= 0 && i%2 == 0 {
+			s.video(i / 2)
+		}
+	}
+}
+
+// units reads until n units came or the stream ended.
+func units(t testing.TB, r *Reader, n int) []*Unit {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []*Unit
+	for len(out) < n {
+		u, err := r.Next(ctx)
+		if err != nil {
+			if errors.Is(err, hub.ErrEnded) {
+				return out
+			}
+			t.Fatalf("after %d units: %v", len(out), err)
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// checkOrder fails unless units come in presentation order.
+func checkOrder(t testing.TB, us []*Unit) {
+	t.Helper()
+	for i := 1; i < len(us); i++ {
+		if us[i].Time() < us[i-1].Time() {
+			t.Fatalf("unit %d (%s at %v) before unit %d (%s at %v)", i, us[i].Track.Codec, us[i].Time(),
+				i-1, us[i-1].Track.Codec, us[i-1].Time())
+		}
+	}
+}
+
+// audioIndex is the index n that the Opus test packet carries.
+func audioIndex(t testing.TB, u *Unit) int {
+	t.Helper()
+	for n := range 1 << 16 {
+		if string(client.OpusTestPacket(uint16(n))) == string(u.Payload) {
+			return n
+		}
+	}
+	t.Fatalf("unknown audio payload %x", u.Payload)
+	return 0
+}
+
+// TestReaderSenderReports: sender reports say that audio was captured
+// 300 ms after video of the same RTP-relative time; the reader places
+// audio accordingly, whatever order the packets came in.
+func TestReaderSenderReports(t *testing.T) {
+	s := newSource(t, true, true)
+	t0 := time.Now().Add(-time.Hour)
+	s.st.SetSenderReport(s.v, media.ToNTP(t0), s.vts0)
+	s.st.SetSenderReport(s.a, media.ToNTP(t0.Add(300*time.Millisecond)), s.ats0)
+	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s.feed(0, 50)
+	s.st.End()
+	us := units(t, r, 1000)
+	if len(us) != 75 {
+		t.Fatalf("%d units, want 75 (all, at the end)", len(us))
+	}
+	checkOrder(t, us)
+	var video, audio int
+	for _, u := range us {
+		switch u.Track.Codec {
+		case H264:
+			if want := time.Duration(video) * 40 * time.Millisecond; u.Time() != want {
+				t.Fatalf("video frame %d at %v, want %v", video, u.Time(), want)
+			}
+			if u.Key != (video%25 == 0) {
+				t.Errorf("video frame %d: key %v", video, u.Key)
+			}
+			video++
+		case Opus:
+			n := audioIndex(t, u)
+			want := time.Duration(n)*20*time.Millisecond + 300*time.Millisecond
+			if d := u.Time() - want; d < -time.Millisecond || d > time.Millisecond {
+				t.Fatalf("audio packet %d at %v, want %v", n, u.Time(), want)
+			}
+			audio++
+		}
+	}
+	if video == 0 || audio == 0 {
+		t.Fatalf("%d video, %d audio units", video, audio)
+	}
+	if w := us[0].Wall; w.Sub(t0).Abs() > time.Millisecond {
+		t.Errorf("first unit's wall clock %v, want %v (the video's sender report)", w, t0)
+	}
+}
+
+// TestReaderArrival: without sender reports, audio is placed by arrival:
+// audio that arrives with a video frame is taken to be simultaneous.
+func TestReaderArrival(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		audioBefore int  // audio packets written before the first keyframe
+		videoLeads  bool // each video frame is written before its audio
+	}{
+		{"video first", 0, true},
+		{"together", 0, false},
+		{"audio first", 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSource(t, true, true)
+			r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for i := range tc.audioBefore {
+				s.audio(i)
+			}
+			for i := 0; i < 48; i++ {
+				if tc.videoLeads && i%2 == 0 {
+					s.video(i / 2)
+				}
+				s.audio(tc.audioBefore + i)
+				if !tc.videoLeads && i%2 == 0 {
+					s.video(i / 2)
+				}
+			}
+			s.st.End()
+			us := units(t, r, 1000)
+			checkOrder(t, us)
+			for _, u := range us {
+				if u.Track.Codec != Opus {
+					continue
+				}
+				// Audio packet audioBefore came with video frame 0.
+				n := audioIndex(t, u) - tc.audioBefore
+				want := time.Duration(n) * 20 * time.Millisecond
+				if d := u.Time() - want; d < -time.Millisecond || d > time.Millisecond {
+					t.Fatalf("audio packet %d at %v, want %v", n, u.Time(), want)
+				}
+			}
+		})
+	}
+}
+
+// TestReaderAudioOnly: an audio-only stream starts at its first packet.
+func TestReaderAudioOnly(t *testing.T) {
+	s := newSource(t, false, true)
+	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Video() != nil || r.Audio() == nil {
+		t.Fatal("want an audio track only")
+	}
+	s.feed(0, 20)
+	s.st.End()
+	us := units(t, r, 100)
+	if len(us) != 20 {
+		t.Fatalf("%d units, want 20 (all, at the end)", len(us))
+	}
+	for i, u := range us {
+		if u.Time() != time.Duration(i)*20*time.Millisecond {
+			t.Fatalf("unit %d at %v", i, u.Time())
+		}
+	}
+}
+
+// TestReaderStalledAudio: a stream whose audio track sends nothing gets
+// its video out, at most MaxWait late.
+func TestReaderStalledAudio(t *testing.T) {
+	s := newSource(t, true, true)
+	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus, MaxWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for n := range 20 {
+		s.video(n)
+	}
+	us := units(t, r, 14) // frames 0..13: those more than MaxWait older than the newest (19)
+	for i, u := range us {
+		if u.Track.Codec != H264 || u.Time() != time.Duration(i)*40*time.Millisecond {
+			t.Fatalf("unit %d: %s at %v", i, u.Track.Codec, u.Time())
+		}
+	}
+}
+
+// TestReaderNoAudioOption leaves audio out.
+func TestReaderNoAudioOption(t *testing.T) {
+	s := newSource(t, true, true)
+	r, err := Open(context.Background(), s.st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Audio() != nil {
+		t.Fatal("audio track with AudioNone")
+	}
+	s.feed(0, 10)
+	s.st.End()
+	for _, u := range units(t, r, 100) {
+		if u.Track.Codec != H264 {
+			t.Fatalf("unit of %s", u.Track.Codec)
+		}
+	}
+}
+
+// TestReaderAAC transcodes: AAC units come 1024 samples apart, in order
+// with the video, and the last ones come out at the stream's end.
+func TestReaderAAC(t *testing.T) {
+	if err := transcode.Available(); err != nil {
+		if os.Getenv("SLUICE_REQUIRE_TRANSCODE") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	s := newSource(t, true, true)
+	r, err := Open(context.Background(), s.st, Options{Audio: AudioAAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := r.Audio()
+	if a == nil || a.Codec != AAC || a.ClockRate != 48000 || a.AAC.SampleRate != 48000 || a.Channels != 1 {
+		t.Fatalf("audio track %+v, want mono AAC at 48 kHz (no stereo=1 in the fmtp)", a)
+	}
+	s.feed(0, 48) // 0.96 s
+	s.st.End()
+	us := units(t, r, 1000)
+	checkOrder(t, us)
+	var aac []*Unit
+	for _, u := range us {
+		if u.Track == a {
+			aac = append(aac, u)
+		}
+	}
+	// 0.96 s of audio is 45 access units, plus the encoder's priming.
+	if len(aac) < 45 || len(aac) > 47 {
+		t.Fatalf("%d AAC units for 0.96 s", len(aac))
+	}
+	for i := 1; i < len(aac); i++ {
+		if aac[i].PTS-aac[i-1].PTS != 1024 {
+			t.Fatalf("AAC unit %d at %d, previous at %d", i, aac[i].PTS, aac[i-1].PTS)
+		}
+	}
+	if aac[0].PTS != -1024 {
+		t.Errorf("first AAC unit at %d, want -1024 (the encoder's priming)", aac[0].PTS)
+	}
+}
+
+// TestOpenErrors: a stream with nothing to carry, and one that ended.
+func TestOpenErrors(t *testing.T) {
+	h := hub.New(hub.Config{RingPackets: 256, PLIMinInterval: time.Second})
+	vp8 := media.Codec{MimeType: "video/VP8", ClockRate: 90000}
+	st, _ := h.Publish("vp8", nopPub{}, []media.Codec{vp8})
+	st.AddTrack(vp8)
+	if _, err := Open(context.Background(), st, Options{Audio: AudioAAC}); !errors.Is(err, ErrNoTracks) {
+		t.Errorf("VP8 only: %v, want ErrNoTracks", err)
+	}
+	st.End()
+	st2, _ := h.Publish("late", nopPub{}, []media.Codec{h264Codec})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Open(ctx, st2, Options{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("tracks never added: %v, want the context's error", err)
+	}
+	st2.End()
+	if _, err := Open(context.Background(), st2, Options{}); !errors.Is(err, hub.ErrEnded) {
+		t.Errorf("ended stream: %v, want hub.ErrEnded", err)
+	}
+}
+
+// BenchmarkReader is the cost of reading a stream for an output, per unit
+// handed out: cursor, H264 depacketizing, timeline and interleaving (Opus
+// passed through; transcoding is BenchmarkTranscode's). Each round writes
+// one GOP (25 frames, 50 Opus packets) and reads it back.
+func BenchmarkReader(b *testing.B) {
+	s := newSource(b, true, true)
+	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	read, round := 0, 0
+	for read < b.N {
+		s.feed(round*50, round*50+50)
+		round++
+		// 75 units a round; all but the newest few are ready now.
+		for ; read < round*75-5; read++ {
+			if _, err := r.Next(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(read), "ns/unit")
+}
+
+// TestUnitTimeLong: times stay exact past a day of 90 kHz timestamps,
+// where PTS×1e9 would overflow.
+func TestUnitTimeLong(t *testing.T) {
+	v := &Track{Codec: H264, ClockRate: 90000}
+	u := &Unit{Track: v, PTS: 90000 * 200000} // 200000 s
+	if got := u.Time(); got != 200000*time.Second {
+		t.Fatalf("Time() = %v, want 200000s", got)
+	}
+	u.PTS += 45000
+	if got := u.Time(); got != 200000*time.Second+500*time.Millisecond {
+		t.Fatalf("Time() = %v", got)
+	}
+}

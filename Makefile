@@ -29,7 +29,7 @@ mediamtx: bin/mediamtx
 bin/mediamtx:
 	@mkdir -p bin
 	@if [ -x scripts/build-mediamtx.sh ]; then \
-		cp "$$(SLUICE_PEERS=$(PEERS) scripts/build-mediamtx.sh)" $@; \
+		cp "$$(SLUICE_TEST_PEERS=$(PEERS) scripts/build-mediamtx.sh)" $@; \
 	else \
 		$(PEERS)/build-mediamtx.sh $@; \
 	fi

@@ -9,10 +9,10 @@
 # archive, 16 hex digits>/mediamtx, so repeated runs are instant and a new
 # archive gets a new build. The build itself is ../shared/peers/build-mediamtx.sh
 # and needs the Go module proxy; without it this script fails and the test
-# skips with the reason. SLUICE_PEERS overrides the peers folder.
+# skips with the reason. SLUICE_TEST_PEERS overrides the peers folder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-peers=${SLUICE_PEERS:-$root/../shared/peers}
+peers=${SLUICE_TEST_PEERS:-$root/../shared/peers}
 archive=$(ls "$peers"/mediamtx-*.tar.gz 2>/dev/null | head -n 1 || true)
 if [ -z "$archive" ] || [ ! -x "$peers/build-mediamtx.sh" ]; then
   echo "build-mediamtx.sh: no MediaMTX source archive or build script in $peers" >&2

@@ -34,7 +34,7 @@ if [ -n "$transcode_missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id 
   go clean -cache
 fi
 if dpkg -s $transcode_pkgs >/dev/null 2>&1; then
-  export SLUICE_REQUIRE_TRANSCODE=1
+  export SLUICE_TEST_REQUIRE_TRANSCODE=1
 else
   echo "test.sh: transcoding tests will skip: install$transcode_missing (apt-get, as root)" >&2
 fi
@@ -50,7 +50,7 @@ if ! dpkg -s ffmpeg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg >/dev/null
 fi
 if command -v ffprobe >/dev/null 2>&1; then
-  export SLUICE_REQUIRE_FFPROBE=1
+  export SLUICE_TEST_REQUIRE_FFPROBE=1
 else
   echo "test.sh: the HLS and recording checks that need ffprobe will skip: install ffmpeg (apt-get, as root)" >&2
 fi

@@ -44,6 +44,7 @@ func startServer(name, bin string, args []string, logPath, readyURL string, anyS
 	defer logf.Close() // the child keeps its own descriptor
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = childEnv()
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -194,4 +195,16 @@ func mediaMTXConfig(template, httpAddr, udpAddr string) ([]byte, error) {
 		}
 	}
 	return []byte(out.String()), nil
+}
+
+// childEnv is this process's environment without SLUICE_* variables: a
+// benchmarked server runs with exactly the flags the bench gives it.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SLUICE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }

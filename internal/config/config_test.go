@@ -160,6 +160,11 @@ log:
 			want: func(c *Config) { c.Limits.MaxSessions = 7 },
 		},
 		{
+			name: "SLUICE_TEST_* switches of the test suite are not settings",
+			env:  []string{"SLUICE_TEST_REQUIRE_FFPROBE=1", "SLUICE_LIMITS_MAX_SESSIONS=9"},
+			want: func(c *Config) { c.Limits.MaxSessions = 9 },
+		},
+		{
 			name: "bare bool flag, last flag wins",
 			args: []string{"-webrtc.tcp_enabled", "-http.listen", ":1", "-http.listen", ":2"},
 			want: func(c *Config) { c.WebRTC.TCPEnabled = true; c.HTTP.Listen = ":2" },

@@ -20,6 +20,10 @@ import (
 // that are configured through the environment only.
 const envConfig = envPrefix + "CONFIG"
 
+// envTestPrefix is reserved for the test suite's own switches
+// (SLUICE_TEST_REQUIRE_FFPROBE, ...): they are not settings and are ignored.
+const envTestPrefix = envPrefix + "TEST_"
+
 // Load builds the Config for one run of the server. Sources are applied in
 // this order, later ones winning per setting: Default, the YAML file named by
 // -config (or SLUICE_CONFIG), SLUICE_* environment variables, flags. args
@@ -249,7 +253,7 @@ func (l *loader) env(env map[string]string) {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if k == envConfig {
+		if k == envConfig || strings.HasPrefix(k, envTestPrefix) {
 			continue
 		}
 		f, ok := fieldByEnv[k]

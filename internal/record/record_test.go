@@ -176,7 +176,7 @@ func TestSegmentFile(t *testing.T) {
 		if err != nil || !strings.Contains(string(got), "h264,320,240,2.000000") || !strings.Contains(string(got), "opus") {
 			t.Errorf("ffprobe: %v\n%s", err, got)
 		}
-	} else if os.Getenv("SLUICE_REQUIRE_FFPROBE") != "" {
+	} else if os.Getenv("SLUICE_TEST_REQUIRE_FFPROBE") != "" {
 		t.Fatal(err)
 	}
 }

@@ -321,7 +321,7 @@ func TestReaderNoAudioOption(t *testing.T) {
 // with the video, and the last ones come out at the stream's end.
 func TestReaderAAC(t *testing.T) {
 	if err := transcode.Available(); err != nil {
-		if os.Getenv("SLUICE_REQUIRE_TRANSCODE") != "" {
+		if os.Getenv("SLUICE_TEST_REQUIRE_TRANSCODE") != "" {
 			t.Fatal(err)
 		}
 		t.Skip(err)

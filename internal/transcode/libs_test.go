@@ -19,7 +19,7 @@ import (
 func needLibs(t testing.TB) {
 	t.Helper()
 	if err := Available(); err != nil {
-		if os.Getenv("SLUICE_REQUIRE_TRANSCODE") != "" {
+		if os.Getenv("SLUICE_TEST_REQUIRE_TRANSCODE") != "" {
 			t.Fatal(err)
 		}
 		t.Skip(err)

@@ -25,14 +25,14 @@ import (
 )
 
 // needFFprobe returns the path of ffprobe, or skips the test when it is
-// missing, unless SLUICE_REQUIRE_FFPROBE is set (scripts/test.sh sets it
+// missing, unless SLUICE_TEST_REQUIRE_FFPROBE is set (scripts/test.sh sets it
 // after installing ffmpeg).
 func needFFprobe(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("ffprobe")
 	if err != nil {
-		if os.Getenv("SLUICE_REQUIRE_FFPROBE") != "" {
-			t.Fatalf("ffprobe required (SLUICE_REQUIRE_FFPROBE is set): %v", err)
+		if os.Getenv("SLUICE_TEST_REQUIRE_FFPROBE") != "" {
+			t.Fatalf("ffprobe required (SLUICE_TEST_REQUIRE_FFPROBE is set): %v", err)
 		}
 		t.Skipf("ffprobe not found (apt-get install ffmpeg, or run scripts/test.sh): %v", err)
 	}
@@ -44,7 +44,7 @@ func needFFprobe(t testing.TB) string {
 func wantAAC(t testing.TB) bool {
 	t.Helper()
 	if err := transcode.Available(); err != nil {
-		if os.Getenv("SLUICE_REQUIRE_TRANSCODE") != "" {
+		if os.Getenv("SLUICE_TEST_REQUIRE_TRANSCODE") != "" {
 			t.Fatal(err)
 		}
 		t.Logf("video only: %v", err)

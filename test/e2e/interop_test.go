@@ -26,27 +26,27 @@ import (
 	"github.com/sluice-media/sluice/internal/client"
 )
 
-// peersDir is ../shared/peers relative to the repository root; SLUICE_PEERS
+// peersDir is ../shared/peers relative to the repository root; SLUICE_TEST_PEERS
 // overrides it (as it does for scripts/build-mediamtx.sh).
 func peersDir() string {
-	if d := os.Getenv("SLUICE_PEERS"); d != "" {
+	if d := os.Getenv("SLUICE_TEST_PEERS"); d != "" {
 		return d
 	}
 	return filepath.Join("..", "..", "..", "shared", "peers")
 }
 
-// mediamtxBinary returns the MediaMTX binary: $SLUICE_MEDIAMTX, or the one
-// scripts/build-mediamtx.sh cached. With SLUICE_BUILD_MEDIAMTX=1 it builds
+// mediamtxBinary returns the MediaMTX binary: $SLUICE_TEST_MEDIAMTX, or the one
+// scripts/build-mediamtx.sh cached. With SLUICE_TEST_BUILD_MEDIAMTX=1 it builds
 // it when missing (a minute or more, and the Go module proxy); otherwise a
 // missing binary skips the test with the reason.
 func mediamtxBinary(t *testing.T) string {
 	t.Helper()
-	if b := os.Getenv("SLUICE_MEDIAMTX"); b != "" {
+	if b := os.Getenv("SLUICE_TEST_MEDIAMTX"); b != "" {
 		return b
 	}
 	script := filepath.Join("..", "..", "scripts", "build-mediamtx.sh")
 	args := []string{"--path"}
-	if os.Getenv("SLUICE_BUILD_MEDIAMTX") == "1" {
+	if os.Getenv("SLUICE_TEST_BUILD_MEDIAMTX") == "1" {
 		args = nil
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
@@ -57,7 +57,7 @@ func mediamtxBinary(t *testing.T) string {
 	out, err := cmd.Output()
 	if err != nil {
 		if args != nil {
-			t.Skipf("MediaMTX is not built: run scripts/build-mediamtx.sh (needs the Go module proxy), or set SLUICE_BUILD_MEDIAMTX=1 or SLUICE_MEDIAMTX=/path/to/mediamtx %s", lastLines(stderr.String(), 2))
+			t.Skipf("MediaMTX is not built: run scripts/build-mediamtx.sh (needs the Go module proxy), or set SLUICE_TEST_BUILD_MEDIAMTX=1 or SLUICE_TEST_MEDIAMTX=/path/to/mediamtx %s", lastLines(stderr.String(), 2))
 		}
 		t.Skipf("MediaMTX cannot be built (%v): %s", err, lastLines(stderr.String(), 5))
 	}

@@ -55,6 +55,10 @@ type ViewOptions struct {
 	// keep p, which is reused for the next packet (the bench tool reads
 	// timestamps embedded in the payload this way).
 	OnRTP func(kind webrtc.RTPCodecType, p *rtp.Packet)
+	// OnRTCP, when set, is called with every RTCP packet the server sends
+	// about the video or the audio track (sender reports, ...), from a
+	// goroutine per track.
+	OnRTCP func(kind webrtc.RTPCodecType, pkts []rtcp.Packet)
 	// LocalIPs restricts the ICE host candidates. Empty means all
 	// interfaces, or loopback only when the URL's host is a loopback one.
 	LocalIPs []string
@@ -230,7 +234,7 @@ func viewerMediaEngine(opts ViewOptions) (*webrtc.MediaEngine, error) {
 
 // onTrack runs in its own goroutine (pion starts one per track) and reads
 // the track until the PeerConnection closes.
-func (v *Viewer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (v *Viewer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
@@ -238,6 +242,18 @@ func (v *Viewer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 	v.wg.Add(1)
 	defer v.wg.Done()
+	if on := v.opts.OnRTCP; on != nil {
+		kind := t.Kind()
+		v.wg.Go(func() {
+			for {
+				pkts, _, err := r.ReadRTCP()
+				if err != nil {
+					return
+				}
+				on(kind, pkts)
+			}
+		})
+	}
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		v.videoTrack = t
 	}

@@ -103,9 +103,10 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 
 // NewViewerPC returns a PeerConnection for a WHEP viewer that can send
 // exactly the given codecs (the publisher's), and RTX for the video ones.
-// It sends RTCP sender reports so players can sync audio and video. There
-// is no NACK responder: whep answers viewer NACKs from the stream's ring,
-// which every viewer shares, instead of a per-viewer copy of each packet.
+// It has no interceptors, so no goroutine or per-packet work of its own:
+// whep answers viewer NACKs from the stream's ring, which every viewer
+// shares, instead of a per-viewer copy of each packet, and its egress
+// workers send the RTCP sender reports.
 func (e *Engine) NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
 	rtxPT := webrtc.PayloadType(96 + len(codecs))
@@ -132,11 +133,7 @@ func (e *Engine) NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, erro
 			}
 		}
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, err
-	}
-	return e.newPeerConnection(m, ir)
+	return e.newPeerConnection(m, &interceptor.Registry{})
 }
 
 func kindOf(mime string) webrtc.RTPCodecType {

@@ -71,14 +71,16 @@ type Session struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	flushTo   func(netip.AddrPort)
-	fanout    *Fanout
-	worker    *worker                        // set by the Fanout, under its lock
-	ended     bool                           // worker-only: the stream ended, nothing more to pump
-	dest      atomic.Pointer[netip.AddrPort] // the viewer's address, once connected
-	endReason atomic.Pointer[error]
-	closeOnce sync.Once
-	done      chan struct{}
+	flushTo    func(netip.AddrPort)
+	fanout     *Fanout
+	worker     *worker                        // set by the Fanout, under its lock
+	ended      bool                           // worker-only: the stream ended, nothing more to pump
+	reportedAt time.Time                      // worker-only: when the last sender reports went
+	reportBuf  []rtcp.Packet                  // worker-only
+	dest       atomic.Pointer[netip.AddrPort] // the viewer's address, once connected
+	endReason  atomic.Pointer[error]
+	closeOnce  sync.Once
+	done       chan struct{}
 }
 
 // New negotiates a viewer session for the named stream. Media starts at the
@@ -232,6 +234,8 @@ func (s *Session) pump() {
 	if s.ended {
 		return
 	}
+	now := time.Now()
+	s.sendReports(now)
 	for {
 		p, restart, ok, err := s.cursor.TryNext()
 		if err != nil {
@@ -246,7 +250,7 @@ func (s *Session) pump() {
 		if !ok {
 			return
 		}
-		if t := s.tracks[p.Track]; t != nil && t.write(p, restart) == nil {
+		if t := s.tracks[p.Track]; t != nil && t.write(p, restart, now) == nil {
 			s.packetsOut.Add(1)
 			s.bytesOut.Add(uint64(len(p.Payload)))
 		}

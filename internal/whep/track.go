@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -31,6 +32,7 @@ type outTrack struct {
 	seqDelta uint16
 	lastSeq  uint16
 	runStart uint16 // viewer sequence number of the first packet after the last discontinuity
+	report   reportState
 
 	// Published by the forwarding goroutine for retransmissions (nack.go).
 	tsDelta atomic.Uint32
@@ -101,8 +103,9 @@ func (t *outTrack) StreamID() string { return t.streamID }
 func (t *outTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // write sends one hub packet with this viewer's header. restart marks a
-// discontinuity: the sequence continues from the last packet sent.
-func (t *outTrack) write(p *hub.Packet, restart bool) error {
+// discontinuity: the sequence continues from the last packet sent. now is
+// about the time of sending, for sender reports.
+func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time) error {
 	b := t.bound.Load()
 	if b == nil {
 		return nil
@@ -127,5 +130,8 @@ func (t *outTrack) write(p *hub.Packet, restart bool) error {
 	t.lastSeq = h.SequenceNumber
 	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq))
 	_, err := b.w.WriteRTP(h, p.Payload)
+	if err == nil {
+		t.report.sent(h.Timestamp, len(p.Payload), now)
+	}
 	return err
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/frame"
@@ -138,5 +142,110 @@ func TestAVSyncFromSenderReports(t *testing.T) {
 	t.Logf("%d video and %d audio frames; worst wall-clock error: video %v, audio %v", len(videoErr), len(audioErr), wv, wa)
 	if wv.Abs() > 20*time.Millisecond || wa.Abs() > 20*time.Millisecond {
 		t.Errorf("frame times off by up to %v (video) and %v (audio), want within 20 ms", wv, wa)
+	}
+}
+
+// TestViewerSenderReports checks the RTCP sender reports a WHEP viewer
+// gets: the publisher's reports say its audio was captured 300 ms after
+// the video with the same presentation time, and the viewer's reports,
+// though in the viewer's own SSRCs and timestamps, must say the same, so a
+// player lines them up as the publisher meant (within 20 ms). Reports
+// made up from send times, as a stock RTCP sender would, miss by 300 ms.
+func TestViewerSenderReports(t *testing.T) {
+	const offset = 300 * time.Millisecond
+	srv := startEdgeServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, srv.base+"/whip/avsr", client.PublishOptions{NoSenderReports: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	reports := func(pts time.Duration) {
+		if err := pub.WriteSenderReport(true, t0.Add(pts), pts); err != nil {
+			t.Error(err)
+		}
+		if err := pub.WriteSenderReport(false, t0.Add(pts+offset), pts); err != nil {
+			t.Error(err)
+		}
+	}
+	clip := loadClip(t)
+	f := newFeed(pub, clip, len(clip)) // 3 s
+	fctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); <-f.done }()
+	go f.run(fctx)
+	<-f.sentAU(1)
+	reports(0)
+
+	var mu sync.Mutex
+	srs := map[webrtc.RTPCodecType]*rtcp.SenderReport{}
+	v, err := client.View(ctx, srv.base+"/whep/avsr", client.ViewOptions{
+		OnRTCP: func(kind webrtc.RTPCodecType, pkts []rtcp.Packet) {
+			for _, p := range pkts {
+				if sr, ok := p.(*rtcp.SenderReport); ok {
+					mu.Lock()
+					srs[kind] = sr
+					mu.Unlock()
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+
+	var aus [][][]byte
+	var firstVideoTS uint32
+	var opus *client.OpusPacket
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	for {
+		mu.Lock()
+		haveSRs := srs[webrtc.RTPCodecTypeVideo] != nil && srs[webrtc.RTPCodecTypeAudio] != nil
+		mu.Unlock()
+		if haveSRs && len(aus) >= 5 && opus != nil {
+			break
+		}
+		select {
+		case au := <-v.AccessUnits():
+			if len(aus) == 0 {
+				firstVideoTS = au.RTPTimestamp
+			}
+			if len(aus) < 5 {
+				aus = append(aus, au.NALUs)
+			}
+		case p := <-v.OpusPackets():
+			if opus == nil {
+				opus = &p
+			}
+		case <-time.After(100 * time.Millisecond):
+		case <-rctx.Done():
+			t.Fatalf("after 10 s: %d access units, Opus %v, sender reports %v", len(aus), opus != nil, srs)
+		}
+	}
+	k := matchStart(clip, aus)
+	if k < 0 {
+		t.Fatal("the access units received are not consecutive ones of the clip")
+	}
+	n, ok := client.OpusTestIndex(opus.Payload)
+	if !ok {
+		t.Fatalf("Opus payload %x changed", opus.Payload)
+	}
+	mu.Lock()
+	srV, srA := *srs[webrtc.RTPCodecTypeVideo], *srs[webrtc.RTPCodecTypeAudio]
+	mu.Unlock()
+	wall := func(sr rtcp.SenderReport, ts uint32, rate int64) time.Time {
+		d := int64(int32(ts - sr.RTPTime))
+		return media.NTPTime(sr.NTPTime).Add(time.Duration(d * int64(time.Second) / rate))
+	}
+	// Access unit k was presented at k×40 ms, captured at t0 plus that;
+	// Opus packet n at n×20 ms, captured at t0 plus that plus offset.
+	got := wall(srV, firstVideoTS, 90000).Sub(wall(srA, opus.RTPTimestamp, 48000))
+	want := time.Duration(k)*2*client.OpusFrameDuration - (time.Duration(n)*client.OpusFrameDuration + offset)
+	t.Logf("video AU %d, Opus packet %d: viewer's reports put them %v apart, the publisher's %v", k, n, got, want)
+	if (got - want).Abs() > 20*time.Millisecond {
+		t.Errorf("the viewer's sender reports put video AU %d and Opus packet %d %v apart; the publisher's say %v", k, n, got, want)
 	}
 }

@@ -90,6 +90,10 @@ type ViewerReport struct {
 	WithKeyframe int `json:"with_keyframe"`
 	// Errors counts failures by message (at most 10 kinds).
 	Errors map[string]int `json:"errors,omitempty"`
+	// SetupsPerS is the viewers connected per second of the whole join
+	// phase (first POST to the last batch done). The viewers share this
+	// machine with the server, so it is a lower bound of the server's rate.
+	SetupsPerS float64 `json:"setups_per_s"`
 }
 
 // DeliveryReport sums what all viewers received in the window.
@@ -168,6 +172,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("media", "%s", r.Media.Source)
 	row("sent", "%.0f kbit/s video (target %.0f), %.0f RTP packets/s, %d fps", r.Media.SentVideoKbps, r.Media.TargetVideoKbps, r.Media.SentPacketsPerS, r.Media.FPS)
 	row("viewers", "%d of %d connected, %d failed, %d ended early, %d got a keyframe", r.Viewers.Connected, r.Viewers.Requested, r.Viewers.Failed, r.Viewers.EndedEarly, r.Viewers.WithKeyframe)
+	row("setup rate", "%.0f viewers/s (join phase, batches of the -batch size)", r.Viewers.SetupsPerS)
 	for _, e := range sortedErrors(r.Viewers.Errors) {
 		row("  error", "%s", e)
 	}

@@ -370,6 +370,9 @@ func (r *runner) connect(ctx context.Context, rep *Report) []*viewer {
 			fmt.Sprintf("%d/%d connected, %d failed, %.1f s", len(viewers), n, rep.Viewers.Failed, time.Since(start).Seconds()))
 	}
 	rep.Viewers.Connected = len(viewers)
+	if d := time.Since(start).Seconds(); d > 0 {
+		rep.Viewers.SetupsPerS = float64(len(viewers)) / d
+	}
 	if len(errs) > 0 {
 		rep.Viewers.Errors = errs
 	}

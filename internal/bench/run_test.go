@@ -78,6 +78,11 @@ func TestRunAgainstSluice(t *testing.T) {
 			if v.Requested != 3 || v.Connected != 3 || v.Failed != 0 || v.EndedEarly != 0 || v.WithKeyframe != 3 {
 				t.Errorf("viewers %+v", v)
 			}
+			// 3 viewers within the run's bounds: a rate above 0 and at most
+			// 3 per the smallest possible time (one millisecond).
+			if v.SetupsPerS <= 0 || v.SetupsPerS > 3000 {
+				t.Errorf("setup rate %.1f/s", v.SetupsPerS)
+			}
 			d := rep.Delivery
 			if d.PacketsPerS <= 0 || d.Mbps <= 0 || d.Expected <= 0 {
 				t.Errorf("delivery %+v", d)

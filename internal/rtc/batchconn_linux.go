@@ -44,6 +44,10 @@ type batchConn struct {
 	armed   bool
 	msgs    []ipv4.Message
 	scratch []byte
+	// free holds the buffers of sent datagrams for the next ones, so that
+	// buffer memory follows the packets in flight, not the destinations:
+	// a viewer idle between frames holds none.
+	free [][]byte
 }
 
 type destQueue struct {
@@ -93,7 +97,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 		q.listed = true
 		b.active = append(b.active, q)
 	}
-	q.add(p, b.gso.Load())
+	q.add(p, b.gso.Load(), b)
 	q.packets++
 	b.queued++
 	if b.queued >= batchMaxPackets {
@@ -106,7 +110,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	return len(p), nil
 }
 
-func (q *destQueue) add(p []byte, gso bool) {
+func (q *destQueue) add(p []byte, gso bool, b *batchConn) {
 	if q.n > 0 {
 		g := &q.groups[q.n-1]
 		if gso && !g.closed && g.count < gsoMaxSegments && len(p) <= g.seg && len(g.buf)+len(p) <= gsoMaxBytes {
@@ -121,6 +125,9 @@ func (q *destQueue) add(p []byte, gso bool) {
 	}
 	g := &q.groups[q.n]
 	q.n++
+	if g.buf == nil {
+		g.buf = b.buffer()
+	}
 	g.buf = append(g.buf[:0], p...)
 	g.seg, g.count, g.closed = len(p), 1, false
 }
@@ -146,7 +153,8 @@ func (b *batchConn) flushLocked() {
 	}
 	b.send(msgs)
 	for _, q := range b.active {
-		q.n, q.packets, q.listed = 0, 0, false
+		b.release(q)
+		q.packets, q.listed = 0, false
 	}
 	clear(b.active)
 	b.active = b.active[:0]
@@ -162,10 +170,34 @@ func (b *batchConn) FlushTo(addr netip.AddrPort) {
 		msgs := q.messages(b.msgs[:0])
 		b.send(msgs)
 		b.queued -= q.packets
-		q.n, q.packets = 0, 0 // stays listed until the next full flush
+		b.release(q)
+		q.packets = 0 // stays listed until the next full flush
 		b.msgs = msgs[:0]
 	}
 	b.mu.Unlock()
+}
+
+// buffer returns an empty datagram buffer.
+func (b *batchConn) buffer() []byte {
+	if n := len(b.free); n > 0 {
+		buf := b.free[n-1]
+		b.free[n-1] = nil
+		b.free = b.free[:n-1]
+		return buf[:0]
+	}
+	return make([]byte, 0, 1500)
+}
+
+// release gives the buffers of a queue's sent datagrams back.
+func (b *batchConn) release(q *destQueue) {
+	for i := range q.groups[:q.n] {
+		g := &q.groups[i]
+		if len(b.free) < batchMaxPackets {
+			b.free = append(b.free, g.buf)
+		}
+		g.buf, g.bufs[0] = nil, nil
+	}
+	q.n = 0
 }
 
 // messages appends the queue's datagrams to msgs.

@@ -17,7 +17,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/config"
@@ -37,9 +36,7 @@ type Engine struct {
 // New binds the UDP port (and TCP port, if enabled) on the configured IPs.
 func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
 	e := &Engine{}
-	loggers := logging.NewDefaultLoggerFactory()
-	loggers.DefaultLogLevel = logging.LogLevelError
-	loggers.Writer = slogWriter{log}
+	loggers := newSharedLoggers(log)
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

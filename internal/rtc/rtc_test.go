@@ -138,3 +138,22 @@ func TestParseFragment(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedLoggers: one logger per scope for every PeerConnection, and
+// pion's error lines still reach slog.
+func TestSharedLoggers(t *testing.T) {
+	var out strings.Builder
+	f := newSharedLoggers(slog.New(slog.NewTextHandler(&out, nil)))
+	a, b := f.NewLogger("ice"), f.NewLogger("ice")
+	if a != b {
+		t.Error("two loggers for one scope")
+	}
+	if f.NewLogger("dtls") == a {
+		t.Error("one logger for two scopes")
+	}
+	a.Debug("not shown")
+	a.Error("boom")
+	if s := out.String(); !strings.Contains(s, "boom") || strings.Contains(s, "not shown") {
+		t.Errorf("slog got %q", s)
+	}
+}

@@ -28,7 +28,7 @@ python3 - "$out/report.json" "$viewers" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 s = r.get("server", {})
-print(f"scale: {r['viewers']['connected']}/{n} viewers connected; {r['viewers'].get('setups_per_s', 0):.0f} setups/s; setup p50 {r['setup_ms']['p50']:.0f} ms p99 {r['setup_ms']['p99']:.0f} ms; "
+print(f"scale: {r['viewers']['connected']}/{n} viewers connected; {r['viewers'].get('setups_per_s', 0):.0f} setups/s, server {r.get('server', {}).get('cpu_ms_per_setup', 0):.1f} ms CPU per setup; setup p50 {r['setup_ms']['p50']:.0f} ms p99 {r['setup_ms']['p99']:.0f} ms; "
       f"RSS {s.get('rss_per_viewer_kb', 0):.0f} KiB/viewer; {r.get('goroutines_per_viewer', 0):.1f} goroutines/session; "
       f"{s.get('cpu_us_per_packet', 0):.2f} µs/packet; TTFF p99 {r['ttff_ms']['p99']:.0f} ms; loss {r['delivery']['loss_percent']:.3f} %")
 ok = r['viewers']['connected'] == n and r['delivery']['loss_percent'] < 1.0

@@ -125,6 +125,10 @@ type ServerReport struct {
 	// RSSPerViewerKB is (after - before) / viewers connected; "after" is
 	// read at the end of the warm-up, with every viewer connected.
 	RSSPerViewerKB float64 `json:"rss_per_viewer_kb"`
+	// CPUMsPerSetup is the server's CPU time during the join phase over
+	// the viewers connected: an upper bound of what one setup costs (it
+	// includes forwarding media to the viewers already connected).
+	CPUMsPerSetup float64 `json:"cpu_ms_per_setup"`
 }
 
 // Percentiles summarises samples in milliseconds (nearest rank).
@@ -188,6 +192,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s := r.Server; s != nil {
 		row("server CPU", "%.2f µs/packet, %.1f %% of a core (pid %d)", s.CPUUsPerPacket, s.CPUPercent, s.PID)
 		row("server RSS", "%.0f KiB/viewer (%d → %d KiB)", s.RSSPerViewerKB, s.RSSBeforeKB, s.RSSAfterKB)
+		row("server CPU per setup", "%.1f ms (join phase CPU / viewers, media to earlier viewers included)", s.CPUMsPerSetup)
 	}
 	if r.GoroutinesPerViewer > 0 {
 		row("server goroutines", "%.1f per viewer session", r.GoroutinesPerViewer)

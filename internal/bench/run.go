@@ -164,12 +164,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	var rssBefore int64
+	var joinCPU0, joinCPU1 uint64
 	if cfg.PID > 0 {
 		if rssBefore, err = rssKB(cfg.PID); err != nil {
 			return nil, err
 		}
+		joinCPU0, _ = cpuTicks(cfg.PID)
 	}
 	viewers := r.connect(ctx, rep)
+	if cfg.PID > 0 {
+		joinCPU1, _ = cpuTicks(cfg.PID)
+	}
 	defer r.closeAll(viewers)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -288,6 +293,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			RSSPerViewerKB: float64(rssAfter-rssBefore) / float64(len(viewers))}
 		if delivered > 0 {
 			s.CPUUsPerPacket = cpu * 1e6 / float64(delivered)
+		}
+		if joinCPU0 > 0 && joinCPU1 >= joinCPU0 {
+			s.CPUMsPerSetup = float64(joinCPU1-joinCPU0) / clockTicks * 1e3 / float64(len(viewers))
 		}
 		rep.Server = s
 		rep.Notes = append(rep.Notes, fmt.Sprintf("CPU time is counted in ticks of %d ms: ±%.2f µs/packet over this window", 1000/clockTicks, 1e6/clockTicks/max(float64(delivered), 1)))

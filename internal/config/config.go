@@ -30,6 +30,19 @@ type Config struct {
 	Metrics Metrics     `yaml:"metrics"`
 	Admin   Admin       `yaml:"admin"`
 	Log     Log         `yaml:"log"`
+	Cluster Cluster     `yaml:"cluster"`
+}
+
+// Cluster configures the origin/edge cluster on Redis. With Redis empty
+// (the default) sluice is a single node and ignores the other fields.
+type Cluster struct {
+	Redis     string        `yaml:"redis"`      // default empty = single node; host:port, or a redis:// or rediss:// URL
+	NodeID    string        `yaml:"node_id"`    // default empty = random at start; 1..64 of A-Z a-z 0-9 . _ -
+	PublicURL string        `yaml:"public_url"` // default empty = http(s)://http.listen; the base URL other nodes and redirected clients use
+	Capacity  int           `yaml:"capacity"`   // default 0 = no limit; >= 0: WHEP viewers this node serves before redirecting (307)
+	Secret    string        `yaml:"secret"`     // default empty; required with redis, >= 16 characters: authenticates node-to-node pulls
+	LeaseTTL  time.Duration `yaml:"lease_ttl"`  // default 10s; 1s..5m: stream ownership and node adverts expire this long after their node stops renewing
+	Linger    time.Duration `yaml:"linger"`     // default 5s; 0..10m: an edge keeps pulling a stream this long after its last local viewer left
 }
 
 // Metrics configures the Prometheus metrics at /metrics.
@@ -195,6 +208,10 @@ func Default() Config {
 		Log: Log{
 			Level:  "info",
 			Format: "text",
+		},
+		Cluster: Cluster{
+			LeaseTTL: 10 * time.Second,
+			Linger:   5 * time.Second,
 		},
 	}
 }

@@ -59,6 +59,14 @@ var help = map[string]string{
 	"metrics.per_stream_labels": "label packet/byte/loss/session metrics by stream (more series)",
 	"admin.listen":              "host:port of the admin listener (/metrics, /healthz, /readyz, /debug/pprof); empty = off",
 
+	"cluster.redis":      "Redis of the origin/edge cluster (host:port or redis:// URL); empty = single node",
+	"cluster.node_id":    "this node's id in the cluster; empty = random at start",
+	"cluster.public_url": "base URL other nodes and redirected viewers reach this node at; empty = from http.listen",
+	"cluster.capacity":   "WHEP viewers this node serves before redirecting new ones (307); 0 = no limit",
+	"cluster.secret":     "shared secret that authenticates node-to-node pulls, >= 16 characters",
+	"cluster.lease_ttl":  "stream ownership and node adverts expire this long after renewal stops, 1s..5m",
+	"cluster.linger":     "an edge stops pulling a stream this long after its last viewer left, 0..10m",
+
 	"log.level":  "debug, info, warn or error",
 	"log.format": "text or json",
 }

@@ -118,6 +118,7 @@ func (c Config) problems() []*fieldError {
 
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	v.cluster(c.Cluster, c.HTTP.Listen)
 	return v.errs
 }
 
@@ -265,4 +266,56 @@ func (v *validator) webhook(path string, h webhook.Config) {
 	v.durRange(path+".timeout", h.Timeout, 0, time.Minute)
 	v.intRange(path+".retries", int64(h.Retries), 0, 20, "; 0 means 4")
 	v.intRange(path+".queue", int64(h.Queue), 0, 1000000, "; 0 means 1000")
+}
+
+// cluster checks the cluster section; without Redis it is not used, and
+// only the ranges are checked.
+func (v *validator) cluster(c Cluster, listen string) {
+	v.durRange("cluster.lease_ttl", c.LeaseTTL, time.Second, 5*time.Minute)
+	v.durRange("cluster.linger", c.Linger, 0, 10*time.Minute)
+	v.atLeast("cluster.capacity", c.Capacity, 0)
+	if c.NodeID != "" && !validNodeID(c.NodeID) {
+		v.add("cluster.node_id", "%q is not allowed (allowed: 1..64 characters of A-Z a-z 0-9 . _ -, or empty for a random id)", c.NodeID)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.add("cluster.public_url", "%q is not allowed (allowed: http:// or https:// URL of this node without path, e.g. https://edge1.example.com:8443)", c.PublicURL)
+		}
+	}
+	if c.Redis == "" {
+		return
+	}
+	if strings.Contains(c.Redis, "://") {
+		if u, err := url.Parse(c.Redis); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			v.add("cluster.redis", "%q is not allowed (allowed: host:port such as 127.0.0.1:6379, or a redis:// or rediss:// URL)", c.Redis)
+		}
+	} else {
+		v.hostPort("cluster.redis", c.Redis)
+	}
+	if len(c.Secret) < 16 {
+		v.add("cluster.secret", "is %d characters (allowed: 16 or more; required with cluster.redis)", len(c.Secret))
+	}
+	if c.PublicURL == "" {
+		if host, _, err := net.SplitHostPort(listen); err == nil {
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				v.add("cluster.public_url", "is empty and http.listen %q names no host other nodes can reach (allowed: the URL of this node, e.g. http://10.0.0.5:8080)", listen)
+			}
+		}
+	}
+}
+
+// validNodeID reports whether id can name a node: it goes into Redis keys
+// and log lines.
+func validNodeID(id string) bool {
+	if len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return id != ""
 }

@@ -106,11 +106,9 @@ func postOffer(ctx context.Context, hc *http.Client, endpoint, token, offer stri
 	if loc == "" {
 		return nil, "", errors.New("201 without Location")
 	}
-	// RFC 9725 §4.2: Location may be relative to the endpoint URL.
-	base, err := url.Parse(endpoint)
-	if err != nil {
-		return nil, "", err
-	}
+	// RFC 9725 §4.2: Location may be relative to the endpoint URL: the
+	// one that answered, after any 307 redirect (§4.5).
+	base := resp.Request.URL
 	ref, err := url.Parse(loc)
 	if err != nil {
 		return nil, "", fmt.Errorf("bad Location %q: %w", loc, err)

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
@@ -38,6 +39,7 @@ type Config struct {
 	Ready               *metrics.Readiness // served at /readyz; nil: none
 	HLS                 HLSServer          // serves /hls/; nil: none
 	Recordings          Recordings         // POST /v1/streams/{stream}/recording; nil: none
+	Cluster             Cluster            // origin/edge cluster; nil: single node
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -104,9 +106,13 @@ func (a *API) offer(kind string) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("stream")
-		if err := a.authz.Authorize(r.Context(), auth.NewRequest(r, action, name)); err != nil {
-			a.fail(w, r, kind, name, err)
-			return
+		// Another node's pull is authenticated by the cluster secret.
+		peer := kind == "whep" && a.cfg.Cluster != nil && a.cfg.Cluster.Peer(r, name)
+		if !peer {
+			if err := a.authz.Authorize(r.Context(), auth.NewRequest(r, action, name)); err != nil {
+				a.fail(w, r, kind, name, err)
+				return
+			}
 		}
 		body, err := a.readOffer(w, r)
 		if err != nil {
@@ -123,10 +129,20 @@ func (a *API) offer(kind string) http.HandlerFunc {
 
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout+a.whep.WaitForPublisher)
 		defer cancel()
+		clusterDone, clusterWatch, redirected, err := a.clusterOffer(ctx, w, r, kind, name, peer)
+		if redirected {
+			return
+		}
+		if err != nil {
+			a.fail(w, r, kind, name, err)
+			return
+		}
+		clusterDone = sync.OnceFunc(clusterDone)
 		var e *entry
 		onClose := func(reason error) {
 			a.sessions.remove(e)
 			a.sessionEnded(e, reason)
+			clusterDone()
 		}
 		e = &entry{kind: kind, stream: name, ip: ip, remote: r.RemoteAddr, created: time.Now(), token: tokenHash(r), etag: newETag()}
 		switch kind {
@@ -153,8 +169,12 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			}
 		}
 		if err != nil {
+			clusterDone()
 			a.fail(w, r, kind, name, err)
 			return
+		}
+		if clusterWatch != nil {
+			clusterWatch(e.session)
 		}
 		a.sessionStarted(e)
 		a.sessions.add(e)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/record"
@@ -58,13 +59,13 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, hls.ErrNotReady), errors.Is(err, hls.ErrClosed):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, hub.ErrBusy):
+	case errors.Is(err, hub.ErrBusy), errors.Is(err, cluster.ErrOwned):
 		return http.StatusConflict
 	case errors.Is(err, whep.ErrNoCompatibleCodec), errors.Is(err, whip.ErrNoMedia), errors.Is(err, tap.ErrNoTracks):
 		return http.StatusNotAcceptable
 	case errors.Is(err, errTooManySessions), errors.Is(err, hub.ErrTooManyViewers),
 		errors.Is(err, whep.ErrNotReady), errors.Is(err, hub.ErrEnded), errors.Is(err, auth.ErrUnavailable),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, cluster.ErrFull), errors.Is(err, cluster.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hls"
@@ -48,6 +49,7 @@ type Server struct {
 	api     *httpapi.API
 	hls     *hls.Server     // nil when hls.enabled is false
 	rec     *record.Manager // recording rules and switches
+	cluster *cluster.Cluster // nil in single-node mode
 	httpSrv *http.Server
 	ln      net.Listener
 	served  chan error
@@ -89,6 +91,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxViewersPerStream: cfg.Limits.MaxViewersPerStream,
 		ReconnectGrace:      cfg.Stream.ReconnectGrace,
 	})
+	cl, err := joinCluster(cfg, ln.Addr(), tlsCfg != nil, h, engine, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = engine.Close()
+		return nil, err
+	}
+	var clusterAPI httpapi.Cluster // stays a nil interface in single-node mode
+	if cl != nil {
+		clusterAPI = cl
+	}
 	// LL-HLS and recording read the hub like viewers, on cursors of their own.
 	var hlsSrv *hls.Server
 	var hlsOut httpapi.HLSServer // stays a nil interface when HLS is off
@@ -110,6 +122,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Ready:               ready,
 		HLS:                 hlsOut,
 		Recordings:          rec,
+		Cluster:             clusterAPI,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
 			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
@@ -118,7 +131,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo, Fanout: whep.NewFanout()},
 	)
 	s := &Server{
-		log: log, bus: bus, engine: engine, hub: h, api: api, hls: hlsSrv, rec: rec, ln: ln, served: make(chan error, 1),
+		log: log, bus: bus, engine: engine, hub: h, api: api, hls: hlsSrv, rec: rec, cluster: cl, ln: ln, served: make(chan error, 1),
 		httpSrv: &http.Server{
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -196,6 +209,9 @@ func (s *Server) Close() error {
 		err = s.httpSrv.Close()
 	}
 	s.api.CloseAll()
+	if s.cluster != nil {
+		s.cluster.Close() // after the publishers, which release their streams
+	}
 	s.rec.Close() // after the sessions: recorders close their files as their streams end
 	for _, h := range s.hooks {
 		h.Close()

@@ -1,0 +1,357 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sluice-media/sluice/internal/frame"
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/rtc"
+)
+
+// errLinkClosed is the reason of a link closed by this node.
+var errLinkClosed = errors.New("closed by this node")
+
+// link is one WHEP session from this node (the client) to a stream's
+// owner, whose media it writes into this node's hub as the stream's
+// publisher (hub.Publisher).
+type link struct {
+	c        *Cluster
+	stream   string
+	owner    Owner
+	pc       *webrtc.PeerConnection
+	location string // the session's URL at the owner, for DELETE
+	codecs   []media.Codec
+
+	attached chan struct{} // closed by attach: tracks may be added
+	failed   chan struct{} // closed when the connection fails or closes
+	failOnce sync.Once
+	why      error
+
+	mu      sync.Mutex
+	st      *hub.Stream
+	video   []uint32 // SSRCs of the owner's video tracks, for PLIs
+	closed  bool
+	readers sync.WaitGroup
+
+	closeOnce sync.Once
+}
+
+// dial opens a WHEP session to the owner of stream: an offer to receive
+// audio and video in the codecs sluice ingests, signed as a cluster pull.
+func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, error) {
+	pc, err := c.peers.NewPublisherPC(nil)
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	l := &link{c: c, stream: stream, owner: owner, pc: pc, attached: make(chan struct{}), failed: make(chan struct{})}
+	fail := func(err error) (*link, error) {
+		_ = pc.Close()
+		return nil, err
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return fail(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fail(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fail(err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return fail(fmt.Errorf("ICE gathering: %w", ctx.Err()))
+	}
+	answer, location, err := l.post(ctx, pc.LocalDescription().SDP)
+	if err != nil {
+		return fail(err)
+	}
+	l.location = location
+	pc.OnTrack(l.onTrack)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		l.deleteSession()
+		return fail(fmt.Errorf("owner's answer: %w", err))
+	}
+	if l.codecs, err = answerCodecs(pc, answer); err != nil {
+		l.deleteSession()
+		return fail(err)
+	}
+	rtc.Watch(pc, c.cfg.ConnectTimeout, func() {}, l.fail)
+	return l, nil
+}
+
+// post sends the offer to the owner's WHEP endpoint (RFC 9725 §4.2) and
+// returns the answer and the session URL.
+func (l *link) post(ctx context.Context, offer string) (answer, location string, err error) {
+	endpoint := strings.TrimSuffix(l.owner.URL, "/") + "/whep/" + url.PathEscape(l.stream)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
+	if err != nil {
+		return "", "", err
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
+	resp, err := l.c.hc.Do(req)
+	if err != nil {
+		return "", "", fmt.Errorf("owner %s: %w", l.owner.Node, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", "", fmt.Errorf("owner %s: read answer: %w", l.owner.Node, err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return "", "", fmt.Errorf("owner %s answered %d: %s", l.owner.Node, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	ref, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.Header.Get("Location") == "" {
+		return "", "", fmt.Errorf("owner %s: 201 without a usable Location", l.owner.Node)
+	}
+	return string(body), resp.Request.URL.ResolveReference(ref).String(), nil
+}
+
+// answerCodecs returns the codec of each media section the owner sends:
+// the tracks the hub stream will have.
+func answerCodecs(pc *webrtc.PeerConnection, answer string) ([]media.Codec, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(answer); err != nil {
+		return nil, fmt.Errorf("owner's answer: %w", err)
+	}
+	sending := map[string]bool{}
+	for _, m := range d.MediaDescriptions {
+		mid, _ := m.Attribute("mid")
+		_, inactive := m.Attribute("inactive")
+		_, recvonly := m.Attribute("recvonly")
+		if m.MediaName.Port.Value != 0 && !inactive && !recvonly {
+			sending[mid] = true
+		}
+	}
+	var codecs []media.Codec
+	for _, tr := range pc.GetTransceivers() {
+		if !sending[tr.Mid()] {
+			continue
+		}
+		if c := tr.Receiver().GetParameters().Codecs; len(c) > 0 {
+			codecs = append(codecs, rtc.CodecOf(c[0]))
+		}
+	}
+	if len(codecs) == 0 {
+		return nil, errors.New("owner's answer sends no media")
+	}
+	return codecs, nil
+}
+
+// attach makes the link the publisher of its stream in h: a new stream,
+// or the one a previous link or publisher left detached.
+func (l *link) attach(h *hub.Hub) error {
+	st, err := h.Publish(l.stream, l, l.codecs)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.st = st
+	l.mu.Unlock()
+	close(l.attached)
+	return nil
+}
+
+func (l *link) hubStream() *hub.Stream {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.st
+}
+
+// onTrack writes one of the owner's tracks into the hub stream.
+func (l *link) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	select {
+	case <-l.attached:
+	case <-l.failed:
+		return
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	st := l.st
+	l.readers.Add(2)
+	if t.Kind() == webrtc.RTPCodecTypeVideo {
+		l.video = append(l.video, uint32(t.SSRC()))
+	}
+	l.mu.Unlock()
+	defer l.readers.Done()
+
+	c := rtc.CodecOf(t.Codec())
+	idx := st.AddTrack(c)
+	go func() {
+		defer l.readers.Done()
+		l.readSenderReports(st, rcv, uint32(t.SSRC()), idx)
+	}()
+	var sniff *frame.InfoSniffer
+	if c.Kind() == media.KindVideo {
+		sniff = frame.NewInfoSniffer(c)
+		st.RequestKeyframe() // start the new link at a keyframe
+	}
+	l.read(st, t, idx, sniff)
+}
+
+// read copies RTP from the owner into the ring. The owner's WHEP session
+// sends one continuous, ordered sequence; a gap in a video track (loss
+// between the nodes) asks for a keyframe, which the stream rate-limits.
+func (l *link) read(st *hub.Stream, t *webrtc.TrackRemote, idx int, sniff *frame.InfoSniffer) {
+	buf := make([]byte, 1500)
+	var h rtp.Header
+	var next uint16
+	started := false
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		hl, err := h.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		end := n
+		if h.Padding && n > hl {
+			end -= int(buf[n-1])
+		}
+		if end <= hl {
+			continue
+		}
+		if sniff != nil && started && h.SequenceNumber != next {
+			st.RequestKeyframe()
+		}
+		started, next = true, h.SequenceNumber+1
+		payload := make([]byte, end-hl)
+		copy(payload, buf[hl:end])
+		if sniff != nil {
+			if info, ok := sniff.Sniff(payload); ok {
+				st.SetVideoInfo(idx, info)
+			}
+		}
+		st.Write(&hub.Packet{
+			Track:          idx,
+			Marker:         h.Marker,
+			PayloadType:    h.PayloadType,
+			SequenceNumber: h.SequenceNumber,
+			Timestamp:      h.Timestamp,
+			Payload:        payload,
+		})
+	}
+}
+
+// readSenderReports keeps the owner's sender reports in the stream (A/V
+// sync for HLS and recording here) and drains the receiver's RTCP.
+func (l *link) readSenderReports(st *hub.Stream, rcv *webrtc.RTPReceiver, ssrc uint32, idx int) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := rcv.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				st.SetSenderReport(idx, sr.NTPTime, sr.RTPTime)
+			}
+		}
+	}
+}
+
+// RequestKeyframe asks the owner for a keyframe (hub.Publisher); the
+// owner passes it on to its publisher, rate-limited.
+func (l *link) RequestKeyframe() {
+	l.mu.Lock()
+	pkts := make([]rtcp.Packet, 0, len(l.video))
+	for _, ssrc := range l.video {
+		pkts = append(pkts, &rtcp.PictureLossIndication{MediaSSRC: ssrc})
+	}
+	closed := l.closed
+	l.mu.Unlock()
+	if len(pkts) > 0 && !closed {
+		_ = l.pc.WriteRTCP(pkts)
+	}
+}
+
+func (l *link) fail(err error) {
+	l.failOnce.Do(func() {
+		l.why = err
+		close(l.failed)
+	})
+}
+
+func (l *link) isFailed() bool {
+	select {
+	case <-l.failed:
+		return true
+	default:
+		return false
+	}
+}
+
+// reason says why the link ended.
+func (l *link) reason() string {
+	if !l.isFailed() || l.why == nil {
+		return "owner changed"
+	}
+	return l.why.Error()
+}
+
+// close detaches the link from its stream (which then waits for a
+// successor), closes the PeerConnection, waits for the readers and ends
+// the session at the owner in the background.
+func (l *link) close() {
+	l.closeOnce.Do(func() {
+		l.fail(errLinkClosed)
+		l.mu.Lock()
+		l.closed = true
+		st := l.st
+		l.mu.Unlock()
+		if st != nil {
+			st.Detach(l)
+		}
+		_ = l.pc.Close()
+		l.readers.Wait()
+		l.c.wg.Go(l.deleteSession)
+	})
+}
+
+// deleteSession ends the WHEP session at the owner (RFC 9725 §4.2); an
+// owner that is gone does not answer, which is fine.
+func (l *link) deleteSession() {
+	if l.location == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, l.location, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
+	if resp, err := l.c.hc.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+	}
+}

@@ -1,0 +1,343 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/cluster"
+	"github.com/sluice-media/sluice/internal/cluster/redistest"
+	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/server"
+)
+
+const (
+	clusterSecret   = "cluster-secret-for-the-tests"
+	clusterPubToken = "cluster-publish-token"
+	clusterTTL      = time.Second
+)
+
+// clusterNode is one sluice of a test cluster; close stops it early (a
+// node dying), and the test's cleanup stops it otherwise.
+type clusterNode struct {
+	id    string
+	base  string
+	srv   *server.Server
+	close func()
+}
+
+// startClusterNode runs a sluice on loopback in the cluster on redis, with
+// leases of clusterTTL and viewer auth on (tokens for publishing, deny
+// otherwise), so that node-to-node pulls must use the cluster secret.
+func startClusterNode(t *testing.T, redis, id string, tweak func(*config.Config)) *clusterNode {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.WebRTC.UDPPort = 0
+	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
+	cfg.Stream.ReconnectGrace = 10 * time.Second
+	cfg.Cluster = config.Cluster{Redis: redis, NodeID: id, Secret: clusterSecret, LeaseTTL: clusterTTL, Linger: 500 * time.Millisecond}
+	cfg.Auth = auth.Config{Default: auth.ModeDeny, Rules: []auth.RuleConfig{
+		{Mode: auth.ModeStatic, Tokens: []auth.StaticToken{{Token: clusterPubToken}}},
+	}}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	w := &testLogWriter{t: t}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test_node", id)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &clusterNode{id: id, base: "http://" + srv.HTTPAddr().String(), srv: srv}
+	n.close = sync.OnceFunc(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("node %s Close: %v", id, err)
+		}
+		w.stop()
+	})
+	t.Cleanup(n.close)
+	return n
+}
+
+// waitSessions waits until the node holds n sessions (publishers, viewers
+// and other nodes' pulls).
+func (n *clusterNode) waitSessions(t *testing.T, want int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for n.srv.Sessions() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s holds %d sessions, want %d", n.id, n.srv.Sessions(), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// firstAU returns the viewer's next access unit.
+func firstAU(t *testing.T, v *client.Viewer, d time.Duration) client.AccessUnit {
+	t.Helper()
+	select {
+	case au := <-v.AccessUnits():
+		return au
+	case <-v.Done():
+		t.Fatal("viewer connection ended")
+	case <-time.After(d):
+		t.Fatalf("no access unit within %v", d)
+	}
+	return client.AccessUnit{}
+}
+
+// TestClusterEdgeFollowsOwner: three nodes and Redis. A publisher on A;
+// viewers on B and C are served by edge pulls from A (one per node, made
+// with the cluster secret although viewers need no token and auth denies
+// what it does not know). A dies; the publisher comes back on B: B's
+// viewer is taken over by the local publisher and C's pull follows the
+// stream to B, without either viewer renegotiating. C's pull stops
+// after the linger period once its viewers leave.
+func TestClusterEdgeFollowsOwner(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	redis := redistest.Start(t)
+	readAll := func(c *config.Config) {
+		c.Auth.Rules = append([]auth.RuleConfig{{Actions: []string{"read"}, Mode: auth.ModeAllow}}, c.Auth.Rules...)
+	}
+	a := startClusterNode(t, redis, "a", func(c *config.Config) {}) // viewers are refused on the origin itself
+	b := startClusterNode(t, redis, "b", readAll)
+	c := startClusterNode(t, redis, "c", readAll)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	clip := loadClip(t)
+
+	pubA, err := client.Publish(ctx, a.base+"/whip/live", client.PublishOptions{Token: clusterPubToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubA.Close()
+	feedCtx, stopA := context.WithCancel(ctx)
+	fa := newFeed(pubA, clip, 0)
+	go fa.run(feedCtx)
+	defer func() { stopA(); <-fa.done }()
+	<-fa.sentAU(1)
+
+	// A viewer without a token on A is refused: auth is on there.
+	if _, err := client.View(ctx, a.base+"/whep/live", client.ViewOptions{}); client.StatusOf(err) != http.StatusForbidden && client.StatusOf(err) != http.StatusUnauthorized {
+		t.Fatalf("tokenless viewer on the origin: %v, want 401 or 403", err)
+	}
+	// A forged pull credential does not get past auth either.
+	r := send(t, nil, http.MethodPost, a.base+"/whep/live", map[string]string{
+		"Content-Type": "application/sdp", cluster.PeerHeader: "b 1 00"}, rawOffer(t, false))
+	if r.status != http.StatusForbidden && r.status != http.StatusUnauthorized {
+		t.Fatalf("forged pull: %d %s, want 401 or 403", r.status, r.body)
+	}
+
+	watchC := newSeqWatch()
+	vB, err := client.View(ctx, b.base+"/whep/live", client.ViewOptions{})
+	if err != nil {
+		t.Fatalf("viewer on edge B: %v", err)
+	}
+	defer vB.Close()
+	vC, err := client.View(ctx, c.base+"/whep/live", client.ViewOptions{OnRTP: watchC.onRTP})
+	if err != nil {
+		t.Fatalf("viewer on edge C: %v", err)
+	}
+	defer vC.Close()
+	vC2, err := client.View(ctx, c.base+"/whep/live", client.ViewOptions{CountOnly: true})
+	if err != nil {
+		t.Fatalf("second viewer on edge C: %v", err)
+	}
+	defer vC2.Close()
+	for name, v := range map[string]*client.Viewer{"B": vB, "C": vC} {
+		if au := firstAU(t, v, 10*time.Second); !client.IsIDR(au.NALUs) {
+			t.Errorf("edge %s: first frame is not a keyframe", name)
+		}
+		if n := receiveAUs(v, 10, 10*time.Second); n < 10 {
+			t.Fatalf("edge %s: %d of 10 frames", name, n)
+		}
+	}
+	// A serves its publisher and one pull per edge, however many viewers
+	// the edges have.
+	a.waitSessions(t, 3, 5*time.Second)
+
+	// A dies. Its viewers' nodes keep their viewers connected.
+	stopA()
+	<-fa.done
+	a.close()
+	_ = pubA.Close()
+	killed := time.Now()
+
+	// The publisher comes back on B: B may claim the stream once A's
+	// lease is gone (released by its shutdown, or expired).
+	var pubB *client.Publisher
+	for i := 0; ; i++ {
+		pubB, err = client.Publish(ctx, b.base+"/whip/live", client.PublishOptions{Token: clusterPubToken})
+		if err == nil {
+			break
+		}
+		if client.StatusOf(err) != http.StatusConflict || i == 40 {
+			t.Fatalf("republish on B: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer pubB.Close()
+	republished := time.Now()
+	// B starts mid-clip (a P frame): viewers must wait for its keyframe.
+	fb := newFeed(pubB, append(clip[10:], clip...), 0)
+	feedB, stopB := context.WithCancel(ctx)
+	go fb.run(feedB)
+	defer func() { stopB(); <-fb.done }()
+
+	beforeCount, _ := watchC.snapshot()
+	for name, v := range map[string]*client.Viewer{"B": vB, "C": vC} {
+		// Frames A sent just before it died may still be queued; the
+		// first frame from B's publisher is a keyframe.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			au := firstAU(t, v, time.Until(deadline))
+			if client.IsIDR(au.NALUs) {
+				break
+			}
+		}
+		if name == "C" {
+			t.Logf("edge C resumed %v after the republish (%v after A died)", time.Since(republished).Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+		}
+		if n := receiveAUs(v, 10, 10*time.Second); n < 10 {
+			t.Fatalf("edge %s after the move: %d of 10 frames", name, n)
+		}
+	}
+	for name, v := range map[string]*client.Viewer{"B": vB, "C": vC, "C2": vC2} {
+		select {
+		case <-v.Done():
+			t.Fatalf("viewer %s's connection ended: it would have to renegotiate", name)
+		default:
+		}
+	}
+	after, maxJump := watchC.snapshot()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if after[k] <= beforeCount[k] {
+			t.Errorf("C %s: no packets after the move", k)
+		}
+		if maxJump[k] > 1 {
+			t.Errorf("C %s: sequence numbers jumped by %d across the move", k, maxJump[k])
+		}
+	}
+	// B: its publisher, its viewer and C's pull.
+	b.waitSessions(t, 3, 5*time.Second)
+
+	// C's viewers leave: its pull from B stops after the linger period.
+	_ = vC.Close()
+	_ = vC2.Close()
+	b.waitSessions(t, 2, 5*time.Second)
+}
+
+// TestClusterOwnershipRace: two publishers of one stream on two nodes at
+// the same moment: exactly one gets 201, the other 409 naming the owner.
+func TestClusterOwnershipRace(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	redis := redistest.Start(t)
+	nodes := []*clusterNode{startClusterNode(t, redis, "a", nil), startClusterNode(t, redis, "b", nil)}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pubs := make([]*client.Publisher, 2)
+	errs := make([]error, 2)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			<-start
+			pubs[i], errs[i] = client.Publish(ctx, n.base+"/whip/race", client.PublishOptions{Token: clusterPubToken})
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i := range nodes {
+		if errs[i] == nil {
+			won++
+			defer pubs[i].Close()
+			continue
+		}
+		var he *client.HTTPError
+		if !errors.As(errs[i], &he) || he.Status != http.StatusConflict || !strings.Contains(he.Body, "published on node") {
+			t.Errorf("loser on %s: %v, want 409 naming the owner", nodes[i].id, errs[i])
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d publishers won, want exactly 1: %v", won, errs)
+	}
+}
+
+// TestClusterRedirectWhenFull: nodes that hold one viewer each. The first
+// viewer stays on A; the second is redirected (307) to B, which serves it
+// with a pull from A; a third finds no room anywhere (503).
+func TestClusterRedirectWhenFull(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	redis := redistest.Start(t)
+	one := func(c *config.Config) {
+		c.Cluster.Capacity = 1
+		c.Auth = auth.Config{} // allow all: the redirect is the point here
+	}
+	a := startClusterNode(t, redis, "a", one)
+	b := startClusterNode(t, redis, "b", one)
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+
+	pub, err := client.Publish(ctx, a.base+"/whip/full", client.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	done := looseFeed(ctx, pub, loadClip(t))
+	defer func() { <-done }()
+	defer cancel()
+
+	v1, err := client.View(ctx, a.base+"/whep/full", client.ViewOptions{CountOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v1.Close()
+
+	// Without following: the 307 names B's WHEP URL of the same stream.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	r := send(t, noFollow, http.MethodPost, a.base+"/whep/full?x=1", map[string]string{"Content-Type": "application/sdp"}, rawOffer(t, false))
+	if r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != b.base+"/whep/full?x=1" {
+		t.Fatalf("viewer at a full node: %d Location %q, want 307 to %s", r.status, r.header.Get("Location"), b.base+"/whep/full?x=1")
+	}
+
+	// A client that follows it is served by B.
+	v2, err := client.View(ctx, a.base+"/whep/full", client.ViewOptions{})
+	if err != nil {
+		t.Fatalf("redirected viewer: %v", err)
+	}
+	defer v2.Close()
+	if !strings.HasPrefix(v2.Location(), b.base+"/whep/full/") {
+		t.Errorf("redirected viewer's session is %s, want one on B (%s)", v2.Location(), b.base)
+	}
+	if n := receiveAUs(v2, 5, 10*time.Second); n < 5 {
+		t.Fatalf("redirected viewer got %d of 5 frames", n)
+	}
+
+	// Both full: 503 once B's advert shows its viewer.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r = send(t, noFollow, http.MethodPost, a.base+"/whep/full", map[string]string{"Content-Type": "application/sdp"}, rawOffer(t, false))
+		if r.status == http.StatusServiceUnavailable {
+			break
+		}
+		if r.status != http.StatusTemporaryRedirect || time.Now().After(deadline) {
+			t.Fatalf("viewer with every node full: %d %s, want 503", r.status, r.body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(r.body, "no node of the cluster has room") {
+		t.Errorf("503 reason %q does not say the cluster is full", r.body)
+	}
+}

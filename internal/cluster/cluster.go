@@ -74,9 +74,9 @@ func New(cfg Config, reg *Registry, h *hub.Hub, peers peerFactory, log *slog.Log
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{
 		cfg: cfg, reg: reg, hub: h, peers: peers, log: log.With("node", cfg.NodeID),
-		hc:    &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}},
-		poll:  max(cfg.LeaseTTL/4, 100*time.Millisecond),
-		ctx:   ctx, cancel: cancel, nudge: make(chan struct{}, 1),
+		hc:   &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}},
+		poll: max(cfg.LeaseTTL/4, 100*time.Millisecond),
+		ctx:  ctx, cancel: cancel, nudge: make(chan struct{}, 1),
 		pulls: make(map[string]*pull), owned: make(map[string]*ownership),
 	}
 	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)

@@ -47,8 +47,8 @@ type Server struct {
 	engine  *rtc.Engine
 	hub     *hub.Hub
 	api     *httpapi.API
-	hls     *hls.Server     // nil when hls.enabled is false
-	rec     *record.Manager // recording rules and switches
+	hls     *hls.Server      // nil when hls.enabled is false
+	rec     *record.Manager  // recording rules and switches
 	cluster *cluster.Cluster // nil in single-node mode
 	httpSrv *http.Server
 	ln      net.Listener

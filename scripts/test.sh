@@ -56,6 +56,17 @@ else
 fi
 # --- end of ffmpeg -------------------------------------------------------
 
+# --- redis-server for the cluster tests (issue 12) -----------------------
+# The cluster registry and end-to-end tests start their own redis-server on
+# a random loopback port; installed here when missing, and then required.
+if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing redis-server"
+  apt-get update >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server >/dev/null
+fi
+export SLUICE_TEST_REQUIRE_REDIS=1
+# --- end of redis-server --------------------------------------------------
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
 if [ -n "$unformatted" ]; then

@@ -262,6 +262,13 @@ func TestErrors(t *testing.T) {
 			want: []string{`log.level: "verbose" is not allowed (allowed: debug, info, warn, error)`}},
 		{name: "log format", file: "log: {format: xml}\n",
 			want: []string{`sluice.yml:1: log.format: "xml" is not allowed (allowed: text, json)`}},
+		{name: "cluster without secret", args: []string{"-cluster.redis", "127.0.0.1:6379"},
+			want: []string{"cluster.secret: is 0 characters (allowed: 16 or more; required with cluster.redis)"}},
+		{name: "cluster bad values", args: []string{"-cluster.redis", "http://r:1", "-cluster.node_id", "a/b", "-cluster.lease_ttl", "100ms", "-cluster.capacity", "-1", "-cluster.public_url", "ftp://x", "-cluster.secret", "0123456789abcdef"},
+			want: []string{`cluster.redis: "http://r:1" is not allowed`, `cluster.node_id: "a/b" is not allowed`, "cluster.lease_ttl: 100ms is out of range (allowed 1s..5m)",
+				"cluster.capacity: -1 is out of range", `cluster.public_url: "ftp://x" is not allowed`}},
+		{name: "cluster public url needed", args: []string{"-http.listen", ":8080", "-cluster.redis", "redis://r:6379/0", "-cluster.secret", "0123456789abcdef"},
+			want: []string{`cluster.public_url: is empty and http.listen ":8080" names no host other nodes can reach`}},
 		{name: "several errors joined", args: []string{"-log.level=x", "-log.format=y"},
 			want: []string{"log.level:", "\n", "log.format:"}},
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -120,6 +121,9 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			return
 		}
 		ip := clientIP(r)
+		if peer {
+			ip = netip.Addr{} // other nodes' pulls are not held to the per-address limit
+		}
 		release, err := a.sessions.reserve(ip)
 		if err != nil {
 			a.fail(w, r, kind, name, err)

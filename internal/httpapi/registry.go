@@ -55,7 +55,7 @@ func (r *registry) reserve(ip netip.Addr) (release func(), err error) {
 	if r.max > 0 && len(r.byID)+r.pending >= r.max {
 		return nil, fmt.Errorf("%w (%d)", errTooManySessions, r.max)
 	}
-	if r.maxPerIP > 0 && r.perIP[ip] >= r.maxPerIP {
+	if r.maxPerIP > 0 && ip.IsValid() && r.perIP[ip] >= r.maxPerIP {
 		return nil, fmt.Errorf("%w (%d)", errTooManyFromIP, r.maxPerIP)
 	}
 	r.pending++

@@ -47,12 +47,13 @@ type Server struct {
 	engine  *rtc.Engine
 	hub     *hub.Hub
 	api     *httpapi.API
-	hls     *hls.Server      // nil when hls.enabled is false
-	rec     *record.Manager  // recording rules and switches
-	cluster *cluster.Cluster // nil in single-node mode
+	hls     *hls.Server     // nil when hls.enabled is false
+	rec     *record.Manager // recording rules and switches
 	httpSrv *http.Server
 	ln      net.Listener
 	served  chan error
+
+	cluster *cluster.Cluster // nil in single-node mode
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -131,7 +132,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo, Fanout: whep.NewFanout()},
 	)
 	s := &Server{
-		log: log, bus: bus, engine: engine, hub: h, api: api, hls: hlsSrv, rec: rec, cluster: cl, ln: ln, served: make(chan error, 1),
+		log: log, bus: bus, engine: engine, hub: h, api: api, hls: hlsSrv, rec: rec, ln: ln, served: make(chan error, 1),
 		httpSrv: &http.Server{
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -143,6 +144,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
+	s.cluster = cl
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)

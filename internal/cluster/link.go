@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -210,52 +209,6 @@ func (l *link) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		st.RequestKeyframe() // start the new link at a keyframe
 	}
 	l.read(st, t, idx, sniff)
-}
-
-// read copies RTP from the owner into the ring. The owner's WHEP session
-// sends one continuous, ordered sequence; a gap in a video track (loss
-// between the nodes) asks for a keyframe, which the stream rate-limits.
-func (l *link) read(st *hub.Stream, t *webrtc.TrackRemote, idx int, sniff *frame.InfoSniffer) {
-	buf := make([]byte, 1500)
-	var h rtp.Header
-	var next uint16
-	started := false
-	for {
-		n, _, err := t.Read(buf)
-		if err != nil {
-			return
-		}
-		hl, err := h.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		end := n
-		if h.Padding && n > hl {
-			end -= int(buf[n-1])
-		}
-		if end <= hl {
-			continue
-		}
-		if sniff != nil && started && h.SequenceNumber != next {
-			st.RequestKeyframe()
-		}
-		started, next = true, h.SequenceNumber+1
-		payload := make([]byte, end-hl)
-		copy(payload, buf[hl:end])
-		if sniff != nil {
-			if info, ok := sniff.Sniff(payload); ok {
-				st.SetVideoInfo(idx, info)
-			}
-		}
-		st.Write(&hub.Packet{
-			Track:          idx,
-			Marker:         h.Marker,
-			PayloadType:    h.PayloadType,
-			SequenceNumber: h.SequenceNumber,
-			Timestamp:      h.Timestamp,
-			Payload:        payload,
-		})
-	}
 }
 
 // readSenderReports keeps the owner's sender reports in the stream (A/V

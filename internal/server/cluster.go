@@ -7,6 +7,7 @@ import (
 	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 )
 
@@ -37,6 +38,7 @@ func joinCluster(cfg config.Config, addr net.Addr, tls bool, h *hub.Hub, engine 
 	cl, err := cluster.New(cluster.Config{
 		NodeID: id, PublicURL: trimSlash(url), Capacity: c.Capacity, Secret: c.Secret,
 		LeaseTTL: c.LeaseTTL, Linger: c.Linger, ConnectTimeout: cfg.WebRTC.ConnectTimeout,
+		Reorder: reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
 	}, reg, h, engine, log)
 	if err != nil {
 		_ = reg.Close()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/sluice-media/sluice/internal/auth"
@@ -242,8 +243,8 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 // the same moment: exactly one gets 201, the other 409 naming the owner.
 func TestClusterOwnershipRace(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	redis := redistest.Start(t)
-	nodes := []*clusterNode{startClusterNode(t, redis, "a", nil), startClusterNode(t, redis, "b", nil)}
+	redisAddr := redistest.Start(t)
+	nodes := []*clusterNode{startClusterNode(t, redisAddr, "a", nil), startClusterNode(t, redisAddr, "b", nil)}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	pubs := make([]*client.Publisher, 2)
@@ -272,6 +273,25 @@ func TestClusterOwnershipRace(t *testing.T) {
 	}
 	if won != 1 {
 		t.Fatalf("%d publishers won, want exactly 1: %v", won, errs)
+	}
+
+	// The winner's lease is taken from it behind its back (as if it had
+	// been cut off from Redis past the TTL): at its next renewal the node
+	// notices and closes its publisher.
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	if err := rdb.Set(ctx, "sluice:stream:race", `{"node":"elsewhere","url":"http://192.0.2.1","lease":"x"}`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range pubs {
+		if pubs[i] == nil {
+			continue
+		}
+		select {
+		case <-pubs[i].Done():
+		case <-time.After(5 * clusterTTL):
+			t.Fatal("publisher still connected after its node lost the stream's lease")
+		}
 	}
 }
 

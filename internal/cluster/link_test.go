@@ -173,9 +173,9 @@ func TestLinkRepairsLoss(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := &Cluster{
-		cfg:   Config{NodeID: "edge", Secret: linkSecret, ConnectTimeout: 5 * time.Second},
-		hub:   h, peers: engine, log: log, ctx: ctx, cancel: cancel,
-		hc:    &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
+		cfg: Config{NodeID: "edge", Secret: linkSecret, ConnectTimeout: 5 * time.Second},
+		hub: h, peers: engine, log: log, ctx: ctx, cancel: cancel,
+		hc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer dcancel()

@@ -57,11 +57,12 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	nudge  chan struct{} // asks the advert loop to write now
 
-	mu      sync.Mutex
-	viewers int                   // WHEP viewers admitted here, not peers
-	pulls   map[string]*pull      // streams with viewers here, by name
-	owned   map[string]*ownership // streams published here
-	closed  bool
+	mu       sync.Mutex
+	viewers  int                   // WHEP viewers admitted here, not peers
+	pulls    map[string]*pull      // streams with viewers here, by name
+	stopping map[string]*pull      // pulls cancelled whose run has not returned
+	owned    map[string]*ownership // streams published here
+	closed   bool
 }
 
 // ownership is a stream this node owns, shared by the local publishers of
@@ -80,7 +81,7 @@ func New(cfg Config, reg *Registry, h *hub.Hub, peers peerFactory, log *slog.Log
 		hc:   &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}},
 		poll: max(cfg.LeaseTTL/4, 100*time.Millisecond),
 		ctx:  ctx, cancel: cancel, nudge: make(chan struct{}, 1),
-		pulls: make(map[string]*pull), owned: make(map[string]*ownership),
+		pulls: make(map[string]*pull), stopping: make(map[string]*pull), owned: make(map[string]*ownership),
 	}
 	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer pcancel()
@@ -198,7 +199,7 @@ func (c *Cluster) View(ctx context.Context, stream string) (redirect string, lea
 	c.viewers++
 	p := c.pulls[stream]
 	if p == nil {
-		p = newPull(c, stream)
+		p = newPull(c, stream, c.stopping[stream])
 		c.pulls[stream] = p
 		c.wg.Go(p.run)
 	}
@@ -230,20 +231,33 @@ func (c *Cluster) leave(p *pull) {
 	if p.viewers > 0 || c.closed {
 		return
 	}
-	stop := func() {
+	if c.cfg.Linger <= 0 {
+		c.stopPull(p)
+		return
+	}
+	p.linger = time.AfterFunc(c.cfg.Linger, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if p.viewers == 0 && c.pulls[p.stream] == p {
-			delete(c.pulls, p.stream)
-			p.cancel()
+			c.stopPull(p)
 		}
+	})
+}
+
+// stopPull cancels a pull that has no viewers left; c.mu is held.
+func (c *Cluster) stopPull(p *pull) {
+	delete(c.pulls, p.stream)
+	c.stopping[p.stream] = p
+	p.cancel()
+}
+
+// stopped forgets a pull whose run is returning.
+func (c *Cluster) stopped(p *pull) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping[p.stream] == p {
+		delete(c.stopping, p.stream)
 	}
-	if c.cfg.Linger <= 0 {
-		delete(c.pulls, p.stream)
-		p.cancel()
-		return
-	}
-	p.linger = time.AfterFunc(c.cfg.Linger, stop)
 }
 
 // roomyNode returns the URL of the least loaded other node with room.

@@ -20,6 +20,8 @@ type pull struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	tried  chan struct{} // closed after the first attempt to feed the stream
+	done   chan struct{} // closed when run has returned
+	prev   *pull         // a pull of the same stream still stopping; run waits for it
 
 	// Guarded by c.mu.
 	viewers int
@@ -30,12 +32,25 @@ type pull struct {
 	lastErr string // the last dial error logged, to log each one once
 }
 
-func newPull(c *Cluster, stream string) *pull {
+func newPull(c *Cluster, stream string, prev *pull) *pull {
 	ctx, cancel := context.WithCancel(c.ctx)
-	return &pull{c: c, stream: stream, ctx: ctx, cancel: cancel, tried: make(chan struct{})}
+	return &pull{c: c, stream: stream, ctx: ctx, cancel: cancel, tried: make(chan struct{}), done: make(chan struct{}), prev: prev}
 }
 
 func (p *pull) run() {
+	defer close(p.done)
+	defer p.c.stopped(p)
+	if p.prev != nil {
+		// The previous pull ends its hub stream as it stops: wait, so
+		// that this one's viewers join the stream it feeds instead.
+		select {
+		case <-p.prev.done:
+			p.prev = nil
+		case <-p.ctx.Done():
+			close(p.tried)
+			return
+		}
+	}
 	defer p.stop()
 	first := true
 	for {

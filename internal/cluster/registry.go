@@ -89,10 +89,17 @@ func (r *Registry) Ping(ctx context.Context) error {
 	return nil
 }
 
-// renewScript extends a lease only if it is still the caller's.
+// renewScript extends a lease if it is still the caller's, and writes it
+// again if nobody holds the key (it expired while Redis was unreachable, or
+// Redis restarted empty): only another node's lease makes it lost.
 var renewScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
+local v = redis.call("GET", KEYS[1])
+if v == ARGV[1] then
   return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+if not v then
+  redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+  return 1
 end
 return 0`)
 
@@ -106,7 +113,7 @@ return 0`)
 // Claim makes node the owner of stream if nobody owns it: one atomic SET NX
 // with the lease's TTL, so of two nodes claiming at once exactly one wins.
 // The loser gets ErrOwned naming the owner. The lease is renewed until
-// Release, or until Redis says it is someone else's (Lost).
+// Release, or until Redis shows another node's lease in its place (Lost).
 func (r *Registry) Claim(ctx context.Context, stream, node, url string) (*Lease, error) {
 	o := Owner{Node: node, URL: url, Lease: rtc.NewID()}
 	val, _ := json.Marshal(o)
@@ -242,8 +249,8 @@ type Lease struct {
 // Owner is what the lease wrote to Redis.
 func (l *Lease) Owner() Owner { return l.owner }
 
-// Lost is closed when the lease was found expired or taken by another
-// node: ownership is gone and the publisher should stop.
+// Lost is closed when another node's lease was found in place of this
+// one: ownership is gone and the publisher should stop.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
 // Release stops renewing and deletes the lease if it is still ours, so

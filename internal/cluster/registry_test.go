@@ -162,6 +162,33 @@ func TestLeaseExpiry(t *testing.T) {
 	}
 }
 
+// TestLeaseRewritten: a lease whose key vanished with nobody else taking
+// it (Redis restarted empty) is written again at the next renewal, and not
+// reported lost.
+func TestLeaseRewritten(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	addr := redistest.Start(t)
+	a := newTestRegistry(t, addr)
+	ctx := t.Context()
+	l, err := a.Claim(ctx, "cam", "a", "http://a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if err := a.rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "lease rewritten", 2*testTTL, func() bool {
+		o, ok, err := a.Owner(ctx, "cam")
+		return err == nil && ok && o.Lease == l.Owner().Lease
+	})
+	select {
+	case <-l.Lost():
+		t.Fatal("lease reported lost although nobody else took it")
+	default:
+	}
+}
+
 // TestNodes: adverts are listed least loaded first and disappear when
 // their node stops renewing them.
 func TestNodes(t *testing.T) {

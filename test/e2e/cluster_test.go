@@ -84,6 +84,22 @@ func (n *clusterNode) waitSessions(t *testing.T, want int, d time.Duration) {
 	}
 }
 
+// drainQuiet empties the viewer's queues until nothing came for quiet:
+// what the stream's previous publisher sent has then been received.
+func drainQuiet(t *testing.T, v *client.Viewer, quiet time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-v.AccessUnits():
+		case <-v.OpusPackets():
+		case <-time.After(quiet):
+			return
+		}
+	}
+	t.Fatal("viewer still receiving 10 s after its publisher stopped")
+}
+
 // firstAU returns the viewer's next access unit.
 func firstAU(t *testing.T, v *client.Viewer, d time.Duration) client.AccessUnit {
 	t.Helper()
@@ -174,6 +190,8 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 	a.close()
 	_ = pubA.Close()
 	killed := time.Now()
+	drainQuiet(t, vB, 300*time.Millisecond)
+	drainQuiet(t, vC, 300*time.Millisecond)
 
 	// The publisher comes back on B: B may claim the stream once A's
 	// lease is gone (released by its shutdown, or expired).
@@ -198,14 +216,9 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 
 	beforeCount, _ := watchC.snapshot()
 	for name, v := range map[string]*client.Viewer{"B": vB, "C": vC} {
-		// Frames A sent just before it died may still be queued; the
-		// first frame from B's publisher is a keyframe.
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			au := firstAU(t, v, time.Until(deadline))
-			if client.IsIDR(au.NALUs) {
-				break
-			}
+		// The first frame from B's publisher is its first keyframe.
+		if au := firstAU(t, v, 15*time.Second); !client.IsIDR(au.NALUs) {
+			t.Errorf("edge %s: first frame after the move is not a keyframe", name)
 		}
 		if name == "C" {
 			t.Logf("edge C resumed %v after the republish (%v after A died)", time.Since(republished).Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))

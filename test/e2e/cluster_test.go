@@ -374,3 +374,76 @@ func TestClusterRedirectWhenFull(t *testing.T) {
 		t.Errorf("503 reason %q does not say the cluster is full", r.body)
 	}
 }
+
+// TestClusterPublisherMoves: the publisher leaves A (DELETE; A stays up)
+// and publishes again on B. The viewer on A, fed by A's own publisher so
+// far, is now fed by a pull from B; the viewer on B, fed by a pull from A
+// so far, is handed to B's new local publisher. Neither renegotiates.
+func TestClusterPublisherMoves(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	redisAddr := redistest.Start(t)
+	open := func(c *config.Config) { c.Auth = auth.Config{} }
+	a := startClusterNode(t, redisAddr, "a", open)
+	b := startClusterNode(t, redisAddr, "b", open)
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+	clip := loadClip(t)
+
+	pubA, err := client.Publish(ctx, a.base+"/whip/mv", client.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := newFeed(pubA, clip, 0)
+	feedA, stopA := context.WithCancel(ctx)
+	go fa.run(feedA)
+	defer func() { stopA(); <-fa.done }()
+	<-fa.sentAU(1)
+
+	viewers := map[string]*client.Viewer{}
+	for name, n := range map[string]*clusterNode{"A": a, "B": b} {
+		v, err := client.View(ctx, n.base+"/whep/mv", client.ViewOptions{})
+		if err != nil {
+			t.Fatalf("viewer on %s: %v", name, err)
+		}
+		defer v.Close()
+		viewers[name] = v
+		if got := receiveAUs(v, 5, 10*time.Second); got < 5 {
+			t.Fatalf("viewer on %s: %d of 5 frames", name, got)
+		}
+	}
+
+	stopA()
+	<-fa.done
+	if err := pubA.Close(); err != nil { // DELETE: A gives the stream up
+		t.Fatal(err)
+	}
+	for _, v := range viewers {
+		drainQuiet(t, v, 300*time.Millisecond)
+	}
+	pubB, err := client.Publish(ctx, b.base+"/whip/mv", client.PublishOptions{})
+	if err != nil {
+		t.Fatalf("publish on B after A gave the stream up: %v", err)
+	}
+	defer pubB.Close()
+	fb := newFeed(pubB, clip, 0)
+	feedB, stopB := context.WithCancel(ctx)
+	go fb.run(feedB)
+	defer func() { stopB(); <-fb.done }()
+
+	for name, v := range viewers {
+		if au := firstAU(t, v, 10*time.Second); !client.IsIDR(au.NALUs) {
+			t.Errorf("viewer on %s: first frame after the move is not a keyframe", name)
+		}
+		if got := receiveAUs(v, 10, 10*time.Second); got < 10 {
+			t.Fatalf("viewer on %s after the move: %d of 10 frames", name, got)
+		}
+		select {
+		case <-v.Done():
+			t.Fatalf("viewer on %s lost its connection", name)
+		default:
+		}
+	}
+	// B holds its publisher, its viewer and A's pull; A holds its viewer.
+	b.waitSessions(t, 3, 5*time.Second)
+	a.waitSessions(t, 1, 5*time.Second)
+}

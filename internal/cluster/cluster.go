@@ -57,6 +57,8 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	nudge  chan struct{} // asks the advert loop to write now
 
+	claimMu sync.Mutex // serialises Publish
+
 	mu       sync.Mutex
 	viewers  int                   // WHEP viewers admitted here, not peers
 	pulls    map[string]*pull      // streams with viewers here, by name
@@ -130,6 +132,10 @@ func (c *Cluster) Close() {
 // was lost to another node, and the publisher should then stop. A stream
 // owned by another node gets an error wrapping ErrOwned.
 func (c *Cluster) Publish(ctx context.Context, stream string) (release func(), lost <-chan struct{}, err error) {
+	// One claim at a time: two local publishers of a stream share one
+	// lease rather than take it from each other.
+	c.claimMu.Lock()
+	defer c.claimMu.Unlock()
 	c.mu.Lock()
 	o := c.owned[stream]
 	if o != nil {

@@ -103,6 +103,14 @@ if not v then
 end
 return 0`)
 
+// replaceScript swaps one lease for another, if the first is still there.
+var replaceScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+  return 1
+end
+return 0`)
+
 // releaseScript deletes a lease only if it is still the caller's.
 var releaseScript = redis.NewScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
@@ -122,14 +130,26 @@ func (r *Registry) Claim(ctx context.Context, stream, node, url string) (*Lease,
 		return nil, fmt.Errorf("%w: claim %q: %v", ErrUnavailable, stream, err)
 	}
 	if !ok {
-		owner, found, err := r.Owner(ctx, stream)
+		raw, owner, found, err := r.owner(ctx, stream)
 		switch {
 		case err != nil:
 			return nil, err
 		case !found: // expired in between: the caller may try again
 			return nil, fmt.Errorf("%w: %q (its owner just left; try again)", ErrOwned, stream)
+		case owner.Node != node:
+			return nil, &OwnedError{Owner: owner, Stream: stream}
 		}
-		return nil, &OwnedError{Owner: owner, Stream: stream}
+		// A lease of this node's id that this process does not hold was
+		// left by a previous run of the node (a restart): take it over
+		// rather than make the publisher wait for it to expire. Node ids
+		// must be unique among running nodes.
+		n, err := replaceScript.Run(ctx, r.rdb, []string{streamKey(stream)}, raw, val, r.ttl.Milliseconds()).Int()
+		if err != nil {
+			return nil, fmt.Errorf("%w: claim %q: %v", ErrUnavailable, stream, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%w: %q (its lease changed hands; try again)", ErrOwned, stream)
+		}
 	}
 	l := &Lease{r: r, key: streamKey(stream), val: string(val), owner: o, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.renew()
@@ -151,17 +171,23 @@ func (e *OwnedError) Unwrap() error { return ErrOwned }
 
 // Owner returns the owner of stream; found is false if nobody owns it.
 func (r *Registry) Owner(ctx context.Context, stream string) (o Owner, found bool, err error) {
-	val, err := r.rdb.Get(ctx, streamKey(stream)).Bytes()
+	_, o, found, err = r.owner(ctx, stream)
+	return o, found, err
+}
+
+// owner is Owner with the lease as stored.
+func (r *Registry) owner(ctx context.Context, stream string) (raw string, o Owner, found bool, err error) {
+	raw, err = r.rdb.Get(ctx, streamKey(stream)).Result()
 	if errors.Is(err, redis.Nil) {
-		return Owner{}, false, nil
+		return "", Owner{}, false, nil
 	}
 	if err != nil {
-		return Owner{}, false, fmt.Errorf("%w: owner of %q: %v", ErrUnavailable, stream, err)
+		return "", Owner{}, false, fmt.Errorf("%w: owner of %q: %v", ErrUnavailable, stream, err)
 	}
-	if err := json.Unmarshal(val, &o); err != nil {
-		return Owner{}, false, fmt.Errorf("%w: owner of %q: %v", ErrUnavailable, stream, err)
+	if err := json.Unmarshal([]byte(raw), &o); err != nil {
+		return "", Owner{}, false, fmt.Errorf("%w: owner of %q: %v", ErrUnavailable, stream, err)
 	}
-	return o, true, nil
+	return raw, o, true, nil
 }
 
 // Advertise writes the node's advert with the lease TTL.

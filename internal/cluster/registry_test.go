@@ -216,3 +216,31 @@ func TestNodes(t *testing.T) {
 		return err == nil && len(nodes) == 0
 	})
 }
+
+// TestClaimAfterRestart: a node restarted with the same id takes back the
+// lease its previous run left at once; another node still has to wait.
+func TestClaimAfterRestart(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	addr := redistest.Start(t)
+	ctx := t.Context()
+	before := newTestRegistry(t, addr)
+	l, err := before.Claim(ctx, "cam", "a", "http://a:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.abandon() // the process died
+
+	other := newTestRegistry(t, addr)
+	if _, err := other.Claim(ctx, "cam", "b", "http://b"); !errors.Is(err, ErrOwned) {
+		t.Fatalf("another node's claim: %v, want ErrOwned", err)
+	}
+	after := newTestRegistry(t, addr)
+	l2, err := after.Claim(ctx, "cam", "a", "http://a:2")
+	if err != nil {
+		t.Fatalf("claim by the restarted node: %v", err)
+	}
+	defer l2.Release(ctx)
+	if o, ok, err := other.Owner(ctx, "cam"); err != nil || !ok || o.URL != "http://a:2" || o.Lease != l2.Owner().Lease {
+		t.Fatalf("owner = %+v, %v, %v; want the restarted node's new lease", o, ok, err)
+	}
+}

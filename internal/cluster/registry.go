@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,7 +64,7 @@ type Registry struct {
 // last ttl unless renewed.
 func NewRegistry(addr string, ttl time.Duration) (*Registry, error) {
 	opts := &redis.Options{Addr: addr}
-	if len(addr) > 8 && (addr[:8] == "redis://" || (len(addr) > 9 && addr[:9] == "rediss://")) {
+	if strings.Contains(addr, "://") {
 		var err error
 		if opts, err = redis.ParseURL(addr); err != nil {
 			return nil, fmt.Errorf("cluster.redis: %w", err)

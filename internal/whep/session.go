@@ -243,7 +243,8 @@ func (s *Session) pump() {
 			// period, or one with other codecs): closing the PeerConnection
 			// ends the viewer's tracks; pion's state change then runs Close.
 			s.ended = true
-			s.endReason.Store(&err)
+			reason := err // its own variable: &err would put err on the heap for every packet
+			s.endReason.Store(&reason)
 			s.wg.Go(func() { _ = s.pc.Close() })
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// Transcode configures the Opus→AAC transcoder.
 	Transcode transcode.Config
+	// Taps shares each stream's reading and transcoding with the other
+	// outputs (recording); nil gives the server a pool of its own.
+	Taps *tap.Pool
 }
 
 func (c *Config) defaults() {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/tap"
 )
 
 // Server owns the muxers of all streams: one session per stream muxed,
@@ -31,6 +32,9 @@ type Server struct {
 // muxing every stream as it is published.
 func New(cfg Config, h *hub.Hub, log *slog.Logger) *Server {
 	cfg.defaults()
+	if cfg.Taps == nil {
+		cfg.Taps = tap.NewPool(log)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, hub: h, log: log, ctx: ctx, cancel: cancel, sessions: map[string]*session{}}
 	if cfg.Always {

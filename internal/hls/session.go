@@ -11,7 +11,8 @@ import (
 	"github.com/sluice-media/sluice/internal/tap"
 )
 
-// session muxes one stream: its goroutine reads the stream (tap.Reader)
+// session muxes one stream: its goroutine reads the stream (a tap.Pool
+// subscription, shared with a recording of the stream)
 // and writes the muxer until the stream ends, the session is idle for
 // CloseAfter (unless Always), or the server closes.
 type session struct {
@@ -75,7 +76,7 @@ func (ss *session) run() {
 		defer ss.idle.Stop()
 	}
 
-	r, err := tap.Open(ss.ctx, ss.st, tap.Options{Audio: tap.AudioAAC, Transcode: s.cfg.Transcode, Log: log})
+	r, err := s.cfg.Taps.Open(ss.ctx, ss.st, tap.Options{Audio: tap.AudioAAC, Transcode: s.cfg.Transcode})
 	if err != nil {
 		ss.fail(err)
 		return

@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	Rules []Rule
 	// Transcode configures the Opus→AAC transcoder.
 	Transcode transcode.Config
+	// Taps shares each stream's reading and transcoding with the other
+	// outputs (LL-HLS); nil gives the manager a pool of its own.
+	Taps *tap.Pool
 }
 
 // Status is a stream's recording state, as the API reports it.
@@ -82,6 +86,9 @@ func newManager(cfg Config, h *hub.Hub, log *slog.Logger, create func(string) (s
 		rules[i] = r.withDefaults()
 	}
 	cfg.Rules = rules
+	if cfg.Taps == nil {
+		cfg.Taps = tap.NewPool(log)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{cfg: cfg, hub: h, log: log, ctx: ctx, cancel: cancel, create: create,
 		prune: make(chan struct{}, 1), switches: map[string]bool{}, recs: map[string]*recorder{}, open: map[string]bool{}}

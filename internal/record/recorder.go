@@ -14,10 +14,10 @@ import (
 	"github.com/sluice-media/sluice/internal/tap"
 )
 
-// recorder records one stream: its goroutine reads the stream with its own
-// cursor (tap.Reader) and writes segment files until the stream ends, it
-// is switched off, or a write fails. A slow disk makes the recorder fall
-// behind and skip, never the publisher wait.
+// recorder records one stream: its goroutine reads the stream (a tap.Pool
+// subscription, shared with the stream's LL-HLS) and writes segment files
+// until the stream ends, it is switched off, or a write fails. A slow
+// disk makes the recorder fall behind and skip, never the publisher wait.
 type recorder struct {
 	m      *Manager
 	st     *hub.Stream
@@ -43,7 +43,7 @@ func (rc *recorder) run() {
 	case AudioNone:
 		mode = tap.AudioNone
 	}
-	r, err := tap.Open(rc.ctx, rc.st, tap.Options{Audio: mode, Transcode: rc.m.cfg.Transcode, Log: rc.log})
+	r, err := rc.m.cfg.Taps.Open(rc.ctx, rc.st, tap.Options{Audio: mode, Transcode: rc.m.cfg.Transcode})
 	if err != nil {
 		if rc.ctx.Err() == nil && !errors.Is(err, hub.ErrEnded) {
 			rc.fail(err)

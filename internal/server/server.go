@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/webhook"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -102,15 +103,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if cl != nil {
 		clusterAPI = cl
 	}
-	// LL-HLS and recording read the hub like viewers, on cursors of their own.
+	// LL-HLS and recording read the hub like viewers, on cursors of their
+	// own, one per stream that both share (with its transcoder).
+	taps := tap.NewPool(log)
 	var hlsSrv *hls.Server
 	var hlsOut httpapi.HLSServer // stays a nil interface when HLS is off
 	if cfg.HLS.Enabled {
 		hlsSrv = hls.New(hls.Config{Always: cfg.HLS.Always, SegmentDuration: cfg.HLS.SegmentDuration,
-			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount, CloseAfter: cfg.HLS.CloseAfter}, h, log)
+			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount, CloseAfter: cfg.HLS.CloseAfter,
+			Taps: taps}, h, log)
 		hlsOut = hlsSrv
 	}
-	rec := record.New(record.Config{Rules: cfg.Record.Rules}, h, log)
+	rec := record.New(record.Config{Rules: cfg.Record.Rules, Taps: taps}, h, log)
 	api := httpapi.New(httpapi.Config{
 		CORSOrigin:          cfg.HTTP.CORSOrigin,
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,

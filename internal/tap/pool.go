@@ -1,0 +1,271 @@
+package tap
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/sluice-media/sluice/internal/hub"
+)
+
+// feedUnits is how many units a feed keeps for its subscribers: about
+// 6 s of 30 fps video with its AAC audio. A subscriber that falls further
+// behind (a recorder on a stalled disk) skips to a newer keyframe.
+const feedUnits = 512
+
+// Pool shares the work of reading a stream among its outputs: LL-HLS and
+// a recording of the same stream with the same options get one Reader,
+// so one cursor, one set of depacketizers and one Opus→AAC transcoder
+// between them. The Reader runs in a goroutine of the pool's while
+// anything is subscribed, and stops (its transcoder with it) when the
+// last Subscription closes.
+type Pool struct {
+	log *slog.Logger
+
+	mu    sync.Mutex
+	feeds map[feedKey]*feed
+}
+
+// NewPool returns an empty pool; log (nil: none) gets the Readers' lines.
+func NewPool(log *slog.Logger) *Pool {
+	return &Pool{log: log, feeds: make(map[feedKey]*feed)}
+}
+
+// feedKey says which subscriptions can share a Reader: the same stream,
+// audio mode and transcoder settings (codec factories, set only by tests,
+// are not compared).
+type feedKey struct {
+	st                *hub.Stream
+	audio             Audio
+	channels, bitrate int
+	aacOptions        string
+	conceal, gap      int64
+	maxWait           int64
+}
+
+func keyOf(st *hub.Stream, opt Options) feedKey {
+	k := feedKey{st: st, audio: opt.Audio, maxWait: int64(opt.MaxWait)}
+	if opt.Audio == AudioAAC {
+		tc := opt.Transcode
+		k.channels, k.bitrate, k.aacOptions = tc.Channels, tc.Bitrate, tc.AACOptions
+		k.conceal, k.gap = int64(tc.MaxConceal), int64(tc.MaxGap)
+	}
+	return k
+}
+
+// Running returns the number of Readers the pool runs.
+func (p *Pool) Running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.feeds)
+}
+
+// Open subscribes to st's units with opt (opt.Log is ignored: the pool's
+// logger is used), starting a Reader if none with these options runs. It
+// waits, bounded by ctx, until the Reader is open. The Subscription's
+// first unit is a video keyframe (for streams with video).
+func (p *Pool) Open(ctx context.Context, st *hub.Stream, opt Options) (*Subscription, error) {
+	k := keyOf(st, opt)
+	p.mu.Lock()
+	f := p.feeds[k]
+	if f == nil {
+		f = p.start(k, st, opt)
+	}
+	f.subs++
+	p.mu.Unlock()
+
+	s := &Subscription{f: f}
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	}
+	if f.err != nil {
+		s.Close()
+		return nil, f.err
+	}
+	f.mu.Lock()
+	s.pos = f.start()
+	s.needKey = f.video != nil
+	f.mu.Unlock()
+	return s, nil
+}
+
+// start runs a feed for k; p.mu is held.
+func (p *Pool) start(k feedKey, st *hub.Stream, opt Options) *feed {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &feed{pool: p, key: k, cancel: cancel, ready: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}), units: make([]*Unit, feedUnits)}
+	p.feeds[k] = f
+	if p.log != nil {
+		opt.Log = p.log.With("stream", st.Name())
+	}
+	go f.run(ctx, st, opt)
+	return f
+}
+
+// drop forgets f, if it is still the feed for its key.
+func (p *Pool) drop(f *feed) {
+	p.mu.Lock()
+	if p.feeds[f.key] == f {
+		delete(p.feeds, f.key)
+	}
+	p.mu.Unlock()
+}
+
+// feed is one running Reader and the units it made, kept for its
+// subscribers in a ring.
+type feed struct {
+	pool   *Pool
+	key    feedKey
+	cancel context.CancelFunc
+	subs   int // guarded by pool.mu
+
+	ready        chan struct{} // closed once the Reader is open, or failed
+	err          error         // why it failed to open
+	video, audio *Track
+	audioErr     error
+
+	done chan struct{} // closed when run returns
+
+	mu      sync.Mutex
+	units   []*Unit // ring: unit n is at n % len
+	head    uint64  // number of units made
+	lastKey uint64  // position+1 of the newest video keyframe, 0 if none
+	ended   error   // the Reader's end, once it came
+	wake    chan struct{}
+	waiting bool
+}
+
+func (f *feed) run(ctx context.Context, st *hub.Stream, opt Options) {
+	defer close(f.done)
+	defer f.pool.drop(f)
+	r, err := Open(ctx, st, opt)
+	if err != nil {
+		f.err = err
+		close(f.ready)
+		return
+	}
+	defer r.Close()
+	f.video, f.audio, f.audioErr = r.Video(), r.Audio(), r.AudioErr()
+	close(f.ready)
+	for {
+		u, err := r.Next(ctx)
+		if err != nil {
+			f.push(nil, err)
+			return
+		}
+		f.push(u, nil)
+	}
+}
+
+// push adds a unit, or the end.
+func (f *feed) push(u *Unit, end error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u != nil {
+		f.units[f.head%uint64(len(f.units))] = u
+		f.head++
+		if u.Key && u.Track.IsVideo() {
+			f.lastKey = f.head
+		}
+	} else {
+		f.ended = end
+	}
+	if f.waiting {
+		f.waiting = false
+		close(f.wake)
+		f.wake = make(chan struct{})
+	}
+}
+
+// start is where a new subscriber begins: the newest video keyframe still
+// held, else the next unit; f.mu is held.
+func (f *feed) start() uint64 {
+	if f.lastKey > 0 && f.head-(f.lastKey-1) <= uint64(len(f.units)) {
+		return f.lastKey - 1
+	}
+	return f.head
+}
+
+// Subscription reads a pooled Reader's units. It is used by one
+// goroutine; Close it when done.
+type Subscription struct {
+	f       *feed
+	pos     uint64
+	needKey bool // skip to a video keyframe (at the start, after a skip)
+	closed  bool
+}
+
+// Video is the video track, or nil.
+func (s *Subscription) Video() *Track { return s.f.video }
+
+// Audio is the audio track, or nil.
+func (s *Subscription) Audio() *Track { return s.f.audio }
+
+// AudioErr says why the stream's audio is left out, or nil (see
+// Reader.AudioErr).
+func (s *Subscription) AudioErr() error { return s.f.audioErr }
+
+// Next returns the next unit, shared with the other subscribers: read
+// only. It blocks until one is ready, the stream ends (hub.ErrEnded, once
+// the units held are read) or ctx is done. A subscriber that fell more
+// than the feed holds behind goes on at the next keyframe.
+func (s *Subscription) Next(ctx context.Context) (*Unit, error) {
+	f := s.f
+	for {
+		f.mu.Lock()
+		if n := uint64(len(f.units)); f.head-s.pos > n {
+			s.pos = f.head - n
+			s.needKey = f.video != nil
+		}
+		for s.pos < f.head {
+			u := f.units[s.pos%uint64(len(f.units))]
+			s.pos++
+			if s.needKey {
+				if !u.Key || !u.Track.IsVideo() {
+					continue
+				}
+				s.needKey = false
+			}
+			f.mu.Unlock()
+			return u, nil
+		}
+		if f.ended != nil {
+			err := f.ended
+			f.mu.Unlock()
+			return nil, err
+		}
+		f.waiting = true
+		wake := f.wake
+		f.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Close ends the subscription; the last one stops the Reader and waits
+// for it.
+func (s *Subscription) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	f := s.f
+	p := f.pool
+	p.mu.Lock()
+	f.subs--
+	last := f.subs == 0
+	if last && p.feeds[f.key] == f {
+		delete(p.feeds, f.key)
+	}
+	p.mu.Unlock()
+	if last {
+		f.cancel()
+		<-f.done
+	}
+}

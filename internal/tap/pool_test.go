@@ -1,0 +1,195 @@
+package tap
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/transcode"
+)
+
+// readAll reads a subscription until the stream's end (bounded by time
+// and count).
+func readAll(t testing.TB, s *Subscription) []*Unit {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*Unit
+	for range 100000 {
+		u, err := s.Next(ctx)
+		if errors.Is(err, hub.ErrEnded) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("after %d units: %v", len(out), err)
+		}
+		out = append(out, u)
+	}
+	t.Fatal("no end")
+	return nil
+}
+
+func needTranscode(t testing.TB) {
+	t.Helper()
+	if err := transcode.Available(); err != nil {
+		if os.Getenv("SLUICE_TEST_REQUIRE_TRANSCODE") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+}
+
+// TestPoolShares: two outputs of a stream with the same options share one
+// Reader and one transcoder, and get the same units; an output with other
+// options gets a Reader of its own (without a transcoder: Opus passes
+// through); everything stops with the last subscription.
+func TestPoolShares(t *testing.T) {
+	needTranscode(t)
+	base := transcode.Counts().Running
+	s := newSource(t, true, true)
+	p := NewPool(nil)
+	ctx := context.Background()
+	a, err := p.Open(ctx, s.st, Options{Audio: AudioAAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Open(ctx, s.st, Options{Audio: AudioAAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Open(ctx, s.st, Options{Audio: AudioOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Running(); n != 2 {
+		t.Errorf("%d readers for two AAC and one Opus subscription, want 2", n)
+	}
+	if n := transcode.Counts().Running - base; n != 1 {
+		t.Errorf("%d transcoders running, want 1", n)
+	}
+	d, err := p.Open(ctx, s.st, Options{Audio: AudioAAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if p.Running() != 2 || transcode.Counts().Running-base != 1 {
+		t.Errorf("a reader or transcoder stopped while others read it")
+	}
+	if a.Audio() == nil || a.Audio().Codec != AAC || a.Audio() != b.Audio() || c.Audio().Codec != Opus {
+		t.Fatalf("audio tracks %+v %+v %+v", a.Audio(), b.Audio(), c.Audio())
+	}
+
+	s.feed(0, 48)
+	s.st.End()
+	ua, ub, uc := readAll(t, a), readAll(t, b), readAll(t, c)
+	if len(ua) < 60 || len(ua) != len(ub) {
+		t.Fatalf("%d and %d units, want the same, at least 60", len(ua), len(ub))
+	}
+	for i := range ua {
+		if ua[i] != ub[i] {
+			t.Fatalf("unit %d differs between subscribers of one reader", i)
+		}
+	}
+	if !ua[0].Key || !ua[0].Track.IsVideo() || !uc[0].Key || !uc[0].Track.IsVideo() {
+		t.Errorf("first units %+v, %+v: want video keyframes", ua[0], uc[0])
+	}
+	checkOrder(t, ua)
+	checkOrder(t, uc)
+
+	a.Close()
+	b.Close()
+	c.Close()
+	a.Close() // twice is harmless
+	if n := p.Running(); n != 0 {
+		t.Errorf("%d readers after the last subscription closed", n)
+	}
+	if n := transcode.Counts().Running - base; n != 0 {
+		t.Errorf("%d transcoders after the last subscription closed", n)
+	}
+}
+
+// TestPoolLateAndBehind: a subscriber that joins late starts at the
+// newest keyframe held; one that fell further behind than the feed holds
+// goes on at a keyframe near the live edge.
+func TestPoolLateAndBehind(t *testing.T) {
+	s := newSource(t, true, true)
+	p := NewPool(nil)
+	ctx := context.Background()
+	first, err := p.Open(ctx, s.st, Options{Audio: AudioOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	slow, err := p.Open(ctx, s.st, Options{Audio: AudioOpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	// 1.5 s: keyframes at 0 and 1 s. Read up to the second one.
+	s.feed(0, 75)
+	var late *Subscription
+	for late == nil {
+		u, err := first.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Key && u.Time() >= time.Second {
+			// The feed has made the keyframe at 1 s.
+			if late, err = p.Open(ctx, s.st, Options{Audio: AudioOpus}); err != nil {
+				t.Fatal(err)
+			}
+			defer late.Close()
+			if got, err := late.Next(ctx); err != nil || got != u {
+				t.Fatalf("late subscriber's first unit %+v (%v), want the keyframe at 1 s", got, err)
+			}
+		}
+	}
+	if p.Running() != 1 {
+		t.Fatalf("%d readers, want 1", p.Running())
+	}
+
+	// 16 s in all, about 1200 units, more than twice what a feed holds.
+	s.feed(75, 800)
+	s.st.End()
+	all := readAll(t, first) // the feed has made every unit now
+	u, err := slow.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.Key || !u.Track.IsVideo() {
+		t.Fatalf("after falling behind: %+v, want a video keyframe", u)
+	}
+	// The oldest unit held is the feedUnits-th from the end.
+	oldest := all[len(all)-feedUnits+1].Time()
+	if u.Time() < oldest || u.Time() > oldest+time.Second {
+		t.Fatalf("after falling behind: keyframe at %v, want the first after %v", u.Time(), oldest)
+	}
+}
+
+// TestPoolOpenErrors: a stream without usable tracks fails every
+// subscriber and leaves nothing running; a context that ends first
+// abandons the wait.
+func TestPoolOpenErrors(t *testing.T) {
+	h := hub.New(hub.Config{RingPackets: 256, PLIMinInterval: time.Second})
+	st, _ := h.Publish("none", nopPub{}, nil)
+	defer st.End()
+	p := NewPool(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.Open(ctx, st, Options{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("tracks never added: %v, want the context's error", err)
+	}
+	if p.Running() != 0 {
+		t.Errorf("%d readers after the only subscriber gave up", p.Running())
+	}
+	st.End()
+	if _, err := p.Open(context.Background(), st, Options{}); !errors.Is(err, hub.ErrEnded) {
+		t.Errorf("ended stream: %v, want hub.ErrEnded", err)
+	}
+	if p.Running() != 0 {
+		t.Errorf("%d readers for an ended stream", p.Running())
+	}
+}

@@ -43,6 +43,9 @@ type PublishOptions struct {
 	NoVideo, NoAudio bool
 	// H264Fmtp is the fmtp line offered for H264; DefaultH264Fmtp if empty.
 	H264Fmtp string
+	// OpusFmtp is the fmtp line offered for Opus (say, with "stereo=1;
+	// sprop-stereo=1"); "minptime=10;useinbandfec=1" if empty.
+	OpusFmtp string
 	// MTU is the largest RTP payload written; DefaultMTU if 0.
 	MTU int
 	// LocalIPs restricts the ICE host candidates. Empty means all
@@ -141,6 +144,9 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		payloader = &codecs.H265Payloader{}
 	}
 	audioCap := opusCapability
+	if opts.OpusFmtp != "" {
+		audioCap.SDPFmtpLine = opts.OpusFmtp
+	}
 	if !opts.NoVideo {
 		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: videoCap, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err

@@ -35,7 +35,9 @@ type muxer struct {
 	askedKey time.Duration // video: when a keyframe was last asked for
 	askKey   func()        // asks the publisher for a keyframe
 
-	errs atomic.Uint64 // encode errors
+	errs     atomic.Uint64  // encode errors
+	segStart time.Duration  // time of the segment being written
+	segments *atomic.Uint64 // counts the segments cut, if not nil
 }
 
 // newMuxer starts a muxer for a reader's tracks. askKey, if not nil, is
@@ -124,11 +126,19 @@ func (mx *muxer) write(u *tap.Unit) error {
 // first unit (gohlslib cuts there, in the same write).
 func (mx *muxer) cutAt(t time.Duration) {
 	if !mx.started {
-		mx.started, mx.first = true, t
+		mx.started, mx.first, mx.segStart = true, t, t
 		return
 	}
 	if t-mx.first >= mx.segment {
 		mx.readyOnce.Do(func() { close(mx.ready) })
+	}
+	// gohlslib's rule: a segment ends at the lead track's first random
+	// access point SegmentMinDuration after its start.
+	if t-mx.segStart >= mx.segment {
+		mx.segStart = t
+		if mx.segments != nil {
+			mx.segments.Add(1)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
@@ -26,6 +27,20 @@ type Server struct {
 	closed   bool
 
 	noAudio sync.Once // "HLS without audio" is logged once per server
+
+	muxers   atomic.Int64  // muxers running
+	segments atomic.Uint64 // segments cut, by all muxers
+}
+
+// Stats counts a Server's work, for the metrics.
+type Stats struct {
+	Muxers   int    // muxers running now
+	Segments uint64 // segments completed (cut at a keyframe after SegmentDuration)
+}
+
+// Stats returns the counters so far.
+func (s *Server) Stats() Stats {
+	return Stats{Muxers: int(s.muxers.Load()), Segments: s.segments.Load()}
 }
 
 // New returns a Server for the streams of h. With cfg.Always it starts

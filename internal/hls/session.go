@@ -91,6 +91,9 @@ func (ss *session) run() {
 		return
 	}
 	defer mx.close()
+	mx.segments = &s.segments
+	s.muxers.Add(1)
+	defer s.muxers.Add(-1)
 	ss.mx = mx
 	close(ss.started)
 	log.Info("HLS muxer started", "video", codecOf(r.Video()), "audio", codecOf(r.Audio()))

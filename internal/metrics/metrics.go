@@ -83,6 +83,7 @@ type Metrics struct {
 
 	flows    flowCollector
 	webhooks webhookCollector
+	outputs  outputsCollector
 }
 
 // New returns metrics with every family registered on a fresh private
@@ -163,6 +164,7 @@ func New(cfg Config) *Metrics {
 
 	m.flows.init(m)
 	m.webhooks.init()
+	m.outputs.init()
 	m.reg.MustRegister(
 		m.sessions, created, setup, iceFail, m.rejected,
 		m.lost, m.unrecovered, m.late, m.dup, m.nacksSent, m.plisSent,
@@ -170,6 +172,7 @@ func New(cfg Config) *Metrics {
 		m.ingestJitter, m.egressJitter, m.rtt,
 		&m.flows,
 		&m.webhooks,
+		&m.outputs,
 		buildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -33,16 +33,17 @@ type sink interface {
 // whole fragment, even if sluice dies while writing it. Times in the file
 // start at 0 at the segment's first unit.
 type segment struct {
-	out    sink
-	path   string
-	size   int64 // bytes written, all whole boxes
-	start  time.Duration
-	gen    uint32
-	params [][]byte // the parameter sets in the init block
-	seq    uint32
-	tracks []*segTrack
-	lead   *segTrack // the track that decides fragment boundaries
-	buf    seekablebuffer.Buffer
+	out     sink
+	path    string
+	size    int64 // bytes written, all whole boxes
+	counted int64 // of size, what the manager's byte count has
+	start   time.Duration
+	gen     uint32
+	params  [][]byte // the parameter sets in the init block
+	seq     uint32
+	tracks  []*segTrack
+	lead    *segTrack // the track that decides fragment boundaries
+	buf     seekablebuffer.Buffer
 }
 
 // segTrack is one track's samples waiting for a fragment. The newest

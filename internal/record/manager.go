@@ -64,6 +64,7 @@ type Manager struct {
 	wg     sync.WaitGroup
 	create func(path string) (sink, error)
 	prune  chan struct{} // wakes the janitor when a file was closed
+	stats  stats
 
 	mu       sync.Mutex
 	switches map[string]bool      // the API's on/off per stream name

@@ -51,6 +51,8 @@ func (rc *recorder) run() {
 		return
 	}
 	defer r.Close()
+	rc.m.stats.running.Add(1)
+	defer rc.m.stats.running.Add(^uint64(0))
 	if err := r.AudioErr(); err != nil {
 		rc.log.Warn("recording without audio", "err", err)
 	}
@@ -81,6 +83,7 @@ func (rc *recorder) fail(err error) {
 	rc.err = err
 	rc.file = ""
 	rc.mu.Unlock()
+	rc.m.stats.errors.Add(1)
 	rc.log.Error("recording failed", "err", err)
 }
 
@@ -126,7 +129,18 @@ func (w *writer) write(u *tap.Unit) error {
 	if u.NALUs != nil {
 		w.keyframes(u)
 	}
-	return w.seg.write(u)
+	err := w.seg.write(u)
+	w.countBytes()
+	return err
+}
+
+// countBytes adds what the segment wrote since the last call to the
+// manager's byte count.
+func (w *writer) countBytes() {
+	if w.seg != nil {
+		w.rc.m.stats.bytes.Add(uint64(w.seg.size - w.seg.counted))
+		w.seg.counted = w.seg.size
+	}
 }
 
 // keyframes asks for a keyframe when a segment is due and none came:
@@ -193,15 +207,20 @@ func (w *writer) close() error {
 		return nil
 	}
 	seg := w.seg
+	err := seg.close()
+	w.countBytes()
 	w.seg = nil
 	w.rc.setFile("")
-	err := seg.close()
+	if err == nil {
+		w.rc.m.stats.files.Add(1)
+	}
 	w.rc.m.release(seg.path)
 	return err
 }
 
 func (w *writer) abort() {
 	if w.seg != nil {
+		w.countBytes()
 		w.seg.abort()
 		w.rc.m.release(w.seg.path)
 		w.seg = nil

@@ -118,5 +118,6 @@ func (m *Manager) remove(f recFile, why string) {
 		m.log.Warn("recording not deleted", "file", f.path, "err", err)
 		return
 	}
+	m.stats.removed.Add(1)
 	m.log.Info("recording deleted", "file", f.path, "bytes", f.size, "limit", why)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/tap"
+	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -115,6 +116,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		hlsOut = hlsSrv
 	}
 	rec := record.New(record.Config{Rules: cfg.Record.Rules, Taps: taps}, h, log)
+	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
 	api := httpapi.New(httpapi.Config{
 		CORSOrigin:          cfg.HTTP.CORSOrigin,
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
@@ -231,4 +233,18 @@ func (s *Server) Close() error {
 	}
 	s.log.Info("sluice stopped")
 	return err
+}
+
+// outputCounts reads the outputs' counters for the metrics; hlsSrv is nil
+// when HLS is off.
+func outputCounts(hlsSrv *hls.Server, rec *record.Manager) metrics.Outputs {
+	tc, rs := transcode.Counts(), rec.Stats()
+	o := metrics.Outputs{Transcoders: tc.Running, TranscodedAudio: tc.AudioSeconds, TranscodeErrors: tc.Errors,
+		Recorders: int(rs.Recording), RecordFiles: rs.Files, RecordBytes: rs.Bytes, RecordErrors: rs.Errors,
+		RecordRemoved: rs.Removed}
+	if hlsSrv != nil {
+		hs := hlsSrv.Stats()
+		o.HLSMuxers, o.HLSSegments = hs.Muxers, hs.Segments
+	}
+	return o
 }

@@ -85,10 +85,7 @@ func (p *Pool) Open(ctx context.Context, st *hub.Stream, opt Options) (*Subscrip
 		s.Close()
 		return nil, f.err
 	}
-	f.mu.Lock()
-	s.pos = f.start()
-	s.needKey = f.video != nil
-	f.mu.Unlock()
+	f.subscribe(s)
 	return s, nil
 }
 
@@ -180,13 +177,16 @@ func (f *feed) push(u *Unit, end error) {
 	}
 }
 
-// start is where a new subscriber begins: the newest video keyframe still
-// held, else the next unit; f.mu is held.
-func (f *feed) start() uint64 {
+// subscribe places a new subscriber: at the newest video keyframe still
+// held, else at the next unit (waiting there for a keyframe, with video).
+func (f *feed) subscribe(s *Subscription) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.pos = f.head
 	if f.lastKey > 0 && f.head-(f.lastKey-1) <= uint64(len(f.units)) {
-		return f.lastKey - 1
+		s.pos = f.lastKey - 1
 	}
-	return f.head
+	s.needKey = f.video != nil
 }
 
 // Subscription reads a pooled Reader's units. It is used by one

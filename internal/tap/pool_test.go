@@ -113,60 +113,80 @@ func TestPoolShares(t *testing.T) {
 
 // TestPoolLateAndBehind: a subscriber that joins late starts at the
 // newest keyframe held; one that fell further behind than the feed holds
-// goes on at a keyframe near the live edge.
+// goes on at the first keyframe still held. The feed is filled by hand
+// (no Reader), so that what it holds is known.
 func TestPoolLateAndBehind(t *testing.T) {
-	s := newSource(t, true, true)
-	p := NewPool(nil)
-	ctx := context.Background()
-	first, err := p.Open(ctx, s.st, Options{Audio: AudioOpus})
-	if err != nil {
-		t.Fatal(err)
+	video := &Track{Codec: H264, ClockRate: 90000}
+	audio := &Track{Codec: Opus, ClockRate: 48000}
+	f := &feed{video: video, audio: audio, units: make([]*Unit, feedUnits), wake: make(chan struct{})}
+	// 25 fps video with a keyframe every 25 frames, 50 audio units/s.
+	n := 0 // units pushed
+	push := func(frames int) {
+		for range frames {
+			i := n / 3
+			f.push(&Unit{Track: video, PTS: int64(i) * 3600, Key: i%25 == 0, NALUs: [][]byte{{5}}}, nil)
+			f.push(&Unit{Track: audio, PTS: int64(2*i) * 960, Payload: []byte{1}}, nil)
+			f.push(&Unit{Track: audio, PTS: int64(2*i+1) * 960, Payload: []byte{1}}, nil)
+			n += 3
+		}
 	}
-	defer first.Close()
-	slow, err := p.Open(ctx, s.st, Options{Audio: AudioOpus})
-	if err != nil {
-		t.Fatal(err)
+	sub := func() *Subscription {
+		s := &Subscription{f: f}
+		f.subscribe(s)
+		return s
 	}
-	defer slow.Close()
-	// 1.5 s: keyframes at 0 and 1 s. Read up to the second one.
-	s.feed(0, 75)
-	var late *Subscription
-	for late == nil {
-		u, err := first.Next(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	next := func(s *Subscription) *Unit {
+		t.Helper()
+		u, err := s.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.Key && u.Time() >= time.Second {
-			// The feed has made the keyframe at 1 s.
-			if late, err = p.Open(ctx, s.st, Options{Audio: AudioOpus}); err != nil {
-				t.Fatal(err)
-			}
-			defer late.Close()
-			if got, err := late.Next(ctx); err != nil || got != u {
-				t.Fatalf("late subscriber's first unit %+v (%v), want the keyframe at 1 s", got, err)
-			}
-		}
-	}
-	if p.Running() != 1 {
-		t.Fatalf("%d readers, want 1", p.Running())
+		return u
 	}
 
-	// 16 s in all, about 1200 units, more than twice what a feed holds.
-	s.feed(75, 800)
-	s.st.End()
-	all := readAll(t, first) // the feed has made every unit now
-	u, err := slow.Next(ctx)
-	if err != nil {
-		t.Fatal(err)
+	early := sub() // before any unit
+	push(30)       // keyframes at frames 0 and 25
+	if u := next(early); u != f.units[0] {
+		t.Fatalf("first subscriber's first unit %+v, want the first one made", u)
 	}
-	if !u.Key || !u.Track.IsVideo() {
-		t.Fatalf("after falling behind: %+v, want a video keyframe", u)
+	late := sub()
+	if u := next(late); !u.Key || u.Time() != time.Second {
+		t.Fatalf("late subscriber's first unit %+v, want the keyframe at 1 s", u)
 	}
-	// The oldest unit held is the feedUnits-th from the end.
-	oldest := all[len(all)-feedUnits+1].Time()
-	if u.Time() < oldest || u.Time() > oldest+time.Second {
-		t.Fatalf("after falling behind: keyframe at %v, want the first after %v", u.Time(), oldest)
+	if u := next(late); u.Track != audio || u.Time() != time.Second {
+		t.Fatalf("late subscriber's second unit %+v, want the audio at 1 s", u)
 	}
+
+	// early reads nothing more while 20 s are made (1500 units, about
+	// three times what the feed holds).
+	push(500)
+	u := next(early)
+	oldest := f.units[(f.head-feedUnits)%feedUnits].Time()
+	if !u.Key || u.Track != video || u.Time() < oldest || u.Time() >= oldest+time.Second {
+		t.Fatalf("after falling behind: %+v at %v, want the first keyframe after %v", u, u.Time(), oldest)
+	}
+	// From there on it reads every unit in order.
+	for range 100 {
+		v := next(early)
+		if v.Time() < u.Time() {
+			t.Fatalf("unit at %v after one at %v", v.Time(), u.Time())
+		}
+		u = v
+	}
+
+	// The end reaches every subscriber once the units are read.
+	f.push(nil, hub.ErrEnded)
+	for range feedUnits + 1 {
+		if _, err := late.Next(ctx); err != nil {
+			if !errors.Is(err, hub.ErrEnded) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("no end")
 }
 
 // TestPoolOpenErrors: a stream without usable tracks fails every

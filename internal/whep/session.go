@@ -150,6 +150,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
 		return fail(err)
 	}
+	s.answer = withOpusStereo(s.answer, codecs)
 	s.stats.Negotiated(s.sent)
 	// The client cannot connect before it has the answer, so watching from
 	// here on misses nothing.

@@ -61,6 +61,7 @@ type probe struct {
 		Width      int    `json:"width"`
 		Height     int    `json:"height"`
 		SampleRate string `json:"sample_rate"`
+		Channels   int    `json:"channels"`
 		StartTime  string `json:"start_time"`
 		Duration   string `json:"duration"`
 		NbFrames   string `json:"nb_read_frames"`

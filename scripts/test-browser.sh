@@ -5,7 +5,8 @@
 # installs only what is missing, as root on Debian 12:
 #   chromium (Debian's package; never a browser download),
 #   nodejs and npm (Debian's packages) if there is no node,
-#   playwright-core at the version pinned in test/browser/package-lock.json.
+#   playwright-core at the version pinned in test/browser/package-lock.json,
+#   hls.js into web/vendor/ (scripts/web-deps.sh) for the LL-HLS page.
 # Screenshots, the server log and timings.txt go to test/browser/out/.
 # SKIP_BROWSER_TESTS=1 skips it all; CHROMIUM=/path picks another browser.
 set -euo pipefail
@@ -49,14 +50,17 @@ if [ "$want" != "$have" ]; then
   (cd test/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# hls.js for the pages' LL-HLS player, embedded by the build below.
+./scripts/web-deps.sh
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/sluice" ./cmd/sluice
 
 echo "test-browser.sh: $("$chromium" --version 2>/dev/null | head -n1), node $(node --version)"
-# The suite bounds itself (170 s); timeout is the backstop for a hung browser.
+# The suite bounds itself (200 s); timeout is the backstop for a hung browser.
 status=0
-BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 240 \
+BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 270 \
   node --test --test-reporter=spec test/browser/sluice.test.mjs || status=$?
 if [ -f test/browser/out/timings.txt ]; then
   echo "-- test/browser/out/timings.txt"

@@ -1,10 +1,10 @@
 // sluice page: publish the camera, microphone or screen with WHIP (RFC 9725)
-// or play a stream with WHEP. Plain ES module, no build step; the client
-// itself lives in client.js.
+// or play a stream with WHEP or LL-HLS. Plain ES module, no build step; the
+// clients live in client.js and hlsplayer.js.
 //
-// Query parameters: stream=NAME, mode=publish|play, token=TOKEN (sent as
-// Bearer), autostart=1, and for publishing source=camera|screen|none,
-// audio=0|1, codec=h264|vp8, bitrate=KBPS.
+// Query parameters: stream=NAME, mode=publish|play|hls, token=TOKEN (sent as
+// Bearer; for HLS as ?token=), autostart=1, and for publishing
+// source=camera|screen|none, audio=0|1, codec=h264|vp8, bitrate=KBPS.
 //
 // Test hooks on window.sluice:
 //   state           'idle' | 'starting' | 'connecting' | 'connected' |
@@ -25,8 +25,12 @@
 //   videoSize()     {width, height} of what the <video> element shows
 //   rawStats(type)  the current PeerConnection's getStats() entries of that
 //                   type ('inbound-rtp', ...), or all of them
+//   hls()           LL-HLS player: {engine: 'hls.js'|'native'|'', currentTime,
+//                   videoWidth, videoHeight, buffered (s ahead), latency
+//                   (hls.js's estimate, s)}
 
 import { Player, Publisher, VIDEO_CODECS, formatStats } from './client.js';
+import { HLSPlayer } from './hlsplayer.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('form');
@@ -44,7 +48,8 @@ const video = $('video');
 let session = null; // the Publisher or Player started last
 
 function mode() {
-  return form.elements.mode.value === 'play' ? 'play' : 'publish';
+  const m = form.elements.mode.value;
+  return m === 'play' || m === 'hls' ? m : 'publish';
 }
 
 function render() {
@@ -60,7 +65,7 @@ function render() {
   for (const el of form.querySelectorAll('input, select')) {
     el.disabled = running && el !== bitrateInput;
   }
-  unmuteButton.hidden = !(running && s instanceof Player);
+  unmuteButton.hidden = !(running && (s instanceof Player || s instanceof HLSPlayer));
   statsOut.hidden = !running || !s.stats;
   if (running && s.stats) {
     let text = formatStats(s.stats);
@@ -77,8 +82,8 @@ async function start() {
   if (session) await session.stop();
   const name = form.elements.stream.value.trim() || 'live';
   const token = form.elements.token.value.trim();
-  if (mode() === 'play') {
-    session = new Player(video, { name, token });
+  if (mode() === 'play' || mode() === 'hls') {
+    session = mode() === 'play' ? new Player(video, { name, token }) : new HLSPlayer(video, { name, token });
     video.muted = true; // browsers only autoplay muted video
     setMuteLabel();
   } else {
@@ -123,6 +128,17 @@ window.sluice = {
     return session instanceof Publisher ? session.setBitrate(kbps) : Promise.resolve();
   },
   videoSize: () => ({ width: video.videoWidth, height: video.videoHeight }),
+  hls: () => {
+    const b = video.buffered;
+    return {
+      engine: session instanceof HLSPlayer ? session.engine : '',
+      currentTime: video.currentTime,
+      videoWidth: video.videoWidth,
+      videoHeight: video.videoHeight,
+      buffered: b.length ? b.end(b.length - 1) - video.currentTime : 0,
+      latency: session instanceof HLSPlayer && session.hls ? session.hls.latency : null,
+    };
+  },
   async rawStats(type) {
     const pc = session && session.pc;
     if (!pc) return [];
@@ -165,7 +181,7 @@ setIf('bitrate', bitrateInput);
 if (params.get('codec') in VIDEO_CODECS) form.elements.codec.value = params.get('codec');
 if (params.get('audio') === '0') form.elements.audio.checked = false;
 const m = params.get('mode');
-if (m === 'play' || m === 'publish') form.elements.mode.value = m;
+if (m === 'play' || m === 'publish' || m === 'hls') form.elements.mode.value = m;
 showOptions();
 render();
 if (params.get('autostart') === '1') start();

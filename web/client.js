@@ -68,9 +68,12 @@ function waitForGathering(pc, ms) {
 
 // negotiate POSTs pc's offer to url and returns the session URL (or null)
 // and the answer; the caller applies the answer once it knows that it still
-// wants the session.
-async function negotiate(pc, url, token) {
-  await pc.setLocalDescription(await pc.createOffer());
+// wants the session. stereo offers to receive stereo Opus (see
+// withStereoOpus).
+async function negotiate(pc, url, token, stereo = false) {
+  const offer = await pc.createOffer();
+  if (stereo) offer.sdp = withStereoOpus(offer.sdp);
+  await pc.setLocalDescription(offer);
   await waitForGathering(pc, GATHER_TIMEOUT_MS);
   const resp = await fetch(url, {
     method: 'POST',
@@ -83,6 +86,16 @@ async function negotiate(pc, url, token) {
   const loc = resp.headers.get('Location');
   const resource = loc ? new URL(loc, resp.url || url).href : null;
   return { resource, answer: await resp.text() };
+}
+
+// withStereoOpus adds stereo=1 to the Opus fmtp of an offer: it tells the
+// server that this receiver wants stereo (RFC 7587 §6.1), and Chromium
+// decodes Opus to two channels only when its own description says so (its
+// default offer does not). A mono stream still plays, in both channels.
+export function withStereoOpus(sdp) {
+  const pts = [...sdp.matchAll(/^a=rtpmap:(\d+) opus\/48000/gim)].map((m) => m[1]);
+  return sdp.replace(/^a=fmtp:(\d+) (.*)$/gm, (line, pt, params) =>
+    pts.includes(pt) && !/(^|;)\s*stereo=/.test(params) ? 'a=fmtp:' + pt + ' ' + params + ';stereo=1' : line);
 }
 
 // release closes a session's PeerConnection and DELETEs its resource on the
@@ -563,7 +576,7 @@ export class Player extends Session {
     this.watchFirstFrame(run, a);
     pc.addEventListener('connectionstatechange', () => this.onConnectionState(run, a));
     try {
-      const { resource, answer } = await negotiate(pc, endpoint('whep', this.name), this.token);
+      const { resource, answer } = await negotiate(pc, endpoint('whep', this.name), this.token, true);
       a.resource = resource;
       if (run.attempt !== a) {
         release(a).catch(() => {});

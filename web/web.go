@@ -1,7 +1,10 @@
 // Package web serves the embedded pages: index.html (publish or play one
-// stream), multi.html (several streams at once) and their scripts and style.
-// Every file is plain HTML, ES modules and CSS with no build step and no
-// external URL, served under a same-origin Content-Security-Policy.
+// stream, over WHEP or LL-HLS), multi.html (several streams at once) and
+// their scripts and style. Every file is plain HTML, ES modules and CSS with
+// no build step and no external URL, served under a same-origin
+// Content-Security-Policy. Third-party code (hls.js) is whatever
+// scripts/web-deps.sh put in vendor/ before the build (see
+// vendor/README.md); the pages cope without it.
 package web
 
 import (
@@ -16,7 +19,7 @@ import (
 	"time"
 )
 
-//go:embed *.html *.js *.css
+//go:embed *.html *.js *.css vendor
 var files embed.FS
 
 // asset is one embedded file ready to serve.
@@ -32,6 +35,8 @@ var contentTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
 	".js":   "text/javascript; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
+	".mjs":  "text/javascript; charset=utf-8",
+	".txt":  "text/plain; charset=utf-8",
 }
 
 // assets maps request paths to files: "/" is index.html, every embedded file
@@ -40,13 +45,16 @@ var contentTypes = map[string]string{
 var assets = loadAll()
 
 func loadAll() map[string]*asset {
-	names, err := fs.Glob(files, "*")
+	out := make(map[string]*asset)
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || name == "vendor/README.md" {
+			return err
+		}
+		out["/"+name] = load(name)
+		return nil
+	})
 	if err != nil {
 		panic("web: " + err.Error())
-	}
-	out := make(map[string]*asset, len(names)+1)
-	for _, name := range names {
-		out["/"+name] = load(name)
 	}
 	out["/"] = out["/index.html"]
 	return out
@@ -84,8 +92,10 @@ func Paths() []string {
 	return out
 }
 
-// contentSecurityPolicy keeps the pages same-origin: no CDNs, no inline script.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:"
+// contentSecurityPolicy keeps the pages same-origin: no CDNs, no inline
+// script. media-src allows blob: for hls.js, which plays through a
+// MediaSource object URL.
+const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:"
 
 // Handler serves the page at / and every embedded file by its name.
 // Responses carry Cache-Control: no-cache with an ETag, so browsers

@@ -2,8 +2,10 @@ package web
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -140,6 +142,9 @@ func TestSameOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
+		if e.IsDir() {
+			continue // vendor/: third-party code, with URLs in its comments
+		}
 		b, err := files.ReadFile(e.Name())
 		if err != nil {
 			t.Fatal(err)
@@ -159,16 +164,22 @@ func TestPaths(t *testing.T) {
 	if len(paths) == 0 || paths[0] != "/{$}" {
 		t.Fatalf("Paths() = %q, want /{$} first", paths)
 	}
-	entries, err := files.ReadDir(".")
+	var names []string
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && name != "vendor/README.md" {
+			names = append(names, name)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(paths) != len(entries)+1 {
-		t.Errorf("Paths() = %q for %d embedded files", paths, len(entries))
+	if len(paths) != len(names)+1 {
+		t.Errorf("Paths() = %q for %d embedded files", paths, len(names))
 	}
-	for _, e := range entries {
-		if !slices.Contains(paths, "/"+e.Name()) {
-			t.Errorf("Paths() lacks /%s", e.Name())
+	for _, n := range names {
+		if !slices.Contains(paths, "/"+n) {
+			t.Errorf("Paths() lacks /%s", n)
 		}
 	}
 	for _, p := range paths[1:] {
@@ -222,6 +233,9 @@ func TestReferences(t *testing.T) {
 		regexp.MustCompile(`(?m)^import .* from '([^']+)';`),
 	}
 	for _, p := range Paths()[1:] {
+		if strings.HasPrefix(p, "/vendor/") {
+			continue // third-party, loaded by hlsplayer.js
+		}
 		b := body(t, get(t, http.MethodGet, p, nil))
 		for _, re := range refs {
 			for _, m := range re.FindAllStringSubmatch(b, -1) {
@@ -235,5 +249,32 @@ func TestReferences(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestVendor: hls.js is served as a JavaScript module when
+// scripts/web-deps.sh installed it before the build, and is simply absent
+// otherwise (the page then falls back; see hlsplayer.js). The vendor
+// README is documentation, not served.
+func TestVendor(t *testing.T) {
+	if resp := get(t, http.MethodGet, "/vendor/README.md", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /vendor/README.md: %d, want 404", resp.StatusCode)
+	}
+	_, err := files.ReadFile("vendor/hls.min.mjs")
+	resp := get(t, http.MethodGet, "/vendor/hls.min.mjs", nil)
+	if err != nil {
+		if os.Getenv("SLUICE_TEST_REQUIRE_HLSJS") != "" {
+			t.Fatal("hls.js not embedded (run scripts/web-deps.sh before building)")
+		}
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /vendor/hls.min.mjs without hls.js: %d, want 404", resp.StatusCode)
+		}
+		t.Skip("hls.js not embedded: scripts/web-deps.sh did not run before this build")
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+		t.Errorf("GET /vendor/hls.min.mjs: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if b := body(t, get(t, http.MethodGet, "/vendor/hls.js.LICENSE.txt", nil)); !strings.Contains(b, "Apache License") {
+		t.Errorf("hls.js licence not served with it")
 	}
 }

@@ -9,7 +9,8 @@
 // Screenshots, the server log and timings.txt (time to first frame) go to
 // test/browser/out/.
 //
-// Not covered yet: an HLS player page (sluice has no HLS output yet).
+// LL-HLS: the page's HLS mode plays a camera published from another page
+// through hls.js (installed into web/vendor/ by scripts/web-deps.sh).
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import { Pages, Server, TOKEN, Timings, launchBrowser, outDir, waitFor } from '.
 
 const TEST_TIMEOUT = 60000;
 
-describe('sluice pages in Chromium', { timeout: 170000 }, () => {
+describe('sluice pages in Chromium', { timeout: 200000 }, () => {
   let server;
   let browser;
   let pages;
@@ -102,7 +103,7 @@ describe('sluice pages in Chromium', { timeout: 170000 }, () => {
       const page = await pages.open(p, 'load ' + p);
       await waitFor(page, 'window.sluice', () => window.sluice && window.sluice.state === 'idle');
       const resp = await page.request.get(server.url + p);
-      assert.equal(resp.headers()['content-security-policy'], "default-src 'self'; img-src 'self' data:");
+      assert.equal(resp.headers()['content-security-policy'], "default-src 'self'; img-src 'self' data:; media-src 'self' blob:");
       await page.close();
     }
     assert.deepEqual(pages.problems, []);
@@ -232,6 +233,32 @@ describe('sluice pages in Chromium', { timeout: 170000 }, () => {
     await denied.close();
     const player = await pages.open('/?stream=secret-cam&mode=play&autostart=1&token=' + TOKEN, 'play with token');
     await waitFor(player, 'frames with the token', () => window.sluice.framesDecoded() > 10);
+    await player.close();
+    await pub.close();
+  });
+
+  test('LL-HLS: the page plays a published stream with hls.js', { timeout: TEST_TIMEOUT }, async () => {
+    const pub = await publish('hlscam', '&codec=h264');
+    const player = await pages.open('/?stream=hlscam&mode=hls&autostart=1', 'hls hlscam');
+    const startedAt = Date.now();
+    // The first playlist request starts the muxer and waits for a segment.
+    await waitFor(player, 'HLS playing', () => window.sluice.state === 'connected', undefined, 30000);
+    const playingAt = Date.now();
+    const a = await player.evaluate(() => window.sluice.hls());
+    assert.equal(a.engine, 'hls.js', 'hls.js missing from web/vendor (scripts/web-deps.sh)?');
+    const b = await waitFor(player, 'currentTime to advance 3 s', (t0) => {
+      const h = window.sluice.hls();
+      return h.currentTime > t0 + 3 && h;
+    }, a.currentTime, 20000);
+    const sent = await pub.evaluate(() => window.sluice.trackSettings());
+    assert.ok(b.videoWidth > 0 && b.videoHeight > 0, 'video size ' + JSON.stringify(b));
+    assert.equal(b.videoWidth / b.videoHeight, sent.width / sent.height, 'aspect ratio of what was published');
+    assert.ok(await player.evaluate(() => window.sluice.framesDecoded()) > 30, 'frames decoded');
+    timings.add(`LL-HLS hlscam: playing ${playingAt - startedAt} ms after the page opened, ` +
+      `${b.videoWidth}x${b.videoHeight}, hls.js latency ${b.latency === null ? '?' : b.latency.toFixed(2) + ' s'}`);
+    const shot = path.join(outDir, 'play-hls.png');
+    await player.screenshot({ path: shot });
+    timings.add(`screenshot: ${shot}`);
     await player.close();
     await pub.close();
   });

@@ -19,18 +19,20 @@ import (
 // Config is everything an operator can set. The zero value is not usable;
 // start from Default or Load.
 type Config struct {
-	HTTP    HTTP        `yaml:"http"`
-	WebRTC  WebRTC      `yaml:"webrtc"`
-	Stream  Stream      `yaml:"stream"`
-	Limits  Limits      `yaml:"limits"`
-	HLS     HLS         `yaml:"hls"`
-	Record  Record      `yaml:"record"`
-	Auth    auth.Config `yaml:"auth"`
-	Events  Events      `yaml:"events"`
-	Metrics Metrics     `yaml:"metrics"`
-	Admin   Admin       `yaml:"admin"`
-	Log     Log         `yaml:"log"`
-	Cluster Cluster     `yaml:"cluster"`
+	HTTP   HTTP   `yaml:"http"`
+	WebRTC WebRTC `yaml:"webrtc"`
+	Stream Stream `yaml:"stream"`
+	Limits Limits `yaml:"limits"`
+	HLS    HLS    `yaml:"hls"`
+	Record Record `yaml:"record"`
+	// Transcode is the Opus→AAC transcoder of LL-HLS and recordings.
+	Transcode Transcode   `yaml:"transcode"`
+	Auth      auth.Config `yaml:"auth"`
+	Events    Events      `yaml:"events"`
+	Metrics   Metrics     `yaml:"metrics"`
+	Admin     Admin       `yaml:"admin"`
+	Log       Log         `yaml:"log"`
+	Cluster   Cluster     `yaml:"cluster"`
 }
 
 // Cluster configures the origin/edge cluster on Redis. With Redis empty
@@ -149,6 +151,12 @@ type HLS struct {
 // Record configures recording streams to fMP4 files on disk.
 type Record struct {
 	Rules []record.Rule `yaml:"rules"` // default empty: nothing is recorded
+}
+
+// Transcode configures the Opus→AAC transcoder that a stream's LL-HLS and
+// recording share.
+type Transcode struct {
+	AACBitrate int `yaml:"aac_bitrate"` // default 0: 64000 per channel; 0 or 16000..320000 bit/s
 }
 
 // Limits bounds how many sessions the server accepts.

@@ -104,6 +104,9 @@ func (c Config) problems() []*fieldError {
 	for i, r := range c.Record.Rules {
 		v.recordRule(fmt.Sprintf("record.rules[%d]", i), r)
 	}
+	if b := c.Transcode.AACBitrate; b != 0 {
+		v.intRange("transcode.aac_bitrate", int64(b), 16000, 320000, ", or 0 for 64000 per channel)")
+	}
 
 	for i, h := range c.Events.Webhooks {
 		v.webhook(fmt.Sprintf("events.webhooks[%d]", i), h)

@@ -107,15 +107,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// LL-HLS and recording read the hub like viewers, on cursors of their
 	// own, one per stream that both share (with its transcoder).
 	taps := tap.NewPool(log)
+	aac := transcode.Config{Bitrate: cfg.Transcode.AACBitrate}
 	var hlsSrv *hls.Server
 	var hlsOut httpapi.HLSServer // stays a nil interface when HLS is off
 	if cfg.HLS.Enabled {
 		hlsSrv = hls.New(hls.Config{Always: cfg.HLS.Always, SegmentDuration: cfg.HLS.SegmentDuration,
 			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount, CloseAfter: cfg.HLS.CloseAfter,
-			Taps: taps}, h, log)
+			Transcode: aac, Taps: taps}, h, log)
 		hlsOut = hlsSrv
 	}
-	rec := record.New(record.Config{Rules: cfg.Record.Rules, Taps: taps}, h, log)
+	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
 	api := httpapi.New(httpapi.Config{
 		CORSOrigin:          cfg.HTTP.CORSOrigin,

@@ -13,7 +13,8 @@ import (
 )
 
 // TestOutputsShareTranscoder: a stream served as LL-HLS and recorded at
-// the same time has one Opus→AAC transcoder, not one per output; the
+// the same time has one Opus→AAC transcoder, not one per output, which
+// goes on while one of them still needs it; the
 // output metrics count muxers, recorders, segments, files and bytes; and
 // the publisher's channel count holds end to end: stereo=1 in its fmtp
 // gives stereo AAC in HLS and in the recording and stereo=1 in a WHEP
@@ -103,8 +104,18 @@ func TestOutputsShareTranscoder(t *testing.T) {
 				t.Errorf("HLS audio: %+v, want aac with %d channels", p.Streams, c.channels)
 			}
 
+			// Recording off: HLS still needs the transcoder, which goes on.
+			if code, st := setRecording(t, base, "out", `{"enabled": false}`); code != http.StatusOK || st.Recording {
+				t.Fatalf("switch off: %d %+v", code, st)
+			}
+			s = waitMetrics(t, base, "recorder stopped", func(s metricSamples) bool { return s.get("sluice_recorders") == 0 })
+			if s.get("sluice_transcoders") != 1 || s.get("sluice_hls_muxers") != 1 {
+				t.Errorf("after switching recording off: %v transcoders, %v muxers, want 1 and 1",
+					s.get("sluice_transcoders"), s.get("sluice_hls_muxers"))
+			}
+
 			// The publisher leaves: the stream ends, and with it the
-			// muxer, the recorder and the transcoder.
+			// muxer and the transcoder.
 			stop()
 			<-f.done
 			stopped = true

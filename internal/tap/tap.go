@@ -8,6 +8,10 @@
 // A Reader runs in its caller's goroutine. It never blocks the stream's
 // publisher: a Reader that falls behind the ring skips ahead like any
 // cursor (and video resumes at the next keyframe).
+//
+// A Pool shares one Reader (so one transcoder) among the outputs of a
+// stream that want the same thing, LL-HLS and a recording: each gets a
+// Subscription to the units the Reader makes.
 package tap
 
 import (

@@ -19,24 +19,12 @@ if [ -n "$tools_missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)"
 fi
 
 # --- Opus->AAC transcoding libraries (issue 7) --------------------------
-# internal/transcode compiles against libavcodec's headers and opens
-# libopus/libavcodec at run time; without them sluice still builds and runs
-# and reports transcoding as unavailable. Here they are installed (Debian,
-# as root) so that the transcoding tests run, and are then required to pass.
-transcode_pkgs="gcc libc6-dev libavcodec-dev"
-transcode_missing=""
-for p in $transcode_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || transcode_missing="$transcode_missing $p"; done
-if [ -n "$transcode_missing" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "== installing$transcode_missing"
-  apt-get update >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $transcode_missing >/dev/null
-  # Go's build cache does not track system headers: forget packages built without them.
-  go clean -cache
-fi
-if dpkg -s $transcode_pkgs >/dev/null 2>&1; then
+# Installed when missing (scripts/transcode-deps.sh), and then the
+# transcoding tests are required to run and pass.
+if ./scripts/transcode-deps.sh; then
   export SLUICE_TEST_REQUIRE_TRANSCODE=1
 else
-  echo "test.sh: transcoding tests will skip: install$transcode_missing (apt-get, as root)" >&2
+  echo "test.sh: transcoding tests will skip" >&2
 fi
 # --- end of transcoding libraries ---------------------------------------
 

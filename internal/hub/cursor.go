@@ -20,6 +20,10 @@ type Cursor struct {
 	gen    uint32 // publisher generation of the packets being delivered
 	closed atomic.Bool
 	skips  atomic.Uint64
+
+	groups   []cursorGroup // simulcast groups (layer_cursor.go)
+	keyOnly  bool          // video: deliver keyframes only
+	switches atomic.Uint64
 }
 
 type cursorTrack struct {
@@ -27,6 +31,7 @@ type cursorTrack struct {
 	waitKey  bool   // video: drop packets until a keyframe at or after waitFrom
 	waitFrom uint64
 	restart  bool // the next delivered packet follows a discontinuity
+	group    int  // index into Cursor.groups; -1 without simulcast
 }
 
 // Join opens a cursor on the stream positioned at the newest cached keyframe.
@@ -47,6 +52,7 @@ func (s *Stream) Join() (*Cursor, error) {
 	gen := s.gen
 	s.wmu.Unlock()
 	c := &Cursor{s: s, tracks: tracks, per: make([]cursorTrack, len(tracks)), gen: gen}
+	c.initGroups()
 	c.SeekKeyframe()
 	return c, nil
 }
@@ -56,16 +62,17 @@ func (s *Stream) Join() (*Cursor, error) {
 // every video track wait for a keyframe from there on. Only the cursor's
 // reader may call it.
 func (c *Cursor) SeekKeyframe() {
+	c.settleGroups() // a pending layer switch happens at the seek
 	start := c.s.ring.head.Load()
-	missing := false
-	for _, t := range c.tracks {
-		if t.isKey == nil {
+	var missing []int
+	for i, t := range c.tracks {
+		if t.isKey == nil || !c.selected(i) {
 			continue
 		}
 		if k, ok := c.s.keyframeStart(t); ok {
 			start = min(start, k)
 		} else {
-			missing = true
+			missing = append(missing, i)
 		}
 	}
 	c.pos = start
@@ -75,8 +82,8 @@ func (c *Cursor) SeekKeyframe() {
 			c.per[i].waitKey, c.per[i].waitFrom = true, start
 		}
 	}
-	if missing {
-		c.s.RequestKeyframe()
+	for _, i := range missing {
+		c.s.RequestTrackKeyframe(i) // the stream's, without simulcast
 	}
 }
 
@@ -139,10 +146,19 @@ func (c *Cursor) TryNext() (p *Packet, restart, ok bool, err error) {
 		if p.Pos < ct.next {
 			continue // delivered before a rewind to another track's keyframe
 		}
+		var g *cursorGroup
+		if ct.group >= 0 {
+			g = &c.groups[ct.group]
+			if p.Track != g.cur && p.Track != g.want {
+				continue // another simulcast layer
+			}
+		}
 		if ct.waitKey {
 			k, ok := c.s.keyframeStart(c.tracks[p.Track])
 			if !ok || k < ct.waitFrom || k > p.Pos {
-				c.s.RequestKeyframe() // rate-limited per stream
+				if !c.keyOnly || (g != nil && p.Track == g.want && g.want != g.cur) {
+					c.s.RequestTrackKeyframe(p.Track) // rate-limited per track
+				}
 				continue
 			}
 			if k < p.Pos {
@@ -150,9 +166,26 @@ func (c *Cursor) TryNext() (p *Packet, restart, ok bool, err error) {
 				continue
 			}
 			ct.waitKey = false
+			if g != nil && p.Track != g.cur {
+				// The target layer's keyframe: switch to it here. The
+				// viewer's sequence numbers go on across the switch.
+				g.cur = p.Track
+				ct.restart = true
+				c.switches.Add(1)
+			}
+		} else if g != nil && p.Track != g.cur {
+			continue
+		}
+		if g != nil {
+			g.started = true
 		}
 		ct.next = p.Pos + 1
 		restart, ct.restart = ct.restart, false
+		if c.keyOnly && p.Marker && c.tracks[p.Track].isKey != nil {
+			// Keyframes only: the next frame of this track is delivered
+			// only if it is a keyframe; no gap shows in between.
+			ct.waitKey, ct.waitFrom, ct.restart = true, p.Pos+1, true
+		}
 		return p, restart, true, nil
 	}
 }
@@ -161,6 +194,7 @@ func (c *Cursor) TryNext() (p *Packet, restart, ok bool, err error) {
 // that took the stream over: video waits for its first keyframe.
 func (c *Cursor) newPublisher(p *Packet) {
 	c.gen = p.Gen
+	c.settleGroups()
 	for i, t := range c.tracks {
 		c.per[i].restart = true
 		if t.isKey != nil {

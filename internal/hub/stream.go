@@ -17,6 +17,11 @@ const noPos = ^uint64(0)
 type Track struct {
 	Index int
 	Codec media.Codec
+	// RID and Group are set for a simulcast layer (see layer.go): its RTP
+	// stream id and the index of its group's leader. Group is Index for
+	// the leader and for a track without simulcast.
+	RID   string
+	Group int
 }
 
 // trackState is the writer's bookkeeping for one track; keyStart is read by
@@ -47,6 +52,16 @@ type trackState struct {
 	lastSeq  uint16
 	lastTS   uint32
 	lastWall time.Time
+
+	// Simulcast (layer.go); group is nil for a track without simulcast.
+	rid       string
+	group     *layerGroup
+	aligned   bool         // writer-only: the layer's timeline offset is set
+	rateStart int64        // writer-only: start of the bit rate window (unix nanos)
+	rateBytes uint64       // writer-only: payload bytes in the window
+	bitrate   atomic.Int64 // bits per second over the last window
+	rateAt    atomic.Int64 // when bitrate was measured (unix nanos)
+	lastPLI   atomic.Int64 // unix nanos of the last keyframe request for this track alone
 }
 
 // Stream is one published stream: its tracks and its packet ring.
@@ -113,12 +128,24 @@ func (s *Stream) AddTrack(c media.Codec) int {
 		// The publisher sends another codec than it negotiated first: a
 		// new track that the current viewers do not take.
 	}
+	return s.appendTrackLocked(s.newTrackLocked(c))
+}
+
+// newTrackLocked makes the state of the next track. Called with wmu held.
+func (s *Stream) newTrackLocked(c media.Codec) *trackState {
+	i := len(s.tracks)
 	t := &trackState{
-		Track:  Track{Index: len(s.tracks), Codec: c},
+		Track:  Track{Index: i, Codec: c, Group: i},
 		isKey:  codec.KeyframeDetector(c),
 		seqPos: make([]atomic.Uint64, seqIndexSize(s.hub.cfg.RingPackets)),
 	}
 	t.keyStart.Store(noPos)
+	return t
+}
+
+// appendTrackLocked adds a track and publishes the new track list. Called
+// with wmu held.
+func (s *Stream) appendTrackLocked(t *trackState) int {
 	s.tracks = append(s.tracks, t)
 	snap := slices.Clone(s.tracks)
 	s.snapshot.Store(&snap)
@@ -134,15 +161,26 @@ func (s *Stream) Ready() <-chan struct{} { return s.ready }
 // Done is closed when the publisher has left.
 func (s *Stream) Done() <-chan struct{} { return s.done }
 
-// Tracks returns the tracks added so far.
+// Tracks returns the tracks added so far; of a simulcast track only its
+// group's leader (see Layers).
 func (s *Stream) Tracks() []Track {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	out := make([]Track, len(s.tracks))
-	for i, t := range s.tracks {
-		out[i] = t.Track
+	out := make([]Track, 0, len(s.tracks))
+	for _, t := range s.tracks {
+		if t.Group == t.Index {
+			out = append(out, t.Track)
+		}
 	}
 	return out
+}
+
+// TrackCount is the number of tracks, simulcast layers each counted:
+// one more than the highest Packet.Track.
+func (s *Stream) TrackCount() int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return len(s.tracks)
 }
 
 // Viewers is the number of cursors open on the stream.
@@ -158,7 +196,12 @@ func (s *Stream) Write(p *Packet) {
 	}
 	t := s.tracks[p.Track]
 	pos := s.ring.head.Load()
-	if s.gen > 0 || s.hub.cfg.ReconnectGrace > 0 {
+	switch {
+	case t.group != nil:
+		now := s.hub.now()
+		t.alignLayer(p, now)
+		t.countRate(len(p.Payload), now.UnixNano())
+	case s.gen > 0 || s.hub.cfg.ReconnectGrace > 0:
 		t.rebaseOnto(p, s.hub.now())
 	}
 	p.Gen = s.gen
@@ -190,9 +233,7 @@ func (s *Stream) Ingested() (packets, bytes uint64) {
 // RequestKeyframe asks the publisher for a keyframe, at most once per
 // PLIMinInterval; it reports whether the request was passed on.
 func (s *Stream) RequestKeyframe() bool {
-	now := s.hub.now().UnixNano()
-	last := s.lastPLI.Load()
-	if now-last < int64(s.hub.cfg.PLIMinInterval) || !s.lastPLI.CompareAndSwap(last, now) {
+	if !limit(&s.lastPLI, s.hub.now().UnixNano(), s.hub.cfg.PLIMinInterval) {
 		return false
 	}
 	s.wmu.Lock()

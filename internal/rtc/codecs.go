@@ -2,8 +2,11 @@ package rtc
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/media"
@@ -98,6 +101,11 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
 		return nil, err
 	}
+	// Simulcast (RFC 8853): layers are told apart by the RID header
+	// extension; the MID extension maps SSRCs not in the SDP to sections.
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, err
+	}
 	return e.newPeerConnection(m, ir)
 }
 
@@ -106,14 +114,21 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 // It has no interceptors, so no goroutine or per-packet work of its own:
 // whep answers viewer NACKs from the stream's ring, which every viewer
 // shares, instead of a per-viewer copy of each packet, and its egress
-// workers send the RTCP sender reports.
-func (e *Engine) NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, error) {
+// workers send the RTCP sender reports. With bwe, the viewer is asked for
+// congestion feedback: one interceptor (no goroutine) puts transport-wide
+// sequence numbers on every packet (draft-holmer-rmcat-transport-wide-cc-
+// extensions-01) and REMB is offered; whep estimates the viewer's
+// bandwidth from what comes back.
+func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
 	rtxPT := webrtc.PayloadType(96 + len(codecs))
 	for i, c := range codecs {
 		var fb []webrtc.RTCPFeedback
 		if c.Kind() == media.KindVideo {
 			fb = videoFeedback
+			if bwe {
+				fb = append(slices.Clip(fb), webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
+			}
 		}
 		p := webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -133,7 +148,46 @@ func (e *Engine) NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, erro
 			}
 		}
 	}
-	return e.newPeerConnection(m, &interceptor.Registry{})
+	ir := &interceptor.Registry{}
+	if bwe {
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+			return nil, err
+		}
+	}
+	return e.newPeerConnection(m, ir)
+}
+
+// SimulcastRIDs returns the RIDs a media section of an offer sends as
+// simulcast layers (RFC 8853 "a=simulcast:send", RFC 8851 "a=rid"), in the
+// order a=simulcast lists them; nil when the section sends no simulcast.
+// Alternatives ("a,b") count once, by their first RID; paused ones ("~a")
+// are left out.
+func SimulcastRIDs(d *sdp.SessionDescription, mid string) []string {
+	for _, m := range d.MediaDescriptions {
+		if v, _ := m.Attribute("mid"); v != mid {
+			continue
+		}
+		sim, ok := m.Attribute("simulcast")
+		if !ok {
+			return nil
+		}
+		f := strings.Fields(sim)
+		for i := 0; i+1 < len(f); i += 2 {
+			if f[i] != "send" {
+				continue
+			}
+			var rids []string
+			for _, alt := range strings.Split(f[i+1], ";") {
+				first, _, _ := strings.Cut(alt, ",")
+				if first != "" && !strings.HasPrefix(first, "~") {
+					rids = append(rids, first)
+				}
+			}
+			return rids
+		}
+		return nil
+	}
+	return nil
 }
 
 func kindOf(mime string) webrtc.RTPCodecType {

@@ -28,13 +28,14 @@ const maxResendCredit = 512
 
 // sentState packs what the forwarding goroutine publishes for the RTCP
 // goroutine in one atomic word: the current seqDelta, the viewer sequence
-// number where the current run began and the last one sent.
-func sentState(delta, first, last uint16) uint64 {
-	return 1<<48 | uint64(delta) | uint64(first)<<16 | uint64(last)<<32
+// number where the current run began, the last one sent and the hub track
+// they come from (a simulcast layer changes it, with a new run).
+func sentState(delta, first, last uint16, track int) uint64 {
+	return 1<<48 | uint64(delta) | uint64(first)<<16 | uint64(last)<<32 | uint64(track&0x7fff)<<49
 }
 
-func unpackSent(v uint64) (delta, first, last uint16, ok bool) {
-	return uint16(v), uint16(v >> 16), uint16(v >> 32), v&(1<<48) != 0
+func unpackSent(v uint64) (delta, first, last uint16, track int, ok bool) {
+	return uint16(v), uint16(v >> 16), uint16(v >> 32), int(v >> 49), v&(1<<48) != 0
 }
 
 // resend sends again the packet the viewer knows as seq, if the ring still
@@ -45,7 +46,7 @@ func (t *outTrack) resend(src packetSource, seq uint16) bool {
 	if b == nil {
 		return false
 	}
-	delta, first, last, ok := unpackSent(t.sent.Load())
+	delta, first, last, track, ok := unpackSent(t.sent.Load())
 	if !ok || seq-first > last-first {
 		return false // never sent, or sent before a discontinuity
 	}
@@ -54,7 +55,7 @@ func (t *outTrack) resend(src packetSource, seq uint16) bool {
 	if t.resendCredit <= 0 {
 		return false
 	}
-	p, ok := src.Packet(t.index, seq-delta)
+	p, ok := src.Packet(track, seq-delta)
 	if !ok {
 		return false
 	}

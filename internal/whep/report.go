@@ -54,7 +54,11 @@ func (t *outTrack) senderReport(st reportSource, now time.Time) *rtcp.SenderRepo
 		return nil
 	}
 	ts := r.lastTS + ticks(now.Sub(r.lastAt), t.codec.ClockRate)
-	if sr, ok := st.SenderReport(t.index); ok {
+	track := t.index
+	if _, _, _, cur, ok := unpackSent(t.sent.Load()); ok {
+		track = cur // the simulcast layer being sent
+	}
+	if sr, ok := st.SenderReport(track); ok {
 		ts = sr.RTP + t.tsDelta.Load() + ticks(now.Sub(sr.NTP), t.codec.ClockRate)
 	}
 	return &rtcp.SenderReport{
@@ -74,9 +78,9 @@ func (s *Session) sendReports(now time.Time) {
 	}
 	s.reportedAt = now
 	pkts := s.reportBuf[:0]
-	for _, t := range s.tracks {
-		if t == nil {
-			continue
+	for i, t := range s.tracks {
+		if t == nil || i != t.index {
+			continue // simulcast layers share their leader's track
 		}
 		if sr := t.senderReport(s.stream, now); sr != nil {
 			pkts = append(pkts, sr)

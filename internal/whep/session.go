@@ -27,7 +27,7 @@ var ErrNotReady = errors.New("stream has no media yet")
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
-	NewViewerPC(codecs []media.Codec) (*webrtc.PeerConnection, error)
+	NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, error)
 }
 
 // Deps are the long-lived parts a Session uses.
@@ -59,8 +59,15 @@ type Session struct {
 	log     *slog.Logger
 	answer  string
 	onClose func(reason error)
-	tracks  []*outTrack // by hub track index; nil where the viewer takes none
+	tracks  []*outTrack // by hub track index (every simulcast layer); nil where the viewer takes none
 	stats   *metrics.Viewer
+
+	// Layer choice and congestion (layer.go); nil without video.
+	layers   *layerControl
+	video    *outTrack
+	applied  uint64       // worker-only: the decision applied to the cursor
+	switches uint64       // worker-only: the cursor's switches seen
+	curTrack atomic.Int32 // the hub track of the video being sent
 
 	// Counted by forward, read by the metrics at scrape time.
 	packetsOut, bytesOut atomic.Uint64
@@ -115,13 +122,23 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	s.stats = d.Metrics.Viewer(streamName, joined)
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.tracks = make([]*outTrack, len(tracks))
+	s.tracks = make([]*outTrack, st.TrackCount())
 
 	codecs := make([]media.Codec, len(take))
+	leader := -1
 	for i, t := range take {
 		codecs[i] = t.Codec
+		if t.Codec.Kind() == media.KindVideo {
+			if len(st.Layers(t.Index)) > 0 && leader < 0 {
+				leader = t.Index
+			}
+			if s.layers == nil {
+				s.layers = newLayerControl(st, leader)
+				s.curTrack.Store(int32(t.Index))
+			}
+		}
 	}
-	if s.pc, err = d.Peers.NewViewerPC(codecs); err != nil {
+	if s.pc, err = d.Peers.NewViewerPC(codecs, leader >= 0); err != nil {
 		cursor.Close()
 		s.stats.Close("")
 		return nil, fmt.Errorf("new peer connection: %w", err)
@@ -145,6 +162,14 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 			return fail(fmt.Errorf("add %s track: %w", t.Codec.Kind(), err))
 		}
 		s.tracks[t.Index] = ot
+		for _, l := range st.Layers(t.Index) {
+			if l.Track < len(s.tracks) {
+				s.tracks[l.Track] = ot
+			}
+		}
+		if t.Codec.Kind() == media.KindVideo && s.video == nil {
+			s.video = ot
+		}
 		s.wg.Go(func() { s.readRTCP(sender, ot) })
 	}
 	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
@@ -217,6 +242,7 @@ func (s *Session) start() {
 	if sctp := s.pc.SCTP(); sctp != nil {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { s.updateDest() })
 	}
+	s.applyLayer()
 	s.cursor.SeekKeyframe()
 	s.fanout.add(s)
 }
@@ -237,6 +263,8 @@ func (s *Session) pump() {
 	}
 	now := time.Now()
 	s.sendReports(now)
+	s.applyLayer()
+	defer s.noteSwitches(false)
 	for {
 		p, restart, ok, err := s.cursor.TryNext()
 		if err != nil {
@@ -280,10 +308,15 @@ func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 			continue
 		}
 		s.stats.ReceivedRTCP(pkts, ssrc, clockRate)
+		if s.layers != nil {
+			s.layers.feedback(pkts, s.videoSSRC(), s.bytesOut.Load(), time.Now())
+		}
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				s.stream.RequestKeyframe()
+				// To the layer this viewer gets (the stream's video
+				// without simulcast).
+				s.stream.RequestTrackKeyframe(int(s.curTrack.Load()))
 			case *rtcp.TransportLayerNack:
 				ot.answerNACK(s.stream, p)
 			}

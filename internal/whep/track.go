@@ -23,7 +23,7 @@ type outTrack struct {
 	kind     webrtc.RTPCodecType
 	codec    media.Codec
 	streamID string
-	index    int // the hub track it forwards
+	index    int // the hub track it forwards first (a simulcast layer: the group's leader)
 	bound    atomic.Pointer[binding]
 
 	// Owned by the forwarding goroutine.
@@ -31,6 +31,7 @@ type outTrack struct {
 	started  bool
 	seqDelta uint16
 	lastSeq  uint16
+	lastTS   uint32
 	runStart uint16 // viewer sequence number of the first packet after the last discontinuity
 	report   reportState
 
@@ -119,6 +120,12 @@ func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time) error {
 	case restart:
 		t.seqDelta = t.lastSeq + 1 - p.SequenceNumber
 		t.runStart = t.lastSeq + 1
+		// Simulcast layers share one timeline (hub/layer.go), but the
+		// first frame of a new layer may carry the instant of the last
+		// frame sent: keep timestamps going forward.
+		if ts := p.Timestamp + t.tsDelta.Load(); int32(ts-t.lastTS) <= 0 {
+			t.tsDelta.Add(t.lastTS - ts + 1)
+		}
 	}
 	h := &t.hdr
 	h.Version = 2
@@ -127,8 +134,8 @@ func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time) error {
 	h.Marker = p.Marker
 	h.SequenceNumber = p.SequenceNumber + t.seqDelta
 	h.Timestamp = p.Timestamp + t.tsDelta.Load()
-	t.lastSeq = h.SequenceNumber
-	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq))
+	t.lastSeq, t.lastTS = h.SequenceNumber, h.Timestamp
+	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq, p.Track))
 	_, err := b.w.WriteRTP(h, p.Payload)
 	if err == nil {
 		t.report.sent(h.Timestamp, len(p.Payload), now)

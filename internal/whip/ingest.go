@@ -24,7 +24,7 @@ const (
 // sink is what an ingest writes to: the hub stream.
 type sink interface {
 	Write(p *hub.Packet)
-	RequestKeyframe() bool
+	RequestTrackKeyframe(track int) bool
 	SetVideoInfo(track int, info media.VideoInfo)
 }
 
@@ -140,7 +140,7 @@ func (in *ingest) release(p *hub.Packet, lost int) {
 	if lost > 0 && in.isKey != nil {
 		// Unrecoverable loss: the picture is damaged until the next
 		// keyframe. The stream rate-limits the request.
-		in.out.RequestKeyframe()
+		in.out.RequestTrackKeyframe(in.cfg.track)
 		in.lastKey = in.now
 	}
 	if p == nil {
@@ -154,7 +154,7 @@ func (in *ingest) release(p *hub.Packet, lost int) {
 		if in.isKey(p.Payload) {
 			in.lastKey = in.now
 		} else if in.cfg.pliInterval > 0 && in.now.Sub(in.lastKey) >= in.cfg.pliInterval {
-			in.out.RequestKeyframe()
+			in.out.RequestTrackKeyframe(in.cfg.track)
 			in.lastKey = in.now
 		}
 		if in.sniff != nil {

@@ -18,7 +18,7 @@ type fakeSink struct {
 }
 
 func (f *fakeSink) Write(p *hub.Packet)                   { f.seqs = append(f.seqs, p.SequenceNumber) }
-func (f *fakeSink) RequestKeyframe() bool                 { f.keyframes++; return true }
+func (f *fakeSink) RequestTrackKeyframe(int) bool         { f.keyframes++; return true }
 func (f *fakeSink) SetVideoInfo(_ int, i media.VideoInfo) { f.info = append(f.info, i) }
 
 type countInc struct{ n int }

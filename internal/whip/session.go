@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -27,6 +28,9 @@ import (
 
 // ErrNoMedia means the offer had no track in a codec sluice accepts.
 var ErrNoMedia = errors.New("no acceptable media")
+
+// MaxLayers is how many simulcast layers one media section may send.
+const MaxLayers = 3
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
@@ -107,10 +111,17 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	// The first negotiated codec of each section is what the publisher
 	// sends: the stream's tracks, checked against a stream this publisher
 	// takes over.
+	// A simulcast section sends one track per layer (RID).
 	var codecs []media.Codec
 	for _, tr := range s.pc.GetTransceivers() {
 		if c := tr.Receiver().GetParameters().Codecs; len(c) > 0 {
-			codecs = append(codecs, rtc.CodecOf(c[0]))
+			rids := rtc.SimulcastRIDs(parsed, tr.Mid())
+			if len(rids) > MaxLayers {
+				return fail(fmt.Errorf("%w: %d simulcast layers in section %q, at most %d", rtc.ErrBadOffer, len(rids), tr.Mid(), MaxLayers))
+			}
+			for range max(len(rids), 1) {
+				codecs = append(codecs, rtc.CodecOf(c[0]))
+			}
 		}
 	}
 	tracks := len(codecs)
@@ -175,10 +186,21 @@ func (s *Session) Close(reason error) {
 // RequestKeyframe asks for a keyframe on every video track (hub.Publisher):
 // a PLI, or a FIR where the publisher offered "ccm fir" but not "nack pli".
 // The hub rate-limits the calls.
-func (s *Session) RequestKeyframe() {
+func (s *Session) RequestKeyframe() { s.requestKeyframes(-1) }
+
+// RequestTrackKeyframe asks for a keyframe on one track, a simulcast
+// layer (hub.TrackKeyframer): only its SSRC gets the PLI or FIR.
+func (s *Session) RequestTrackKeyframe(track int) { s.requestKeyframes(track) }
+
+// requestKeyframes asks the video track with hub index track for a
+// keyframe, or every video track if track is -1.
+func (s *Session) requestKeyframes(track int) {
 	s.mu.Lock()
 	pkts := make([]rtcp.Packet, 0, len(s.video))
 	for _, v := range s.video {
+		if track >= 0 && v.track != track {
+			continue
+		}
 		if v.fir {
 			// RFC 5104 §4.3.1: the FCI names the SSRC and a sequence
 			// number that changes with each new request.
@@ -203,18 +225,25 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		return
 	}
 	s.readers.Add(2)
-	if t.Kind() == webrtc.RTPCodecTypeVideo {
-		s.video = append(s.video, videoSource{ssrc: uint32(t.SSRC()), fir: fb.FIR && !fb.PLI})
-	}
 	s.mu.Unlock()
 	defer s.readers.Done()
 
 	c := rtc.CodecOf(t.Codec())
-	idx := s.stream.AddTrack(c)
-	s.log.Info("publisher track", "kind", t.Kind().String(), "codec", c.String(), "ssrc", uint32(t.SSRC()), "rtx", t.HasRTX())
+	var idx int
+	if rid := t.RID(); rid != "" {
+		idx = s.stream.AddLayer(c, midOf(s.pc, rcv), rid)
+	} else {
+		idx = s.stream.AddTrack(c)
+	}
+	if t.Kind() == webrtc.RTPCodecTypeVideo {
+		s.mu.Lock()
+		s.video = append(s.video, videoSource{track: idx, ssrc: uint32(t.SSRC()), fir: fb.FIR && !fb.PLI})
+		s.mu.Unlock()
+	}
+	s.log.Info("publisher track", "kind", t.Kind().String(), "codec", c.String(), "ssrc", uint32(t.SSRC()), "rid", t.RID(), "rtx", t.HasRTX())
 	go func() {
 		defer s.readers.Done()
-		s.readSenderReports(rcv, uint32(t.SSRC()), idx)
+		s.readSenderReports(rcv, t.RID(), uint32(t.SSRC()), idx)
 	}()
 	cfg := ingestConfig{
 		track: idx, codec: c, reorder: s.reorder, pliInterval: s.pliInterval,
@@ -229,15 +258,27 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		}
 	}
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
-		s.stream.RequestKeyframe()
+		s.stream.RequestTrackKeyframe(idx)
 	}
 	s.read(t, newIngest(cfg, s.stream))
 }
 
-// videoSource is a video track's SSRC and how it wants keyframe requests.
+// videoSource is a video track's hub index, SSRC and how it wants keyframe
+// requests.
 type videoSource struct {
-	ssrc uint32
-	fir  bool
+	track int
+	ssrc  uint32
+	fir   bool
+}
+
+// midOf is the mid of the receiver's transceiver.
+func midOf(pc *webrtc.PeerConnection, rcv *webrtc.RTPReceiver) string {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == rcv {
+			return tr.Mid()
+		}
+	}
+	return ""
 }
 
 // feedback returns the RTCP feedback the publisher's offer lists for the
@@ -324,10 +365,14 @@ var pastDeadline = time.Unix(1, 0)
 // stream, which maps its RTP clock to the publisher's wall clock (RFC 3550
 // §6.4.1) for A/V sync downstream. It also drains the receiver's RTCP,
 // which pion's interceptors need. It ends when the track does.
-func (s *Session) readSenderReports(rcv *webrtc.RTPReceiver, ssrc uint32, idx int) {
+func (s *Session) readSenderReports(rcv *webrtc.RTPReceiver, rid string, ssrc uint32, idx int) {
 	buf := make([]byte, 1500)
+	read := rcv.Read
+	if rid != "" {
+		read = func(b []byte) (int, interceptor.Attributes, error) { return rcv.ReadSimulcast(b, rid) }
+	}
 	for {
-		n, _, err := rcv.Read(buf)
+		n, _, err := read(buf)
 		if err != nil {
 			return
 		}

@@ -167,9 +167,18 @@ func (a *API) offer(kind string) http.HandlerFunc {
 				e.session = s
 			}
 		default:
+			// ?layer= pins a simulcast layer (layer.go).
+			layer := r.URL.Query().Get("layer")
 			var s *whep.Session
-			if s, err = whep.New(ctx, a.whep, name, body, r.RemoteAddr, onClose); err == nil {
-				e.session = s
+			if err = whep.CheckLayer(layer); err == nil {
+				s, err = whep.New(ctx, a.whep, name, body, r.RemoteAddr, onClose)
+			}
+			if err == nil {
+				if err = s.SetLayer(layer); err != nil {
+					s.Close(err)
+				} else {
+					e.session = s
+				}
 			}
 		}
 		if err != nil {

@@ -49,7 +49,8 @@ func statusOf(err error) int {
 		return http.StatusPreconditionFailed
 	case errors.Is(err, errPreconditionRequired):
 		return http.StatusPreconditionRequired
-	case errors.Is(err, rtc.ErrBadOffer), errors.Is(err, rtc.ErrBadFragment), errors.Is(err, errBadName):
+	case errors.Is(err, rtc.ErrBadOffer), errors.Is(err, rtc.ErrBadFragment), errors.Is(err, errBadName),
+		errors.Is(err, whep.ErrNoLayer):
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession), errors.Is(err, hls.ErrNoFile):
 		return http.StatusNotFound

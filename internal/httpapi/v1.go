@@ -50,6 +50,7 @@ func (a *API) routeV1(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/streams/{stream}", a.getStream)
 	mux.HandleFunc("GET /v1/sessions", a.listSessions)
 	mux.HandleFunc("DELETE /v1/sessions/{session}", a.kickSession)
+	a.routeLayer(mux)
 }
 
 // authorizeAPI checks the api action for one stream ("" = server-wide).

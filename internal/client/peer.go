@@ -48,6 +48,17 @@ func newAPI(endpoint string, localIPs []string, me *webrtc.MediaEngine, extra ..
 	if err := configureReports(ir, x); err != nil {
 		return nil, err
 	}
+	if x != nil && x.twcc {
+		// Transport-wide congestion feedback, as browsers send it.
+		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+			return nil, err
+		}
+	}
+	if x != nil && x.simulcast {
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+			return nil, err
+		}
+	}
 
 	var se webrtc.SettingEngine
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -133,6 +144,9 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, o signalOptions) 
 		}
 		sdp = pc.LocalDescription().SDP
 	}
+	if o.munge != nil {
+		sdp = o.munge(sdp)
+	}
 	hc := o.httpClient
 	if hc == nil {
 		hc = newHTTPClient()
@@ -157,6 +171,7 @@ type signalOptions struct {
 	token      string
 	httpClient *http.Client
 	trickle    bool
+	munge      func(sdp string) string // changes the offer before it is sent
 }
 
 // connState follows a PeerConnection's state: connected is closed when it

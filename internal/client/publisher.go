@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -66,6 +67,11 @@ type PublishOptions struct {
 	// NoSenderReports leaves out pion's RTCP sender reports; the caller
 	// sends its own with WriteSenderReport.
 	NoSenderReports bool
+	// Simulcast, if not empty, sends the H264 video as one simulcast layer
+	// per RID (RFC 8853), written with WriteH264Layer, the way browsers
+	// do: a=simulcast and a=rid in the offer, no a=ssrc for the video,
+	// and the MID and RID header extensions on every packet.
+	Simulcast []string
 }
 
 // videoPayloader packetizes one NAL unit (pion's H264 and H265 payloaders).
@@ -95,6 +101,8 @@ type Publisher struct {
 	ats0 uint32
 	apkt rtp.Packet
 
+	layers *simulcast // nil without PublishOptions.Simulcast
+
 	keyframeReqs  atomic.Int64
 	firReqs       atomic.Int64
 	nackedPkts    atomic.Int64
@@ -114,6 +122,9 @@ type Publisher struct {
 func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, error) {
 	if opts.NoVideo && opts.NoAudio {
 		return nil, errors.New("publish: neither video nor audio")
+	}
+	if len(opts.Simulcast) > 0 && (opts.NoVideo || opts.H265 || opts.RTX) {
+		return nil, errors.New("publish: simulcast needs H264 video, without RTX")
 	}
 	mtu := opts.MTU
 	if mtu == 0 {
@@ -163,7 +174,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 			return nil, err
 		}
 	}
-	extras := apiExtras{wrap: opts.WrapConn, noSenderReports: opts.NoSenderReports}
+	extras := apiExtras{wrap: opts.WrapConn, noSenderReports: opts.NoSenderReports, simulcast: len(opts.Simulcast) > 0}
 	api, err := newAPI(url, opts.LocalIPs, me, &extras)
 	if err != nil {
 		return nil, err
@@ -208,7 +219,12 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		}
 		return t, nil
 	}
-	if !opts.NoVideo {
+	switch {
+	case len(opts.Simulcast) > 0:
+		if p.layers, err = addSimulcast(p, videoCap, opts.Simulcast); err != nil {
+			return nil, errors.Join(err, p.Close())
+		}
+	case !opts.NoVideo:
 		if p.video, err = addTrack(videoCap, "video"); err != nil {
 			return nil, errors.Join(err, p.Close())
 		}
@@ -219,9 +235,16 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		}
 	}
 
-	p.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient, trickle: opts.Trickle})
+	sig := signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient, trickle: opts.Trickle}
+	if p.layers != nil {
+		sig.munge = withoutVideoSSRCs
+	}
+	p.sess, err = negotiate(ctx, pc, sig)
 	if err == nil {
 		err = p.state.waitConnected(ctx)
+	}
+	if err == nil && p.layers != nil {
+		err = p.layers.bind()
 	}
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("publish %s: %w", url, err), p.Close())
@@ -383,10 +406,16 @@ func (p *Publisher) KeyframeRequested() <-chan struct{} { return p.keyframeCh }
 // readRTCP drains the sender's RTCP, which the NACK responder needs, and
 // counts keyframe requests. It ends when the sender stops.
 func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
+	p.readRTCPFrom(s.Read, nil)
+}
+
+// readRTCPFrom is readRTCP for one read function; layerPLIs, if not nil,
+// counts the keyframe requests of one simulcast layer.
+func (p *Publisher) readRTCPFrom(read func([]byte) (int, interceptor.Attributes, error), layerPLIs *atomic.Int64) {
 	defer p.wg.Done()
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := s.Read(buf)
+		n, _, err := read(buf)
 		if err != nil {
 			return
 		}
@@ -409,6 +438,9 @@ func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
 			}
 		}
 		if k > 0 {
+			if layerPLIs != nil {
+				layerPLIs.Add(k)
+			}
 			p.keyframeReqs.Add(k)
 			select {
 			case p.keyframeCh <- struct{}{}:

@@ -22,6 +22,8 @@ type WrapConn func(net.PacketConn) net.PacketConn
 type apiExtras struct {
 	wrap            WrapConn
 	noSenderReports bool
+	twcc            bool // send transport-wide congestion feedback
+	simulcast       bool // MID and RID header extensions
 
 	closer io.Closer // the UDP mux over the wrapped socket, when wrap is set
 }

@@ -65,6 +65,10 @@ type ViewOptions struct {
 	// WrapConn, if set, wraps the one UDP socket the viewer uses, for
 	// tests that impair the network. It needs LocalIPs or a loopback URL.
 	WrapConn WrapConn
+	// CongestionFeedback sends transport-wide congestion control feedback
+	// (TWCC) for every packet, as browsers do, where the server asks for
+	// it: the server estimates the viewer's bandwidth from it.
+	CongestionFeedback bool
 	// Reorder, if not 0, puts video packets back in sequence order for up
 	// to this long before depacketizing, so that retransmissions (NACK
 	// answers) repair losses instead of counting as gaps.
@@ -160,7 +164,7 @@ func View(ctx context.Context, url string, opts ViewOptions) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	extras := apiExtras{wrap: opts.WrapConn}
+	extras := apiExtras{wrap: opts.WrapConn, twcc: opts.CongestionFeedback}
 	api, err := newAPI(url, opts.LocalIPs, me, &extras)
 	if err != nil {
 		return nil, err

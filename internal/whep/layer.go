@@ -106,6 +106,13 @@ func unpack(d uint64) (track int, keyOnly, ok bool) {
 	return int(int32(uint32(d))), d&(1<<32) != 0, d&(1<<33) != 0
 }
 
+// start makes the first choice, from the start estimate.
+func (lc *layerControl) start(now time.Time) {
+	lc.mu.Lock()
+	lc.decide(now)
+	lc.mu.Unlock()
+}
+
 // feedback takes a viewer's RTCP; sentBytes is the session's payload byte
 // counter and videoSSRC its video SSRC.
 func (lc *layerControl) feedback(pkts []rtcp.Packet, videoSSRC uint32, sentBytes uint64, now time.Time) {

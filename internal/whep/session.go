@@ -138,6 +138,9 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 			}
 		}
 	}
+	if s.layers != nil {
+		s.layers.start(time.Now())
+	}
 	if s.pc, err = d.Peers.NewViewerPC(codecs, leader >= 0); err != nil {
 		cursor.Close()
 		s.stats.Close("")

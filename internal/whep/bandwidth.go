@@ -17,11 +17,11 @@ import (
 // path of a viewer.
 //
 // The rules, each time a loss figure comes:
-//   - more than 10% lost: the estimate falls to what was sent times
-//     (1 - loss/2);
+//   - more than 10% lost: the estimate falls to what was sent (or below,
+//     if it already is) times (1 - loss/2);
 //   - under 2% lost: it grows by half per second, and to at least what
 //     was sent, at most to a cap above the highest layer;
-//   - in between: it stays.
+//   - in between: it stays, but not below what arrived.
 const (
 	startEstimate = 500_000 // bits per second before any feedback
 	minEstimate   = 30_000
@@ -46,6 +46,7 @@ type estimator struct {
 	sentBytes uint64
 	sentAt    time.Time
 	sendRate  float64
+	based     bool // the estimate has taken the first send rate into account
 
 	twccSeen           bool
 	twccLost, twccSent int
@@ -76,19 +77,29 @@ func (e *estimator) sent(bytes uint64, now time.Time) {
 	e.sentBytes, e.sentAt = bytes, now
 }
 
-// loss applies one loss figure (0..1) observed at now.
+// loss applies one loss figure (0..1) observed at now. The first figure
+// only starts the send rate; the estimate then starts at what is sent, or
+// at startEstimate if that is more.
 func (e *estimator) loss(fraction float64, now time.Time) {
+	if e.sendRate == 0 && !e.based {
+		return
+	}
+	if !e.based {
+		e.based = true
+		e.est = max(e.est, e.sendRate)
+	}
 	switch {
 	case fraction > lossHigh:
-		if e.sendRate > 0 {
-			e.est = min(e.est, e.sendRate*(1-fraction/2))
-		} else {
-			e.est *= 1 - fraction/2
-		}
+		// Repeated loss compounds: the estimate falls below what is
+		// sent by a further loss/2 each time.
+		e.est = min(e.est, e.sendRate) * (1 - fraction/2)
 	case fraction < lossLow && !e.lastLoss.IsZero():
 		// The link carries at least what it carried without loss.
 		dt := min(now.Sub(e.lastLoss).Seconds(), 1)
 		e.est = max(e.est*(1+growthPerSec*max(dt, 0)), e.sendRate)
+	default:
+		// Some loss: hold, but not below what arrived.
+		e.est = max(e.est, e.sendRate*(1-fraction))
 	}
 	if e.cap > 0 {
 		e.est = min(e.est, e.cap)

@@ -28,6 +28,9 @@ var ErrNoLayer = errors.New("no such simulcast layer")
 // nobody else anything. A viewer may pin a layer instead (SetLayer).
 const (
 	upHeadroom  = 1.15
+	// starveShare: a viewer goes keyframes-only when its estimate falls
+	// below this share of the lowest rate it could get (repeated loss).
+	starveShare = 0.8
 	backoffMin  = 2 * time.Second
 	backoffMax  = 16 * time.Second
 	stableAfter = 10 * time.Second
@@ -213,11 +216,11 @@ func (lc *layerControl) decideSingle(now time.Time) {
 }
 
 // starved reports whether a viewer sending rate goes keyframes-only: it
-// does when the estimate falls below rate, and stays so until the rate
-// fits with headroom and the back-off has passed.
+// does when the estimate falls below starveShare of rate, and stays so
+// until the rate fits with headroom and the back-off has passed.
 func (lc *layerControl) starved(rate float64, keyOnly bool, est float64, now time.Time) bool {
 	if !keyOnly {
-		return rate > est
+		return rate*starveShare > est
 	}
 	return rate*upHeadroom > est || now.Before(lc.blocked[keyOnlyTrack])
 }

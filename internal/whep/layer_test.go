@@ -157,8 +157,12 @@ func TestKeyframesOnlyWithoutSimulcast(t *testing.T) {
 		t.Fatal("keyframes only at 5% loss")
 	}
 	step(2_000_000, 0.4)
+	if _, key := decided(t, lc); key {
+		t.Fatal("keyframes only after one report of loss")
+	}
+	step(2_000_000, 0.4)
 	if _, key := decided(t, lc); !key {
-		t.Fatal("every frame at 40% loss")
+		t.Fatal("every frame after two reports of 40% loss")
 	}
 	step(100_000, 0)
 	if _, key := decided(t, lc); !key {
@@ -191,11 +195,13 @@ func TestTWCCLoss(t *testing.T) {
 	// The estimator judges TWCC loss over a window, and REMB caps it.
 	e := newEstimator()
 	now := time.Unix(1, 0)
+	e.sent(0, now)
 	if e.rtcp([]rtcp.Packet{p}, 7, 0, now) {
 		t.Fatal("one feedback of 19 packets within no time changed the estimate")
 	}
-	if !e.rtcp([]rtcp.Packet{p}, 7, 100_000, now.Add(time.Second)) || e.est >= startEstimate {
-		t.Fatalf("26%% TWCC loss: estimate %v, want below %v", e.est, startEstimate)
+	// 100 kB in the second: 800 kbit/s sent, 26% lost.
+	if !e.rtcp([]rtcp.Packet{p}, 7, 100_000, now.Add(time.Second)) || e.est != 800_000*(1-5.0/19/2) {
+		t.Fatalf("26%% TWCC loss at 800 kbit/s: estimate %v, want %v", e.est, 800_000*(1-5.0/19/2))
 	}
 	e.rtcp([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 50_000}}, 7, 0, now)
 	if got := e.estimate(now.Add(time.Second)); got != 50_000 {

@@ -106,7 +106,8 @@ type limiter struct {
 
 func (l *limiter) set(bitsPerSecond float64) {
 	l.mu.Lock()
-	l.rate, l.burst = bitsPerSecond/8, bitsPerSecond/8/10 // 100 ms of queue
+	// The queue holds 100 ms, or at least 16 kB: a keyframe fits.
+	l.rate, l.burst = bitsPerSecond/8, max(bitsPerSecond/8/10, 16000)
 	l.tokens = l.burst
 	l.mu.Unlock()
 }
@@ -441,4 +442,106 @@ func TestSimulcastPin(t *testing.T) {
 	if r := send(t, nil, http.MethodPost, base+"/v1/sessions/"+id+"/layer", nil, `{"layer": "auto"}`); r.status != http.StatusUnsupportedMediaType {
 		t.Fatalf("without Content-Type: %d", r.status)
 	}
+}
+
+// TestCongestedViewerKeyframesOnly: without simulcast, a viewer whose
+// link cannot carry the stream goes keyframes-only (its receiver reports
+// show the loss) instead of being sent everything; a viewer on a good
+// link beside it gets every frame.
+func TestCongestedViewerKeyframesOnly(t *testing.T) {
+	clip := loadClip(t)
+	base := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, base+"/whip/cong", client.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	f := newFeed(pub, clip, 0)
+	f.pad = 5000 // about 1 Mbit/s
+	fctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); <-f.done }()
+	go f.run(fctx)
+	<-f.sentAU(1)
+
+	lim := &limiter{}
+	lim.set(300_000)
+	slow := &scViewer{start: map[uint32]int{}}
+	vs, err := client.View(ctx, base+"/whep/cong", client.ViewOptions{OnRTP: slow.onRTP,
+		WrapConn: func(c net.PacketConn) net.PacketConn { return &limitedConn{c, lim} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vs.Close()
+	good, err := client.View(ctx, base+"/whep/cong", client.ViewOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	cctx, stopCollect := context.WithCancel(context.Background())
+	collected := make(chan struct{})
+	goodAUs := 0
+	go func() {
+		defer close(collected)
+		for {
+			select {
+			case <-cctx.Done():
+				return
+			case <-good.AccessUnits():
+				goodAUs++
+			case <-good.OpusPackets():
+			}
+		}
+	}()
+	slowDone := make(chan struct{})
+	go func() { defer close(slowDone); slow.collect(cctx, vs) }()
+	defer func() { stopCollect(); <-collected; <-slowDone }()
+
+	id := sessionID(vs)
+	deadline := time.Now().Add(15 * time.Second)
+	for layerState(t, base, id)["keyframes_only"] != true {
+		if time.Now().After(deadline) {
+			t.Fatalf("the congested viewer never went keyframes-only: %v", layerState(t, base, id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := layerState(t, base, sessionID(good)); st["keyframes_only"] != false {
+		t.Fatalf("the viewer on a good link went keyframes-only: %v", st)
+	}
+	// While the server says keyframes-only, only IDRs arrive (after
+	// 200 ms for frames in flight at either end). Watch for up to 4 s,
+	// until an IDR came.
+	detected := time.Now()
+	lastKeyOnly := detected
+	idrs := 0
+	for time.Since(detected) < 4*time.Second && idrs == 0 {
+		time.Sleep(100 * time.Millisecond)
+		if layerState(t, base, id)["keyframes_only"] != true {
+			break
+		}
+		lastKeyOnly = time.Now()
+		for _, a := range slow.snapshot() {
+			if a.at.After(detected.Add(200*time.Millisecond)) && a.at.Before(lastKeyOnly.Add(-200*time.Millisecond)) && a.idr {
+				idrs++
+			}
+		}
+	}
+	var window []auRecord
+	for _, a := range slow.snapshot() {
+		if a.at.After(detected.Add(200*time.Millisecond)) && a.at.Before(lastKeyOnly.Add(-200*time.Millisecond)) {
+			window = append(window, a)
+			if !a.idr {
+				t.Fatalf("a P frame reached the keyframes-only viewer: %d of %d AUs", len(window), len(slow.snapshot()))
+			}
+		}
+	}
+	if len(window) == 0 {
+		t.Fatalf("the keyframes-only viewer got no keyframe in %v (the clip has one per second); stats %+v",
+			lastKeyOnly.Sub(detected), vs.Stats())
+	}
+	if g := good.Stats(); g.VideoGaps != 0 {
+		t.Fatalf("the viewer on a good link saw %d gaps", g.VideoGaps)
+	}
+	t.Logf("congested viewer got %d IDRs in %v, keyframes only; good viewer stats %+v", len(window), lastKeyOnly.Sub(detected), good.Stats())
 }

@@ -27,7 +27,7 @@ var ErrNoLayer = errors.New("no such simulcast layer")
 // until it fits again: a congested viewer costs its link little and
 // nobody else anything. A viewer may pin a layer instead (SetLayer).
 const (
-	upHeadroom  = 1.15
+	upHeadroom = 1.15
 	// starveShare: a viewer goes keyframes-only when its estimate falls
 	// below this share of the lowest rate it could get (repeated loss).
 	starveShare = 0.8

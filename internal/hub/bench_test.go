@@ -72,3 +72,71 @@ func BenchmarkHubFanout(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSimulcastCursor measures a cursor on one layer of a three-layer
+// stream (8, 1 and 3 packets per frame for high, low and mid): one op is
+// one frame instant written and drained, so ns/op is the cursor's cost
+// for all the layers' packets it reads past plus the ones it delivers.
+// The single sub-benchmark is the same cursor on a stream of one track
+// with the delivered layer's packets only, for comparison.
+func BenchmarkSimulcastCursor(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		layer int // index into simulcastWriter.tracks; -1: no simulcast
+		pkts  int // packets per frame delivered
+	}{{"low", 1, 1}, {"high", 0, 8}, {"single-1pkt", -1, 1}, {"single-8pkt", -1, 8}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var s *Stream
+			var w *simulcastWriter
+			var c *Cursor
+			var err error
+			if bc.layer >= 0 {
+				s, w, _ = newSimulcastStream(b)
+			} else {
+				h := New(Config{RingPackets: 1024, PLIMinInterval: time.Second})
+				s, _ = h.Publish("single", &fakePub{}, []media.Codec{h264})
+				s.AddTrack(h264)
+			}
+			if c, err = s.Join(); err != nil {
+				b.Fatal(err)
+			}
+			if bc.layer >= 0 {
+				c.SetLayer(w.tracks[bc.layer])
+			}
+			var seq uint16
+			single := func(key bool) {
+				for k := range bc.pkts {
+					payload := slice
+					if key {
+						payload = idr
+					}
+					seq++
+					s.Write(&Packet{Track: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Payload: payload, Marker: k == bc.pkts-1})
+				}
+			}
+			delivered := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				if w != nil {
+					w.frame(i%50 == 0)
+				} else {
+					single(i%50 == 0)
+				}
+				b.StartTimer()
+				for {
+					_, _, ok, err := c.TryNext()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if !ok {
+						break
+					}
+					delivered++
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(delivered, 1)), "ns/delivered-pkt")
+		})
+	}
+}

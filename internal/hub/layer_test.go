@@ -47,7 +47,7 @@ type simulcastWriter struct {
 	clock  *fakeClock
 }
 
-func newSimulcastStream(t *testing.T) (*Stream, *simulcastWriter, *layerPub) {
+func newSimulcastStream(t testing.TB) (*Stream, *simulcastWriter, *layerPub) {
 	t.Helper()
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	h := New(Config{RingPackets: 1024, PLIMinInterval: time.Second, Now: clock.Now})

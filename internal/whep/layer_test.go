@@ -248,3 +248,30 @@ func TestLayerSwitchContinuity(t *testing.T) {
 		t.Fatalf("sent state names track %d, want 0", track)
 	}
 }
+
+// BenchmarkLayerFeedback is the per-viewer cost of congestion feedback:
+// one TWCC report of 20 packets, with a new decision every report (about
+// ten reports a second per viewer).
+func BenchmarkLayerFeedback(b *testing.B) {
+	lc := newLayerControl(&fakeLayers{rates: [3]int64{1_600_000, 150_000, 600_000}}, 0)
+	fb := []rtcp.Packet{&rtcp.TransportLayerCC{PacketStatusCount: 20, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 20}}}}
+	now := time.Unix(1, 0)
+	var sent uint64
+	b.ReportAllocs()
+	for range b.N {
+		now = now.Add(250 * time.Millisecond)
+		sent += 20_000
+		lc.feedback(fb, 7, sent, now)
+	}
+}
+
+// BenchmarkLayerControlSize is the memory a viewer's layer control takes.
+func BenchmarkLayerControlSize(b *testing.B) {
+	src := &fakeLayers{}
+	b.ReportAllocs()
+	for range b.N {
+		lc := newLayerControl(src, 0)
+		lc.start(time.Unix(1, 0))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/whep"
 )
 
@@ -41,40 +42,39 @@ func (a *API) routeLayer(mux *http.ServeMux) {
 
 // layeredSession finds a viewer session by id and authorises the call for
 // its stream; it has answered when ok is false.
-func (a *API) layeredSession(w http.ResponseWriter, r *http.Request) (id string, l layered, ok bool) {
+func (a *API) layeredSession(w http.ResponseWriter, r *http.Request) (id, stream string, l layered, ok bool) {
 	id = r.PathValue("session")
 	e := a.sessions.byIDOnly(id)
-	stream := ""
 	if e != nil {
 		stream = e.stream
 	}
 	if !a.authorizeAPI(w, r, stream) {
-		return id, nil, false
+		return id, stream, nil, false
 	}
 	if e != nil {
 		l, _ = e.session.(layered)
 	}
 	if l == nil {
 		a.fail(w, r, "api", stream, fmt.Errorf("%w: %s is not a viewer session", errNoSession, id))
-		return id, nil, false
+		return id, stream, nil, false
 	}
-	return id, l, true
+	return id, stream, l, true
 }
 
 func (a *API) getLayer(w http.ResponseWriter, r *http.Request) {
-	if id, l, ok := a.layeredSession(w, r); ok {
+	if id, _, l, ok := a.layeredSession(w, r); ok {
 		writeJSON(w, http.StatusOK, layerInfoOf(id, l.Layer()))
 	}
 }
 
 func (a *API) setLayer(w http.ResponseWriter, r *http.Request) {
-	id, l, ok := a.layeredSession(w, r)
+	id, stream, l, ok := a.layeredSession(w, r)
 	if !ok {
 		return
 	}
 	body, err := a.readBody(w, r, "application/json")
 	if err != nil {
-		a.fail(w, r, "api", "", err)
+		a.fail(w, r, "api", stream, err)
 		return
 	}
 	var req struct {
@@ -83,14 +83,14 @@ func (a *API) setLayer(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || req.Layer == nil {
-		a.fail(w, r, "api", "", fmt.Errorf(`%w: want {"layer": "low|mid|high|auto|<rid>"}`, errBadJSON))
+		a.fail(w, r, "api", stream, fmt.Errorf(`%w: want {"layer": "low|mid|high|auto|<rid>"}`, errBadJSON))
 		return
 	}
 	if err := l.SetLayer(*req.Layer); err != nil {
-		a.fail(w, r, "api", "", err)
+		a.fail(w, r, "api", stream, err)
 		return
 	}
-	a.log.Info("viewer layer set", "session", id, "layer", *req.Layer, "by", r.RemoteAddr)
+	a.log.Info("viewer layer set", "stream", stream, "session", id, "layer", *req.Layer, "by", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, layerInfoOf(id, l.Layer()))
 }
 
@@ -100,8 +100,14 @@ func layerInfoOf(id string, st whep.LayerState) layerInfo {
 	if info.Pinned == "" {
 		info.Pinned = whep.LayerAuto
 	}
-	for _, l := range st.Layers {
-		info.Layers = append(info.Layers, layerDetail{RID: l.RID, BitrateBps: l.Bitrate})
-	}
+	info.Layers = append(info.Layers, layerDetails(st.Layers)...)
 	return info
+}
+
+func layerDetails(layers []hub.Layer) []layerDetail {
+	var out []layerDetail
+	for _, l := range layers {
+		out = append(out, layerDetail{RID: l.RID, BitrateBps: l.Bitrate})
+	}
+	return out
 }

@@ -24,6 +24,8 @@ type trackInfo struct {
 	ClockRate uint32 `json:"clock_rate"`
 	Channels  uint16 `json:"channels,omitempty"`
 	Fmtp      string `json:"fmtp,omitempty"`
+	// Simulcast layers, lowest bit rate first (layer.go).
+	Layers []layerDetail `json:"layers,omitempty"`
 }
 
 type streamInfo struct {
@@ -126,7 +128,7 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}}
 	for _, t := range s.Tracks() {
 		info.Tracks = append(info.Tracks, trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
-			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp})
+			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp, Layers: layerDetails(s.Layers(t.Index))})
 	}
 	if e := a.sessions.publisher(s.Name()); e != nil {
 		p := sessionInfoOf(e)

@@ -295,9 +295,26 @@ func TestSimulcastBandwidthAdaptation(t *testing.T) {
 	defer func() { stop(); <-fed; pub.Close() }()
 
 	var st map[string]any
+	// The API lists one video track with three layers, ranked by bit
+	// rate whatever order the publisher gave them in.
 	r := send(t, nil, http.MethodGet, base+"/v1/streams/sc", nil, "")
-	if r.status != http.StatusOK {
+	var stream struct {
+		Tracks []struct {
+			Kind   string
+			Layers []struct{ RID string }
+		}
+	}
+	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &stream) != nil {
 		t.Fatalf("GET stream: %d %s", r.status, r.body)
+	}
+	var ranked []string
+	for _, tr := range stream.Tracks {
+		for _, l := range tr.Layers {
+			ranked = append(ranked, l.RID)
+		}
+	}
+	if len(stream.Tracks) != 2 || strings.Join(ranked, ",") != "q,h,f" {
+		t.Fatalf("stream tracks: %s", r.body)
 	}
 
 	lim := &limiter{}

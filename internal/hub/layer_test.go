@@ -305,3 +305,62 @@ func TestCursorKeyframesOnly(t *testing.T) {
 		t.Fatalf("after keyframes-only: %d packets, want the keyframe and every frame after it", len(video))
 	}
 }
+
+// TestSimulcastReconnect: a simulcast publisher that comes back within
+// the grace period gets each layer back by its RID, whatever order its
+// layers arrive in; each layer's sequence numbers continue the old ones
+// and every layer stays on one timeline.
+func TestSimulcastReconnect(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	h := New(Config{RingPackets: 1024, PLIMinInterval: time.Second, ReconnectGrace: time.Minute, Now: clock.Now})
+	a := &layerPub{}
+	codecs := []media.Codec{h264, h264, h264}
+	s, err := h.Publish("sc", a, codecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &simulcastWriter{s: s, clock: clock, seq: [3]uint16{1, 2, 3}, ts0: [3]uint32{10, 20, 30}}
+	for i, rid := range []string{"h", "l", "m"} {
+		w.tracks[i] = s.AddLayer(h264, "0", rid)
+	}
+	w.frame(true)
+	w.frame(false)
+	var lastSeq [3]uint16
+	var lastTS uint32
+	for i, tr := range w.tracks {
+		p, ok := s.Packet(tr, w.seq[i]-1)
+		if !ok {
+			t.Fatalf("layer %d: last packet not found", i)
+		}
+		lastSeq[i], lastTS = p.SequenceNumber, p.Timestamp
+	}
+	s.Detach(a)
+	clock.advance(time.Second)
+	if s2, err := h.Publish("sc", &layerPub{}, codecs); err != nil || s2 != s {
+		t.Fatalf("takeover: %v", err)
+	}
+	// The new publisher's layers arrive as m, h, l under mid "1".
+	old := w.tracks
+	w2 := &simulcastWriter{s: s, clock: clock, seq: [3]uint16{9000, 50000, 60000}, ts0: [3]uint32{1 << 30, 5, 3 << 30}}
+	w2.tracks[2] = s.AddLayer(h264, "1", "m")
+	w2.tracks[0] = s.AddLayer(h264, "1", "h")
+	w2.tracks[1] = s.AddLayer(h264, "1", "l")
+	if w2.tracks != old {
+		t.Fatalf("layers mapped to %v, want %v (by RID)", w2.tracks, old)
+	}
+	w2.frame(true)
+	var ts [3]uint32
+	for i, tr := range w2.tracks {
+		p, ok := s.Packet(tr, lastSeq[i]+1)
+		if !ok {
+			t.Fatalf("layer %d: the new publisher's first packet is not numbered %d", i, lastSeq[i]+1)
+		}
+		ts[i] = p.Timestamp
+		if d := p.Timestamp - lastTS; d < 90000*9/10 || d > 90000*11/10 {
+			t.Fatalf("layer %d: timestamp moved %d ticks over a 1 s gap", i, d)
+		}
+	}
+	if ts[0] != ts[1] || ts[0] != ts[2] {
+		t.Fatalf("layers left the common timeline: %v", ts)
+	}
+}

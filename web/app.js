@@ -4,7 +4,9 @@
 //
 // Query parameters: stream=NAME, mode=publish|play|hls, token=TOKEN (sent as
 // Bearer; for HLS as ?token=), autostart=1, and for publishing
-// source=camera|screen|none, audio=0|1, codec=h264|vp8, bitrate=KBPS.
+// source=camera|screen|none, audio=0|1, codec=h264|vp8, bitrate=KBPS,
+// simulcast=1 (three layers); for play, layer=low|mid|high|RID (pin a
+// simulcast layer).
 //
 // Test hooks on window.sluice:
 //   state           'idle' | 'starting' | 'connecting' | 'connected' |
@@ -83,7 +85,9 @@ async function start() {
   const name = form.elements.stream.value.trim() || 'live';
   const token = form.elements.token.value.trim();
   if (mode() === 'play' || mode() === 'hls') {
-    session = mode() === 'play' ? new Player(video, { name, token }) : new HLSPlayer(video, { name, token });
+    session = mode() === 'play'
+      ? new Player(video, { name, token, layer: params.get('layer') || '' })
+      : new HLSPlayer(video, { name, token });
     video.muted = true; // browsers only autoplay muted video
     setMuteLabel();
   } else {
@@ -94,6 +98,7 @@ async function start() {
       audio: form.elements.audio.checked,
       codec: form.elements.codec.value,
       bitrateKbps: Number(bitrateInput.value) || 0,
+      simulcast: params.get('simulcast') === '1',
     });
   }
   session.addEventListener('change', render);

@@ -289,16 +289,27 @@ class Session extends EventTarget {
   }
 }
 
+// SIMULCAST_LAYERS are the encodings a simulcast publisher sends (RFC 8853):
+// a quarter, half and full resolution layer, which the server ranks by bit
+// rate and gives each viewer one of.
+export const SIMULCAST_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: 'f', maxBitrate: 1500000 },
+];
+
 // Publisher sends media from the camera, microphone or screen with WHIP.
 export class Publisher extends Session {
   // options: name, token, source ('camera' | 'screen' | 'none'), audio
-  // (boolean), codec ('h264' | 'vp8'), bitrateKbps (0: the browser decides).
+  // (boolean), codec ('h264' | 'vp8'), bitrateKbps (0: the browser decides),
+  // simulcast (boolean: three layers, SIMULCAST_LAYERS).
   constructor(video, options) {
     super(video, options);
     this.source = options.source || 'camera';
     this.audio = options.audio !== false;
     this.codec = options.codec || 'h264';
     this.bitrateKbps = options.bitrateKbps || 0;
+    this.simulcast = !!options.simulcast;
     this.s = null; // {pc, media, resource, token, closed, statsTimer}
   }
 
@@ -338,7 +349,9 @@ export class Publisher extends Session {
       });
       const streams = [s.media];
       for (const track of s.media.getTracks()) {
-        const tr = pc.addTransceiver(track, { direction: 'sendonly', streams });
+        const init = { direction: 'sendonly', streams };
+        if (this.simulcast && track.kind === 'video') init.sendEncodings = SIMULCAST_LAYERS.map((l) => ({ ...l }));
+        const tr = pc.addTransceiver(track, init);
         if (track.kind === 'video') preferVideoCodec(tr, this.codec);
       }
       const { resource, answer } = await negotiate(pc, endpoint('whip', this.name), this.token);
@@ -424,8 +437,10 @@ export class Publisher extends Session {
   }
 
   async camera(md) {
+    // Simulcast layers need a picture large enough to scale down twice.
+    const video = this.simulcast ? { width: 1280, height: 720 } : true;
     try {
-      return (await md.getUserMedia({ video: true, audio: this.audio })).getTracks();
+      return (await md.getUserMedia({ video, audio: this.audio })).getTracks();
     } catch (err) {
       if (!this.audio || err.name === 'NotAllowedError' || err.name === 'SecurityError') throw err;
       // A device is missing or busy: publish whichever one works.
@@ -499,8 +514,11 @@ export class Publisher extends Session {
 // state: 'idle' | 'connecting' | 'connected' | 'reconnecting' (waiting to
 // retry, or retrying) | 'stopped' | 'error' (a failure no retry can fix).
 export class Player extends Session {
+  // options: name, token, layer (a simulcast layer to pin: low, mid, high
+  // or a RID; '' lets the server choose by bandwidth).
   constructor(video, options) {
     super(video, options);
+    this.layer = options.layer || '';
     this.ttffMs = null; // from start() to the first frame shown
     this.recoveryMs = null; // from the last loss to the next first frame
     this.reconnects = 0; // successful connections after the first
@@ -576,7 +594,9 @@ export class Player extends Session {
     this.watchFirstFrame(run, a);
     pc.addEventListener('connectionstatechange', () => this.onConnectionState(run, a));
     try {
-      const { resource, answer } = await negotiate(pc, endpoint('whep', this.name), this.token, true);
+      const url = endpoint('whep', this.name);
+      if (this.layer) url.searchParams.set('layer', this.layer);
+      const { resource, answer } = await negotiate(pc, url, this.token, true);
       a.resource = resource;
       if (run.attempt !== a) {
         release(a).catch(() => {});

@@ -100,7 +100,9 @@ func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, e
 // post sends the offer to the owner's WHEP endpoint (RFC 9725 §4.2) and
 // returns the answer and the session URL.
 func (l *link) post(ctx context.Context, offer string) (answer, location string, err error) {
-	endpoint := strings.TrimSuffix(l.owner.URL, "/") + "/whep/" + url.PathEscape(l.stream)
+	// A simulcast stream's best layer: the edge's own viewers choose
+	// from what the edge has (a no-op for a stream without simulcast).
+	endpoint := strings.TrimSuffix(l.owner.URL, "/") + "/whep/" + url.PathEscape(l.stream) + "?layer=high"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
 	if err != nil {
 		return "", "", err

@@ -562,3 +562,19 @@ func TestCongestedViewerKeyframesOnly(t *testing.T) {
 	}
 	t.Logf("congested viewer got %d IDRs in %v, keyframes only; good viewer stats %+v", len(window), lastKeyOnly.Sub(detected), good.Stats())
 }
+
+// TestSimulcastTooManyLayers: an offer with four simulcast layers in one
+// section is refused with 400 and a one-line reason.
+func TestSimulcastTooManyLayers(t *testing.T) {
+	base := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, base+"/whip/four", client.PublishOptions{Simulcast: []string{"a", "b", "c", "d"}})
+	if err == nil {
+		pub.Close()
+		t.Fatal("four layers accepted")
+	}
+	if client.StatusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "at most 3") {
+		t.Fatalf("four layers: %v, want 400 saying at most 3", err)
+	}
+}

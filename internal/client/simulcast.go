@@ -157,3 +157,11 @@ func (p *Publisher) LayerKeyframeRequests(i int) int {
 	}
 	return int(p.layers.layers[i].plis.Load())
 }
+
+// LayerSentPackets returns how many RTP packets simulcast layer i sent.
+func (p *Publisher) LayerSentPackets(i int) uint64 {
+	if p.layers == nil || i < 0 || i >= len(p.layers.layers) {
+		return 0
+	}
+	return p.layers.layers[i].sent.Load()
+}

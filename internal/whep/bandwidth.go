@@ -1,6 +1,7 @@
 package whep
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -116,19 +117,8 @@ func (e *estimator) rtcp(pkts []rtcp.Packet, videoSSRC uint32, sentBytes uint64,
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.TransportLayerCC:
-			e.twccSeen = true
 			lost, n := twccLoss(p)
-			if e.twccSent == 0 {
-				e.twccFrom = now
-			}
-			e.twccLost += lost
-			e.twccSent += n
-			if e.twccSent >= twccWindowPackets && now.Sub(e.twccFrom) >= twccWindow {
-				e.sent(sentBytes, now)
-				e.loss(float64(e.twccLost)/float64(e.twccSent), now)
-				e.twccLost, e.twccSent = 0, 0
-				changed = true
-			}
+			changed = e.twcc(lost, n, sentBytes, now) || changed
 		case *rtcp.ReceiverReport:
 			if e.twccSeen {
 				continue
@@ -146,6 +136,101 @@ func (e *estimator) rtcp(pkts []rtcp.Packet, videoSSRC uint32, sentBytes uint64,
 		}
 	}
 	return changed
+}
+
+// twcc takes what one TWCC feedback reported: lost of total packets not
+// received. It reports whether the estimate may have changed.
+func (e *estimator) twcc(lost, total int, sentBytes uint64, now time.Time) bool {
+	e.twccSeen = true
+	if e.twccSent == 0 {
+		e.twccFrom = now
+	}
+	e.twccLost += lost
+	e.twccSent += total
+	if e.twccSent < twccWindowPackets || now.Sub(e.twccFrom) < twccWindow {
+		return false
+	}
+	e.sent(sentBytes, now)
+	e.loss(float64(e.twccLost)/float64(e.twccSent), now)
+	e.twccLost, e.twccSent = 0, 0
+	return true
+}
+
+// twccCount is what the TWCC feedback in one compound RTCP packet
+// reported.
+type twccCount struct{ lost, total int }
+
+// splitTWCC reads the transport-wide congestion control feedback
+// (RTPFB, FMT 15) of a compound RTCP packet in place and appends the
+// other packets to rest. Parsing TWCC into pion's rtcp.TransportLayerCC
+// allocates per reported packet; counting the statuses allocates nothing.
+// A packet it cannot read goes to rest, for rtcp.Unmarshal to judge.
+func splitTWCC(b, rest []byte) ([]byte, twccCount) {
+	var c twccCount
+	for len(b) >= 4 {
+		n := (int(binary.BigEndian.Uint16(b[2:4])) + 1) * 4
+		if n > len(b) {
+			return append(rest, b...), c
+		}
+		if b[1] == rtcpfbPT && b[0]&0x1f == twccFMT {
+			if lost, total, ok := twccStatuses(b[:n]); ok {
+				c.lost += lost
+				c.total += total
+				b = b[n:]
+				continue
+			}
+		}
+		rest = append(rest, b[:n]...)
+		b = b[n:]
+	}
+	return rest, c
+}
+
+// RTCP transport-layer feedback (RFC 4585 §6.1) with FMT 15:
+// draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1.
+const (
+	rtcpfbPT = 205
+	twccFMT  = 15
+)
+
+// twccStatuses counts a TWCC feedback packet's packet statuses: after the
+// 4-byte RTCP header and the two SSRCs come the base sequence number, the
+// status count, the reference time and the feedback count, then 2-byte
+// chunks: a run (bit 15 clear: symbol in bits 13-14, length in 0-12) or a
+// vector (bit 15 set: bit 14 chooses 14 one-bit or 7 two-bit symbols).
+// Symbol 0 is "not received".
+func twccStatuses(b []byte) (lost, total int, ok bool) {
+	if len(b) < 20 {
+		return 0, 0, false
+	}
+	total = int(binary.BigEndian.Uint16(b[14:16]))
+	seen := 0
+	for i := 20; seen < total; i += 2 {
+		if i+2 > len(b) {
+			return 0, 0, false
+		}
+		chunk := binary.BigEndian.Uint16(b[i:])
+		if chunk&0x8000 == 0 {
+			n := min(int(chunk&0x1fff), total-seen)
+			if chunk>>13&3 == 0 {
+				lost += n
+			}
+			seen += n
+			continue
+		}
+		size, count := 1, 14
+		if chunk&0x4000 != 0 {
+			size, count = 2, 7
+		}
+		for k := range min(count, total-seen) {
+			shift := (count - 1 - k) * size
+			if (chunk>>shift)&(1<<size-1) == 0 {
+				lost++
+			}
+			seen++
+		}
+	}
+	return lost, total, true
 }
 
 // twccLoss counts the packets a TWCC feedback reports as not received, and

@@ -116,12 +116,14 @@ func (lc *layerControl) start(now time.Time) {
 	lc.mu.Unlock()
 }
 
-// feedback takes a viewer's RTCP; sentBytes is the session's payload byte
-// counter and videoSSRC its video SSRC.
-func (lc *layerControl) feedback(pkts []rtcp.Packet, videoSSRC uint32, sentBytes uint64, now time.Time) {
+// feedback takes a viewer's RTCP: the packets unmarshalled and what its
+// TWCC feedback counted; sentBytes is the session's payload byte counter
+// and videoSSRC its video SSRC.
+func (lc *layerControl) feedback(pkts []rtcp.Packet, tw twccCount, videoSSRC uint32, sentBytes uint64, now time.Time) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	if lc.est.rtcp(pkts, videoSSRC, sentBytes, now) {
+	changed := tw.total > 0 && lc.est.twcc(tw.lost, tw.total, sentBytes, now)
+	if lc.est.rtcp(pkts, videoSSRC, sentBytes, now) || changed {
 		lc.decide(now)
 	}
 }

@@ -47,7 +47,7 @@ func TestLayerSelection(t *testing.T) {
 	step := func(rate float64, d time.Duration, loss float64) {
 		now = now.Add(d)
 		sent += uint64(rate * d.Seconds() / 8)
-		lc.feedback(rr(loss), 7, sent, now)
+		lc.feedback(rr(loss), twccCount{}, 7, sent, now)
 	}
 	step(0, 0, 0)
 	if track, _ := decided(t, lc); track != 1 {
@@ -117,7 +117,7 @@ func TestLayerPin(t *testing.T) {
 	}
 	// A pinned layer holds whatever the loss.
 	lc.setPin("high", now)
-	lc.feedback(rr(0.5), 7, 1000, now.Add(time.Second))
+	lc.feedback(rr(0.5), twccCount{}, 7, 1000, now.Add(time.Second))
 	if track, _ := decided(t, lc); track != 0 {
 		t.Fatalf("pinned high under loss: track %d", track)
 	}
@@ -145,7 +145,7 @@ func TestKeyframesOnlyWithoutSimulcast(t *testing.T) {
 	step := func(rate float64, loss float64) {
 		now = now.Add(time.Second)
 		sent += uint64(rate / 8)
-		lc.feedback(rr(loss), 7, sent, now)
+		lc.feedback(rr(loss), twccCount{}, 7, sent, now)
 	}
 	step(0, 0)
 	step(2_000_000, 0)
@@ -249,20 +249,30 @@ func TestLayerSwitchContinuity(t *testing.T) {
 	}
 }
 
-// BenchmarkLayerFeedback is the per-viewer cost of congestion feedback:
-// one TWCC report of 20 packets, with a new decision every report (about
-// ten reports a second per viewer).
+// BenchmarkLayerFeedback is the per-viewer cost of congestion feedback
+// once pion has decrypted it: one TWCC report on 35 packets read in place
+// (splitTWCC) and a new decision (about ten reports a second per viewer).
 func BenchmarkLayerFeedback(b *testing.B) {
 	lc := newLayerControl(&fakeLayers{rates: [3]int64{1_600_000, 150_000, 600_000}}, 0)
-	fb := []rtcp.Packet{&rtcp.TransportLayerCC{PacketStatusCount: 20, PacketChunks: []rtcp.PacketStatusChunk{
-		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 20}}}}
+	tw := &rtcp.TransportLayerCC{PacketStatusCount: 35, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 35}}}
+	for range 35 {
+		tw.RecvDeltas = append(tw.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250})
+	}
+	raw, err := withTWCCHeader(tw).Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rest := make([]byte, 0, 1500)
 	now := time.Unix(1, 0)
 	var sent uint64
 	b.ReportAllocs()
 	for range b.N {
-		now = now.Add(250 * time.Millisecond)
+		now = now.Add(100 * time.Millisecond)
 		sent += 20_000
-		lc.feedback(fb, 7, sent, now)
+		var tw twccCount
+		rest, tw = splitTWCC(raw, rest[:0])
+		lc.feedback(nil, tw, 7, sent, now)
 	}
 }
 
@@ -274,4 +284,85 @@ func BenchmarkLayerControlSize(b *testing.B) {
 		lc := newLayerControl(src, 0)
 		lc.start(time.Unix(1, 0))
 	}
+}
+
+// TestSplitTWCC: TWCC feedback in a compound packet is counted in place,
+// as pion's parser counts it, and the rest unmarshals as before; what is
+// cut short is left to rtcp.Unmarshal.
+func TestSplitTWCC(t *testing.T) {
+	tw := &rtcp.TransportLayerCC{
+		SenderSSRC: 1, MediaSSRC: 2, BaseSequenceNumber: 100, PacketStatusCount: 19,
+		PacketChunks: []rtcp.PacketStatusChunk{
+			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 10},
+			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 3},
+			&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: []uint16{
+				rtcp.TypeTCCPacketNotReceived, rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketNotReceived,
+				rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketReceivedLargeDelta, rtcp.TypeTCCPacketReceivedSmallDelta,
+				rtcp.TypeTCCPacketReceivedSmallDelta,
+			}},
+		},
+	}
+	for range 10 + 4 + 1 { // one delta per received packet
+		tw.RecvDeltas = append(tw.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250})
+	}
+	tw.RecvDeltas[len(tw.RecvDeltas)-2].Type, tw.RecvDeltas[len(tw.RecvDeltas)-2].Delta = rtcp.TypeTCCPacketReceivedLargeDelta, 100000
+	rr := &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: 7, FractionLost: 10}}}
+	oneBit := &rtcp.TransportLayerCC{PacketStatusCount: 14, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeOneBit, SymbolList: []uint16{1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0}},
+	}}
+	for range 11 {
+		oneBit.RecvDeltas = append(oneBit.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250})
+	}
+	raw, err := rtcp.Marshal([]rtcp.Packet{rr, withTWCCHeader(tw), withTWCCHeader(oneBit)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pion's own reading of the same bytes.
+	parsed, err := rtcp.Unmarshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLost, wantTotal := 0, 0
+	for _, p := range parsed {
+		if p, ok := p.(*rtcp.TransportLayerCC); ok {
+			l, n := twccLoss(p)
+			wantLost, wantTotal = wantLost+l, wantTotal+n
+		}
+	}
+	rest, c := splitTWCC(raw, nil)
+	if c.lost != wantLost || c.total != wantTotal || c.total != 33 || c.lost != 8 {
+		t.Fatalf("splitTWCC counted %d/%d, pion %d/%d, want 8/33", c.lost, c.total, wantLost, wantTotal)
+	}
+	others, err := rtcp.Unmarshal(rest)
+	if err != nil || len(others) != 1 {
+		t.Fatalf("rest: %v %v", others, err)
+	}
+	if got, ok := others[0].(*rtcp.ReceiverReport); !ok || got.Reports[0].FractionLost != 10 {
+		t.Fatalf("rest: %#v", others[0])
+	}
+	// Cut short: everything left goes to rest, nothing is counted twice.
+	for cut := 1; cut < len(raw); cut++ {
+		rest, c := splitTWCC(raw[:cut], nil)
+		if c.total > wantTotal || len(rest) > cut {
+			t.Fatalf("cut at %d: counted %d, rest %d bytes", cut, c.total, len(rest))
+		}
+	}
+}
+
+// withTWCCHeader sets the RTCP header of a TWCC feedback the way pion's
+// feedback generator does (interceptor/pkg/twcc).
+func withTWCCHeader(tw *rtcp.TransportLayerCC) *rtcp.TransportLayerCC {
+	n := 20 + 2*len(tw.PacketChunks)
+	for _, d := range tw.RecvDeltas {
+		n++
+		if d.Type == rtcp.TypeTCCPacketReceivedLargeDelta {
+			n++
+		}
+	}
+	padding := n%4 != 0
+	for n%4 != 0 {
+		n++
+	}
+	tw.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Padding: padding, Length: uint16(n/4 - 1)}
+	return tw
 }

@@ -300,19 +300,26 @@ func (s *Session) pump() {
 // stream's ring.
 func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 	buf := make([]byte, 1500)
+	rest := make([]byte, 0, 1500)
 	ssrc, clockRate := rtcpTarget(sender)
 	for {
 		n, _, err := sender.Read(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
+		// Transport-wide feedback (about ten a second from each viewer of
+		// a simulcast stream) is read in place, without unmarshalling.
+		var tw twccCount
+		rest, tw = splitTWCC(buf[:n], rest[:0])
+		var pkts []rtcp.Packet
+		if len(rest) > 0 {
+			if pkts, err = rtcp.Unmarshal(rest); err != nil {
+				continue
+			}
 		}
 		s.stats.ReceivedRTCP(pkts, ssrc, clockRate)
 		if s.layers != nil {
-			s.layers.feedback(pkts, s.videoSSRC(), s.bytesOut.Load(), time.Now())
+			s.layers.feedback(pkts, tw, s.videoSSRC(), s.bytesOut.Load(), time.Now())
 		}
 		for _, p := range pkts {
 			switch p := p.(type) {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +42,19 @@ const (
 //	server-CPU-%           server CPU time / wall time
 //	server-RSS-KB/viewer   growth of the server's VmRSS from before the viewers joined
 //	video-gaps             sequence gaps seen by all viewers in the window
-func BenchmarkFanout50(b *testing.B) {
+func BenchmarkFanout50(b *testing.B) { fanout50(b, false) }
+
+// BenchmarkFanout50Simulcast is BenchmarkFanout50 with a simulcast
+// publisher: the top layer as heavy as BenchmarkFanout50's stream, two
+// smaller ones beside it, and viewers that send TWCC feedback, from which
+// the server's per-viewer estimate brings each of them to the top layer
+// during the (longer) warm-up. Compare its server-µs/pkt and
+// server-RSS-KB/viewer with BenchmarkFanout50's from the same run: the
+// difference is what simulcast costs a viewer (estimator, TWCC sequence
+// numbers, other layers' packets passed over).
+func BenchmarkFanout50Simulcast(b *testing.B) { fanout50(b, true) }
+
+func fanout50(b *testing.B, simulcast bool) {
 	if runtime.GOOS != "linux" {
 		b.Skip("reads the server's CPU time and RSS from /proc: Linux only")
 	}
@@ -83,7 +96,11 @@ func BenchmarkFanout50(b *testing.B) {
 
 	ctx, cancel := context.WithTimeout(b.Context(), 2*time.Minute)
 	defer cancel()
-	pub, err := client.Publish(ctx, base+"/whip/bench", client.PublishOptions{})
+	popts := client.PublishOptions{}
+	if simulcast {
+		popts.Simulcast = scRIDs
+	}
+	pub, err := client.Publish(ctx, base+"/whip/bench", popts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,9 +108,16 @@ func BenchmarkFanout50(b *testing.B) {
 	f := newFeed(pub, clip, 0)
 	f.pad = fanoutAUBytes
 	feedCtx, stopFeed := context.WithCancel(ctx)
-	go f.run(feedCtx)
-	defer func() { stopFeed(); <-f.done }()
-	<-f.sentAU(25)
+	if simulcast {
+		sizes := map[string]int{"q": fanoutAUBytes / 10, "h": fanoutAUBytes / 3, "f": fanoutAUBytes}
+		fed := simulcastFeedSized(feedCtx, pub, clip, sizes)
+		defer func() { stopFeed(); <-fed }()
+		time.Sleep(time.Second)
+	} else {
+		go f.run(feedCtx)
+		defer func() { stopFeed(); <-f.done }()
+		<-f.sentAU(25)
+	}
 
 	pid := cmd.Process.Pid
 	rss0 := readRSSKB(b, pid)
@@ -113,7 +137,7 @@ func BenchmarkFanout50(b *testing.B) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			v, err := client.View(ctx, base+"/whep/bench", client.ViewOptions{CountOnly: true})
+			v, err := client.View(ctx, base+"/whep/bench", client.ViewOptions{CountOnly: true, CongestionFeedback: simulcast})
 			if err != nil {
 				errs <- err
 				return
@@ -127,7 +151,11 @@ func BenchmarkFanout50(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	time.Sleep(fanoutWarmup)
+	if simulcast {
+		time.Sleep(3 * fanoutWarmup) // the estimates climb to the top layer
+	} else {
+		time.Sleep(fanoutWarmup)
+	}
 	count := func() (pkts, gaps uint64) {
 		for _, v := range viewers {
 			s := v.Stats()
@@ -136,7 +164,15 @@ func BenchmarkFanout50(b *testing.B) {
 		}
 		return pkts, gaps
 	}
-	sentV0, sentA0 := pub.SentPackets()
+	sentPackets := pub.SentPackets
+	if simulcast {
+		// What a viewer of the top layer should get: that layer and audio.
+		sentPackets = func() (uint64, uint64) {
+			_, a := pub.SentPackets()
+			return pub.LayerSentPackets(slices.Index(scRIDs, "f")), a
+		}
+	}
+	sentV0, sentA0 := sentPackets()
 	pkts0, _ := count()
 	cpu0 := readCPUTicks(b, pid)
 	t0 := time.Now()
@@ -148,7 +184,7 @@ func BenchmarkFanout50(b *testing.B) {
 	cpu1 := readCPUTicks(b, pid)
 	wall := time.Since(t0)
 	pkts1, _ := count()
-	sentV1, sentA1 := pub.SentPackets()
+	sentV1, sentA1 := sentPackets()
 	rss1 := readRSSKB(b, pid)
 	if _, _, err := f.result(); err != nil {
 		b.Fatalf("feed: %v", err)

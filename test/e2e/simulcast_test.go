@@ -48,6 +48,12 @@ func layerOf(au [][]byte) string {
 // request restarts the clip at its first access unit (an IDR), as an
 // encoder would send a keyframe.
 func simulcastFeed(ctx context.Context, pub *client.Publisher, clip [][][]byte) <-chan struct{} {
+	return simulcastFeedSized(ctx, pub, clip, scSizes)
+}
+
+// simulcastFeedSized is simulcastFeed with the access unit sizes of each
+// layer (by RID).
+func simulcastFeedSized(ctx context.Context, pub *client.Publisher, clip [][][]byte, sizes map[string]int) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -64,7 +70,7 @@ func simulcastFeed(ctx context.Context, pub *client.Publisher, clip [][][]byte) 
 					}
 					au := clip[frame[l]%len(clip)]
 					frame[l]++
-					au = padAU(withTag(au, rid), scSizes[rid])
+					au = padAU(withTag(au, rid), sizes[rid])
 					_ = pub.WriteH264Layer(l, au, pts)
 				}
 			}

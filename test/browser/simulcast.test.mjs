@@ -1,5 +1,5 @@
 // Browser test of simulcast: Chromium publishes its fake camera at 1280x720
-// as three VP8 layers (q, h, f: a quarter, half and full size, RID header
+// as three VP8 (then H264) layers (q, h, f: a quarter, half and full size, RID header
 // extensions, no a=ssrc, RTX per layer), and players in other pages get one
 // layer each: pinned low by ?layer=, moved to high through the JSON API, or
 // chosen by the server from their congestion feedback (TWCC) on loopback.
@@ -70,20 +70,22 @@ describe('simulcast in Chromium', { timeout: 120000 }, () => {
     return waitFor(page, what, pred, arg, 30000);
   }
 
-  test('a viewer gets one layer: pinned low, moved high, and chosen by bandwidth', { timeout: TEST_TIMEOUT }, async () => {
-    const pub = await pages.open('/?stream=sc&mode=publish&autostart=1&codec=vp8&simulcast=1&audio=0', 'publish sc');
-    await waitFor(pub, 'sc publisher connected', () => window.sluice.state === 'connected');
+  for (const codec of ['vp8', 'h264']) {
+  const sc = 'sc-' + codec;
+  test(codec + ': a viewer gets one layer: pinned low, moved high, and chosen by bandwidth', { timeout: TEST_TIMEOUT }, async () => {
+    const pub = await pages.open(`/?stream=${sc}&mode=publish&autostart=1&codec=${codec}&simulcast=1&audio=0`, 'publish ' + sc);
+    await waitFor(pub, sc + ' publisher connected', () => window.sluice.state === 'connected');
     const enc = await pub.evaluate(() => window.sluice.senderParameters());
     assert.deepEqual(enc.map((e) => e.rid), ['q', 'h', 'f']);
-    const sending = await layers('sc', 3);
-    timings.add('simulcast layers as the server ranks them: ' + sending.map((l) => `${l.rid} ${Math.round(l.bitrate_bps / 1000)} kbit/s`).join(', '));
+    const sending = await layers(sc, 3);
+    timings.add(codec + ' simulcast layers as the server ranks them: ' + sending.map((l) => `${l.rid} ${Math.round(l.bitrate_bps / 1000)} kbit/s`).join(', '));
     assert.deepEqual(sending.map((l) => l.rid), ['q', 'h', 'f']);
 
     const known = [];
-    const low = await pages.open('/?stream=sc&mode=play&layer=low', 'play sc low');
+    const low = await pages.open(`/?stream=${sc}&mode=play&layer=low`, 'play ' + sc + ' low');
     await low.click('#start');
     await waitFor(low, 'frames', () => window.sluice.framesDecoded() > 10);
-    const id = await viewerID('sc', known);
+    const id = await viewerID(sc, known);
     known.push(id);
     const small = await size(low, 'a picture', () => { const s = window.sluice.videoSize(); return s.width > 0 && s; });
     let st = await api('GET', `/v1/sessions/${id}/layer`);
@@ -96,28 +98,30 @@ describe('simulcast in Chromium', { timeout: 120000 }, () => {
       const s = window.sluice.videoSize();
       return s.width >= 2 * w && s;
     }, small.width);
-    timings.add(`simulcast: pinned low ${small.width}x${small.height}, then high ${big.width}x${big.height}`);
+    timings.add(`${codec} simulcast: pinned low ${small.width}x${small.height}, then high ${big.width}x${big.height}`);
     // The switch neither froze the picture nor left a gap in the RTP
     // sequence (packetsLost would count it).
     const f0 = await low.evaluate(() => window.sluice.framesDecoded());
     await waitFor(low, 'frames after the switch', (n) => window.sluice.framesDecoded() >= n + 20, f0);
     const v = (await low.evaluate(() => window.sluice.rawStats('inbound-rtp'))).find((r) => r.kind === 'video');
-    timings.add(`simulcast viewer: packetsLost=${v.packetsLost} keyFramesDecoded=${v.keyFramesDecoded} freezeCount=${v.freezeCount} framesDecoded=${v.framesDecoded}`);
+    timings.add(`${codec} simulcast viewer: packetsLost=${v.packetsLost} keyFramesDecoded=${v.keyFramesDecoded} freezeCount=${v.freezeCount} framesDecoded=${v.framesDecoded}`);
     assert.ok(v.packetsLost <= 0, 'packets lost across the switch: ' + v.packetsLost);
     assert.equal((await api('GET', `/v1/sessions/${id}/layer`)).current, 'f');
 
     // Without a pin, loopback carries everything: the server's estimate
     // from Chromium's TWCC feedback climbs to the full layer.
-    const auto = await pages.open('/?stream=sc&mode=play', 'play sc auto');
+    const auto = await pages.open(`/?stream=${sc}&mode=play`, 'play ' + sc + ' auto');
     await auto.click('#start');
     await waitFor(auto, 'frames', () => window.sluice.framesDecoded() > 10);
-    const autoID = await viewerID('sc', known);
+    const autoID = await viewerID(sc, known);
     await size(auto, 'the full layer', (w) => window.sluice.videoSize().width === w, big.width);
     st = await api('GET', `/v1/sessions/${autoID}/layer`);
-    timings.add(`simulcast auto viewer: ${JSON.stringify(st)}`);
+    timings.add(`${codec} simulcast auto viewer: ${JSON.stringify(st)}`);
     assert.equal(st.current, 'f');
     assert.equal(st.pinned, 'auto');
     assert.ok(st.estimate_bps > 0);
     assert.deepEqual(pages.problems, []);
+    for (const p of [pub, low, auto]) await p.close();
   });
+  }
 });

@@ -366,3 +366,24 @@ func withTWCCHeader(tw *rtcp.TransportLayerCC) *rtcp.TransportLayerCC {
 	tw.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Padding: padding, Length: uint16(n/4 - 1)}
 	return tw
 }
+
+// FuzzSplitTWCC: RTCP from the network never makes splitTWCC panic, and it
+// keeps or counts every byte at most once.
+func FuzzSplitTWCC(f *testing.F) {
+	tw := withTWCCHeader(&rtcp.TransportLayerCC{PacketStatusCount: 3, PacketChunks: []rtcp.PacketStatusChunk{
+		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 3}},
+		RecvDeltas: []*rtcp.RecvDelta{{Type: rtcp.TypeTCCPacketReceivedSmallDelta}, {Type: rtcp.TypeTCCPacketReceivedSmallDelta}, {Type: rtcp.TypeTCCPacketReceivedSmallDelta}}})
+	raw, err := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 1}, tw})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add(raw[:len(raw)-3])
+	f.Add([]byte{0x8f, 205, 0, 4, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0xff, 0xff, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rest, c := splitTWCC(b, nil)
+		if len(rest) > len(b) || c.lost < 0 || c.lost > c.total {
+			t.Fatalf("rest %d of %d bytes, counted %d/%d", len(rest), len(b), c.lost, c.total)
+		}
+	})
+}

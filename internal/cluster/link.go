@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/whip"
 )
 
 // errLinkClosed is the reason of a link closed by this node.
@@ -203,7 +204,7 @@ func (l *link) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	idx := st.AddTrack(c)
 	go func() {
 		defer l.readers.Done()
-		l.readSenderReports(st, rcv, uint32(t.SSRC()), idx)
+		whip.ReadSenderReports(st, rcv, "", uint32(t.SSRC()), idx)
 	}()
 	var sniff *frame.InfoSniffer
 	if c.Kind() == media.KindVideo {
@@ -211,27 +212,6 @@ func (l *link) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		st.RequestKeyframe() // start the new link at a keyframe
 	}
 	l.read(st, t, idx, sniff)
-}
-
-// readSenderReports keeps the owner's sender reports in the stream (A/V
-// sync for HLS and recording here) and drains the receiver's RTCP.
-func (l *link) readSenderReports(st *hub.Stream, rcv *webrtc.RTPReceiver, ssrc uint32, idx int) {
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := rcv.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
-				st.SetSenderReport(idx, sr.NTPTime, sr.RTPTime)
-			}
-		}
-	}
 }
 
 // RequestKeyframe asks the owner for a keyframe (hub.Publisher); the

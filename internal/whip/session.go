@@ -243,7 +243,7 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	s.log.Info("publisher track", "kind", t.Kind().String(), "codec", c.String(), "ssrc", uint32(t.SSRC()), "rid", t.RID(), "rtx", t.HasRTX())
 	go func() {
 		defer s.readers.Done()
-		s.readSenderReports(rcv, t.RID(), uint32(t.SSRC()), idx)
+		ReadSenderReports(s.stream, rcv, t.RID(), uint32(t.SSRC()), idx)
 	}()
 	cfg := ingestConfig{
 		track: idx, codec: c, reorder: s.reorder, pliInterval: s.pliInterval,
@@ -361,11 +361,13 @@ func (s *Session) read(t *webrtc.TrackRemote, in *ingest) {
 // pastDeadline makes a Read return at once unless something is queued.
 var pastDeadline = time.Unix(1, 0)
 
-// readSenderReports keeps the track's newest RTCP sender report in the
-// stream, which maps its RTP clock to the publisher's wall clock (RFC 3550
+// ReadSenderReports keeps a received track's newest RTCP sender report in
+// the stream, which maps its RTP clock to the sender's wall clock (RFC 3550
 // §6.4.1) for A/V sync downstream. It also drains the receiver's RTCP,
-// which pion's interceptors need. It ends when the track does.
-func (s *Session) readSenderReports(rcv *webrtc.RTPReceiver, rid string, ssrc uint32, idx int) {
+// which pion's interceptors need. rid names a simulcast layer, "" for
+// none. It ends when the track does. Publishers' sessions and the
+// cluster's edge pulls both use it.
+func ReadSenderReports(st *hub.Stream, rcv *webrtc.RTPReceiver, rid string, ssrc uint32, idx int) {
 	buf := make([]byte, 1500)
 	read := rcv.Read
 	if rid != "" {
@@ -382,7 +384,7 @@ func (s *Session) readSenderReports(rcv *webrtc.RTPReceiver, rid string, ssrc ui
 		}
 		for _, p := range pkts {
 			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
-				s.stream.SetSenderReport(idx, sr.NTPTime, sr.RTPTime)
+				st.SetSenderReport(idx, sr.NTPTime, sr.RTPTime)
 			}
 		}
 	}

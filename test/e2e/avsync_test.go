@@ -30,22 +30,7 @@ func TestAVSyncFromSenderReports(t *testing.T) {
 	srv := startEdgeServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	pub, err := client.Publish(ctx, srv.base+"/whip/av", client.PublishOptions{NoSenderReports: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-
-	// Capture time of presentation time 0.
-	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	reports := func(pts time.Duration) {
-		if err := pub.WriteSenderReport(true, t0.Add(pts), pts); err != nil {
-			t.Error(err)
-		}
-		if err := pub.WriteSenderReport(false, t0.Add(pts+offset), pts); err != nil {
-			t.Error(err)
-		}
-	}
+	pub, t0, reports := publishOffsetReports(ctx, t, srv.base+"/whip/av", offset)
 	reports(0)
 	f := newFeed(pub, loadClip(t), 50) // 2 s
 	fctx, stop := context.WithCancel(ctx)
@@ -156,20 +141,7 @@ func TestViewerSenderReports(t *testing.T) {
 	srv := startEdgeServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	pub, err := client.Publish(ctx, srv.base+"/whip/avsr", client.PublishOptions{NoSenderReports: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	reports := func(pts time.Duration) {
-		if err := pub.WriteSenderReport(true, t0.Add(pts), pts); err != nil {
-			t.Error(err)
-		}
-		if err := pub.WriteSenderReport(false, t0.Add(pts+offset), pts); err != nil {
-			t.Error(err)
-		}
-	}
+	pub, _, reports := publishOffsetReports(ctx, t, srv.base+"/whip/avsr", offset)
 	clip := loadClip(t)
 	f := newFeed(pub, clip, len(clip)) // 3 s
 	fctx, stop := context.WithCancel(ctx)
@@ -247,5 +219,27 @@ func TestViewerSenderReports(t *testing.T) {
 	t.Logf("video AU %d, Opus packet %d: viewer's reports put them %v apart, the publisher's %v", k, n, got, want)
 	if (got - want).Abs() > 20*time.Millisecond {
 		t.Errorf("the viewer's sender reports put video AU %d and Opus packet %d %v apart; the publisher's say %v", k, n, got, want)
+	}
+}
+
+// publishOffsetReports publishes to url without pion's own sender reports;
+// reports(pts) sends the publisher's: video with presentation time pts was
+// captured at t0+pts, audio with the same presentation time offset later.
+// The publisher is closed when the test ends.
+func publishOffsetReports(ctx context.Context, t *testing.T, url string, offset time.Duration) (pub *client.Publisher, t0 time.Time, reports func(pts time.Duration)) {
+	t.Helper()
+	pub, err := client.Publish(ctx, url, client.PublishOptions{NoSenderReports: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	t0 = time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	return pub, t0, func(pts time.Duration) {
+		if err := pub.WriteSenderReport(true, t0.Add(pts), pts); err != nil {
+			t.Error(err)
+		}
+		if err := pub.WriteSenderReport(false, t0.Add(pts+offset), pts); err != nil {
+			t.Error(err)
+		}
 	}
 }

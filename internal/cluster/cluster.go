@@ -9,6 +9,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -65,6 +66,8 @@ type Cluster struct {
 	stopping map[string]*pull      // pulls cancelled whose run has not returned
 	owned    map[string]*ownership // streams published here
 	closed   bool
+
+	counts counters
 }
 
 // ownership is a stream this node owns, shared by the local publishers of
@@ -200,6 +203,12 @@ func (c *Cluster) View(ctx context.Context, stream string) (redirect string, lea
 	if c.cfg.Capacity > 0 && c.viewers >= c.cfg.Capacity {
 		c.mu.Unlock()
 		url, err := c.roomyNode(ctx)
+		switch {
+		case err == nil:
+			c.counts.redirects.Add(1)
+		case errors.Is(err, ErrFull):
+			c.counts.full.Add(1)
+		}
 		return url, nil, err
 	}
 	c.viewers++

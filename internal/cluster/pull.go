@@ -30,6 +30,9 @@ type pull struct {
 	mu      sync.Mutex // guards cur; held while a link attaches to the hub
 	cur     *link
 	lastErr string // the last dial error logged, to log each one once
+	// owner is the node the stream was last fed from here, through a link
+	// or by a local publisher, to count owner moves; used by run only.
+	owner string
 }
 
 func newPull(c *Cluster, stream string, prev *pull) *pull {
@@ -82,20 +85,30 @@ func (p *pull) step() {
 	ctx, cancel := context.WithTimeout(p.ctx, p.c.cfg.ConnectTimeout)
 	defer cancel()
 	owner, found, err := p.c.reg.Owner(ctx, p.stream)
-	if err != nil {
-		p.logOnce("cluster owner lookup failed", err)
-		return // keep what works: Redis may come back
-	}
 	p.mu.Lock()
 	cur := p.cur
 	p.mu.Unlock()
+	if err != nil {
+		// A failure only if nothing feeds the stream: a working link is kept.
+		if cur == nil || cur.isFailed() {
+			p.c.counts.failRegistry.Add(1)
+		}
+		p.logOnce("cluster owner lookup failed", err)
+		return // keep what works: Redis may come back
+	}
 	if cur != nil && !cur.isFailed() && (!found || owner.Node == cur.owner.Node) {
 		// Healthy. Without an owner the link stays: the publisher may
 		// come back to the same node within its grace period.
 		return
 	}
 	if cur != nil {
+		if cur.isFailed() {
+			p.c.counts.failConnection.Add(1)
+		}
 		p.detach(cur)
+	}
+	if found && owner.Node == p.c.cfg.NodeID {
+		p.followed(owner.Node) // the local publisher feeds the viewers
 	}
 	if !found || owner.Node == p.c.cfg.NodeID || p.c.ownsLocally(p.stream) {
 		return
@@ -103,6 +116,7 @@ func (p *pull) step() {
 	l, err := dial(ctx, p.c, p.stream, owner)
 	if err != nil {
 		if p.ctx.Err() == nil {
+			p.c.counts.failDial.Add(1)
 			p.logOnce("cluster pull failed", err)
 		}
 		return
@@ -115,11 +129,24 @@ func (p *pull) step() {
 	}
 	if err := l.attach(p.c.hub); err != nil {
 		l.close()
+		p.c.counts.failHub.Add(1)
 		p.logOnce("cluster pull refused by the hub", err)
 		return
 	}
 	p.cur, p.lastErr = l, ""
+	p.c.counts.linked.Add(1)
+	p.c.counts.started.Add(1)
+	p.followed(owner.Node)
 	p.c.log.Info("edge pull started", "stream", p.stream, "owner", owner.Node, "url", owner.URL)
+}
+
+// followed notes that node now feeds the stream here, and counts an owner
+// move if another node did before.
+func (p *pull) followed(node string) {
+	if p.owner != "" && p.owner != node {
+		p.c.counts.moves.Add(1)
+	}
+	p.owner = node
 }
 
 // detach ends the link l if it is still the current one; the hub stream
@@ -128,6 +155,7 @@ func (p *pull) detach(l *link) {
 	p.mu.Lock()
 	if p.cur == l {
 		p.cur = nil
+		p.c.counts.linked.Add(-1)
 	}
 	p.mu.Unlock()
 	l.close()
@@ -140,6 +168,9 @@ func (p *pull) yield() {
 	p.mu.Lock()
 	l := p.cur
 	p.cur = nil
+	if l != nil {
+		p.c.counts.linked.Add(-1)
+	}
 	p.mu.Unlock()
 	if l != nil {
 		l.close()
@@ -153,6 +184,9 @@ func (p *pull) stop() {
 	p.mu.Lock()
 	l := p.cur
 	p.cur = nil
+	if l != nil {
+		p.c.counts.linked.Add(-1)
+	}
 	p.mu.Unlock()
 	if l == nil {
 		return

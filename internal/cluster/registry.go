@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,6 +59,9 @@ func (n Node) hasRoom() bool { return n.Capacity == 0 || n.Viewers < n.Capacity 
 type Registry struct {
 	rdb *redis.Client
 	ttl time.Duration
+
+	renewFails atomic.Uint64 // lease renewals Redis did not answer
+	leasesLost atomic.Uint64 // leases found replaced at renewal
 }
 
 // NewRegistry uses the Redis at addr (host:port or a redis:// URL); leases
@@ -309,7 +313,12 @@ func (l *Lease) renew() {
 		ctx, cancel := context.WithTimeout(context.Background(), l.r.ttl/3)
 		n, err := renewScript.Run(ctx, l.r.rdb, []string{l.key}, l.val, l.r.ttl.Milliseconds()).Int()
 		cancel()
-		if err == nil && n == 0 {
+		if err != nil {
+			l.r.renewFails.Add(1)
+			continue
+		}
+		if n == 0 {
+			l.r.leasesLost.Add(1)
 			l.lostOnce.Do(func() { close(l.lost) })
 			return
 		}

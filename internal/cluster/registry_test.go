@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +114,9 @@ func TestLeaseRenewal(t *testing.T) {
 	if _, err := b.Claim(ctx, "cam", "b", "http://b"); !errors.Is(err, ErrOwned) {
 		t.Fatalf("claim of a renewed stream: %v, want ErrOwned", err)
 	}
+	if f, lost := a.renewFails.Load(), a.leasesLost.Load(); f != 0 || lost != 0 {
+		t.Errorf("renewed lease counted %d failed renewals and %d lost leases, want 0", f, lost)
+	}
 	l.Release(ctx)
 	lb, err := b.Claim(ctx, "cam", "b", "http://b")
 	if err != nil {
@@ -156,6 +160,9 @@ func TestLeaseExpiry(t *testing.T) {
 	case <-time.After(3 * testTTL):
 		t.Fatal("stale lease not reported lost")
 	}
+	if n := a.leasesLost.Load(); n != 1 {
+		t.Errorf("leases lost = %d, want 1", n)
+	}
 	stale.Release(ctx)
 	if o, ok, err := a.Owner(ctx, "cam"); err != nil || !ok || o.Node != "b" {
 		t.Fatalf("after the stale release owner = %+v, %v, %v; want b", o, ok, err)
@@ -186,6 +193,31 @@ func TestLeaseRewritten(t *testing.T) {
 	case <-l.Lost():
 		t.Fatal("lease reported lost although nobody else took it")
 	default:
+	}
+}
+
+// TestLeaseRenewalFails: renewals that Redis does not answer are counted
+// and tried again; the lease is not reported lost for them.
+func TestLeaseRenewalFails(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	_ = ln.Close() // nothing listens there now: every command fails
+	r := newTestRegistry(t, dead)
+	l := &Lease{r: r, key: streamKey("cam"), val: "x", lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.renew()
+	waitFor(t, "two failed renewals", 3*testTTL, func() bool { return r.renewFails.Load() >= 2 })
+	select {
+	case <-l.Lost():
+		t.Fatal("lease reported lost because Redis did not answer")
+	default:
+	}
+	l.Release(t.Context())
+	if n := r.leasesLost.Load(); n != 0 {
+		t.Errorf("leases lost = %d, want 0", n)
 	}
 }
 

@@ -84,6 +84,7 @@ type Metrics struct {
 	flows    flowCollector
 	webhooks webhookCollector
 	outputs  outputsCollector
+	cluster  clusterCollector
 }
 
 // New returns metrics with every family registered on a fresh private
@@ -165,6 +166,7 @@ func New(cfg Config) *Metrics {
 	m.flows.init(m)
 	m.webhooks.init()
 	m.outputs.init()
+	m.cluster.init()
 	m.reg.MustRegister(
 		m.sessions, created, setup, iceFail, m.rejected,
 		m.lost, m.unrecovered, m.late, m.dup, m.nacksSent, m.plisSent,
@@ -173,6 +175,7 @@ func New(cfg Config) *Metrics {
 		&m.flows,
 		&m.webhooks,
 		&m.outputs,
+		&m.cluster,
 		buildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

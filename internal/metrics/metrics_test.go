@@ -544,3 +544,38 @@ func TestOutputs(t *testing.T) {
 	o.HLSMuxers, o.RecordFiles = 0, 11
 	scrape(t, m).want(t, map[string]float64{"sluice_hls_muxers": 0, "sluice_record_files_total": 11})
 }
+
+// TestCluster: the cluster families read 0 until the server sets their
+// source (single-node mode never does), then what it reports, the pull
+// failures under their reason label; a nil *Metrics takes a source too.
+func TestCluster(t *testing.T) {
+	var nilMetrics *Metrics
+	nilMetrics.SetCluster(func() Cluster { return Cluster{} })
+
+	m := New(Config{})
+	zero := map[string]float64{
+		"sluice_cluster_owned_streams": 0, "sluice_cluster_edge_pulls": 0, "sluice_cluster_pulls_started_total": 0,
+		`sluice_cluster_pull_failures_total{reason="registry"}`:   0,
+		`sluice_cluster_pull_failures_total{reason="dial"}`:       0,
+		`sluice_cluster_pull_failures_total{reason="hub"}`:        0,
+		`sluice_cluster_pull_failures_total{reason="connection"}`: 0,
+		"sluice_cluster_owner_moves_total":                        0, "sluice_cluster_redirects_total": 0, "sluice_cluster_full_total": 0,
+		"sluice_cluster_lease_renewals_failed_total": 0, "sluice_cluster_leases_lost_total": 0,
+	}
+	scrape(t, m).want(t, zero)
+	c := Cluster{OwnedStreams: 1, EdgePulls: 2, PullsStarted: 3, PullFailsRegistry: 4, PullFailsDial: 5,
+		PullFailsHub: 6, PullFailsConnection: 7, OwnerMoves: 8, Redirects: 9, Full: 10,
+		LeaseRenewalsFailed: 11, LeasesLost: 12}
+	m.SetCluster(func() Cluster { return c })
+	scrape(t, m).want(t, map[string]float64{
+		"sluice_cluster_owned_streams": 1, "sluice_cluster_edge_pulls": 2, "sluice_cluster_pulls_started_total": 3,
+		`sluice_cluster_pull_failures_total{reason="registry"}`:   4,
+		`sluice_cluster_pull_failures_total{reason="dial"}`:       5,
+		`sluice_cluster_pull_failures_total{reason="hub"}`:        6,
+		`sluice_cluster_pull_failures_total{reason="connection"}`: 7,
+		"sluice_cluster_owner_moves_total":                        8, "sluice_cluster_redirects_total": 9, "sluice_cluster_full_total": 10,
+		"sluice_cluster_lease_renewals_failed_total": 11, "sluice_cluster_leases_lost_total": 12,
+	})
+	c.EdgePulls, c.Redirects = 0, 13
+	scrape(t, m).want(t, map[string]float64{"sluice_cluster_edge_pulls": 0, "sluice_cluster_redirects_total": 13})
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/metrics"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 )
@@ -45,6 +46,18 @@ func joinCluster(cfg config.Config, addr net.Addr, tls bool, h *hub.Hub, engine 
 		return nil, err
 	}
 	return cl, nil
+}
+
+// clusterCounts reads the node's cluster counts for the metrics.
+func clusterCounts(cl *cluster.Cluster) metrics.Cluster {
+	s := cl.Stats()
+	return metrics.Cluster{
+		OwnedStreams: s.OwnedStreams, EdgePulls: s.EdgePulls, PullsStarted: s.PullsStarted,
+		PullFailsRegistry: s.PullFailures.Registry, PullFailsDial: s.PullFailures.Dial,
+		PullFailsHub: s.PullFailures.Hub, PullFailsConnection: s.PullFailures.Connection,
+		OwnerMoves: s.OwnerMoves, Redirects: s.Redirects, Full: s.Full,
+		LeaseRenewalsFailed: s.LeaseFails, LeasesLost: s.LeasesLost,
+	}
 }
 
 func trimSlash(s string) string {

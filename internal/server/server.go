@@ -118,6 +118,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
+	if cl != nil {
+		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
+	}
 	api := httpapi.New(httpapi.Config{
 		CORSOrigin:          cfg.HTTP.CORSOrigin,
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,

@@ -84,6 +84,25 @@ func (n *clusterNode) waitSessions(t *testing.T, want int, d time.Duration) {
 	}
 }
 
+// waitClusterMetrics scrapes the node's /metrics until every series in
+// want has exactly its value and every one in atLeast at least its own.
+func (n *clusterNode) waitClusterMetrics(t *testing.T, what string, want, atLeast map[string]float64) {
+	t.Helper()
+	waitMetrics(t, n.base, "node "+n.id+": "+what, func(s metricSamples) bool {
+		for k, v := range want {
+			if got, ok := s[k]; !ok || got != v {
+				return false
+			}
+		}
+		for k, v := range atLeast {
+			if got, ok := s[k]; !ok || got < v {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // drainQuiet empties the viewer's queues until nothing came for quiet:
 // what the stream's previous publisher sent has then been received.
 func drainQuiet(t *testing.T, v *client.Viewer, quiet time.Duration) {
@@ -183,6 +202,11 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 	// A serves its publisher and one pull per edge, however many viewers
 	// the edges have.
 	a.waitSessions(t, 3, 5*time.Second)
+	a.waitClusterMetrics(t, "origin", map[string]float64{"sluice_cluster_owned_streams": 1, "sluice_cluster_edge_pulls": 0}, nil)
+	for _, n := range []*clusterNode{b, c} {
+		n.waitClusterMetrics(t, "edge", map[string]float64{"sluice_cluster_owned_streams": 0, "sluice_cluster_edge_pulls": 1,
+			"sluice_cluster_owner_moves_total": 0}, map[string]float64{"sluice_cluster_pulls_started_total": 1})
+	}
 
 	// A dies. Its viewers' nodes keep their viewers connected.
 	stopA()
@@ -245,11 +269,18 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 	}
 	// B: its publisher, its viewer and C's pull.
 	b.waitSessions(t, 3, 5*time.Second)
+	// Both edges followed the stream once: B to its own publisher, C by a
+	// link to B.
+	b.waitClusterMetrics(t, "new owner", map[string]float64{"sluice_cluster_owned_streams": 1, "sluice_cluster_edge_pulls": 0,
+		"sluice_cluster_owner_moves_total": 1}, nil)
+	c.waitClusterMetrics(t, "edge after the move", map[string]float64{"sluice_cluster_owned_streams": 0, "sluice_cluster_edge_pulls": 1,
+		"sluice_cluster_owner_moves_total": 1}, map[string]float64{"sluice_cluster_pulls_started_total": 2})
 
 	// C's viewers leave: its pull from B stops after the linger period.
 	_ = vC.Close()
 	_ = vC2.Close()
 	b.waitSessions(t, 2, 5*time.Second)
+	c.waitClusterMetrics(t, "edge without viewers", map[string]float64{"sluice_cluster_edge_pulls": 0}, nil)
 }
 
 // TestClusterOwnershipRace: two publishers of one stream on two nodes at
@@ -305,6 +336,8 @@ func TestClusterOwnershipRace(t *testing.T) {
 		case <-time.After(5 * clusterTTL):
 			t.Fatal("publisher still connected after its node lost the stream's lease")
 		}
+		nodes[i].waitClusterMetrics(t, "lease lost", map[string]float64{"sluice_cluster_leases_lost_total": 1,
+			"sluice_cluster_owned_streams": 0}, nil)
 	}
 }
 
@@ -344,6 +377,8 @@ func TestClusterRedirectWhenFull(t *testing.T) {
 	if r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != b.base+"/whep/full?x=1" {
 		t.Fatalf("viewer at a full node: %d Location %q, want 307 to %s", r.status, r.header.Get("Location"), b.base+"/whep/full?x=1")
 	}
+	a.waitClusterMetrics(t, "one redirect", map[string]float64{"sluice_cluster_owned_streams": 1,
+		"sluice_cluster_redirects_total": 1, "sluice_cluster_full_total": 0}, nil)
 
 	// A client that follows it is served by B.
 	v2, err := client.View(ctx, a.base+"/whep/full", client.ViewOptions{})
@@ -357,6 +392,9 @@ func TestClusterRedirectWhenFull(t *testing.T) {
 	if n := receiveAUs(v2, 5, 10*time.Second); n < 5 {
 		t.Fatalf("redirected viewer got %d of 5 frames", n)
 	}
+	a.waitClusterMetrics(t, "two redirects", map[string]float64{"sluice_cluster_redirects_total": 2}, nil)
+	b.waitClusterMetrics(t, "edge of the redirected viewer", map[string]float64{"sluice_cluster_owned_streams": 0,
+		"sluice_cluster_edge_pulls": 1, "sluice_cluster_redirects_total": 0}, map[string]float64{"sluice_cluster_pulls_started_total": 1})
 
 	// Both full: 503 once B's advert shows its viewer.
 	deadline := time.Now().Add(5 * time.Second)
@@ -373,6 +411,7 @@ func TestClusterRedirectWhenFull(t *testing.T) {
 	if !strings.Contains(r.body, "no node of the cluster has room") {
 		t.Errorf("503 reason %q does not say the cluster is full", r.body)
 	}
+	a.waitClusterMetrics(t, "no room", map[string]float64{"sluice_cluster_full_total": 1}, map[string]float64{"sluice_cluster_redirects_total": 2})
 }
 
 // TestClusterPublisherMoves: the publisher leaves A (DELETE; A stays up)
@@ -411,6 +450,9 @@ func TestClusterPublisherMoves(t *testing.T) {
 			t.Fatalf("viewer on %s: %d of 5 frames", name, got)
 		}
 	}
+	a.waitClusterMetrics(t, "owner", map[string]float64{"sluice_cluster_owned_streams": 1, "sluice_cluster_edge_pulls": 0}, nil)
+	b.waitClusterMetrics(t, "edge", map[string]float64{"sluice_cluster_owned_streams": 0, "sluice_cluster_edge_pulls": 1},
+		map[string]float64{"sluice_cluster_pulls_started_total": 1})
 
 	stopA()
 	<-fa.done
@@ -446,4 +488,10 @@ func TestClusterPublisherMoves(t *testing.T) {
 	// B holds its publisher, its viewer and A's pull; A holds its viewer.
 	b.waitSessions(t, 3, 5*time.Second)
 	a.waitSessions(t, 1, 5*time.Second)
+	// The roles swapped, and each node followed the stream once: A by a
+	// link to B, B to its own publisher.
+	a.waitClusterMetrics(t, "edge after the move", map[string]float64{"sluice_cluster_owned_streams": 0,
+		"sluice_cluster_edge_pulls": 1, "sluice_cluster_owner_moves_total": 1}, map[string]float64{"sluice_cluster_pulls_started_total": 1})
+	b.waitClusterMetrics(t, "owner after the move", map[string]float64{"sluice_cluster_owned_streams": 1,
+		"sluice_cluster_edge_pulls": 0, "sluice_cluster_owner_moves_total": 1}, nil)
 }

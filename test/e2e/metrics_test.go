@@ -155,6 +155,10 @@ func TestMetricsCountRelay(t *testing.T) {
 		`sluice_session_setup_seconds_count{kind="whep"}`:                 2,
 		`sluice_ice_failures_total{kind="whip",reason="connect_timeout"}`: 0,
 		`sluice_ice_failures_total{kind="whep",reason="ice_failed"}`:      0,
+		// Single-node mode: the cluster families exist and stay 0.
+		`sluice_cluster_owned_streams`:       0,
+		`sluice_cluster_pulls_started_total`: 0,
+		`sluice_cluster_redirects_total`:     0,
 	})
 	// Counters never go down: the ended sessions' packets stay counted.
 	for _, name := range []string{`sluice_ingest_packets_total`, `sluice_egress_packets_total`, `sluice_ingest_bytes_total`, `sluice_egress_bytes_total`} {

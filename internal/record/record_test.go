@@ -281,6 +281,9 @@ func TestDiskFullStopsRecording(t *testing.T) {
 	if s.Recording || !strings.Contains(s.Error, "no space left") || !s.Enabled {
 		t.Fatalf("status %+v, want enabled, not recording, the write error", s)
 	}
+	// The running count drops when the recorder's goroutine returns, just
+	// after the error is in its status.
+	waitFor(t, "recorder stopped", func() bool { return m.Stats().Recording == 0 })
 	if st := m.Stats(); st.Errors != 1 || st.Recording != 0 || st.Files != 0 {
 		t.Errorf("stats %+v, want 1 error, nothing recording, no file finished", st)
 	}

@@ -17,6 +17,7 @@ type Packet struct {
 	SequenceNumber uint16
 	Timestamp      uint32
 	Payload        []byte
+	Arrived        int64 // when Write took it, Unix nanoseconds (the hub's clock)
 }
 
 // ring is a fixed array of packet slots with one writer and many readers.

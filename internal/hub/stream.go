@@ -196,6 +196,7 @@ func (s *Stream) Write(p *Packet) {
 	}
 	t := s.tracks[p.Track]
 	pos := s.ring.head.Load()
+	p.Arrived = s.hub.now().UnixNano()
 	switch {
 	case t.group != nil:
 		now := s.hub.now()

@@ -107,6 +107,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// LL-HLS and recording read the hub like viewers, on cursors of their
 	// own, one per stream that both share (with its transcoder).
 	taps := tap.NewPool(log)
+	taps.ReportTranscoderLag(func(stream string) tap.Gauge { return m.TranscoderLag(stream) })
 	aac := transcode.Config{Bitrate: cfg.Transcode.AACBitrate}
 	var hlsSrv *hls.Server
 	var hlsOut httpapi.HLSServer // stays a nil interface when HLS is off

@@ -21,6 +21,7 @@ const feedUnits = 512
 // last Subscription closes.
 type Pool struct {
 	log *slog.Logger
+	lag func(stream string) Gauge // nil: no lag gauges
 
 	mu    sync.Mutex
 	feeds map[feedKey]*feed
@@ -30,6 +31,11 @@ type Pool struct {
 func NewPool(log *slog.Logger) *Pool {
 	return &Pool{log: log, feeds: make(map[feedKey]*feed)}
 }
+
+// ReportTranscoderLag makes the pool's Readers report their transcoder's
+// lag (Options.TranscoderLag) to the gauges lag gives. Call it before the
+// first Open.
+func (p *Pool) ReportTranscoderLag(lag func(stream string) Gauge) { p.lag = lag }
 
 // feedKey says which subscriptions can share a Reader: the same stream,
 // audio mode and transcoder settings (codec factories, set only by tests,
@@ -65,6 +71,9 @@ func (p *Pool) Running() int {
 // waits, bounded by ctx, until the Reader is open. The Subscription's
 // first unit is a video keyframe (for streams with video).
 func (p *Pool) Open(ctx context.Context, st *hub.Stream, opt Options) (*Subscription, error) {
+	if opt.TranscoderLag == nil {
+		opt.TranscoderLag = p.lag
+	}
 	k := keyOf(st, opt)
 	p.mu.Lock()
 	f := p.feeds[k]

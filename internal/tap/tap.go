@@ -67,6 +67,17 @@ type Options struct {
 	// Log gets one line when audio is left out (transcoding unavailable
 	// or failing); nil logs nothing.
 	Log *slog.Logger
+	// TranscoderLag, if set, gives the stream's gauge of how far the
+	// transcoder trails the live edge: from an Opus packet's arrival in
+	// the stream to its AAC frames coming out. The Reader sets it with
+	// every transcoded packet and closes it with the transcoder.
+	TranscoderLag func(stream string) Gauge
+}
+
+// Gauge is a duration a Reader keeps up to date (a *metrics.Lag is one).
+type Gauge interface {
+	Set(time.Duration)
+	Close()
 }
 
 // Track is one track of a Reader's output.
@@ -119,6 +130,7 @@ type Reader struct {
 	video, audio *Track
 	vdep         frame.Depacketizer
 	tc           *transcode.Transcoder
+	lag          Gauge // nil: not reported
 	audioErr     error
 
 	tl timeline
@@ -199,6 +211,9 @@ func (r *Reader) openAudio(t hub.Track) {
 			return
 		}
 		r.tc = tc
+		if r.opt.TranscoderLag != nil {
+			r.lag = r.opt.TranscoderLag(r.st.Name())
+		}
 		r.audio = &Track{Codec: AAC, ClockRate: transcode.SampleRate, Channels: tc.Channels(), AAC: asc, Index: t.Index}
 	}
 }
@@ -261,6 +276,9 @@ func (r *Reader) audioPacket(p *hub.Packet) {
 	}
 	out, err := r.tc.Push(p.Payload, p.Timestamp, p.SequenceNumber)
 	r.pushAAC(out)
+	if r.lag != nil && len(out) > 0 && p.Arrived != 0 {
+		r.lag.Set(time.Since(time.Unix(0, p.Arrived)))
+	}
 	if err != nil {
 		r.dropAudio(err)
 	}
@@ -298,6 +316,10 @@ func (r *Reader) closeAudio() {
 	if r.tc != nil {
 		r.tc.Close()
 		r.tc = nil
+	}
+	if r.lag != nil {
+		r.lag.Close()
+		r.lag = nil
 	}
 }
 

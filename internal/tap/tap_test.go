@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -422,5 +423,54 @@ func TestUnitTimeLong(t *testing.T) {
 	u.PTS += 45000
 	if got := u.Time(); got != 200000*time.Second+500*time.Millisecond {
 		t.Fatalf("Time() = %v", got)
+	}
+}
+
+// recGauge records what a Reader reports as its transcoder's lag.
+type recGauge struct {
+	mu     sync.Mutex
+	sets   []time.Duration
+	closed int
+}
+
+func (g *recGauge) Set(d time.Duration) { g.mu.Lock(); g.sets = append(g.sets, d); g.mu.Unlock() }
+func (g *recGauge) Close()              { g.mu.Lock(); g.closed++; g.mu.Unlock() }
+
+// TestReaderTranscoderLag: the lag is the time from an Opus packet's
+// arrival in the stream to its AAC frames: audio written 300 ms before the
+// Reader gets to it reports at least 300 ms, and the gauge is closed with
+// the transcoder.
+func TestReaderTranscoderLag(t *testing.T) {
+	if err := transcode.Available(); err != nil {
+		if os.Getenv("SLUICE_TEST_REQUIRE_TRANSCODE") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	s := newSource(t, false, true)
+	g := &recGauge{}
+	var stream string
+	r, err := Open(context.Background(), s.st, Options{Audio: AudioAAC,
+		TranscoderLag: func(name string) Gauge { stream = name; return g }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.feed(0, 25) // 0.5 s of audio, at once
+	const behind = 300 * time.Millisecond
+	time.Sleep(behind)
+	s.st.End()
+	if us := units(t, r, 1000); len(us) < 20 {
+		t.Fatalf("%d units", len(us))
+	}
+	r.Close()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if stream != "s" || len(g.sets) < 20 || g.closed != 1 {
+		t.Fatalf("gauge for %q: %d values, closed %d times; want stream s, ≥ 20 values, closed once", stream, len(g.sets), g.closed)
+	}
+	for _, d := range g.sets {
+		if d < behind || d > behind+10*time.Second {
+			t.Fatalf("lag %v, want at least %v (the audio waited that long in the ring)", d, behind)
+		}
 	}
 }

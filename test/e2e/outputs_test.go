@@ -87,6 +87,11 @@ func TestOutputsShareTranscoder(t *testing.T) {
 				t.Errorf("bytes recorded %v, audio transcoded %v s: want some of each",
 					s.get("sluice_record_bytes_total"), s.get("sluice_transcoded_audio_seconds_total"))
 			}
+			// Live: the transcoder trails the packets' arrival by its own
+			// work and the outputs' pace, well under a second here.
+			if lag := s.get("sluice_transcoder_lag_seconds"); lag <= 0 || lag > 2 {
+				t.Errorf("sluice_transcoder_lag_seconds = %v, want a little above 0", lag)
+			}
 			if s.get("sluice_record_errors_total") != 0 || s.get("sluice_transcode_errors_total") != 0 {
 				t.Errorf("errors: recording %v, transcoding %v", s.get("sluice_record_errors_total"), s.get("sluice_transcode_errors_total"))
 			}

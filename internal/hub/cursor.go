@@ -82,7 +82,12 @@ func (c *Cursor) SeekKeyframe() {
 			c.per[i].waitKey, c.per[i].waitFrom = true, start
 		}
 	}
+	oldest := c.s.ring.oldest()
 	for _, i := range missing {
+		// No keyframe cached: the next one indexed may have begun before
+		// start (its SPS written, its IDR slice not yet); take it too,
+		// instead of waiting a whole GOP for the one after.
+		c.per[i].waitFrom = oldest
 		c.s.RequestTrackKeyframe(i) // the stream's, without simulcast
 	}
 }

@@ -150,6 +150,32 @@ func TestJoinWithoutKeyframeWaitsAndAsks(t *testing.T) {
 	}
 }
 
+// TestJoinDuringKeyframe: a cursor that joins after a keyframe's SPS and
+// PPS were written but before its IDR slice starts at that keyframe, not a
+// GOP later.
+func TestJoinDuringKeyframe(t *testing.T) {
+	_, s, _ := newTestStream(t, 256)
+	w := &writer{s: s}
+	w.frame(false)
+	w.ts += 3000
+	w.write(0, w.ts, sps)
+	w.write(0, w.ts, pps)
+	c, err := s.Join()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w.write(0, w.ts, idr)
+	w.write(1, w.ts, audio)
+	want := []string{string(sps), string(pps), string(idr), string(audio)}
+	for i := range want {
+		p, _ := next(t, c)
+		if string(p.Payload) != want[i] {
+			t.Fatalf("packet %d = %x, want %x", i, p.Payload, want[i])
+		}
+	}
+}
+
 func TestLaggingCursorSkipsToKeyframe(t *testing.T) {
 	_, s, _ := newTestStream(t, 256)
 	w := &writer{s: s}

@@ -36,7 +36,8 @@ func TestAVSyncFromSenderReports(t *testing.T) {
 	fctx, stop := context.WithCancel(ctx)
 	defer func() { stop(); <-f.done }()
 	go f.run(fctx)
-	<-f.sentAU(1) // the cursor may join while access unit 0 still arrives
+	// The cursor may join while access unit 0 is still arriving.
+	<-f.sentAU(1)
 	reports(0) // again, now that the tracks exist
 
 	st, err := srv.Hub().Lookup("av")

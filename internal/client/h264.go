@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
@@ -52,6 +53,16 @@ func ReadAccessUnits(r io.Reader) ([][][]byte, error) {
 		return nil, errors.New("no access units")
 	}
 	return aus, nil
+}
+
+// ReadAccessUnitsFile is ReadAccessUnits of the file at path.
+func ReadAccessUnitsFile(path string) ([][][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadAccessUnits(f)
 }
 
 // IsIDR reports whether the access unit holds an IDR slice (NAL type 5).

@@ -13,12 +13,7 @@ const clipPath = "../../testdata/h264_cbp_320x240_25fps_3s.h264"
 
 func loadClip(t testing.TB) [][][]byte {
 	t.Helper()
-	f, err := os.Open(clipPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	aus, err := ReadAccessUnits(f)
+	aus, err := ReadAccessUnitsFile(clipPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -31,26 +30,12 @@ func (nopPub) RequestKeyframe() {}
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// loadClip returns the committed test clip's access units, AUDs dropped.
+// loadClip returns the committed test clip's access units (no AUDs).
 func loadClip(t testing.TB) [][][]byte {
 	t.Helper()
-	f, err := os.Open("../../testdata/h264_cbp_320x240_25fps_3s.h264")
+	aus, err := client.ReadAccessUnitsFile("../../testdata/h264_cbp_320x240_25fps_3s.h264")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	aus, err := client.ReadAccessUnits(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, au := range aus {
-		var out [][]byte
-		for _, n := range au {
-			if n[0]&0x1f != 9 {
-				out = append(out, n)
-			}
-		}
-		aus[i] = out
 	}
 	return aus
 }

@@ -30,12 +30,7 @@ func (nopPub) RequestKeyframe() {}
 // loadClip returns the committed test clip's access units.
 func loadClip(t testing.TB) [][][]byte {
 	t.Helper()
-	f, err := os.Open("../../testdata/h264_cbp_320x240_25fps_3s.h264")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	aus, err := client.ReadAccessUnits(f)
+	aus, err := client.ReadAccessUnitsFile("../../testdata/h264_cbp_320x240_25fps_3s.h264")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,13 +74,7 @@ func newSource(t testing.TB, video, audio bool) *source {
 
 // video writes access unit n (of the looped clip) at n×40 ms.
 func (s *source) video(n int) {
-	au := s.clip[n%len(s.clip)]
-	var nalus [][]byte
-	for _, nalu := range au {
-		if nalu[0]&0x1f != 9 { // no AUD
-			nalus = append(nalus, nalu)
-		}
-	}
+	nalus := s.clip[n%len(s.clip)] // ReadAccessUnits dropped the AUDs
 	for i, nalu := range nalus {
 		s.vseq++
 		s.st.Write(&hub.Packet{Track: s.v, Marker: i == len(nalus)-1, SequenceNumber: s.vseq,

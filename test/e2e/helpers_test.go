@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -41,12 +40,7 @@ func TestMain(m *testing.M) {
 // loadClip returns the clip's access units, AUDs dropped.
 func loadClip(t testing.TB) [][][]byte {
 	t.Helper()
-	f, err := os.Open(clipPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	aus, err := client.ReadAccessUnits(f)
+	aus, err := client.ReadAccessUnitsFile(clipPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,15 +22,7 @@ const h265ClipPath = "../../testdata/h265_main_320x240_25fps_3s.h265"
 // picture, and the stream's info says Main, 320x240. A viewer that offers
 // only H264 is refused.
 func TestRelayH265(t *testing.T) {
-	f, err := os.Open(h265ClipPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip, err := client.ReadH265AccessUnits(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip := loadH265Clip(t)
 	srv := startEdgeServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -130,4 +122,19 @@ func TestFIRWhenPublisherPrefersIt(t *testing.T) {
 	if k, fir := pub.KeyframeRequests(), pub.FIRRequests(); fir == 0 || fir != k {
 		t.Errorf("%d keyframe requests, %d of them FIR; want all FIR", k, fir)
 	}
+}
+
+// loadH265Clip returns the committed H265 clip's access units.
+func loadH265Clip(t testing.TB) [][][]byte {
+	t.Helper()
+	f, err := os.Open(h265ClipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	clip, err := client.ReadH265AccessUnits(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clip
 }

@@ -362,15 +362,7 @@ func TestHLSAuth(t *testing.T) {
 // hvc1 and a segment is valid HEVC for ffprobe.
 func TestHLSH265(t *testing.T) {
 	bin := needFFprobe(t)
-	f, err := os.Open(h265ClipPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip, err := client.ReadH265AccessUnits(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip := loadH265Clip(t)
 	base := startServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Second)
 	defer cancel()

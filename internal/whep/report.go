@@ -22,15 +22,14 @@ const reportInterval = time.Second
 // forwarding goroutine.
 type reportState struct {
 	packets, octets uint32
-	lastTS          uint32 // viewer timestamp of the newest packet sent
-	lastAt          time.Time
+	lastAt          time.Time // when the newest packet (outTrack.lastTS) went
 }
 
 // sent counts one forwarded packet.
-func (r *reportState) sent(ts uint32, payload int, now time.Time) {
+func (r *reportState) sent(payload int, now time.Time) {
 	r.packets++
 	r.octets += uint32(payload)
-	r.lastTS, r.lastAt = ts, now
+	r.lastAt = now
 }
 
 // reportSource gives a track's newest publisher sender report; a
@@ -53,7 +52,7 @@ func (t *outTrack) senderReport(st reportSource, now time.Time) *rtcp.SenderRepo
 	if b == nil || r.packets == 0 {
 		return nil
 	}
-	ts := r.lastTS + ticks(now.Sub(r.lastAt), t.codec.ClockRate)
+	ts := t.lastTS + ticks(now.Sub(r.lastAt), t.codec.ClockRate)
 	track := t.index
 	if _, _, _, cur, ok := unpackSent(t.sent.Load()); ok {
 		track = cur // the simulcast layer being sent

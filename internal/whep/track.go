@@ -138,7 +138,7 @@ func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time) error {
 	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq, p.Track))
 	_, err := b.w.WriteRTP(h, p.Payload)
 	if err == nil {
-		t.report.sent(h.Timestamp, len(p.Payload), now)
+		t.report.sent(len(p.Payload), now)
 	}
 	return err
 }

@@ -196,14 +196,14 @@ func (s *Stream) Write(p *Packet) {
 	}
 	t := s.tracks[p.Track]
 	pos := s.ring.head.Load()
-	p.Arrived = s.hub.now().UnixNano()
+	now := s.hub.now()
+	p.Arrived = now.UnixNano()
 	switch {
 	case t.group != nil:
-		now := s.hub.now()
 		t.alignLayer(p, now)
-		t.countRate(len(p.Payload), now.UnixNano())
+		t.countRate(len(p.Payload), p.Arrived)
 	case s.gen > 0 || s.hub.cfg.ReconnectGrace > 0:
-		t.rebaseOnto(p, s.hub.now())
+		t.rebaseOnto(p, now)
 	}
 	p.Gen = s.gen
 	if t.isKey != nil {

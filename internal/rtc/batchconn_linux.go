@@ -23,6 +23,9 @@ const (
 	// batchDelay bounds how long a queued packet waits when nobody calls
 	// Flush (pion's own writes: STUN, DTLS, RTCP).
 	batchDelay = 500 * time.Microsecond
+	// destSweep is how often queues of destinations that sent nothing
+	// since the last sweep (viewers gone) are dropped.
+	destSweep = 10 * time.Second
 )
 
 // batchConn is the mux's UDP socket with batched writes. Packets written
@@ -47,7 +50,8 @@ type batchConn struct {
 	// free holds the buffers of sent datagrams for the next ones, so that
 	// buffer memory follows the packets in flight, not the destinations:
 	// a viewer idle between frames holds none.
-	free [][]byte
+	free  [][]byte
+	swept time.Time // when sweep last ran
 }
 
 type destQueue struct {
@@ -56,6 +60,7 @@ type destQueue struct {
 	n       int  // groups in use
 	packets int  // packets queued
 	listed  bool // in batchConn.active
+	used    bool // written to since the last sweep
 }
 
 // gsoGroup is a run of packets to one destination, all of size seg but the
@@ -70,7 +75,7 @@ type gsoGroup struct {
 }
 
 func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), dests: make(map[netip.AddrPort]*destQueue)}
+	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), dests: make(map[netip.AddrPort]*destQueue), swept: time.Now()}
 	b.gso.Store(true)
 	b.timer = time.AfterFunc(time.Hour, b.Flush)
 	b.timer.Stop()
@@ -97,6 +102,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 		q.listed = true
 		b.active = append(b.active, q)
 	}
+	q.used = true
 	q.add(p, b.gso.Load(), b)
 	q.packets++
 	b.queued++
@@ -160,6 +166,23 @@ func (b *batchConn) flushLocked() {
 	b.active = b.active[:0]
 	b.queued = 0
 	b.msgs = msgs[:0]
+	if now := time.Now(); now.Sub(b.swept) >= destSweep {
+		b.swept = now
+		b.sweep()
+	}
+}
+
+// sweep drops the queues of destinations not written to since the last
+// sweep, so that the map follows the viewers there are, not every address
+// ever served. b.mu is held.
+func (b *batchConn) sweep() {
+	for addr, q := range b.dests {
+		if !q.used && q.n == 0 && !q.listed {
+			delete(b.dests, addr)
+			continue
+		}
+		q.used = false
+	}
 }
 
 // FlushTo sends what is queued for one destination: a viewer's frame as

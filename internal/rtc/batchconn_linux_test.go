@@ -3,6 +3,7 @@ package rtc
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -109,5 +110,45 @@ func TestBatchConnReusesBuffers(t *testing.T) {
 	// datagram's buffer (three without GSO) serves all eight.
 	if len(b.free) == 0 || len(b.free) > 3 {
 		t.Errorf("%d free buffers after the rounds, want 1..3", len(b.free))
+	}
+}
+
+// TestBatchConnForgetsIdleDestinations: a destination's queue goes once
+// nothing was written to it for a whole sweep period; one still in use
+// stays.
+func TestBatchConnForgetsIdleDestinations(t *testing.T) {
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBatchConn(send)
+	defer b.Close()
+	gone := netip.MustParseAddrPort("127.0.0.1:9") // discard port
+	live := netip.MustParseAddrPort("127.0.0.1:7")
+	for _, a := range []netip.AddrPort{gone, live} {
+		if _, err := b.WriteToAddrPort([]byte{1, 2, 3}, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Flush()
+	b.mu.Lock()
+	b.sweep() // both were used in this period: both stay
+	n := len(b.dests)
+	b.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("%d destination queues after a sweep of two in use, want 2", n)
+	}
+	if _, err := b.WriteToAddrPort([]byte{4}, live); err != nil {
+		t.Fatal(err)
+	}
+	b.Flush()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sweep() // gone sent nothing since the last sweep
+	if _, ok := b.dests[gone]; ok {
+		t.Error("an idle destination's queue stayed")
+	}
+	if _, ok := b.dests[live]; !ok {
+		t.Error("a destination in use lost its queue")
 	}
 }

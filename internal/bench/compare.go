@@ -75,11 +75,12 @@ type Scenario struct {
 
 // Ratios compare sluice with MediaMTX in one scenario.
 type Ratios struct {
-	CPUUsPerPacket float64 `json:"cpu_us_per_packet"`
-	RSSPerViewer   float64 `json:"rss_per_viewer"`
-	SetupP99       float64 `json:"setup_p99"`
-	TTFFP99        float64 `json:"ttff_p99"`
-	LatencyP99     float64 `json:"latency_p99"`
+	CPUUsPerPacket  float64 `json:"cpu_us_per_packet"`
+	UserUsPerPacket float64 `json:"user_us_per_packet"`
+	RSSPerViewer    float64 `json:"rss_per_viewer"`
+	SetupP99        float64 `json:"setup_p99"`
+	TTFFP99         float64 `json:"ttff_p99"`
+	LatencyP99      float64 `json:"latency_p99"`
 }
 
 // Compare runs every scenario, MediaMTX first, then sluice, each with a
@@ -226,6 +227,7 @@ func ratios(s, m *Report) Ratios {
 	}
 	if s.Server != nil && m.Server != nil {
 		r.CPUUsPerPacket = div(s.Server.CPUUsPerPacket, m.Server.CPUUsPerPacket)
+		r.UserUsPerPacket = div(s.Server.UserUsPerPacket, m.Server.UserUsPerPacket)
 		r.RSSPerViewer = div(s.Server.RSSPerViewerKB, m.Server.RSSPerViewerKB)
 	}
 	return r
@@ -245,23 +247,23 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 		rows = append(rows, row{sc.Viewers, "MediaMTX", sc.MediaMTX}, row{sc.Viewers, "sluice", sc.Sluice})
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "viewers\tserver\tconnected\tsetup p50\tsetup p99\tTTFF p50\tTTFF p99\tlatency p50\tlatency p99\tdelivered pkt/s\tMbit/s\tloss %\tCPU µs/pkt\tRSS KiB/viewer\t")
+	fmt.Fprintln(tw, "viewers\tserver\tconnected\tsetup p50\tsetup p99\tTTFF p50\tTTFF p99\tlatency p50\tlatency p99\tdelivered pkt/s\tMbit/s\tloss %\tCPU µs/pkt\tuser µs/pkt\tRSS KiB/viewer\t")
 	for _, x := range rows {
 		r := x.r
 		if r == nil {
-			fmt.Fprintf(tw, "%d\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t\n", x.n, x.name)
+			fmt.Fprintf(tw, "%d\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t\t\n", x.n, x.name)
 			continue
 		}
-		cpu, rss := "-", "-"
+		cpu, user, rss := "-", "-", "-"
 		if s := r.Server; s != nil {
-			cpu, rss = fmt.Sprintf("%.2f", s.CPUUsPerPacket), fmt.Sprintf("%.0f", s.RSSPerViewerKB)
+			cpu, user, rss = fmt.Sprintf("%.2f", s.CPUUsPerPacket), fmt.Sprintf("%.2f", s.UserUsPerPacket), fmt.Sprintf("%.0f", s.RSSPerViewerKB)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t%.3f\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t%.3f\t%s\t%s\t%s\t\n",
 			x.n, x.name, r.Viewers.Connected, r.Viewers.Requested,
 			pctl(r.Setup.N, r.Setup.P50), pctl(r.Setup.N, r.Setup.P99),
 			pctl(r.TTFF.N, r.TTFF.P50), pctl(r.TTFF.N, r.TTFF.P99),
 			pctl(r.Latency.N, r.Latency.P50), pctl(r.Latency.N, r.Latency.P99),
-			r.Delivery.PacketsPerS, r.Delivery.Mbps, r.Delivery.LossPercent, cpu, rss)
+			r.Delivery.PacketsPerS, r.Delivery.Mbps, r.Delivery.LossPercent, cpu, user, rss)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -286,10 +288,10 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nsluice / MediaMTX (below 1: sluice uses less or is faster)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "viewers\tCPU µs/pkt\tRSS/viewer\tsetup p99\tTTFF p99\tlatency p99\t")
+	fmt.Fprintln(tw, "viewers\tCPU µs/pkt\tuser µs/pkt\tRSS/viewer\tsetup p99\tTTFF p99\tlatency p99\t")
 	for _, sc := range c.Scenarios {
 		r := sc.Ratios
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t\n", sc.Viewers, ratio(r.CPUUsPerPacket), ratio(r.RSSPerViewer), ratio(r.SetupP99), ratio(r.TTFFP99), ratio(r.LatencyP99))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sc.Viewers, ratio(r.CPUUsPerPacket), ratio(r.UserUsPerPacket), ratio(r.RSSPerViewer), ratio(r.SetupP99), ratio(r.TTFFP99), ratio(r.LatencyP99))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -15,24 +15,33 @@ const clockTicks = 100
 // cpuTicks returns utime+stime of pid in clock ticks (proc(5)), threads
 // included.
 func cpuTicks(pid int) (uint64, error) {
+	u, s, err := cpuSplit(pid)
+	return u + s, err
+}
+
+// cpuSplit returns utime and stime of pid in clock ticks: time in the
+// program and time in the kernel on its behalf. On loopback the kernel's
+// delivery to the receiving sockets runs in the sender's system calls and
+// counts as the sender's stime.
+func cpuSplit(pid int) (user, system uint64, err error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name (field 2) is in parentheses and may hold spaces and
 	// parentheses; fields are counted from the last ')'.
 	s := string(raw)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
 	}
 	// fields[0] is field 3 (state); utime and stime are fields 14 and 15.
 	utime, err1 := strconv.ParseUint(fields[14-3], 10, 64)
 	stime, err2 := strconv.ParseUint(fields[15-3], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, fields[14-3], fields[15-3])
+		return 0, 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, fields[14-3], fields[15-3])
 	}
-	return utime + stime, nil
+	return utime, stime, nil
 }
 
 // rssKB returns VmRSS of pid in KiB.

@@ -118,6 +118,11 @@ type ServerReport struct {
 	PID int `json:"pid"`
 	// CPUUsPerPacket is utime+stime in the window over packets delivered.
 	CPUUsPerPacket float64 `json:"cpu_us_per_packet"`
+	// UserUsPerPacket and SystemUsPerPacket split it: utime (the server's
+	// own code) and stime (the kernel on its behalf; on loopback that
+	// includes delivering each packet to the receiving socket).
+	UserUsPerPacket   float64 `json:"user_us_per_packet"`
+	SystemUsPerPacket float64 `json:"system_us_per_packet"`
 	// CPUPercent is of one core.
 	CPUPercent  float64 `json:"cpu_percent"`
 	RSSBeforeKB int64   `json:"rss_before_kb"`
@@ -190,7 +195,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("machine CPU", "%.1f %% of a core busy in all (%d cores; %.0f %% not the client's or the server's), %d UDP receive-buffer drops",
 		r.MachineCPUPercent, runtime.NumCPU(), r.OtherCPUPercent, r.UDPRcvbufErrors)
 	if s := r.Server; s != nil {
-		row("server CPU", "%.2f µs/packet, %.1f %% of a core (pid %d)", s.CPUUsPerPacket, s.CPUPercent, s.PID)
+		row("server CPU", "%.2f µs/packet (user %.2f, kernel %.2f), %.1f %% of a core (pid %d)", s.CPUUsPerPacket, s.UserUsPerPacket, s.SystemUsPerPacket, s.CPUPercent, s.PID)
 		row("server RSS", "%.0f KiB/viewer (%d → %d KiB)", s.RSSPerViewerKB, s.RSSBeforeKB, s.RSSAfterKB)
 		row("server CPU per setup", "%.1f ms (join phase CPU / viewers, media to earlier viewers included)", s.CPUMsPerSetup)
 	}

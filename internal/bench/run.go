@@ -199,12 +199,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	var rssAfter int64
-	var cpu0 uint64
+	var user0, sys0 uint64
 	if cfg.PID > 0 {
 		if rssAfter, err = rssKB(cfg.PID); err != nil {
 			return nil, err
 		}
-		if cpu0, err = cpuTicks(cfg.PID); err != nil {
+		if user0, sys0, err = cpuSplit(cfg.PID); err != nil {
 			return nil, err
 		}
 	}
@@ -226,9 +226,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	snap1 := r.snapshot(viewers)
 	sv1, sa1 := pub.SentPackets()
 	bytes1 := feed.videoBytes.Load()
-	var cpu1 uint64
+	var user1, sys1 uint64
 	if cfg.PID > 0 {
-		if cpu1, err = cpuTicks(cfg.PID); err != nil {
+		if user1, sys1, err = cpuSplit(cfg.PID); err != nil {
 			return nil, err
 		}
 	}
@@ -287,12 +287,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.GoroutinesPerViewer = (goAfter - goBefore) / float64(len(viewers))
 	}
 	if cfg.PID > 0 {
-		cpu := float64(cpu1-cpu0) / clockTicks
+		user, system := float64(user1-user0)/clockTicks, float64(sys1-sys0)/clockTicks
+		cpu := user + system
 		s := &ServerReport{PID: cfg.PID, CPUPercent: 100 * cpu / wall.Seconds(),
 			RSSBeforeKB: rssBefore, RSSAfterKB: rssAfter,
 			RSSPerViewerKB: float64(rssAfter-rssBefore) / float64(len(viewers))}
 		if delivered > 0 {
 			s.CPUUsPerPacket = cpu * 1e6 / float64(delivered)
+			s.UserUsPerPacket = user * 1e6 / float64(delivered)
+			s.SystemUsPerPacket = system * 1e6 / float64(delivered)
 		}
 		if joinCPU0 > 0 && joinCPU1 >= joinCPU0 {
 			s.CPUMsPerSetup = float64(joinCPU1-joinCPU0) / clockTicks * 1e3 / float64(len(viewers))

@@ -45,6 +45,9 @@ type sessionInfo struct {
 	State     string    `json:"state"` // new, connecting, connected, disconnected, failed, closed
 	Created   time.Time `json:"created"`
 	UptimeSec float64   `json:"uptime_seconds"`
+	// RTPPath is how a viewer's RTP leaves: "direct" (sluice's own SRTP
+	// writer) or "pion"; empty for publishers.
+	RTPPath string `json:"rtp_path,omitempty"`
 }
 
 func (a *API) routeV1(mux *http.ServeMux) {
@@ -142,8 +145,12 @@ func sessionInfoOf(e *entry) sessionInfo {
 	if pc := e.session.PeerConnection(); pc != nil {
 		state = pc.ConnectionState()
 	}
-	return sessionInfo{ID: e.session.ID(), Kind: e.kind, Stream: e.stream, Remote: e.remote,
+	info := sessionInfo{ID: e.session.ID(), Kind: e.kind, Stream: e.stream, Remote: e.remote,
 		State: state.String(), Created: e.created.UTC(), UptimeSec: time.Since(e.created).Seconds()}
+	if v, ok := e.session.(interface{ RTPPath() string }); ok {
+		info.RTPPath = v.RTPPath()
+	}
+	return info
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -106,7 +106,7 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, err
 	}
-	return e.newPeerConnection(m, ir)
+	return e.newPeerConnection(e.settings, m, ir)
 }
 
 // NewViewerPC returns a PeerConnection for a WHEP viewer that can send
@@ -119,7 +119,11 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 // sequence numbers on every packet (draft-holmer-rmcat-transport-wide-cc-
 // extensions-01) and REMB is offered; whep estimates the viewer's
 // bandwidth from what comes back.
-func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, error) {
+//
+// Without bwe it also returns the connection's direct RTP path (Direct),
+// to be started once connected; with bwe, nil (transport-wide sequence
+// numbers are the interceptor's).
+func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, *Direct, error) {
 	m := &webrtc.MediaEngine{}
 	rtxPT := webrtc.PayloadType(96 + len(codecs))
 	for i, c := range codecs {
@@ -138,23 +142,34 @@ func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnec
 			PayloadType: webrtc.PayloadType(96 + i),
 		}
 		if err := m.RegisterCodec(p, kindOf(c.MimeType)); err != nil {
-			return nil, fmt.Errorf("register %s: %w", c, err)
+			return nil, nil, fmt.Errorf("register %s: %w", c, err)
 		}
 		if c.Kind() == media.KindVideo {
 			rtx := withRTX([]webrtc.RTPCodecParameters{p}, []webrtc.PayloadType{rtxPT})[1]
 			rtxPT++
 			if err := m.RegisterCodec(rtx, webrtc.RTPCodecTypeVideo); err != nil {
-				return nil, fmt.Errorf("register RTX for %s: %w", c, err)
+				return nil, nil, fmt.Errorf("register RTX for %s: %w", c, err)
 			}
 		}
 	}
 	ir := &interceptor.Registry{}
 	if bwe {
 		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		pc, err := e.newPeerConnection(e.settings, m, ir)
+		return pc, nil, err
 	}
-	return e.newPeerConnection(m, ir)
+	d := &Direct{engine: e}
+	s, err := d.settings(e.settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := e.newPeerConnection(s, m, ir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, d, nil
 }
 
 // SimulcastRIDs returns the RIDs a media section of an offer sends as

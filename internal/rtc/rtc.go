@@ -161,9 +161,9 @@ func (e *Engine) Close() error {
 	return err
 }
 
-func (e *Engine) newPeerConnection(m *webrtc.MediaEngine, ir *interceptor.Registry) (*webrtc.PeerConnection, error) {
+func (e *Engine) newPeerConnection(s webrtc.SettingEngine, m *webrtc.MediaEngine, ir *interceptor.Registry) (*webrtc.PeerConnection, error) {
 	api := webrtc.NewAPI(
-		webrtc.WithSettingEngine(e.settings),
+		webrtc.WithSettingEngine(s),
 		webrtc.WithMediaEngine(m),
 		webrtc.WithInterceptorRegistry(ir),
 	)

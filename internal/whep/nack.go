@@ -78,7 +78,7 @@ func (t *outTrack) resend(src packetSource, seq uint16) bool {
 		t.rtxBuf = append(append(t.rtxBuf[:0], byte(seq>>8), byte(seq)), p.Payload...)
 		payload = t.rtxBuf
 	}
-	_, err := b.w.WriteRTP(&h, payload)
+	_, err := t.writer(b).WriteRTP(&h, payload)
 	return err == nil
 }
 

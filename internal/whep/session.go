@@ -27,7 +27,7 @@ var ErrNotReady = errors.New("stream has no media yet")
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
-	NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, error)
+	NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, *rtc.Direct, error)
 }
 
 // Deps are the long-lived parts a Session uses.
@@ -52,15 +52,17 @@ type Deps struct {
 
 // Session is one viewer's PeerConnection reading one hub stream.
 type Session struct {
-	id      string
-	stream  *hub.Stream
-	cursor  *hub.Cursor
-	pc      *webrtc.PeerConnection
-	log     *slog.Logger
-	answer  string
-	onClose func(reason error)
-	tracks  []*outTrack // by hub track index (every simulcast layer); nil where the viewer takes none
-	stats   *metrics.Viewer
+	id       string
+	stream   *hub.Stream
+	cursor   *hub.Cursor
+	pc       *webrtc.PeerConnection
+	direct   *rtc.Direct // the RTP path below pion, when the connection can use it
+	onDirect atomic.Bool // RTP goes through direct
+	log      *slog.Logger
+	answer   string
+	onClose  func(reason error)
+	tracks   []*outTrack // by hub track index (every simulcast layer); nil where the viewer takes none
+	stats    *metrics.Viewer
 
 	// Layer choice and congestion (layer.go); nil without video.
 	layers   *layerControl
@@ -141,7 +143,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if s.layers != nil {
 		s.layers.start(time.Now())
 	}
-	if s.pc, err = d.Peers.NewViewerPC(codecs, leader >= 0); err != nil {
+	if s.pc, s.direct, err = d.Peers.NewViewerPC(codecs, leader >= 0); err != nil {
 		cursor.Close()
 		s.stats.Close("")
 		return nil, fmt.Errorf("new peer connection: %w", err)
@@ -242,6 +244,7 @@ func (s *Session) start() {
 	s.stats.Connected()
 	s.log.Info("viewer connected")
 	s.updateDest()
+	s.startDirect()
 	if sctp := s.pc.SCTP(); sctp != nil {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { s.updateDest() })
 	}
@@ -251,11 +254,44 @@ func (s *Session) start() {
 }
 
 // updateDest records where the viewer's packets go (it changes with an ICE
-// restart), for flushing.
+// restart), for flushing and for the direct path.
 func (s *Session) updateDest() {
 	if a, ok := rtc.RemoteAddr(s.pc); ok {
 		s.dest.Store(&a)
 	}
+	if s.direct != nil {
+		if err := s.direct.UpdateRoute(s.pc); err != nil {
+			s.log.Debug("RTP through pion", "reason", err)
+		}
+	}
+}
+
+// startDirect moves the viewer's RTP to the direct path (rtc.Direct) when
+// the connection allows it; otherwise pion's path stays.
+func (s *Session) startDirect() {
+	if s.direct == nil {
+		return
+	}
+	if err := s.direct.Start(s.pc); err != nil {
+		s.log.Info("RTP through pion", "reason", err)
+		return
+	}
+	for _, t := range s.tracks {
+		if t != nil {
+			t.direct.Store(s.direct)
+		}
+	}
+	s.onDirect.Store(true)
+}
+
+// RTPPath says which way the viewer's RTP goes: "direct" (rtc.Direct) or
+// "pion" (pion's track writer: before connecting, with congestion
+// feedback, or when the connection cannot use the direct path).
+func (s *Session) RTPPath() string {
+	if s.onDirect.Load() {
+		return "direct"
+	}
+	return "pion"
 }
 
 // pump forwards what the cursor holds to the viewer, without waiting; its

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/rtc"
 )
 
 // outTrack is a webrtc.TrackLocal that forwards hub packets to one viewer.
@@ -25,6 +26,7 @@ type outTrack struct {
 	streamID string
 	index    int // the hub track it forwards first (a simulcast layer: the group's leader)
 	bound    atomic.Pointer[binding]
+	direct   atomic.Pointer[rtc.Direct] // when set, RTP goes this way instead of the binding's writer
 
 	// Owned by the forwarding goroutine.
 	hdr      rtp.Header
@@ -103,6 +105,16 @@ func (t *outTrack) StreamID() string { return t.streamID }
 // Kind implements webrtc.TrackLocal.
 func (t *outTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
+// writer is where this track's RTP goes: the direct path once the
+// connection uses it (retransmissions too, so that one SRTP context
+// counts every packet of an SSRC), else pion's.
+func (t *outTrack) writer(b *binding) webrtc.TrackLocalWriter {
+	if d := t.direct.Load(); d != nil {
+		return d
+	}
+	return b.w
+}
+
 // write sends one hub packet with this viewer's header. restart marks a
 // discontinuity: the sequence continues from the last packet sent. now is
 // about the time of sending, for sender reports.
@@ -136,7 +148,7 @@ func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time) error {
 	h.Timestamp = p.Timestamp + t.tsDelta.Load()
 	t.lastSeq, t.lastTS = h.SequenceNumber, h.Timestamp
 	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq, p.Track))
-	_, err := b.w.WriteRTP(h, p.Payload)
+	_, err := t.writer(b).WriteRTP(h, p.Payload)
 	if err == nil {
 		t.report.sent(len(p.Payload), now)
 	}

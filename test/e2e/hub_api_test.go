@@ -138,6 +138,28 @@ type apiStream struct {
 	Uptime float64 `json:"uptime_seconds"`
 }
 
+// viewerRTPPaths counts the WHEP sessions of the server by rtp_path, as
+// GET /v1/sessions reports them.
+func viewerRTPPaths(t *testing.T, base, token string) map[string]int {
+	t.Helper()
+	var sessions struct {
+		Sessions []struct {
+			Kind    string
+			RTPPath string `json:"rtp_path"`
+		}
+	}
+	if code := getJSON(t, base+"/v1/sessions", token, &sessions); code != 200 {
+		t.Fatalf("GET /v1/sessions: %d", code)
+	}
+	n := map[string]int{}
+	for _, s := range sessions.Sessions {
+		if s.Kind == "whep" {
+			n[s.RTPPath]++
+		}
+	}
+	return n
+}
+
 // TestJSONAPI: list streams, one stream, sessions, kick; every call needs
 // the api action.
 func TestJSONAPI(t *testing.T) {
@@ -181,15 +203,22 @@ func TestJSONAPI(t *testing.T) {
 		t.Errorf("GET /v1/streams/nope: %d", code)
 	}
 	var sessions struct {
-		Sessions []struct{ ID, Kind, Stream, State string }
+		Sessions []struct {
+			ID, Kind, Stream, State string
+			RTPPath                 string `json:"rtp_path"`
+		}
 	}
 	if code := getJSON(t, base+"/v1/sessions", ops, &sessions); code != 200 || len(sessions.Sessions) != 2 {
 		t.Fatalf("GET /v1/sessions: %d %+v", code, sessions)
 	}
 	var viewerID string
 	for _, ss := range sessions.Sessions {
+		want := ""
 		if ss.Kind == "whep" {
-			viewerID = ss.ID
+			viewerID, want = ss.ID, "direct"
+		}
+		if ss.RTPPath != want {
+			t.Errorf("%s session: rtp_path %q, want %q", ss.Kind, ss.RTPPath, want)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodDelete, base+"/v1/sessions/"+viewerID, nil)

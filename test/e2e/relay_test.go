@@ -99,6 +99,11 @@ func TestRelayH264Opus(t *testing.T) {
 	if err := join(2); err != nil {
 		t.Fatal(err)
 	}
+	// The relay runs on sluice's own SRTP writer (rtc.Direct), not pion's:
+	// the checks below are of that path.
+	if paths := viewerRTPPaths(t, base, ""); paths["direct"] != 3 {
+		t.Errorf("viewer RTP paths = %v, want 3 direct", paths)
+	}
 
 	<-f.done
 	sent, opusSent, err := f.result()

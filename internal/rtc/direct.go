@@ -1,0 +1,274 @@
+package rtc
+
+import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/prf"
+	"github.com/pion/dtls/v3/pkg/protocol/extension"
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Direct is a viewer's RTP path below pion: packets are encrypted with the
+// connection's own SRTP keys and queued on the shared UDP socket for the
+// selected candidate pair, in the caller's goroutine. Pion's path for the
+// same packet (track writer, SRTP session and its lock, DTLS/SRTP mux,
+// ICE connection, candidate pair and UDP mux lookups) cost about three
+// times the encryption itself; RTCP, STUN and DTLS stay with pion.
+//
+// Pion does not hand out the keys, but it derives them from what the DTLS
+// handshake shows through two hooks meant for debugging and tests: the
+// Server Hello sluice sends (server random, cipher suite, SRTP profile)
+// and the key log (client random, master secret). From them the RFC 5764
+// §4.2 exporter gives exactly the keys pion uses; sluice must be the DTLS
+// server for this (SetAnsweringDTLSRole). When anything is missing (the
+// viewer insisted on being the server, an unknown cipher suite, ICE over
+// TCP), Start fails and the viewer stays on pion's path.
+type Direct struct {
+	engine *Engine
+	keys   keyCapture
+
+	mu     sync.Mutex // orders writes: the SRTP context is not safe for concurrent use
+	ctx    *srtp.Context
+	hdr    rtp.Header // scratch for EncryptRTP
+	plain  []byte
+	sealed []byte
+
+	route atomic.Pointer[route]
+}
+
+type route struct {
+	conn *batchConn
+	addr netip.AddrPort
+}
+
+// ErrNoDirect means a connection cannot use the direct path; pion's is used.
+var ErrNoDirect = errors.New("no direct SRTP path")
+
+// settings returns the settings of one viewer PeerConnection with the
+// hooks through which the direct path learns its keys.
+func (d *Direct) settings(s webrtc.SettingEngine) (webrtc.SettingEngine, error) {
+	if err := s.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		return s, err
+	}
+	// As the server, pion would first send a HelloVerifyRequest: a round
+	// trip that proves the client's address. ICE's connectivity checks
+	// proved it already, and DTLS flows only on the checked pair.
+	s.SetDTLSInsecureSkipHelloVerify(true)
+	// AES-128-GCM first (pion's own order puts AES-256 first): 10 AES
+	// rounds instead of 14 per block, the cipher most of the per-packet
+	// cost is in, and the profile browsers prefer.
+	s.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	s.SetDTLSServerHelloMessageHook(d.keys.serverHello)
+	s.SetDTLSKeyLogWriter(&d.keys)
+	return s, nil
+}
+
+// Start derives the SRTP keys of the connected PeerConnection and finds
+// the socket and address its packets go to. After an error the caller
+// keeps writing through pion.
+func (d *Direct) Start(pc *webrtc.PeerConnection) error {
+	ctx, err := d.keys.context()
+	if err != nil {
+		return err
+	}
+	if err := d.UpdateRoute(pc); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.ctx = ctx
+	d.mu.Unlock()
+	return nil
+}
+
+// UpdateRoute follows the selected candidate pair (it changes with an ICE
+// restart). A pair the direct path cannot use (TCP) is an error, and
+// writes fail until a usable pair is selected.
+func (d *Direct) UpdateRoute(pc *webrtc.PeerConnection) error {
+	r, err := d.engine.routeOf(pc)
+	if err != nil {
+		d.route.Store(nil)
+		return err
+	}
+	d.route.Store(r)
+	return nil
+}
+
+// WriteRTP encrypts and queues one packet; it implements
+// webrtc.TrackLocalWriter. It allocates nothing once its buffers have
+// grown to the largest packet.
+func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	r := d.route.Load()
+	if r == nil {
+		return 0, ErrNoDirect
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil {
+		return 0, ErrNoDirect
+	}
+	n := h.MarshalSize()
+	if cap(d.plain) < n+len(payload) {
+		d.plain = make([]byte, 0, n+len(payload)+64)
+	}
+	plain := d.plain[:n+len(payload)]
+	if _, err := h.MarshalTo(plain); err != nil {
+		return 0, err
+	}
+	copy(plain[n:], payload)
+	sealed, err := d.ctx.EncryptRTP(d.sealed[:0], plain, &d.hdr)
+	if err != nil {
+		return 0, err
+	}
+	d.sealed = sealed
+	return r.conn.WriteToAddrPort(sealed, r.addr)
+}
+
+// Write sends a marshalled RTP packet; it implements
+// webrtc.TrackLocalWriter.
+func (d *Direct) Write(b []byte) (int, error) {
+	var p rtp.Packet
+	if err := p.Unmarshal(b); err != nil {
+		return 0, err
+	}
+	return d.WriteRTP(&p.Header, p.Payload)
+}
+
+// routeOf finds the shared UDP socket and the peer address of a
+// PeerConnection's selected candidate pair.
+func (e *Engine) routeOf(pc *webrtc.PeerConnection) (*route, error) {
+	sctp := pc.SCTP()
+	if sctp == nil {
+		return nil, fmt.Errorf("%w: no transport", ErrNoDirect)
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return nil, fmt.Errorf("%w: no selected candidate pair", ErrNoDirect)
+	}
+	if pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Local.Typ != webrtc.ICECandidateTypeHost {
+		return nil, fmt.Errorf("%w: %s %s candidate", ErrNoDirect, pair.Local.Protocol, pair.Local.Typ)
+	}
+	local, err1 := netip.ParseAddr(pair.Local.Address)
+	remote, err2 := netip.ParseAddr(pair.Remote.Address)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("%w: candidate address", ErrNoDirect)
+	}
+	conn := e.net.conn(netip.AddrPortFrom(local.Unmap(), pair.Local.Port))
+	if conn == nil {
+		return nil, fmt.Errorf("%w: no socket for %s:%d", ErrNoDirect, pair.Local.Address, pair.Local.Port)
+	}
+	return &route{conn: conn, addr: netip.AddrPortFrom(remote.Unmap(), pair.Remote.Port)}, nil
+}
+
+// conn returns the mux socket bound to addr.
+func (n *batchNet) conn(addr netip.AddrPort) *batchConn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.conns {
+		if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.AddrPort().Addr().Unmap() == addr.Addr() && int(a.Port) == int(addr.Port()) {
+			return c
+		}
+	}
+	return nil
+}
+
+// keyCapture collects what the RFC 5705 exporter needs from one DTLS
+// handshake in which sluice is the server.
+type keyCapture struct {
+	mu           sync.Mutex
+	serverRandom [handshake.RandomLength]byte
+	suite        dtls.CipherSuiteID
+	profile      srtp.ProtectionProfile
+	hello        bool
+	clientRandom []byte
+	master       []byte
+}
+
+// serverHello is the DTLS Server Hello hook: it notes and sends the
+// message unchanged.
+func (k *keyCapture) serverHello(m handshake.MessageServerHello) handshake.Message {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.serverRandom = m.Random.MarshalFixed()
+	k.hello = m.CipherSuiteID != nil
+	if k.hello {
+		k.suite = dtls.CipherSuiteID(*m.CipherSuiteID)
+	}
+	k.profile = 0
+	for _, ext := range m.Extensions {
+		if u, ok := ext.(*extension.UseSRTP); ok && len(u.ProtectionProfiles) == 1 {
+			k.profile = srtp.ProtectionProfile(u.ProtectionProfiles[0])
+		}
+	}
+	return &m
+}
+
+// Write takes the key log line "CLIENT_RANDOM <hex> <hex>" (NSS key log
+// format) that pion writes once the master secret is known.
+func (k *keyCapture) Write(p []byte) (int, error) {
+	f := strings.Fields(string(p))
+	if len(f) != 3 || f[0] != "CLIENT_RANDOM" {
+		return len(p), nil // another kind of line: not needed
+	}
+	random, err1 := hex.DecodeString(f[1])
+	secret, err2 := hex.DecodeString(f[2])
+	if err1 != nil || err2 != nil {
+		return len(p), nil
+	}
+	k.mu.Lock()
+	k.clientRandom, k.master = random, secret
+	k.mu.Unlock()
+	return len(p), nil
+}
+
+// prfHash is the TLS 1.2 PRF hash of the cipher suites pion offers with
+// an ECDSA certificate, and those of RSA certificates for completeness.
+func prfHash(s dtls.CipherSuiteID) prf.HashFunc {
+	switch s {
+	case dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, dtls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_128_CCM, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8:
+		return sha256.New
+	case dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, dtls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		return sha512.New384
+	}
+	return nil
+}
+
+// ExportKeyingMaterial is the RFC 5705 exporter of the captured handshake
+// (the seed is the client random, then the server random, as pion's).
+func (k *keyCapture) ExportKeyingMaterial(label string, context []byte, length int) ([]byte, error) {
+	h := prfHash(k.suite)
+	if h == nil || len(context) != 0 {
+		return nil, fmt.Errorf("%w: cipher suite %s", ErrNoDirect, k.suite)
+	}
+	seed := append(append([]byte(label), k.clientRandom...), k.serverRandom[:]...)
+	return prf.PHash(k.master, seed, length, h)
+}
+
+// context returns the SRTP context that encrypts what sluice, the DTLS
+// server, sends.
+func (k *keyCapture) context() (*srtp.Context, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.hello || k.profile == 0 || len(k.master) == 0 || len(k.clientRandom) != handshake.RandomLength {
+		return nil, fmt.Errorf("%w: DTLS handshake not seen as server", ErrNoDirect)
+	}
+	cfg := srtp.Config{Profile: k.profile}
+	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
+		return nil, err
+	}
+	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, k.profile)
+}

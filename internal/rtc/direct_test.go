@@ -1,0 +1,226 @@
+package rtc
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// TestDirectKeysMatchDTLS runs real DTLS handshakes (pion's dtls, over
+// loopback UDP) in which the server's hooks feed a keyCapture, and checks
+// that the keys the capture derives are the handshake's own: its exporter
+// gives the server's bytes, and what its SRTP context encrypts, the
+// client's context (from the client's own connection state) decrypts.
+func TestDirectKeysMatchDTLS(t *testing.T) {
+	suites := []dtls.CipherSuiteID{
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		dtls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	}
+	profiles := []dtls.SRTPProtectionProfile{
+		dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80,
+	}
+	for _, suite := range suites {
+		for _, profile := range profiles {
+			t.Run(fmt.Sprintf("%s/%d", suite, profile), func(t *testing.T) {
+				var k keyCapture
+				server, client := dtlsPair(t, &k, suite, profile)
+
+				st, ok := server.ConnectionState()
+				if !ok {
+					t.Fatal("no server connection state")
+				}
+				want, err := st.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := k.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 60)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("exported keying material differs from the handshake's:\n got %x\nwant %x", got, want)
+				}
+
+				enc, err := k.context()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cst, _ := client.ConnectionState()
+				cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+				if err := cfg.ExtractSessionKeysFromDTLS(&cst, true); err != nil {
+					t.Fatal(err)
+				}
+				dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 65530, Timestamp: 1234, SSRC: 0xdecafbad},
+					Payload: bytes.Repeat([]byte{0xab}, 1100)}
+				for range 10 { // across the sequence number wrap
+					plain, _ := pkt.Marshal()
+					sealed, err := enc.EncryptRTP(nil, plain, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					opened, err := dec.DecryptRTP(nil, sealed, nil)
+					if err != nil {
+						t.Fatalf("seq %d: the client cannot decrypt: %v", pkt.SequenceNumber, err)
+					}
+					if !bytes.Equal(opened, plain) {
+						t.Fatalf("seq %d: decrypted packet differs", pkt.SequenceNumber)
+					}
+					pkt.SequenceNumber++
+				}
+			})
+		}
+	}
+}
+
+// TestDirectNeedsHandshake: without a captured server handshake there are
+// no keys, and the error says so (the viewer stays on pion's path).
+func TestDirectNeedsHandshake(t *testing.T) {
+	var k keyCapture
+	if _, err := k.context(); !errors.Is(err, ErrNoDirect) {
+		t.Fatalf("context without a handshake: %v, want ErrNoDirect", err)
+	}
+	// A key log line of another kind is ignored, not an error.
+	if n, err := k.Write([]byte("SERVER_HANDSHAKE_TRAFFIC_SECRET 00 11\n")); err != nil || n == 0 {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if _, err := k.context(); !errors.Is(err, ErrNoDirect) {
+		t.Fatalf("context after an unrelated key log line: %v, want ErrNoDirect", err)
+	}
+}
+
+// dtlsPair connects a pion DTLS client and server over loopback UDP; the
+// server uses k's hooks as NewViewerPC sets them.
+func dtlsPair(t *testing.T, k *keyCapture, suite dtls.CipherSuiteID, profile dtls.SRTPProtectionProfile) (server, client *dtls.Conn) {
+	t.Helper()
+	cert, err := selfsign.GenerateSelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = dtls.Server(sc, cc.LocalAddr(), &dtls.Config{
+		Certificates:           []tls.Certificate{cert},
+		CipherSuites:           []dtls.CipherSuiteID{suite},
+		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile},
+		ExtendedMasterSecret:   dtls.RequireExtendedMasterSecret,
+		ServerHelloMessageHook: k.serverHello,
+		KeyLogWriter:           k,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err = dtls.Client(cc, sc.LocalAddr(), &dtls.Config{
+		Certificates:           []tls.Certificate{cert},
+		CipherSuites:           []dtls.CipherSuiteID{suite},
+		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile},
+		ExtendedMasterSecret:   dtls.RequireExtendedMasterSecret,
+		InsecureSkipVerify:     true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- server.HandshakeContext(ctx) }()
+	if err := client.HandshakeContext(ctx); err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("server handshake: %v", err)
+	}
+	return server, client
+}
+
+// TestDirectWriteAllocatesNothing: once warm, encrypting and queueing a
+// packet on the batched socket allocates nothing; and the packets that
+// reach the peer decrypt with the peer's keys.
+func TestDirectWriteAllocatesNothing(t *testing.T) {
+	var k keyCapture
+	_, client := dtlsPair(t, &k, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM)
+	ctx, err := k.context()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := newBatchConn(sock)
+	defer bc.Close()
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	d := &Direct{ctx: ctx}
+	d.route.Store(&route{conn: bc, addr: peer.LocalAddr().(*net.UDPAddr).AddrPort()})
+
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1, Timestamp: 90000}
+	payload := bytes.Repeat([]byte{1}, 1000)
+	write := func() {
+		h.SequenceNumber++
+		if _, err := d.WriteRTP(&h, payload); err != nil {
+			t.Fatal(err)
+		}
+		bc.Flush()
+	}
+	write()
+	if n := testing.AllocsPerRun(200, write); n != 0 {
+		t.Errorf("%.1f allocations per packet, want 0", n)
+	}
+
+	cst, _ := client.ConnectionState()
+	cfg := srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}
+	if err := cfg.ExtractSessionKeysFromDTLS(&cst, true); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// To a fresh socket: the first one's buffer may have overflowed.
+	peer2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer2.Close()
+	d.route.Store(&route{conn: bc, addr: peer2.LocalAddr().(*net.UDPAddr).AddrPort()})
+	write()
+	buf := make([]byte, 1500)
+	_ = peer2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := peer2.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got rtp.Packet
+	plain, err := dec.DecryptRTP(nil, buf[:n], nil)
+	if err == nil {
+		err = got.Unmarshal(plain)
+	}
+	if err != nil || !bytes.Equal(got.Payload, payload) {
+		t.Fatalf("the peer cannot read the packet: %v", err)
+	}
+}

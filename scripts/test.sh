@@ -76,6 +76,11 @@ echo "== go test -race"
 # real goroutines against each other.
 go test -race -count=1 -timeout 12m ./...
 
+echo "== allocation tests without -race"
+# The race detector makes sync.Pool drop items on purpose, so counts of
+# allocations per packet are only meaningful in a normal build.
+go test -count=1 -run 'AllocatesNothing' ./internal/rtc/ ./internal/whep/
+
 echo "== benchmarks compile and run once"
 go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/hub/ ./internal/codec/ ./internal/transcode/ ./internal/hls/ >/dev/null
 

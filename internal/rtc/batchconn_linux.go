@@ -20,6 +20,10 @@ const (
 	gsoMaxBytes    = 65000
 	// batchMaxPackets flushes a queue this long at once.
 	batchMaxPackets = 512
+	// packetBufSize fits one packet of any MTU sluice sends (pion's 1200
+	// bytes, or a publisher's packet of up to about 1500 relayed as is,
+	// plus SRTP's tag).
+	packetBufSize = 2048
 	// batchDelay bounds how long a queued packet waits when nobody calls
 	// Flush (pion's own writes: STUN, DTLS, RTCP).
 	batchDelay = 500 * time.Microsecond
@@ -47,10 +51,16 @@ type batchConn struct {
 	armed   bool
 	msgs    []ipv4.Message
 	scratch []byte
-	// free holds the buffers of sent datagrams for the next ones, so that
-	// buffer memory follows the packets in flight, not the destinations:
-	// a viewer idle between frames holds none.
-	free  [][]byte
+	// free and freeGSO hold the buffers of sent datagrams for the next
+	// ones, so that buffer memory follows the packets in flight, not the
+	// destinations: a viewer idle between frames holds none. A datagram
+	// starts in a one-packet buffer and moves to a multi-packet one (which
+	// grows to the largest frame sent) when a second packet joins it. Kept
+	// apart, the single packets in flight (audio to every viewer, waiting
+	// for the timer) do not each hold a buffer that once carried a whole
+	// video frame.
+	free    [][]byte
+	freeGSO [][]byte
 	swept time.Time // when sweep last ran
 }
 
@@ -120,6 +130,9 @@ func (q *destQueue) add(p []byte, gso bool, b *batchConn) {
 	if q.n > 0 {
 		g := &q.groups[q.n-1]
 		if gso && !g.closed && g.count < gsoMaxSegments && len(p) <= g.seg && len(g.buf)+len(p) <= gsoMaxBytes {
+			if len(g.buf)+len(p) > cap(g.buf) {
+				g.buf = b.growGSO(g.buf)
+			}
 			g.buf = append(g.buf, p...)
 			g.count++
 			g.closed = len(p) < g.seg
@@ -208,16 +221,42 @@ func (b *batchConn) buffer() []byte {
 		b.free = b.free[:n-1]
 		return buf[:0]
 	}
-	return make([]byte, 0, 1500)
+	return make([]byte, 0, packetBufSize)
+}
+
+// growGSO moves a datagram that gets its second packet into a
+// multi-packet buffer, and frees its one-packet buffer.
+func (b *batchConn) growGSO(buf []byte) []byte {
+	var big []byte
+	if n := len(b.freeGSO); n > 0 {
+		big = b.freeGSO[n-1][:0]
+		b.freeGSO[n-1] = nil
+		b.freeGSO = b.freeGSO[:n-1]
+	} else {
+		big = make([]byte, 0, 4*packetBufSize) // grows with append
+	}
+	big = append(big, buf...)
+	b.put(buf)
+	return big
+}
+
+// put keeps a sent datagram's buffer for the next ones, up to the bounds.
+func (b *batchConn) put(buf []byte) {
+	switch {
+	case cap(buf) > packetBufSize:
+		if len(b.freeGSO) < batchMaxPackets {
+			b.freeGSO = append(b.freeGSO, buf)
+		}
+	case len(b.free) < batchMaxPackets:
+		b.free = append(b.free, buf)
+	}
 }
 
 // release gives the buffers of a queue's sent datagrams back.
 func (b *batchConn) release(q *destQueue) {
 	for i := range q.groups[:q.n] {
 		g := &q.groups[i]
-		if len(b.free) < batchMaxPackets {
-			b.free = append(b.free, g.buf)
-		}
+		b.put(g.buf)
 		g.buf, g.bufs[0] = nil, nil
 	}
 	q.n = 0

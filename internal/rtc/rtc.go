@@ -17,6 +17,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/config"
@@ -56,6 +57,15 @@ func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network interfaces: %w", err)
 	}
+	// One view of the network interfaces for every ICE agent: without
+	// it each PeerConnection's agent lists them again (netlink dumps on
+	// Linux) and keeps its own copy, about 5 KB per session. Not the
+	// batched net: what agents listen on themselves (STUN, TURN) stays
+	// theirs.
+	agentNet, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("network interfaces: %w", err)
+	}
 	opts := []ice.UDPMuxFromPortOption{
 		ice.UDPMuxFromPortWithNet(e.net),
 		ice.UDPMuxFromPortWithLoopback(),
@@ -79,6 +89,7 @@ func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
 	}
 
 	s := webrtc.SettingEngine{LoggerFactory: loggers}
+	s.SetNet(agentNet)
 	s.SetICEUDPMux(e.udpMux)
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -336,7 +336,7 @@ func (s *Session) pump() {
 // stream's ring.
 func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 	buf := make([]byte, 1500)
-	rest := make([]byte, 0, 1500)
+	var rest []byte // grows to the largest compound packet once TWCC is taken out
 	ssrc, clockRate := rtcpTarget(sender)
 	for {
 		n, _, err := sender.Read(buf)

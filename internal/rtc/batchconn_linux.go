@@ -61,7 +61,7 @@ type batchConn struct {
 	// video frame.
 	free    [][]byte
 	freeGSO [][]byte
-	swept time.Time // when sweep last ran
+	swept   time.Time // when sweep last ran
 }
 
 type destQueue struct {

@@ -32,7 +32,11 @@ func (n *batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPC
 	if err != nil {
 		return nil, err
 	}
-	bc := newBatchConn(c)
+	bc, err := newBatchConn(c)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	n.mu.Lock()
 	n.conns = append(n.conns, bc)
 	n.mu.Unlock()

@@ -10,7 +10,6 @@ import (
 	"time"
 	"unsafe"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,8 +39,9 @@ const (
 // stack instead of one per packet). A timer flushes what nobody flushed.
 type batchConn struct {
 	*net.UDPConn
-	pc  *ipv4.PacketConn // WriteBatch; works for IPv6 sockets too (same sendmmsg)
-	gso atomic.Bool
+	mmsg   *mmsgSender
+	family int // of the socket: AF_INET or AF_INET6
+	gso    atomic.Bool
 
 	mu      sync.Mutex
 	dests   map[netip.AddrPort]*destQueue
@@ -49,8 +49,8 @@ type batchConn struct {
 	queued  int
 	timer   *time.Timer
 	armed   bool
-	msgs    []ipv4.Message
-	scratch []byte
+	msgs    []mmsghdr
+	sent    []*gsoGroup // the group of each message in msgs
 	// free and freeGSO hold the buffers of sent datagrams for the next
 	// ones, so that buffer memory follows the packets in flight, not the
 	// destinations: a viewer idle between frames holds none. A datagram
@@ -65,7 +65,8 @@ type batchConn struct {
 }
 
 type destQueue struct {
-	addr    *net.UDPAddr
+	addr    netip.AddrPort
+	sa      sockaddr
 	groups  []gsoGroup
 	n       int  // groups in use
 	packets int  // packets queued
@@ -76,7 +77,8 @@ type destQueue struct {
 // gsoGroup is a run of packets to one destination, all of size seg but the
 // last, which may be shorter (what UDP_SEGMENT accepts).
 type gsoGroup struct {
-	bufs   [1][]byte // Message.Buffers without an allocation per flush
+	q      *destQueue
+	iov    unix.Iovec
 	buf    []byte
 	seg    int
 	count  int
@@ -84,12 +86,20 @@ type gsoGroup struct {
 	oob    []byte
 }
 
-func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), dests: make(map[netip.AddrPort]*destQueue), swept: time.Now()}
+func newBatchConn(c *net.UDPConn) (*batchConn, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	family, err := socketFamily(raw)
+	if err != nil {
+		return nil, err
+	}
+	b := &batchConn{UDPConn: c, mmsg: newMmsgSender(raw), family: family, dests: make(map[netip.AddrPort]*destQueue), swept: time.Now()}
 	b.gso.Store(true)
 	b.timer = time.AfterFunc(time.Hour, b.Flush)
 	b.timer.Stop()
-	return b
+	return b, nil
 }
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
@@ -105,7 +115,12 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	b.mu.Lock()
 	q := b.dests[addr]
 	if q == nil {
-		q = &destQueue{addr: net.UDPAddrFromAddrPort(addr)}
+		sa, err := makeSockaddr(addr, b.family)
+		if err != nil {
+			b.mu.Unlock()
+			return 0, err
+		}
+		q = &destQueue{addr: addr, sa: sa}
 		b.dests[addr] = q
 	}
 	if !q.listed {
@@ -140,7 +155,7 @@ func (q *destQueue) add(p []byte, gso bool, b *batchConn) {
 		}
 	}
 	if q.n == len(q.groups) {
-		q.groups = append(q.groups, gsoGroup{})
+		q.groups = append(q.groups, gsoGroup{q: q})
 	}
 	g := &q.groups[q.n]
 	q.n++
@@ -166,11 +181,10 @@ func (b *batchConn) flushLocked() {
 	if b.queued == 0 {
 		return
 	}
-	msgs := b.msgs[:0]
 	for _, q := range b.active {
-		msgs = q.messages(msgs)
+		b.queue(q)
 	}
-	b.send(msgs)
+	b.send()
 	for _, q := range b.active {
 		b.release(q)
 		q.packets, q.listed = 0, false
@@ -178,7 +192,6 @@ func (b *batchConn) flushLocked() {
 	clear(b.active)
 	b.active = b.active[:0]
 	b.queued = 0
-	b.msgs = msgs[:0]
 	if now := time.Now(); now.Sub(b.swept) >= destSweep {
 		b.swept = now
 		b.sweep()
@@ -203,12 +216,11 @@ func (b *batchConn) sweep() {
 func (b *batchConn) FlushTo(addr netip.AddrPort) {
 	b.mu.Lock()
 	if q := b.dests[addr]; q != nil && q.n > 0 {
-		msgs := q.messages(b.msgs[:0])
-		b.send(msgs)
+		b.queue(q)
+		b.send()
 		b.queued -= q.packets
 		b.release(q)
 		q.packets = 0 // stays listed until the next full flush
-		b.msgs = msgs[:0]
 	}
 	b.mu.Unlock()
 }
@@ -257,54 +269,64 @@ func (b *batchConn) release(q *destQueue) {
 	for i := range q.groups[:q.n] {
 		g := &q.groups[i]
 		b.put(g.buf)
-		g.buf, g.bufs[0] = nil, nil
+		g.buf, g.iov.Base = nil, nil
 	}
 	q.n = 0
 }
 
-// messages appends the queue's datagrams to msgs.
-func (q *destQueue) messages(msgs []ipv4.Message) []ipv4.Message {
+// queue adds the queue's datagrams to the messages to send.
+func (b *batchConn) queue(q *destQueue) {
 	for i := range q.groups[:q.n] {
 		g := &q.groups[i]
-		g.bufs[0] = g.buf
-		m := ipv4.Message{Buffers: g.bufs[:], Addr: q.addr}
+		g.iov.Base = &g.buf[0]
+		g.iov.SetLen(len(g.buf))
+		var m mmsghdr
+		m.hdr.Name = &q.sa.raw[0]
+		m.hdr.Namelen = q.sa.len
+		m.hdr.Iov = &g.iov
+		m.hdr.SetIovlen(1)
 		if g.count > 1 {
 			if g.oob == nil {
 				g.oob = make([]byte, unix.CmsgSpace(2))
 			}
 			putSegmentCmsg(g.oob, g.seg)
-			m.OOB = g.oob
+			m.hdr.Control = &g.oob[0]
+			m.hdr.SetControllen(len(g.oob))
 		}
-		msgs = append(msgs, m)
+		b.msgs = append(b.msgs, m)
+		b.sent = append(b.sent, g)
 	}
-	return msgs
 }
 
-// send writes the messages with sendmmsg. If the kernel refuses GSO, GSO
-// is switched off and the datagrams are sent one packet at a time.
-func (b *batchConn) send(msgs []ipv4.Message) {
+// send writes the queued messages with sendmmsg. If the kernel refuses
+// GSO, GSO is switched off and the datagrams are sent one packet at a
+// time.
+func (b *batchConn) send() {
+	msgs, groups := b.msgs, b.sent
 	for len(msgs) > 0 {
-		n, err := b.pc.WriteBatch(msgs, 0)
+		n, err := b.mmsg.send(msgs)
 		if err != nil {
-			if len(msgs[0].OOB) > 0 && (errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOPROTOOPT)) {
+			if groups[0].count > 1 && (errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOPROTOOPT)) {
 				b.gso.Store(false)
-				b.sendSplit(msgs[0])
+				b.sendSplit(groups[0])
 				n = 1
 			} else {
 				n = max(n, 1) // drop the failing datagram, as a lossy network would
 			}
 		}
-		msgs = msgs[n:]
+		msgs, groups = msgs[n:], groups[n:]
 	}
+	clear(b.msgs)
+	clear(b.sent)
+	b.msgs, b.sent = b.msgs[:0], b.sent[:0]
 }
 
 // sendSplit sends a GSO datagram's packets one by one.
-func (b *batchConn) sendSplit(m ipv4.Message) {
-	buf, addr := m.Buffers[0], m.Addr.(*net.UDPAddr)
-	seg := int(binary.NativeEndian.Uint16(m.OOB[unix.CmsgLen(0):]))
+func (b *batchConn) sendSplit(g *gsoGroup) {
+	buf := g.buf
 	for len(buf) > 0 {
-		k := min(seg, len(buf))
-		_, _ = b.UDPConn.WriteToUDP(buf[:k], addr)
+		k := min(g.seg, len(buf))
+		_, _ = b.UDPConn.WriteToUDPAddrPort(buf[:k], g.q.addr)
 		buf = buf[k:]
 	}
 }

@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -17,7 +18,10 @@ func TestBatchConnDeliversInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatchConn(send)
+	b, err := newBatchConn(send)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer b.Close()
 	recv := make([]*net.UDPConn, 2)
 	for i := range recv {
@@ -65,7 +69,10 @@ func TestBatchConnReusesBuffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatchConn(send)
+	b, err := newBatchConn(send)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer b.Close()
 	recv := make([]*net.UDPConn, 8)
 	for i := range recv {
@@ -127,7 +134,10 @@ func TestBatchConnForgetsIdleDestinations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBatchConn(send)
+	b, err := newBatchConn(send)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer b.Close()
 	gone := netip.MustParseAddrPort("127.0.0.1:9") // discard port
 	live := netip.MustParseAddrPort("127.0.0.1:7")
@@ -156,5 +166,71 @@ func TestBatchConnForgetsIdleDestinations(t *testing.T) {
 	}
 	if _, ok := b.dests[live]; !ok {
 		t.Error("a destination in use lost its queue")
+	}
+}
+
+// TestBatchConnAddressFamilies: an IPv6 socket sends to IPv6 peers, a
+// dual-stack one to IPv4 peers too (as mapped addresses), and an IPv4
+// socket refuses an IPv6 destination with an error instead of sending
+// garbage.
+func TestBatchConnAddressFamilies(t *testing.T) {
+	cases := []struct {
+		name           string
+		network, local string
+		peer           string
+	}{
+		{"ipv6", "udp6", "[::1]:0", "[::1]:0"},
+		{"dual-stack to ipv4", "udp", "[::]:0", "127.0.0.1:0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			la, _ := net.ResolveUDPAddr(c.network, c.local)
+			send, err := net.ListenUDP(c.network, la)
+			if err != nil {
+				t.Skipf("no %s socket here: %v", c.network, err)
+			}
+			b, err := newBatchConn(send)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			pa, _ := net.ResolveUDPAddr("udp", c.peer)
+			recv, err := net.ListenUDP("udp", pa)
+			if err != nil {
+				t.Skipf("no peer socket at %s here: %v", c.peer, err)
+			}
+			defer recv.Close()
+			dest := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+			for i := range 3 {
+				if _, err := b.WriteToAddrPort(bytes.Repeat([]byte{byte(i)}, 1000), dest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.FlushTo(dest)
+			buf := make([]byte, 2000)
+			for i := range 3 {
+				_ = recv.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, err := recv.Read(buf)
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				if n != 1000 || buf[0] != byte(i) {
+					t.Fatalf("packet %d: %d bytes of %x", i, n, buf[0])
+				}
+			}
+		})
+	}
+
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newBatchConn(send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.WriteToAddrPort([]byte{1}, netip.MustParseAddrPort("[::1]:9")); !errors.Is(err, errFamily) {
+		t.Errorf("IPv6 destination on an IPv4 socket: %v, want errFamily", err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // batchConn elsewhere than Linux writes every packet at once.
 type batchConn struct{ *net.UDPConn }
 
-func newBatchConn(c *net.UDPConn) *batchConn { return &batchConn{c} }
+func newBatchConn(c *net.UDPConn) (*batchConn, error) { return &batchConn{c}, nil }
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {

@@ -168,7 +168,10 @@ func TestDirectWriteAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc := newBatchConn(sock)
+	bc, err := newBatchConn(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer bc.Close()
 	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

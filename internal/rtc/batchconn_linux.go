@@ -43,14 +43,14 @@ type batchConn struct {
 	family int // of the socket: AF_INET or AF_INET6
 	gso    atomic.Bool
 
-	mu      sync.Mutex
-	dests   map[netip.AddrPort]*destQueue
-	active  []*destQueue // with queued packets, in order of first write
-	queued  int
-	timer   *time.Timer
-	armed   bool
-	msgs    []mmsghdr
-	sent    []*gsoGroup // the group of each message in msgs
+	mu     sync.Mutex
+	dests  map[netip.AddrPort]*destQueue
+	active []*destQueue // with queued packets, in order of first write
+	queued int
+	timer  *time.Timer
+	armed  bool
+	msgs   []mmsghdr
+	sent   []*gsoGroup // the group of each message in msgs
 	// free and freeGSO hold the buffers of sent datagrams for the next
 	// ones, so that buffer memory follows the packets in flight, not the
 	// destinations: a viewer idle between frames holds none. A datagram

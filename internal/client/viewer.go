@@ -59,6 +59,9 @@ type ViewOptions struct {
 	// about the video or the audio track (sender reports, ...), from a
 	// goroutine per track.
 	OnRTCP func(kind webrtc.RTPCodecType, pkts []rtcp.Packet)
+	// MungeOffer, if set, rewrites the SDP offer just before it is sent
+	// (tests of how the server handles offers pion would not make).
+	MungeOffer func(sdp string) string
 	// LocalIPs restricts the ICE host candidates. Empty means all
 	// interfaces, or loopback only when the URL's host is a loopback one.
 	LocalIPs []string
@@ -196,7 +199,7 @@ func View(ctx context.Context, url string, opts ViewOptions) (*Viewer, error) {
 			return nil, errors.Join(err, v.Close())
 		}
 	}
-	v.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient, trickle: opts.Trickle})
+	v.sess, err = negotiate(ctx, pc, signalOptions{url: url, token: opts.Token, httpClient: opts.HTTPClient, trickle: opts.Trickle, munge: opts.MungeOffer})
 	if err == nil {
 		err = v.state.waitConnected(ctx)
 	}

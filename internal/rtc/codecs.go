@@ -121,9 +121,10 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 // bandwidth from what comes back.
 //
 // Without bwe it also returns the connection's direct RTP path (Direct),
-// to be started once connected; with bwe, nil (transport-wide sequence
-// numbers are the interceptor's).
-func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, *Direct, error) {
+// to be started once connected. It is nil with bwe (transport-wide
+// sequence numbers are the interceptor's) and when the offer leaves
+// sluice no way to be the DTLS server (a=setup:passive).
+func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *Direct, error) {
 	m := &webrtc.MediaEngine{}
 	rtxPT := webrtc.PayloadType(96 + len(codecs))
 	for i, c := range codecs {
@@ -157,6 +158,8 @@ func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnec
 		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 			return nil, nil, err
 		}
+	}
+	if bwe || offeredSetup(offer) == "passive" {
 		pc, err := e.newPeerConnection(e.settings, m, ir)
 		return pc, nil, err
 	}
@@ -170,6 +173,18 @@ func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnec
 		return nil, nil, err
 	}
 	return pc, d, nil
+}
+
+// offeredSetup is the offer's a=setup value (RFC 8842): of the first media
+// section that has one, else of the session.
+func offeredSetup(d *sdp.SessionDescription) string {
+	for _, m := range d.MediaDescriptions {
+		if v, ok := m.Attribute("setup"); ok {
+			return v
+		}
+	}
+	v, _ := d.Attribute("setup")
+	return v
 }
 
 // SimulcastRIDs returns the RIDs a media section of an offer sends as

@@ -33,9 +33,9 @@ import (
 // Server Hello sluice sends (server random, cipher suite, SRTP profile)
 // and the key log (client random, master secret). From them the RFC 5764
 // §4.2 exporter gives exactly the keys pion uses; sluice must be the DTLS
-// server for this (SetAnsweringDTLSRole). When anything is missing (the
-// viewer insisted on being the server, an unknown cipher suite, ICE over
-// TCP), Start fails and the viewer stays on pion's path.
+// server for this (SetAnsweringDTLSRole), so an offer with a=setup:passive
+// gets no Direct. When anything else is missing (an unknown cipher suite,
+// ICE over TCP), Start fails and the viewer stays on pion's path.
 type Direct struct {
 	engine *Engine
 	keys   keyCapture

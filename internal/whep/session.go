@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/hub"
@@ -27,7 +28,7 @@ var ErrNotReady = errors.New("stream has no media yet")
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
-	NewViewerPC(codecs []media.Codec, bwe bool) (*webrtc.PeerConnection, *rtc.Direct, error)
+	NewViewerPC(codecs []media.Codec, bwe bool, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *rtc.Direct, error)
 }
 
 // Deps are the long-lived parts a Session uses.
@@ -143,7 +144,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if s.layers != nil {
 		s.layers.start(time.Now())
 	}
-	if s.pc, s.direct, err = d.Peers.NewViewerPC(codecs, leader >= 0); err != nil {
+	if s.pc, s.direct, err = d.Peers.NewViewerPC(codecs, leader >= 0, parsed); err != nil {
 		cursor.Close()
 		s.stats.Close("")
 		return nil, fmt.Errorf("new peer connection: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +253,41 @@ func nalTypes(au [][]byte) []int {
 		out[i] = int(n[0] & 0x1f)
 	}
 	return out
+}
+
+// TestViewerAsDTLSServerUsesPion: sluice's own SRTP writer (rtc.Direct)
+// needs sluice to be the DTLS server. A viewer whose offer insists on
+// being the server itself (a=setup:passive) gets sluice as the DTLS client,
+// and its RTP goes through pion's path: media still flows, and the API
+// says which path it is.
+func TestViewerAsDTLSServerUsesPion(t *testing.T) {
+	base := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	startFeed(t, ctx, base, "passive", client.PublishOptions{})
+	passive, err := client.View(ctx, base+"/whep/passive", client.ViewOptions{
+		MungeOffer: func(sdp string) string { return strings.ReplaceAll(sdp, "a=setup:actpass", "a=setup:passive") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer passive.Close()
+	if got := receiveAUs(passive, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
+		t.Fatalf("viewer as DTLS server: %d access units in 15 s, want %d", got, 2*clipGOP)
+	}
+	if paths := viewerRTPPaths(t, base, ""); paths["pion"] != 1 || len(paths) != 1 {
+		t.Errorf("viewer RTP paths = %v, want 1 pion", paths)
+	}
+	// A usual viewer next to it takes the direct path.
+	usual, err := client.View(ctx, base+"/whep/passive", client.ViewOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer usual.Close()
+	if got := receiveAUs(usual, clipGOP, 15*time.Second); got < clipGOP {
+		t.Fatalf("usual viewer: %d access units in 15 s, want %d", got, clipGOP)
+	}
+	if paths := viewerRTPPaths(t, base, ""); paths["pion"] != 1 || paths["direct"] != 1 {
+		t.Errorf("viewer RTP paths = %v, want 1 pion and 1 direct", paths)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -138,6 +139,22 @@ type apiStream struct {
 	Uptime float64 `json:"uptime_seconds"`
 }
 
+// waitRTPPaths polls GET /v1/sessions for up to 5 s until the WHEP
+// sessions counted by rtp_path are want (a viewer's side may see the
+// connection up a moment before the server's does); it returns the last
+// counts.
+func waitRTPPaths(t *testing.T, base, token string, want map[string]int) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := viewerRTPPaths(t, base, token)
+		if maps.Equal(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // viewerRTPPaths counts the WHEP sessions of the server by rtp_path, as
 // GET /v1/sessions reports them.
 func viewerRTPPaths(t *testing.T, base, token string) map[string]int {
@@ -202,6 +219,7 @@ func TestJSONAPI(t *testing.T) {
 	if code := getJSON(t, base+"/v1/streams/nope", ops, nil); code != 404 {
 		t.Errorf("GET /v1/streams/nope: %d", code)
 	}
+	waitRTPPaths(t, base, ops, map[string]int{"direct": 1}) // the server's side of the connection may lag the viewer's
 	var sessions struct {
 		Sessions []struct {
 			ID, Kind, Stream, State string

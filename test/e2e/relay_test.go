@@ -102,7 +102,7 @@ func TestRelayH264Opus(t *testing.T) {
 	}
 	// The relay runs on sluice's own SRTP writer (rtc.Direct), not pion's:
 	// the checks below are of that path.
-	if paths := viewerRTPPaths(t, base, ""); paths["direct"] != 3 {
+	if paths := waitRTPPaths(t, base, "", map[string]int{"direct": 3}); paths["direct"] != 3 {
 		t.Errorf("viewer RTP paths = %v, want 3 direct", paths)
 	}
 
@@ -275,7 +275,7 @@ func TestViewerAsDTLSServerUsesPion(t *testing.T) {
 	if got := receiveAUs(passive, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
 		t.Fatalf("viewer as DTLS server: %d access units in 15 s, want %d", got, 2*clipGOP)
 	}
-	if paths := viewerRTPPaths(t, base, ""); paths["pion"] != 1 || len(paths) != 1 {
+	if paths := waitRTPPaths(t, base, "", map[string]int{"pion": 1}); paths["pion"] != 1 || len(paths) != 1 {
 		t.Errorf("viewer RTP paths = %v, want 1 pion", paths)
 	}
 	// A usual viewer next to it takes the direct path.
@@ -287,7 +287,7 @@ func TestViewerAsDTLSServerUsesPion(t *testing.T) {
 	if got := receiveAUs(usual, clipGOP, 15*time.Second); got < clipGOP {
 		t.Fatalf("usual viewer: %d access units in 15 s, want %d", got, clipGOP)
 	}
-	if paths := viewerRTPPaths(t, base, ""); paths["pion"] != 1 || paths["direct"] != 1 {
+	if paths := waitRTPPaths(t, base, "", map[string]int{"pion": 1, "direct": 1}); paths["pion"] != 1 || paths["direct"] != 1 {
 		t.Errorf("viewer RTP paths = %v, want 1 pion and 1 direct", paths)
 	}
 }

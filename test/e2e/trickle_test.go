@@ -111,7 +111,7 @@ func TestICERestart(t *testing.T) {
 	}
 	restart("publisher", pub.ETag, pub.RestartICE, pub.Done())
 	restart("viewer", v.ETag, v.RestartICE, v.Done())
-	if paths := viewerRTPPaths(t, srv.base, ""); paths["direct"] != 1 {
+	if paths := waitRTPPaths(t, srv.base, "", map[string]int{"direct": 1}); paths["direct"] != 1 {
 		t.Errorf("after the viewer's ICE restart: viewer RTP paths %v, want 1 direct", paths)
 	}
 	// And the publisher again, with the ETag of the first restart.

@@ -120,10 +120,10 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 // extensions-01) and REMB is offered; whep estimates the viewer's
 // bandwidth from what comes back.
 //
-// Without bwe it also returns the connection's direct RTP path (Direct),
-// to be started once connected. It is nil with bwe (transport-wide
-// sequence numbers are the interceptor's) and when the offer leaves
-// sluice no way to be the DTLS server (a=setup:passive).
+// It also returns the connection's direct RTP path (Direct), to be
+// started once connected (with bwe, given the TWCC extension's ID: the
+// interceptor numbers only what goes through pion). It is nil when the
+// offer leaves sluice no way to be the DTLS server (a=setup:passive).
 func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *Direct, error) {
 	m := &webrtc.MediaEngine{}
 	rtxPT := webrtc.PayloadType(96 + len(codecs))
@@ -159,7 +159,7 @@ func (e *Engine) NewViewerPC(codecs []media.Codec, bwe bool, offer *sdp.SessionD
 			return nil, nil, err
 		}
 	}
-	if bwe || offeredSetup(offer) == "passive" {
+	if offeredSetup(offer) == "passive" {
 		pc, err := e.newPeerConnection(e.settings, m, ir)
 		return pc, nil, err
 	}

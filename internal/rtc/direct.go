@@ -3,6 +3,7 @@ package rtc
 import (
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -36,6 +37,8 @@ import (
 // server for this (SetAnsweringDTLSRole), so an offer with a=setup:passive
 // gets no Direct. When anything else is missing (an unknown cipher suite,
 // ICE over TCP), Start fails and the viewer stays on pion's path.
+// Simulcast viewers get transport-wide sequence numbers from here too
+// (SetTransportCC).
 type Direct struct {
 	engine *Engine
 	keys   keyCapture
@@ -45,6 +48,13 @@ type Direct struct {
 	hdr    rtp.Header // scratch for EncryptRTP
 	plain  []byte
 	sealed []byte
+
+	// Transport-wide sequence numbers (draft-holmer-rmcat-transport-wide-
+	// cc-extensions-01), one counter for every packet of the connection,
+	// in header extension twccID when the viewer negotiated it.
+	twccID  uint8
+	twccSeq uint16
+	twccBuf [2]byte
 
 	route atomic.Pointer[route]
 }
@@ -106,9 +116,19 @@ func (d *Direct) UpdateRoute(pc *webrtc.PeerConnection) error {
 	return nil
 }
 
+// SetTransportCC puts a transport-wide sequence number on every packet,
+// in header extension id (0: none), as pion's TWCC header extension
+// interceptor does on its path.
+func (d *Direct) SetTransportCC(id uint8) {
+	d.mu.Lock()
+	d.twccID = id
+	d.mu.Unlock()
+}
+
 // WriteRTP encrypts and queues one packet; it implements
 // webrtc.TrackLocalWriter. It allocates nothing once its buffers have
-// grown to the largest packet.
+// grown to the largest packet (and h carries the TWCC extension, when
+// there is one, from its first packet on).
 func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	r := d.route.Load()
 	if r == nil {
@@ -118,6 +138,13 @@ func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	defer d.mu.Unlock()
 	if d.ctx == nil {
 		return 0, ErrNoDirect
+	}
+	if d.twccID != 0 {
+		binary.BigEndian.PutUint16(d.twccBuf[:], d.twccSeq)
+		d.twccSeq++
+		if err := h.SetExtension(d.twccID, d.twccBuf[:]); err != nil {
+			return 0, err
+		}
 	}
 	n := h.MarshalSize()
 	if cap(d.plain) < n+len(payload) {

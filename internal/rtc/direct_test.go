@@ -227,3 +227,86 @@ func TestDirectWriteAllocatesNothing(t *testing.T) {
 		t.Fatalf("the peer cannot read the packet: %v", err)
 	}
 }
+
+// TestDirectTransportCC: with SetTransportCC, every packet of the
+// connection, whatever its SSRC, carries the next transport-wide sequence
+// number in the negotiated header extension, as pion's TWCC interceptor
+// numbers them; without it, none.
+func TestDirectTransportCC(t *testing.T) {
+	var k keyCapture
+	_, client := dtlsPair(t, &k, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM)
+	ctx, err := k.context()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := newBatchConn(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	d := &Direct{ctx: ctx}
+	d.route.Store(&route{conn: bc, addr: peer.LocalAddr().(*net.UDPAddr).AddrPort()})
+
+	cst, _ := client.ConnectionState()
+	cfg := srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}
+	if err := cfg.ExtractSessionKeysFromDTLS(&cst, true); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	video := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}
+	audio := rtp.Header{Version: 2, PayloadType: 111, SSRC: 2}
+	read := func() rtp.Header {
+		t.Helper()
+		bc.Flush()
+		buf := make([]byte, 1500)
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := dec.DecryptRTP(nil, buf[:n], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(plain); err != nil {
+			t.Fatal(err)
+		}
+		return p.Header
+	}
+
+	if _, err := d.WriteRTP(&video, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if h := read(); h.Extension {
+		t.Fatalf("without SetTransportCC: extensions %v", h.GetExtensionIDs())
+	}
+	const id = 5
+	d.SetTransportCC(id)
+	for i, h := range []*rtp.Header{&video, &audio, &video, &audio} {
+		h.SequenceNumber++
+		if _, err := d.WriteRTP(h, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		got := read()
+		var ext rtp.TransportCCExtension
+		if err := ext.Unmarshal(got.GetExtension(id)); err != nil {
+			t.Fatalf("packet %d (SSRC %d): no transport-wide sequence number: %v", i, got.SSRC, err)
+		}
+		if ext.TransportSequence != uint16(i) {
+			t.Errorf("packet %d (SSRC %d): transport-wide sequence %d, want %d", i, got.SSRC, ext.TransportSequence, i)
+		}
+	}
+}

@@ -277,6 +277,7 @@ func (s *Session) startDirect() {
 		s.log.Info("RTP through pion", "reason", err)
 		return
 	}
+	s.direct.SetTransportCC(transportCCID(s.pc))
 	for _, t := range s.tracks {
 		if t != nil {
 			t.direct.Store(s.direct)
@@ -285,9 +286,24 @@ func (s *Session) startDirect() {
 	s.onDirect.Store(true)
 }
 
+// transportCCID is the header extension ID negotiated for transport-wide
+// sequence numbers, 0 if none.
+func transportCCID(pc *webrtc.PeerConnection) uint8 {
+	for _, tr := range pc.GetTransceivers() {
+		if sender := tr.Sender(); sender != nil {
+			for _, e := range sender.GetParameters().HeaderExtensions {
+				if e.URI == sdp.TransportCCURI {
+					return uint8(e.ID)
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // RTPPath says which way the viewer's RTP goes: "direct" (rtc.Direct) or
-// "pion" (pion's track writer: before connecting, with congestion
-// feedback, or when the connection cannot use the direct path).
+// "pion" (pion's track writer: before connecting, or when the connection
+// cannot use the direct path).
 func (s *Session) RTPPath() string {
 	if s.onDirect.Load() {
 		return "direct"

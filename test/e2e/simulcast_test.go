@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,14 +329,36 @@ func TestSimulcastBandwidthAdaptation(t *testing.T) {
 	sv := &scViewer{start: map[uint32]int{}}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
+	// Every video packet must carry a transport-wide sequence number: the
+	// estimate below rests on the viewer's TWCC feedback.
+	var videoPackets, withTWCC atomic.Int64
+	onRTP := func(kind webrtc.RTPCodecType, p *rtp.Packet) {
+		if kind == webrtc.RTPCodecTypeVideo {
+			videoPackets.Add(1)
+			if len(p.Header.GetExtensionIDs()) > 0 {
+				withTWCC.Add(1)
+			}
+		}
+		sv.onRTP(kind, p)
+	}
 	v, err := client.View(ctx, base+"/whep/sc", client.ViewOptions{
 		VideoCodecs: []webrtc.RTPCodecParameters{client.H264Codec("42e01f", 1)}, CongestionFeedback: true,
-		OnRTP: sv.onRTP, WrapConn: func(c net.PacketConn) net.PacketConn { return &limitedConn{c, lim} },
+		OnRTP: onRTP, WrapConn: func(c net.PacketConn) net.PacketConn { return &limitedConn{c, lim} },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
+	// Simulcast viewers take sluice's own SRTP writer too, which then
+	// numbers the packets for TWCC itself.
+	if paths := waitRTPPaths(t, base, "", map[string]int{"direct": 1}); paths["direct"] != 1 {
+		t.Errorf("viewer RTP paths = %v, want 1 direct", paths)
+	}
+	defer func() {
+		if n, tw := videoPackets.Load(), withTWCC.Load(); n == 0 || tw != n {
+			t.Errorf("%d of %d video packets carried a header extension (transport-wide sequence number), want all", tw, n)
+		}
+	}()
 	cctx, stopCollect := context.WithCancel(context.Background())
 	collected := make(chan struct{})
 	go func() { defer close(collected); sv.collect(cctx, v) }()

@@ -17,6 +17,7 @@ var ErrNoCompatibleCodec = errors.New("no compatible codec")
 
 // offeredCodec is one payload format of an offer's media section.
 type offeredCodec struct {
+	pt        string
 	name      string
 	clockRate uint32
 	fmtp      string
@@ -81,6 +82,63 @@ func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, erro
 		strings.Join(published, " + "), strings.Join(offered, ", "))
 }
 
+// trimOffer drops from each audio and video section of the offer the
+// payload formats that no published codec of that kind can serve, with
+// their rtpmap, fmtp and rtcp-fb lines; RTX formats of kept ones stay.
+// sluice's answer can only hold the publisher's codecs, so the answer is
+// the same; but pion matches every offered format against its codecs by
+// parsing fmtp lines again and again, and a browser offers 20 to 40
+// formats: that matching was a sixth of the server's CPU while viewers
+// joined, and pion keeps the parsed offer for the session's life. A
+// section with no usable format is left as offered.
+func trimOffer(offer *sdp.SessionDescription, tracks []hub.Track) {
+	for _, m := range offer.MediaDescriptions {
+		var kind media.Kind
+		switch m.MediaName.Media {
+		case "audio":
+			kind = media.KindAudio
+		case "video":
+			kind = media.KindVideo
+		default:
+			continue
+		}
+		codecs := codecsOf(m)
+		keep := map[string]bool{}
+		for _, c := range codecs {
+			for _, t := range tracks {
+				if t.Codec.Kind() == kind && compatible(t.Codec, c) {
+					keep[c.pt] = true
+				}
+			}
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		for _, c := range codecs {
+			if strings.EqualFold(c.name, "rtx") && keep[media.ParseFmtp(c.fmtp)["apt"]] {
+				keep[c.pt] = true
+			}
+		}
+		formats := m.MediaName.Formats[:0]
+		for _, f := range m.MediaName.Formats {
+			if keep[f] {
+				formats = append(formats, f)
+			}
+		}
+		m.MediaName.Formats = formats
+		attrs := m.Attributes[:0]
+		for _, a := range m.Attributes {
+			if a.Key == "rtpmap" || a.Key == "fmtp" || a.Key == "rtcp-fb" {
+				if pt, _, _ := strings.Cut(a.Value, " "); pt != "*" && !keep[pt] {
+					continue
+				}
+			}
+			attrs = append(attrs, a)
+		}
+		m.Attributes = attrs
+	}
+}
+
 func canReceive(m *sdp.MediaDescription) bool {
 	if m.MediaName.Port.Value == 0 {
 		return false
@@ -108,13 +166,13 @@ func codecsOf(m *sdp.MediaDescription) []offeredCodec {
 			r, _ := strconv.ParseUint(rate, 10, 32)
 			if byPT[pt] == nil {
 				order = append(order, pt)
-				byPT[pt] = &offeredCodec{}
+				byPT[pt] = &offeredCodec{pt: pt}
 			}
 			byPT[pt].name, byPT[pt].clockRate = name, uint32(r)
 		case "fmtp":
 			if byPT[pt] == nil {
 				order = append(order, pt)
-				byPT[pt] = &offeredCodec{}
+				byPT[pt] = &offeredCodec{pt: pt}
 			}
 			byPT[pt].fmtp = rest
 		}

@@ -157,7 +157,12 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		s.stats.Close("")
 		return nil, err
 	}
-	if err := rtc.SetOffer(s.pc, offer); err != nil {
+	trimOffer(parsed, take)
+	trimmed, err := parsed.Marshal()
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", rtc.ErrBadOffer, err))
+	}
+	if err := rtc.SetOffer(s.pc, string(trimmed)); err != nil {
 		return fail(err)
 	}
 	for _, t := range take {

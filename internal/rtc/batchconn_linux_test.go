@@ -14,22 +14,8 @@ import (
 // sizes, then a shorter last packet, then a larger one starting a new
 // datagram), and the timer flushes what nobody flushed.
 func TestBatchConnDeliversInOrder(t *testing.T) {
-	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := newBatchConn(send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	recv := make([]*net.UDPConn, 2)
-	for i := range recv {
-		if recv[i], err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
-			t.Fatal(err)
-		}
-		defer recv[i].Close()
-	}
+	b := loopbackBatchConn(t)
+	recv := []*net.UDPConn{loopbackUDP(t), loopbackUDP(t)}
 	sizes := []int{1200, 1200, 1200, 700, 1200, 100, 1200}
 	var sent [2][][]byte
 	for i, n := range sizes {
@@ -65,21 +51,10 @@ func TestBatchConnDeliversInOrder(t *testing.T) {
 // the next ones, to any destination, so that many viewers between frames
 // hold no buffer memory; what is reused arrives intact.
 func TestBatchConnReusesBuffers(t *testing.T) {
-	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := newBatchConn(send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := loopbackBatchConn(t)
 	recv := make([]*net.UDPConn, 8)
 	for i := range recv {
-		if recv[i], err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
-			t.Fatal(err)
-		}
-		defer recv[i].Close()
+		recv[i] = loopbackUDP(t)
 	}
 	buf := make([]byte, 2000)
 	for round := range 3 {
@@ -130,15 +105,7 @@ func TestBatchConnReusesBuffers(t *testing.T) {
 // nothing was written to it for a whole sweep period; one still in use
 // stays.
 func TestBatchConnForgetsIdleDestinations(t *testing.T) {
-	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := newBatchConn(send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := loopbackBatchConn(t)
 	gone := netip.MustParseAddrPort("127.0.0.1:9") // discard port
 	live := netip.MustParseAddrPort("127.0.0.1:7")
 	for _, a := range []netip.AddrPort{gone, live} {
@@ -221,15 +188,7 @@ func TestBatchConnAddressFamilies(t *testing.T) {
 		})
 	}
 
-	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := newBatchConn(send)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := loopbackBatchConn(t)
 	if _, err := b.WriteToAddrPort([]byte{1}, netip.MustParseAddrPort("[::1]:9")); !errors.Is(err, errFamily) {
 		t.Errorf("IPv6 destination on an IPv4 socket: %v, want errFamily", err)
 	}

@@ -154,47 +154,23 @@ func dtlsPair(t *testing.T, k *keyCapture, suite dtls.CipherSuiteID, profile dtl
 	return server, client
 }
 
-// TestDirectWriteAllocatesNothing: once warm, encrypting and queueing a
-// packet on the batched socket allocates nothing; and the packets that
-// reach the peer decrypt with the peer's keys.
-func TestDirectWriteAllocatesNothing(t *testing.T) {
+// directRig is a Direct with the keys of a real handshake, writing through
+// a batched loopback socket to peer, and the peer's decryption context.
+type directRig struct {
+	d    *Direct
+	bc   *batchConn
+	peer *net.UDPConn
+	dec  *srtp.Context
+}
+
+func newDirectRig(t *testing.T) *directRig {
+	t.Helper()
 	var k keyCapture
 	_, client := dtlsPair(t, &k, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM)
 	ctx, err := k.context()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc, err := newBatchConn(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
-	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	d := &Direct{ctx: ctx}
-	d.route.Store(&route{conn: bc, addr: peer.LocalAddr().(*net.UDPAddr).AddrPort()})
-
-	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1, Timestamp: 90000}
-	payload := bytes.Repeat([]byte{1}, 1000)
-	write := func() {
-		h.SequenceNumber++
-		if _, err := d.WriteRTP(&h, payload); err != nil {
-			t.Fatal(err)
-		}
-		bc.Flush()
-	}
-	write()
-	if n := testing.AllocsPerRun(200, write); n != 0 && !raceEnabled {
-		t.Errorf("%.1f allocations per packet, want 0", n)
-	}
-
 	cst, _ := client.ConnectionState()
 	cfg := srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}
 	if err := cfg.ExtractSessionKeysFromDTLS(&cst, true); err != nil {
@@ -204,27 +180,61 @@ func TestDirectWriteAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// To a fresh socket: the first one's buffer may have overflowed.
-	peer2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer2.Close()
-	d.route.Store(&route{conn: bc, addr: peer2.LocalAddr().(*net.UDPAddr).AddrPort()})
-	write()
+	r := &directRig{d: &Direct{ctx: ctx}, bc: loopbackBatchConn(t), peer: loopbackUDP(t), dec: dec}
+	r.to(r.peer)
+	return r
+}
+
+// to sends the direct path's packets to peer.
+func (r *directRig) to(peer *net.UDPConn) {
+	r.d.route.Store(&route{conn: r.bc, addr: peer.LocalAddr().(*net.UDPAddr).AddrPort()})
+}
+
+// read returns the next packet peer receives, decrypted.
+func (r *directRig) read(t *testing.T, peer *net.UDPConn) rtp.Packet {
+	t.Helper()
 	buf := make([]byte, 1500)
-	_ = peer2.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := peer2.Read(buf)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := peer.Read(buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got rtp.Packet
-	plain, err := dec.DecryptRTP(nil, buf[:n], nil)
-	if err == nil {
-		err = got.Unmarshal(plain)
+	plain, err := r.dec.DecryptRTP(nil, buf[:n], nil)
+	if err != nil {
+		t.Fatalf("the peer cannot decrypt the packet: %v", err)
 	}
-	if err != nil || !bytes.Equal(got.Payload, payload) {
-		t.Fatalf("the peer cannot read the packet: %v", err)
+	var p rtp.Packet
+	if err := p.Unmarshal(plain); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestDirectWriteAllocatesNothing: once warm, encrypting and queueing a
+// packet on the batched socket allocates nothing; and the packets that
+// reach the peer decrypt with the peer's keys.
+func TestDirectWriteAllocatesNothing(t *testing.T) {
+	r := newDirectRig(t)
+	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1, Timestamp: 90000}
+	payload := bytes.Repeat([]byte{1}, 1000)
+	write := func() {
+		h.SequenceNumber++
+		if _, err := r.d.WriteRTP(&h, payload); err != nil {
+			t.Fatal(err)
+		}
+		r.bc.Flush()
+	}
+	write()
+	if n := testing.AllocsPerRun(200, write); n != 0 && !raceEnabled {
+		t.Errorf("%.1f allocations per packet, want 0", n)
+	}
+
+	// To a fresh socket: the first one's buffer may have overflowed.
+	peer2 := loopbackUDP(t)
+	r.to(peer2)
+	write()
+	if got := r.read(t, peer2); got.SequenceNumber != h.SequenceNumber || !bytes.Equal(got.Payload, payload) {
+		t.Fatalf("the peer got packet %d with %d payload bytes, want %d with %d", got.SequenceNumber, len(got.Payload), h.SequenceNumber, len(payload))
 	}
 }
 
@@ -233,74 +243,26 @@ func TestDirectWriteAllocatesNothing(t *testing.T) {
 // number in the negotiated header extension, as pion's TWCC interceptor
 // numbers them; without it, none.
 func TestDirectTransportCC(t *testing.T) {
-	var k keyCapture
-	_, client := dtlsPair(t, &k, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM)
-	ctx, err := k.context()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc, err := newBatchConn(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
-	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	d := &Direct{ctx: ctx}
-	d.route.Store(&route{conn: bc, addr: peer.LocalAddr().(*net.UDPAddr).AddrPort()})
-
-	cst, _ := client.ConnectionState()
-	cfg := srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}
-	if err := cfg.ExtractSessionKeysFromDTLS(&cst, true); err != nil {
-		t.Fatal(err)
-	}
-	dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newDirectRig(t)
 	video := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}
 	audio := rtp.Header{Version: 2, PayloadType: 111, SSRC: 2}
-	read := func() rtp.Header {
+	write := func(h *rtp.Header, payload byte) rtp.Header {
 		t.Helper()
-		bc.Flush()
-		buf := make([]byte, 1500)
-		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := peer.Read(buf)
-		if err != nil {
+		if _, err := r.d.WriteRTP(h, []byte{payload}); err != nil {
 			t.Fatal(err)
 		}
-		plain, err := dec.DecryptRTP(nil, buf[:n], nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p rtp.Packet
-		if err := p.Unmarshal(plain); err != nil {
-			t.Fatal(err)
-		}
-		return p.Header
+		r.bc.Flush()
+		return r.read(t, r.peer).Header
 	}
 
-	if _, err := d.WriteRTP(&video, []byte{1}); err != nil {
-		t.Fatal(err)
-	}
-	if h := read(); h.Extension {
+	if h := write(&video, 0); h.Extension {
 		t.Fatalf("without SetTransportCC: extensions %v", h.GetExtensionIDs())
 	}
 	const id = 5
-	d.SetTransportCC(id)
+	r.d.SetTransportCC(id)
 	for i, h := range []*rtp.Header{&video, &audio, &video, &audio} {
 		h.SequenceNumber++
-		if _, err := d.WriteRTP(h, []byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
-		got := read()
+		got := write(h, byte(i))
 		var ext rtp.TransportCCExtension
 		if err := ext.Unmarshal(got.GetExtension(id)); err != nil {
 			t.Fatalf("packet %d (SSRC %d): no transport-wide sequence number: %v", i, got.SSRC, err)

@@ -26,14 +26,14 @@ import (
 // connection's own SRTP keys and queued on the shared UDP socket for the
 // selected candidate pair, in the caller's goroutine. Pion's path for the
 // same packet (track writer, SRTP session and its lock, DTLS/SRTP mux,
-// ICE connection, candidate pair and UDP mux lookups) cost about three
+// ICE connection, candidate pair and UDP mux lookups) costs about three
 // times the encryption itself; RTCP, STUN and DTLS stay with pion.
 //
-// Pion does not hand out the keys, but it derives them from what the DTLS
-// handshake shows through two hooks meant for debugging and tests: the
-// Server Hello sluice sends (server random, cipher suite, SRTP profile)
-// and the key log (client random, master secret). From them the RFC 5764
-// §4.2 exporter gives exactly the keys pion uses; sluice must be the DTLS
+// Pion does not hand out the keys. sluice derives them from what two
+// hooks of pion's, meant for debugging and tests, show of the DTLS
+// handshake: the Server Hello sluice sends (server random, cipher suite,
+// SRTP profile) and the key log (client random, master secret). From them
+// the RFC 5764 §4.2 exporter gives exactly the keys pion uses; sluice must be the DTLS
 // server for this (SetAnsweringDTLSRole), so an offer with a=setup:passive
 // gets no Direct. When anything else is missing (an unknown cipher suite,
 // ICE over TCP), Start fails and the viewer stays on pion's path.
@@ -105,7 +105,7 @@ func (d *Direct) Start(pc *webrtc.PeerConnection) error {
 
 // UpdateRoute follows the selected candidate pair (it changes with an ICE
 // restart). A pair the direct path cannot use (TCP) is an error, and
-// writes fail until a usable pair is selected.
+// Routed reports false until a usable pair is selected.
 func (d *Direct) UpdateRoute(pc *webrtc.PeerConnection) error {
 	r, err := d.engine.routeOf(pc)
 	if err != nil {
@@ -124,6 +124,10 @@ func (d *Direct) SetTransportCC(id uint8) {
 	d.twccID = id
 	d.mu.Unlock()
 }
+
+// Routed reports whether the selected candidate pair is one the direct
+// path can send on; while it is not, the writer should be pion's.
+func (d *Direct) Routed() bool { return d.route.Load() != nil }
 
 // WriteRTP encrypts and queues one packet; it implements
 // webrtc.TrackLocalWriter. It allocates nothing once its buffers have

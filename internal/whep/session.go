@@ -310,7 +310,7 @@ func transportCCID(pc *webrtc.PeerConnection) uint8 {
 // "pion" (pion's track writer: before connecting, or when the connection
 // cannot use the direct path).
 func (s *Session) RTPPath() string {
-	if s.onDirect.Load() {
+	if s.onDirect.Load() && s.direct.Routed() {
 		return "direct"
 	}
 	return "pion"

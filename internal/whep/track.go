@@ -107,9 +107,11 @@ func (t *outTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // writer is where this track's RTP goes: the direct path once the
 // connection uses it (retransmissions too, so that one SRTP context
-// counts every packet of an SSRC), else pion's.
+// counts every packet of an SSRC), else pion's. After an ICE restart
+// onto a pair the direct path cannot use (TCP), pion's path carries the
+// packets again.
 func (t *outTrack) writer(b *binding) webrtc.TrackLocalWriter {
-	if d := t.direct.Load(); d != nil {
+	if d := t.direct.Load(); d != nil && d.Routed() {
 		return d
 	}
 	return b.w

@@ -19,7 +19,7 @@ import (
 const maxNACKsPerPacket = 4
 
 // newAPI builds the pion API for one PeerConnection: the given codecs, NACK
-// and RTCP reports, UDP only, no mDNS. When localIPs is empty and the
+// and RTCP reports, UDP only (or TCP only, see apiExtras), no mDNS. When localIPs is empty and the
 // endpoint's host is a loopback address, only loopback candidates are
 // gathered, so that tests over 127.0.0.1 do not probe every interface.
 // extra, if given, wraps the socket or leaves out sender reports (see
@@ -62,7 +62,11 @@ func newAPI(endpoint string, localIPs []string, me *webrtc.MediaEngine, extra ..
 
 	var se webrtc.SettingEngine
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if x != nil && x.tcp {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	}
 
 	allowed, err := candidateIPs(endpoint, localIPs)
 	if err != nil {

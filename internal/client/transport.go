@@ -24,6 +24,7 @@ type apiExtras struct {
 	noSenderReports bool
 	twcc            bool // send transport-wide congestion feedback
 	simulcast       bool // MID and RID header extensions
+	tcp             bool // ICE over TCP only (active candidates)
 
 	closer io.Closer // the UDP mux over the wrapped socket, when wrap is set
 }

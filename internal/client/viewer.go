@@ -59,6 +59,9 @@ type ViewOptions struct {
 	// about the video or the audio track (sender reports, ...), from a
 	// goroutine per track.
 	OnRTCP func(kind webrtc.RTPCodecType, pkts []rtcp.Packet)
+	// ICETCP gathers ICE-TCP candidates only (active ones, RFC 6544), for
+	// servers with ICE-TCP on; UDP is not tried.
+	ICETCP bool
 	// MungeOffer, if set, rewrites the SDP offer just before it is sent
 	// (tests of how the server handles offers pion would not make).
 	MungeOffer func(sdp string) string
@@ -167,7 +170,7 @@ func View(ctx context.Context, url string, opts ViewOptions) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	extras := apiExtras{wrap: opts.WrapConn, twcc: opts.CongestionFeedback}
+	extras := apiExtras{wrap: opts.WrapConn, twcc: opts.CongestionFeedback, tcp: opts.ICETCP}
 	api, err := newAPI(url, opts.LocalIPs, me, &extras)
 	if err != nil {
 		return nil, err

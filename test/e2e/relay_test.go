@@ -291,3 +291,30 @@ func TestViewerAsDTLSServerUsesPion(t *testing.T) {
 		t.Errorf("viewer RTP paths = %v, want 1 pion and 1 direct", paths)
 	}
 }
+
+// TestViewerOverICETCP: a viewer that can only do ICE over TCP (RFC 6544,
+// against webrtc.tcp_enabled) plays the stream; its RTP goes through
+// pion's path, since the direct path sends on the shared UDP socket only.
+func TestViewerOverICETCP(t *testing.T) {
+	base := startServer(t, func(c *config.Config) {
+		c.WebRTC.TCPEnabled = true
+		c.WebRTC.TCPPort = 0
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	startFeed(t, ctx, base, "tcp", client.PublishOptions{})
+	v, err := client.View(ctx, base+"/whep/tcp", client.ViewOptions{ICETCP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if got := receiveAUs(v, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
+		t.Fatalf("ICE-TCP viewer: %d access units in 15 s, want %d", got, 2*clipGOP)
+	}
+	if paths := waitRTPPaths(t, base, "", map[string]int{"pion": 1}); paths["pion"] != 1 || len(paths) != 1 {
+		t.Errorf("viewer RTP paths = %v, want 1 pion", paths)
+	}
+	if st := v.Stats(); st.VideoGaps != 0 {
+		t.Errorf("ICE-TCP viewer: %+v", st)
+	}
+}

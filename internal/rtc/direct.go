@@ -43,11 +43,10 @@ type Direct struct {
 	engine *Engine
 	keys   keyCapture
 
-	mu     sync.Mutex // orders writes: the SRTP context is not safe for concurrent use
-	ctx    *srtp.Context
-	hdr    rtp.Header // scratch for EncryptRTP
-	plain  []byte
-	sealed []byte
+	mu  sync.Mutex // orders writes: the SRTP context is not safe for concurrent use
+	ctx *srtp.Context
+	hdr rtp.Header // scratch for EncryptRTP
+	buf []byte     // a packet, encrypted in place
 
 	// Transport-wide sequence numbers (draft-holmer-rmcat-transport-wide-
 	// cc-extensions-01), one counter for every packet of the connection,
@@ -63,6 +62,10 @@ type route struct {
 	conn *batchConn
 	addr netip.AddrPort
 }
+
+// srtpTagRoom is what SRTP adds after an RTP packet: the authentication
+// tag, 16 bytes at most (AEAD profiles; 10 for HMAC-SHA1-80).
+const srtpTagRoom = 16
 
 // ErrNoDirect means a connection cannot use the direct path; pion's is used.
 var ErrNoDirect = errors.New("no direct SRTP path")
@@ -151,19 +154,20 @@ func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 		}
 	}
 	n := h.MarshalSize()
-	if cap(d.plain) < n+len(payload) {
-		d.plain = make([]byte, 0, n+len(payload)+64)
+	// Room for the authentication tag (16 bytes at most) after the
+	// packet: pion's SRTP encrypts in place when given the same buffer.
+	if cap(d.buf) < n+len(payload)+srtpTagRoom {
+		d.buf = make([]byte, 0, n+len(payload)+srtpTagRoom+64)
 	}
-	plain := d.plain[:n+len(payload)]
+	plain := d.buf[:n+len(payload)]
 	if _, err := h.MarshalTo(plain); err != nil {
 		return 0, err
 	}
 	copy(plain[n:], payload)
-	sealed, err := d.ctx.EncryptRTP(d.sealed[:0], plain, &d.hdr)
+	sealed, err := d.ctx.EncryptRTP(plain[:0], plain, &d.hdr)
 	if err != nil {
 		return 0, err
 	}
-	d.sealed = sealed
 	return r.conn.WriteToAddrPort(sealed, r.addr)
 }
 

@@ -67,11 +67,25 @@ func TestDirectKeysMatchDTLS(t *testing.T) {
 				}
 				pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 65530, Timestamp: 1234, SSRC: 0xdecafbad},
 					Payload: bytes.Repeat([]byte{0xab}, 1100)}
+				// A second context with the same keys encrypts in place, as
+				// Direct.WriteRTP does: the result must be the same bytes.
+				inPlace, err := k.context()
+				if err != nil {
+					t.Fatal(err)
+				}
 				for range 10 { // across the sequence number wrap
 					plain, _ := pkt.Marshal()
 					sealed, err := enc.EncryptRTP(nil, plain, nil)
 					if err != nil {
 						t.Fatal(err)
+					}
+					buf := append(make([]byte, 0, len(plain)+srtpTagRoom), plain...)
+					same, err := inPlace.EncryptRTP(buf[:0], buf, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(same, sealed) || &same[0] != &buf[0] {
+						t.Fatalf("seq %d: encrypting in place gave other bytes or another buffer", pkt.SequenceNumber)
 					}
 					opened, err := dec.DecryptRTP(nil, sealed, nil)
 					if err != nil {

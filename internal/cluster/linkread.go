@@ -1,18 +1,16 @@
 package cluster
 
 import (
-	"errors"
 	"math/rand/v2"
-	"net"
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/frame"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/reorder"
+	"github.com/sluice-media/sluice/internal/whip"
 )
 
 // NACK retry bounds between the nodes, as for publishers: a gap is NACKed
@@ -22,9 +20,6 @@ const (
 	maxNACKRetry = 100 * time.Millisecond
 	maxNACKSeqs  = 256 // per NACK, so that it fits a packet
 )
-
-// pastDeadline makes a Read return at once unless something is queued.
-var pastDeadline = time.Unix(1, 0)
 
 // read copies one owner track's RTP into the ring through a reorder
 // window. The owner's session sends one continuous sequence; a gap (loss
@@ -65,67 +60,26 @@ func (l *link) read(st *hub.Stream, t *webrtc.TrackRemote, idx int, sniff *frame
 			}})
 		}
 	}
-
-	buf := make([]byte, 1500)
-	var h rtp.Header
-	var armed time.Time
-	polled := false
-	for {
-		wake, ok := win.Deadline()
+	tick := func(now time.Time) {
+		win.Expire(now)
+		if win.Held() > 0 && !now.Before(lastNACK.Add(retry)) {
+			nack(now, retry)
+		}
+	}
+	// The window's next deadline, or the next NACK retry if sooner.
+	wake := func() (time.Time, bool) {
+		dl, ok := win.Deadline()
 		if ok {
-			if r := lastNACK.Add(retry); r.Before(wake) {
-				wake = r
+			if r := lastNACK.Add(retry); r.Before(dl) {
+				dl = r
 			}
 		}
-		if polled {
-			wake = pastDeadline
-		}
-		if !wake.Equal(armed) {
-			_ = t.SetReadDeadline(wake)
-			armed = wake
-		}
-		n, _, err := t.Read(buf)
-		now := time.Now()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// One more Read with a deadline already past collects
-				// queued RTX repairs before the window gives up.
-				if polled = !polled; !polled {
-					win.Expire(now)
-					if win.Held() > 0 && !now.Before(lastNACK.Add(retry)) {
-						nack(now, retry)
-					}
-				}
-				continue
-			}
-			return
-		}
-		polled = false
-		hl, err := h.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		end := n
-		if h.Padding && n > hl {
-			end -= int(buf[n-1])
-		}
-		var p *hub.Packet
-		if end > hl {
-			payload := make([]byte, end-hl)
-			copy(payload, buf[hl:end])
-			p = &hub.Packet{
-				Track:          idx,
-				Marker:         h.Marker,
-				PayloadType:    h.PayloadType,
-				SequenceNumber: h.SequenceNumber,
-				Timestamp:      h.Timestamp,
-				Payload:        payload,
-			}
-		}
-		if win.Push(h.SequenceNumber, p, now) == reorder.Held {
+		return dl, ok
+	}
+	whip.ReadTrack(t, idx, wake, tick, func(seq uint16, p *hub.Packet, now time.Time) {
+		if win.Push(seq, p, now) == reorder.Held {
 			nack(now, 0) // the gaps this packet revealed
 		}
 		win.Expire(now)
-	}
+	})
 }

@@ -293,30 +293,38 @@ func (s *Session) feedback(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) rtc.F
 }
 
 // read moves RTP from one remote track through its ingest (reorder window,
-// NACKs, keyframe requests) into the ring until the track ends. Each packet
-// gets its own payload buffer: the ring shares it with every viewer, so it
-// can never be reused. While the window holds packets, the read has a
-// deadline, so that gaps are NACKed again and given up on time even when
-// no packet comes.
-//
-// pion hands out RTX repairs only from inside Read, before it waits for a
-// media packet: a repair that arrives while Read waits stays queued until
-// the next media packet or the deadline. So when the deadline passes, one
-// more Read with a deadline already past collects queued repairs before
-// the window gives anything up.
+// NACKs, keyframe requests) into the ring until the track ends.
 func (s *Session) read(t *webrtc.TrackRemote, in *ingest) {
+	ReadTrack(t, in.cfg.track, in.wake, in.tick, in.push)
+}
+
+// ReadTrack reads a remote track's RTP into hub packets for ring track
+// idx until the track ends; publishers' sessions and the cluster's edge
+// pulls both use it. Each packet gets its own payload buffer: the ring
+// shares it with every viewer, so it can never be reused. push gets every
+// packet in arrival order, with a nil packet for padding only (a bandwidth
+// probe: it takes a sequence number but carries nothing to forward).
+//
+// wake says when the caller needs control even if no packet comes (a
+// reorder window's next deadline; false for no deadline), and tick runs
+// then. pion hands out RTX repairs only from inside Read, before it waits
+// for a media packet: a repair that arrives while Read waits stays queued
+// until the next media packet or the deadline. So when the deadline
+// passes, one more Read with a deadline already past collects queued
+// repairs before tick gives anything up.
+func ReadTrack(t *webrtc.TrackRemote, idx int, wake func() (time.Time, bool), tick func(now time.Time), push func(seq uint16, p *hub.Packet, now time.Time)) {
 	buf := make([]byte, 1500)
 	var h rtp.Header
 	var armed time.Time // the read deadline set; zero for none
 	polled := false
 	for {
-		wake, _ := in.wake()
+		dl, _ := wake()
 		if polled {
-			wake = pastDeadline
+			dl = pastDeadline
 		}
-		if !wake.Equal(armed) {
-			_ = t.SetReadDeadline(wake)
-			armed = wake
+		if !dl.Equal(armed) {
+			_ = t.SetReadDeadline(dl)
+			armed = dl
 		}
 		n, _, err := t.Read(buf)
 		now := time.Now()
@@ -324,7 +332,7 @@ func (s *Session) read(t *webrtc.TrackRemote, in *ingest) {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				if polled = !polled; !polled {
-					in.tick(now)
+					tick(now)
 				}
 				continue
 			}
@@ -340,15 +348,13 @@ func (s *Session) read(t *webrtc.TrackRemote, in *ingest) {
 			end -= int(buf[n-1])
 		}
 		if end <= hl {
-			// Padding only (a bandwidth probe): it takes a sequence
-			// number but carries nothing to forward.
-			in.push(h.SequenceNumber, nil, now)
+			push(h.SequenceNumber, nil, now)
 			continue
 		}
 		payload := make([]byte, end-hl)
 		copy(payload, buf[hl:end])
-		in.push(h.SequenceNumber, &hub.Packet{
-			Track:          in.cfg.track,
+		push(h.SequenceNumber, &hub.Packet{
+			Track:          idx,
 			Marker:         h.Marker,
 			PayloadType:    h.PayloadType,
 			SequenceNumber: h.SequenceNumber,

@@ -162,17 +162,22 @@ func (p *pull) detach(l *link) {
 	p.c.log.Info("edge pull ended", "stream", p.stream, "owner", l.owner.Node, "reason", l.reason())
 }
 
+// take removes the current link, if any, and returns it for closing.
+func (p *pull) take() *link {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.cur
+	if l != nil {
+		p.cur = nil
+		p.c.counts.linked.Add(-1)
+	}
+	return l
+}
+
 // yield drops the link at once: a publisher on this node now owns the
 // stream and takes over the hub stream that the link fed.
 func (p *pull) yield() {
-	p.mu.Lock()
-	l := p.cur
-	p.cur = nil
-	if l != nil {
-		p.c.counts.linked.Add(-1)
-	}
-	p.mu.Unlock()
-	if l != nil {
+	if l := p.take(); l != nil {
 		l.close()
 		p.c.log.Info("edge pull yields to a local publisher", "stream", p.stream, "owner", l.owner.Node)
 	}
@@ -181,13 +186,7 @@ func (p *pull) yield() {
 // stop ends the pull for good (no viewers left, or the node is closing):
 // the link closes and the hub stream it fed ends.
 func (p *pull) stop() {
-	p.mu.Lock()
-	l := p.cur
-	p.cur = nil
-	if l != nil {
-		p.c.counts.linked.Add(-1)
-	}
-	p.mu.Unlock()
+	l := p.take()
 	if l == nil {
 		return
 	}

@@ -184,27 +184,23 @@ func (d *Direct) Write(b []byte) (int, error) {
 // routeOf finds the shared UDP socket and the peer address of a
 // PeerConnection's selected candidate pair.
 func (e *Engine) routeOf(pc *webrtc.PeerConnection) (*route, error) {
-	sctp := pc.SCTP()
-	if sctp == nil {
-		return nil, fmt.Errorf("%w: no transport", ErrNoDirect)
-	}
-	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+	pair := selectedPair(pc)
+	if pair == nil {
 		return nil, fmt.Errorf("%w: no selected candidate pair", ErrNoDirect)
 	}
 	if pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Local.Typ != webrtc.ICECandidateTypeHost {
 		return nil, fmt.Errorf("%w: %s %s candidate", ErrNoDirect, pair.Local.Protocol, pair.Local.Typ)
 	}
-	local, err1 := netip.ParseAddr(pair.Local.Address)
-	remote, err2 := netip.ParseAddr(pair.Remote.Address)
-	if err1 != nil || err2 != nil {
+	local, ok1 := candidateAddr(pair.Local)
+	remote, ok2 := candidateAddr(pair.Remote)
+	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("%w: candidate address", ErrNoDirect)
 	}
-	conn := e.net.conn(netip.AddrPortFrom(local.Unmap(), pair.Local.Port))
+	conn := e.net.conn(local)
 	if conn == nil {
-		return nil, fmt.Errorf("%w: no socket for %s:%d", ErrNoDirect, pair.Local.Address, pair.Local.Port)
+		return nil, fmt.Errorf("%w: no socket for %s", ErrNoDirect, local)
 	}
-	return &route{conn: conn, addr: netip.AddrPortFrom(remote.Unmap(), pair.Remote.Port)}, nil
+	return &route{conn: conn, addr: remote}, nil
 }
 
 // conn returns the mux socket bound to addr.
@@ -212,7 +208,7 @@ func (n *batchNet) conn(addr netip.AddrPort) *batchConn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, c := range n.conns {
-		if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.AddrPort().Addr().Unmap() == addr.Addr() && int(a.Port) == int(addr.Port()) {
+		if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.AddrPort().Addr().Unmap() == addr.Addr() && a.AddrPort().Port() == addr.Port() {
 			return c
 		}
 	}

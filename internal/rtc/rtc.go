@@ -137,19 +137,34 @@ func (e *Engine) FlushTo(addr netip.AddrPort) { e.net.FlushTo(addr) }
 // RemoteAddr is the peer address of a connected PeerConnection's selected
 // ICE candidate pair: where its packets go.
 func RemoteAddr(pc *webrtc.PeerConnection) (netip.AddrPort, bool) {
+	pair := selectedPair(pc)
+	if pair == nil {
+		return netip.AddrPort{}, false
+	}
+	return candidateAddr(pair.Remote)
+}
+
+// selectedPair is a PeerConnection's selected ICE candidate pair with
+// both candidates, or nil.
+func selectedPair(pc *webrtc.PeerConnection) *webrtc.ICECandidatePair {
 	sctp := pc.SCTP()
 	if sctp == nil {
-		return netip.AddrPort{}, false
+		return nil
 	}
 	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Remote == nil {
-		return netip.AddrPort{}, false
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return nil
 	}
-	ip, err := netip.ParseAddr(pair.Remote.Address)
+	return pair
+}
+
+// candidateAddr is a candidate's address and port, IPv4 unmapped.
+func candidateAddr(c *webrtc.ICECandidate) (netip.AddrPort, bool) {
+	ip, err := netip.ParseAddr(c.Address)
 	if err != nil {
 		return netip.AddrPort{}, false
 	}
-	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port), true
+	return netip.AddrPortFrom(ip.Unmap(), c.Port), true
 }
 
 // UDPAddrs are the addresses the shared UDP port listens on.

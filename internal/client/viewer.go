@@ -472,6 +472,15 @@ func (v *Viewer) SendPLI() error {
 	return v.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
 }
 
+// ICEConnectionState is the PeerConnection's ICE state: after an ICE
+// restart, connected again once a check on the new credentials succeeded.
+func (v *Viewer) ICEConnectionState() webrtc.ICEConnectionState { return v.pc.ICEConnectionState() }
+
+// Hangup closes the PeerConnection without DELETE, as a browser tab that
+// is closed does: the server learns it from DTLS (close_notify) alone.
+// Close still releases the rest.
+func (v *Viewer) Hangup() error { return v.pc.Close() }
+
 // Close ends the WHEP session with DELETE, closes the PeerConnection and
 // waits for the goroutines reading the tracks. A 404 on DELETE after the
 // server already ended the connection is not an error.

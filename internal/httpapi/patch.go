@@ -47,9 +47,9 @@ func (a *API) patchSession(kind string) http.HandlerFunc {
 			a.fail(w, r, kind, name, fmt.Errorf("%w: If-Match %.40s, current ETag %s", errPrecondition, ifMatch, e.etag))
 			return
 		}
-		pc := e.session.PeerConnection()
-		if !rtc.IsRestart(pc, frag) {
-			if err := rtc.Trickle(pc, frag); err != nil {
+		restart, apply := iceOf(e.session, frag)
+		if !restart {
+			if _, err := apply(r.Context()); err != nil {
 				a.fail(w, r, kind, name, err)
 				return
 			}
@@ -62,7 +62,7 @@ func (a *API) patchSession(kind string) http.HandlerFunc {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
 		defer cancel()
-		answer, err := rtc.Restart(ctx, pc, frag)
+		fragment, err := apply(ctx)
 		if err != nil {
 			a.fail(w, r, kind, name, err)
 			return
@@ -72,6 +72,37 @@ func (a *API) patchSession(kind string) http.HandlerFunc {
 		w.Header().Set("Content-Type", sdpFragType)
 		w.Header().Set("ETag", e.etag)
 		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, answer)
+		_, _ = io.WriteString(w, fragment)
 	}
+}
+
+// liteICE is a session whose ICE sluice answers itself: a WHEP viewer
+// detached from pion (whep/detach.go).
+type liteICE interface {
+	Detached() bool
+	IsICERestart(rtc.Fragment) bool
+	RestartICE(rtc.Fragment) (string, error)
+}
+
+// iceOf says whether the fragment restarts the session's ICE, and
+// returns what applies it: a restart gives the answer fragment; otherwise
+// the candidates are added (to pion's agent; a detached session needs
+// none: the peer's checks show its address).
+func iceOf(s session, f rtc.Fragment) (restart bool, apply func(context.Context) (string, error)) {
+	if l, ok := s.(liteICE); ok && l.Detached() {
+		if !l.IsICERestart(f) {
+			return false, func(context.Context) (string, error) { return "", nil }
+		}
+		return true, func(context.Context) (string, error) { return l.RestartICE(f) }
+	}
+	pc := s.PeerConnection()
+	if pc == nil { // detached meanwhile
+		return false, func(context.Context) (string, error) {
+			return "", fmt.Errorf("%w: the session changed, send it again", rtc.ErrBadFragment)
+		}
+	}
+	if !rtc.IsRestart(pc, f) {
+		return false, func(context.Context) (string, error) { return "", rtc.Trickle(pc, f) }
+	}
+	return true, func(ctx context.Context) (string, error) { return rtc.Restart(ctx, pc, f) }
 }

@@ -48,6 +48,9 @@ type sessionInfo struct {
 	// RTPPath is how a viewer's RTP leaves: "direct" (sluice's own SRTP
 	// writer) or "pion"; empty for publishers.
 	RTPPath string `json:"rtp_path,omitempty"`
+	// Detached: a viewer whose PeerConnection sluice closed after the
+	// handshake, its ICE consent, RTCP and DTLS close handled by sluice.
+	Detached bool `json:"detached,omitempty"`
 }
 
 func (a *API) routeV1(mux *http.ServeMux) {
@@ -142,13 +145,20 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 
 func sessionInfoOf(e *entry) sessionInfo {
 	state := webrtc.PeerConnectionStateClosed
-	if pc := e.session.PeerConnection(); pc != nil {
+	if v, ok := e.session.(interface {
+		ConnectionState() webrtc.PeerConnectionState
+	}); ok {
+		state = v.ConnectionState()
+	} else if pc := e.session.PeerConnection(); pc != nil {
 		state = pc.ConnectionState()
 	}
 	info := sessionInfo{ID: e.session.ID(), Kind: e.kind, Stream: e.stream, Remote: e.remote,
 		State: state.String(), Created: e.created.UTC(), UptimeSec: time.Since(e.created).Seconds()}
 	if v, ok := e.session.(interface{ RTPPath() string }); ok {
 		info.RTPPath = v.RTPPath()
+	}
+	if v, ok := e.session.(liteICE); ok {
+		info.Detached = v.Detached()
 	}
 	return info
 }

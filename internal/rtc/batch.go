@@ -45,20 +45,41 @@ func (n *batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPC
 
 // FlushTo sends the packets queued for one destination.
 func (n *batchNet) FlushTo(addr netip.AddrPort) {
-	n.mu.Lock()
-	conns := n.conns
-	n.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range n.list() {
 		c.FlushTo(addr)
 	}
 }
 
 // Flush sends every packet queued on the mux's sockets.
 func (n *batchNet) Flush() {
-	n.mu.Lock()
-	conns := n.conns
-	n.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range n.list() {
 		c.Flush()
 	}
+}
+
+// list returns the mux's sockets.
+func (n *batchNet) list() []*batchConn {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.conns
+}
+
+// ReadFromAddrPort implements ice.AddrPortReaderWriter for pion's mux;
+// packets of detached peers (detach.go) are handled on the way.
+func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	for {
+		n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil || !b.any.Load() || !b.claim(p[:n], addr, b) {
+			return n, addr, err
+		}
+	}
+}
+
+// WriteToAddrPort implements ice.AddrPortReaderWriter for pion's mux;
+// what pion still writes to a detached peer is dropped.
+func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if b.owns(addr) {
+		return len(p), nil
+	}
+	return b.enqueue(p, addr)
 }

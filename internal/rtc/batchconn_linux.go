@@ -39,6 +39,7 @@ const (
 // stack instead of one per packet). A timer flushes what nobody flushed.
 type batchConn struct {
 	*net.UDPConn
+	owners
 	mmsg   *mmsgSender
 	family int // of the socket: AF_INET or AF_INET6
 	gso    atomic.Bool
@@ -102,13 +103,8 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	return b, nil
 }
 
-// ReadFromAddrPort implements ice.AddrPortReaderWriter.
-func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
-}
-
-// WriteToAddrPort queues p for addr; it implements ice.AddrPortReaderWriter.
-func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+// enqueue queues p for addr.
+func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > gsoMaxBytes {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}

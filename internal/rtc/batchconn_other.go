@@ -8,17 +8,15 @@ import (
 )
 
 // batchConn elsewhere than Linux writes every packet at once.
-type batchConn struct{ *net.UDPConn }
-
-func newBatchConn(c *net.UDPConn) (*batchConn, error) { return &batchConn{c}, nil }
-
-// ReadFromAddrPort implements ice.AddrPortReaderWriter.
-func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+type batchConn struct {
+	*net.UDPConn
+	owners
 }
 
-// WriteToAddrPort implements ice.AddrPortReaderWriter.
-func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+func newBatchConn(c *net.UDPConn) (*batchConn, error) { return &batchConn{UDPConn: c}, nil }
+
+// enqueue sends p at once.
+func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 	return b.UDPConn.WriteToUDPAddrPort(p, addr)
 }
 

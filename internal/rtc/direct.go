@@ -56,6 +56,7 @@ type Direct struct {
 	twccBuf [2]byte
 
 	route atomic.Pointer[route]
+	det   atomic.Pointer[detached] // set by Detach (detach.go)
 }
 
 type route struct {
@@ -168,7 +169,7 @@ func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return r.conn.WriteToAddrPort(sealed, r.addr)
+	return r.conn.enqueue(sealed, r.addr)
 }
 
 // Write sends a marshalled RTP packet; it implements

@@ -121,6 +121,14 @@ func TestDirectNeedsHandshake(t *testing.T) {
 // server uses k's hooks as NewViewerPC sets them.
 func dtlsPair(t *testing.T, k *keyCapture, suite dtls.CipherSuiteID, profile dtls.SRTPProtectionProfile) (server, client *dtls.Conn) {
 	t.Helper()
+	server, client, _ = dtlsPairTapped(t, k, suite, profile, nil)
+	return server, client
+}
+
+// dtlsPairTapped is dtlsPair whose server hands tap a copy of every
+// datagram it reads, and which also returns the server's socket.
+func dtlsPairTapped(t *testing.T, k *keyCapture, suite dtls.CipherSuiteID, profile dtls.SRTPProtectionProfile, tap func([]byte)) (server, client *dtls.Conn, sock *net.UDPConn) {
+	t.Helper()
 	cert, err := selfsign.GenerateSelfSigned()
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +141,11 @@ func dtlsPair(t *testing.T, k *keyCapture, suite dtls.CipherSuiteID, profile dtl
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err = dtls.Server(sc, cc.LocalAddr(), &dtls.Config{
+	var serverConn net.PacketConn = sc
+	if tap != nil {
+		serverConn = tapConn{sc, tap}
+	}
+	server, err = dtls.Server(serverConn, cc.LocalAddr(), &dtls.Config{
 		Certificates:           []tls.Certificate{cert},
 		CipherSuites:           []dtls.CipherSuiteID{suite},
 		SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile},
@@ -165,7 +177,20 @@ func dtlsPair(t *testing.T, k *keyCapture, suite dtls.CipherSuiteID, profile dtl
 	if err := <-errc; err != nil {
 		t.Fatalf("server handshake: %v", err)
 	}
-	return server, client
+	return server, client, sc
+}
+
+type tapConn struct {
+	net.PacketConn
+	tap func([]byte)
+}
+
+func (c tapConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(p)
+	if n > 0 {
+		c.tap(append([]byte(nil), p[:n]...))
+	}
+	return n, addr, err
 }
 
 // directRig is a Direct with the keys of a real handshake, writing through

@@ -81,12 +81,22 @@ func IsRestart(pc *webrtc.PeerConnection, f Fragment) bool {
 	if f.Ufrag == "" {
 		return false
 	}
-	ufrag, pwd := remoteCredentials(pc)
+	ufrag, pwd := RemoteCredentials(pc)
 	return f.Ufrag != ufrag || f.Pwd != pwd
 }
 
-func remoteCredentials(pc *webrtc.PeerConnection) (ufrag, pwd string) {
-	rd := pc.RemoteDescription()
+// RemoteCredentials are the ICE ufrag and password of the peer's
+// description.
+func RemoteCredentials(pc *webrtc.PeerConnection) (ufrag, pwd string) {
+	return credentials(pc.RemoteDescription())
+}
+
+// LocalCredentials are the ICE ufrag and password of sluice's description.
+func LocalCredentials(pc *webrtc.PeerConnection) (ufrag, pwd string) {
+	return credentials(pc.LocalDescription())
+}
+
+func credentials(rd *webrtc.SessionDescription) (ufrag, pwd string) {
 	if rd == nil {
 		return "", ""
 	}
@@ -179,11 +189,17 @@ func answerFragment(answer string) (string, error) {
 	if err := d.UnmarshalString(answer); err != nil {
 		return "", err
 	}
+	return fragmentOf(&d, iceAttr(&d, "ice-ufrag"), iceAttr(&d, "ice-pwd"), nil), nil
+}
+
+// fragmentOf writes the ICE part of d as an SDP fragment with the given
+// credentials and the candidates keep accepts (all when nil).
+func fragmentOf(d *sdp.SessionDescription, ufrag, pwd string, keep func(candidate string) bool) string {
 	var b strings.Builder
 	if _, ok := d.Attribute("ice-lite"); ok {
 		b.WriteString("a=ice-lite\r\n")
 	}
-	fmt.Fprintf(&b, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", iceAttr(&d, "ice-ufrag"), iceAttr(&d, "ice-pwd"))
+	fmt.Fprintf(&b, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", ufrag, pwd)
 	if g, ok := d.Attribute("group"); ok {
 		fmt.Fprintf(&b, "a=group:%s\r\n", g)
 	}
@@ -194,7 +210,7 @@ func answerFragment(answer string) (string, error) {
 			fmt.Fprintf(&b, "a=mid:%s\r\n", mid)
 		}
 		for _, a := range m.Attributes {
-			if a.Key == "candidate" {
+			if a.Key == "candidate" && (keep == nil || keep(a.Value)) {
 				fmt.Fprintf(&b, "a=candidate:%s\r\n", a.Value)
 			}
 		}
@@ -202,5 +218,5 @@ func answerFragment(answer string) (string, error) {
 			b.WriteString("a=end-of-candidates\r\n")
 		}
 	}
-	return b.String(), nil
+	return b.String()
 }

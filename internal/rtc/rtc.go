@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -32,11 +33,17 @@ type Engine struct {
 	net        *batchNet
 	tcpMux     ice.TCPMux
 	tcpLn      net.Listener
+
+	// Connections detached from pion (detach.go), whose ICE consent a
+	// goroutine started with the first one checks until done closes.
+	detached    sync.Map // *Direct → struct{}
+	consentOnce sync.Once
+	done        chan struct{}
 }
 
 // New binds the UDP port (and TCP port, if enabled) on the configured IPs.
 func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
-	e := &Engine{}
+	e := &Engine{done: make(chan struct{})}
 	loggers := newSharedLoggers(log)
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -180,6 +187,7 @@ func (e *Engine) TCPAddr() net.Addr {
 
 // Close releases the shared sockets. Sessions must be closed first.
 func (e *Engine) Close() error {
+	close(e.done)
 	err := e.udpMux.Close()
 	if e.tcpMux != nil {
 		err = errors.Join(err, e.tcpMux.Close())

@@ -86,8 +86,15 @@ func (s *Session) sendReports(now time.Time) {
 		}
 	}
 	s.reportBuf = pkts[:0]
-	if len(pkts) > 0 {
-		_ = s.pc.WriteRTCP(pkts)
+	if len(pkts) == 0 {
+		return
+	}
+	// Through the direct path whenever the RTP goes that way: one SRTCP
+	// context then counts every report, before and after detaching.
+	if s.onDirect.Load() && s.direct.Routed() {
+		_ = s.direct.WriteRTCP(pkts)
+	} else if pc := s.peer(); pc != nil {
+		_ = pc.WriteRTCP(pkts)
 	}
 }
 

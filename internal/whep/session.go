@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,14 +57,21 @@ type Session struct {
 	id       string
 	stream   *hub.Stream
 	cursor   *hub.Cursor
-	pc       *webrtc.PeerConnection
-	direct   *rtc.Direct // the RTP path below pion, when the connection can use it
-	onDirect atomic.Bool // RTP goes through direct
-	log      *slog.Logger
-	answer   string
-	onClose  func(reason error)
-	tracks   []*outTrack // by hub track index (every simulcast layer); nil where the viewer takes none
-	stats    *metrics.Viewer
+	pcRef    atomic.Pointer[webrtc.PeerConnection] // nil once detached from pion (detach.go)
+	direct   *rtc.Direct                           // the RTP path below pion, when the connection can use it
+	onDirect atomic.Bool                           // RTP goes through direct
+
+	// Detaching from pion (detach.go).
+	canDetach   bool        // under mu
+	detached    atomic.Bool // pc is closed; direct does its ICE, RTCP and DTLS close
+	detachTimer *time.Timer // under mu
+	remoteICE   [2]string   // under mu, once detached: the viewer's ICE ufrag and password
+	rtcpMu      sync.Mutex  // one RTCP packet at a time: pion's readers, then direct's
+	log         *slog.Logger
+	answer      string
+	onClose     func(reason error)
+	tracks      []*outTrack // by hub track index (every simulcast layer); nil where the viewer takes none
+	stats       *metrics.Viewer
 
 	// Layer choice and congestion (layer.go); nil without video.
 	layers   *layerControl
@@ -87,6 +95,7 @@ type Session struct {
 	ended      bool                           // worker-only: the stream ended, nothing more to pump
 	reportedAt time.Time                      // worker-only: when the last sender reports went
 	reportBuf  []rtcp.Packet                  // worker-only
+	rtcpRest   []byte                         // under rtcpMu: grows to the largest compound packet once TWCC is taken out
 	dest       atomic.Pointer[netip.AddrPort] // the viewer's address, once connected
 	endReason  atomic.Pointer[error]
 	closeOnce  sync.Once
@@ -144,14 +153,17 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if s.layers != nil {
 		s.layers.start(time.Now())
 	}
-	if s.pc, s.direct, err = d.Peers.NewViewerPC(codecs, leader >= 0, parsed); err != nil {
+	pc, direct, err := d.Peers.NewViewerPC(codecs, leader >= 0, parsed)
+	if err != nil {
 		cursor.Close()
 		s.stats.Close("")
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
+	s.direct = direct
+	s.pcRef.Store(pc)
 	fail := func(err error) (*Session, error) {
 		s.cancel()
-		_ = s.pc.Close()
+		_ = pc.Close()
 		s.wg.Wait()
 		cursor.Close()
 		s.stats.Close("")
@@ -162,13 +174,13 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", rtc.ErrBadOffer, err))
 	}
-	if err := rtc.SetOffer(s.pc, string(trimmed)); err != nil {
+	if err := rtc.SetOffer(pc, string(trimmed)); err != nil {
 		return fail(err)
 	}
 	for _, t := range take {
 		ot := newOutTrack(t.Codec, "sluice-"+streamName)
 		ot.index = t.Index
-		sender, err := s.pc.AddTrack(ot)
+		sender, err := pc.AddTrack(ot)
 		if err != nil {
 			return fail(fmt.Errorf("add %s track: %w", t.Codec.Kind(), err))
 		}
@@ -183,14 +195,15 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		}
 		s.wg.Go(func() { s.readRTCP(sender, ot) })
 	}
-	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
+	if s.answer, err = rtc.Answer(ctx, pc); err != nil {
 		return fail(err)
 	}
 	s.answer = withOpusStereo(s.answer, codecs)
+	s.canDetach = s.direct != nil && !strings.Contains(s.answer, "m=application")
 	s.stats.Negotiated(s.sent)
 	// The client cannot connect before it has the answer, so watching from
 	// here on misses nothing.
-	rtc.Watch(s.pc, d.ConnectTimeout, s.start, s.Close)
+	rtc.Watch(pc, d.ConnectTimeout, s.start, s.pcDown)
 	s.log.Info("viewer session created", "tracks", len(take))
 	return s, nil
 }
@@ -251,22 +264,32 @@ func (s *Session) start() {
 	s.log.Info("viewer connected")
 	s.updateDest()
 	s.startDirect()
-	if sctp := s.pc.SCTP(); sctp != nil {
+	if sctp := s.peer().SCTP(); sctp != nil {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) { s.updateDest() })
 	}
 	s.applyLayer()
 	s.cursor.SeekKeyframe()
 	s.fanout.add(s)
+	if s.canDetach {
+		s.detachTimer = time.AfterFunc(detachDelay, s.detach)
+	}
 }
 
 // updateDest records where the viewer's packets go (it changes with an ICE
 // restart), for flushing and for the direct path.
 func (s *Session) updateDest() {
-	if a, ok := rtc.RemoteAddr(s.pc); ok {
+	if s.detached.Load() {
+		return // the direct path follows the viewer itself
+	}
+	pc := s.peer()
+	if pc == nil {
+		return
+	}
+	if a, ok := rtc.RemoteAddr(pc); ok {
 		s.dest.Store(&a)
 	}
 	if s.direct != nil {
-		if err := s.direct.UpdateRoute(s.pc); err != nil {
+		if err := s.direct.UpdateRoute(pc); err != nil {
 			s.log.Debug("RTP through pion", "reason", err)
 		}
 	}
@@ -278,11 +301,11 @@ func (s *Session) startDirect() {
 	if s.direct == nil {
 		return
 	}
-	if err := s.direct.Start(s.pc); err != nil {
+	if err := s.direct.Start(s.peer()); err != nil {
 		s.log.Info("RTP through pion", "reason", err)
 		return
 	}
-	s.direct.SetTransportCC(transportCCID(s.pc))
+	s.direct.SetTransportCC(transportCCID(s.peer()))
 	for _, t := range s.tracks {
 		if t != nil {
 			t.direct.Store(s.direct)
@@ -335,7 +358,11 @@ func (s *Session) pump() {
 			s.ended = true
 			reason := err // its own variable: &err would put err on the heap for every packet
 			s.endReason.Store(&reason)
-			s.wg.Go(func() { _ = s.pc.Close() })
+			if s.detached.Load() {
+				go s.Close(nil)
+			} else {
+				s.wg.Go(func() { _ = s.peer().Close() })
+			}
 			return
 		}
 		if !ok {
@@ -353,40 +380,60 @@ func (s *Session) pump() {
 	}
 }
 
-// readRTCP passes viewer keyframe requests (PLI, FIR) to the stream, which
-// rate-limits them towards the publisher, and answers NACKs from the
-// stream's ring.
+// readRTCP reads what pion decrypted of the viewer's RTCP for one
+// sender, until the PeerConnection closes (or the session detaches from
+// pion, whose first RTCP packet also proves the viewer finished its DTLS
+// handshake).
 func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 	buf := make([]byte, 1500)
-	var rest []byte // grows to the largest compound packet once TWCC is taken out
-	ssrc, clockRate := rtcpTarget(sender)
 	for {
 		n, _, err := sender.Read(buf)
 		if err != nil {
 			return
 		}
-		// Transport-wide feedback (about ten a second from each viewer of
-		// a simulcast stream) is read in place, without unmarshalling.
-		var tw twccCount
-		rest, tw = splitTWCC(buf[:n], rest[:0])
-		var pkts []rtcp.Packet
-		if len(rest) > 0 {
-			if pkts, err = rtcp.Unmarshal(rest); err != nil {
-				continue
-			}
+		s.rtcpIn(buf[:n], ot)
+		if !s.detached.Load() {
+			s.detach()
 		}
-		s.stats.ReceivedRTCP(pkts, ssrc, clockRate)
-		if s.layers != nil {
-			s.layers.feedback(pkts, tw, s.videoSSRC(), s.bytesOut.Load(), time.Now())
+	}
+}
+
+// rtcpIn passes viewer keyframe requests (PLI, FIR) to the stream, which
+// rate-limits them towards the publisher, answers NACKs from the
+// stream's ring and feeds the metrics and the layer choice. tracks are
+// those the packet may concern: pion's reader passes its sender's, the
+// detached path every one.
+func (s *Session) rtcpIn(raw []byte, tracks ...*outTrack) {
+	s.rtcpMu.Lock()
+	defer s.rtcpMu.Unlock()
+	// Transport-wide feedback (about ten a second from each viewer of a
+	// simulcast stream) is read in place, without unmarshalling.
+	var tw twccCount
+	s.rtcpRest, tw = splitTWCC(raw, s.rtcpRest[:0])
+	var pkts []rtcp.Packet
+	if len(s.rtcpRest) > 0 {
+		var err error
+		if pkts, err = rtcp.Unmarshal(s.rtcpRest); err != nil {
+			return
 		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				// To the layer this viewer gets (the stream's video
-				// without simulcast).
-				s.stream.RequestTrackKeyframe(int(s.curTrack.Load()))
-			case *rtcp.TransportLayerNack:
-				ot.answerNACK(s.stream, p)
+	}
+	for _, t := range tracks {
+		if b := t.bound.Load(); b != nil {
+			s.stats.ReceivedRTCP(pkts, b.ssrc, t.codec.ClockRate)
+		}
+	}
+	if s.layers != nil {
+		s.layers.feedback(pkts, tw, s.videoSSRC(), s.bytesOut.Load(), time.Now())
+	}
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			// To the layer this viewer gets (the stream's video
+			// without simulcast).
+			s.stream.RequestTrackKeyframe(int(s.curTrack.Load()))
+		case *rtcp.TransportLayerNack:
+			for _, t := range tracks {
+				t.answerNACK(s.stream, p)
 			}
 		}
 	}
@@ -404,7 +451,15 @@ func (s *Session) Close(reason error) {
 			reason = *r
 		}
 		s.cancel()
-		_ = s.pc.Close()
+		if s.detachTimer != nil {
+			s.detachTimer.Stop()
+		}
+		if s.direct != nil {
+			s.direct.Release(!errors.Is(reason, rtc.ErrPeerClosed))
+		}
+		if pc := s.peer(); pc != nil {
+			_ = pc.Close()
+		}
 		s.wg.Wait()
 		s.cursor.Close()
 		s.stats.Close(rtc.FailureReason(reason))
@@ -424,5 +479,8 @@ func (s *Session) Close(reason error) {
 }
 
 // PeerConnection is the session's pion PeerConnection, for trickle ICE and
-// ICE restarts.
-func (s *Session) PeerConnection() *webrtc.PeerConnection { return s.pc }
+// ICE restarts; nil once the session detached from pion.
+func (s *Session) PeerConnection() *webrtc.PeerConnection { return s.pcRef.Load() }
+
+// peer is the PeerConnection, nil once detached.
+func (s *Session) peer() *webrtc.PeerConnection { return s.pcRef.Load() }

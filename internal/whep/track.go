@@ -89,8 +89,21 @@ func (t *outTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 
 // Unbind implements webrtc.TrackLocal.
 func (t *outTrack) Unbind(webrtc.TrackLocalContext) error {
+	if d := t.direct.Load(); d != nil && d.Detached() {
+		return nil // pion closed, the direct path goes on with the binding
+	}
 	t.bound.Store(nil)
 	return nil
+}
+
+// unbindPion drops the binding's pion writer once the session detached:
+// the direct path writes everything from then on.
+func (t *outTrack) unbindPion() {
+	if b := t.bound.Load(); b != nil {
+		nb := *b
+		nb.w = nil
+		t.bound.Store(&nb)
+	}
 }
 
 // ID implements webrtc.TrackLocal.
@@ -111,7 +124,7 @@ func (t *outTrack) Kind() webrtc.RTPCodecType { return t.kind }
 // onto a pair the direct path cannot use (TCP), pion's path carries the
 // packets again.
 func (t *outTrack) writer(b *binding) webrtc.TrackLocalWriter {
-	if d := t.direct.Load(); d != nil && d.Routed() {
+	if d := t.direct.Load(); d != nil && (d.Routed() || b.w == nil) {
 		return d
 	}
 	return b.w

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
 	"github.com/sluice-media/sluice/internal/client"
@@ -316,5 +317,149 @@ func TestViewerOverICETCP(t *testing.T) {
 	}
 	if st := v.Stats(); st.VideoGaps != 0 {
 		t.Errorf("ICE-TCP viewer: %+v", st)
+	}
+}
+
+// TestViewerDetachesFromPion: connected viewers on the direct path are
+// detached from pion (their PeerConnection closed, ICE consent, RTCP and
+// DTLS close handled by sluice; these pion viewers send no receiver
+// reports, so after the detach delay). Media goes on, keyframe requests
+// still reach the publisher, the API says connected, an ICE restart is
+// answered by sluice; a viewer that hangs
+// up without DELETE is gone at once (its DTLS close_notify), and a kicked
+// one learns it from sluice's close_notify.
+func TestViewerDetachesFromPion(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	base := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	pub, _ := startFeed(t, ctx, base, "detach", client.PublishOptions{})
+	var viewers [2]*client.Viewer
+	for i := range viewers {
+		v, err := client.View(ctx, base+"/whep/detach", client.ViewOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		viewers[i] = v
+	}
+	a, b := viewers[0], viewers[1]
+	deadline := time.Now().Add(15 * time.Second)
+	var sessions []apiSession
+	for {
+		sessions = viewerSessions(t, base)
+		detached := 0
+		for _, s := range sessions {
+			if s.Detached && s.State == "connected" && s.RTPPath == "direct" {
+				detached++
+			}
+		}
+		if detached == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("viewers not detached from pion (connected, direct) within 15 s: %+v", sessions)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	drain(a)
+	if got := receiveAUs(a, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
+		t.Fatalf("after detaching: %d access units in 15 s, want %d", got, 2*clipGOP)
+	}
+	before := pub.KeyframeRequests()
+	for i := 0; pub.KeyframeRequests() == before; i++ {
+		if i == 30 {
+			t.Fatal("a detached viewer's PLIs did not reach the publisher in 3 s")
+		}
+		if err := a.SendPLI(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// An ICE restart of a detached viewer is answered by sluice: media
+	// goes on over the new ICE session.
+	etag := a.ETag()
+	if err := a.RestartICE(ctx); err != nil {
+		t.Fatalf("ICE restart of a detached viewer: %v", err)
+	}
+	if a.ETag() == etag {
+		t.Error("no new ETag after the ICE restart")
+	}
+	// Connected again only when sluice answered a check with the new
+	// credentials (media alone would keep flowing to the old address).
+	for i := 0; a.ICEConnectionState() != webrtc.ICEConnectionStateConnected; i++ {
+		if i == 100 {
+			t.Fatalf("ICE %s 5 s after the restart, want connected", a.ICEConnectionState())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	drain(a)
+	if got := receiveAUs(a, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
+		t.Fatalf("after the ICE restart: %d access units in 15 s, want %d", got, 2*clipGOP)
+	}
+	select {
+	case <-a.Done():
+		t.Fatal("the viewer's connection ended after its ICE restart")
+	default:
+	}
+
+	if err := b.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	waitViewers(t, base, 1, 3*time.Second) // ConsentTimeout would take 15 s
+
+	var id string
+	for _, s := range viewerSessions(t, base) {
+		id = s.ID
+	}
+	req, _ := http.NewRequest(http.MethodDelete, base+"/v1/sessions/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("kick: %d", resp.StatusCode)
+	}
+	select {
+	case <-a.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the kicked detached viewer's connection is still up after 5 s: no close_notify from sluice")
+	}
+}
+
+type apiSession struct {
+	ID, Kind, State string
+	RTPPath         string `json:"rtp_path"`
+	Detached        bool
+}
+
+// viewerSessions is the WHEP sessions GET /v1/sessions lists.
+func viewerSessions(t *testing.T, base string) []apiSession {
+	t.Helper()
+	var all struct{ Sessions []apiSession }
+	if code := getJSON(t, base+"/v1/sessions", "", &all); code != 200 {
+		t.Fatalf("GET /v1/sessions: %d", code)
+	}
+	var out []apiSession
+	for _, s := range all.Sessions {
+		if s.Kind == "whep" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// waitViewers waits until the server lists n WHEP sessions.
+func waitViewers(t *testing.T, base string, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for len(viewerSessions(t, base)) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d viewer sessions after %s, want %d", len(viewerSessions(t, base)), d, n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

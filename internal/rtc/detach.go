@@ -1,0 +1,490 @@
+package rtc
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/ciphersuite"
+	"github.com/pion/dtls/v3/pkg/crypto/prf"
+	"github.com/pion/dtls/v3/pkg/protocol"
+	"github.com/pion/dtls/v3/pkg/protocol/alert"
+	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/stun/v4"
+)
+
+// Detaching. Once a viewer on the direct path is connected, what pion
+// still does for it is small: answer the viewer's ICE consent checks,
+// decrypt its RTCP, notice a DTLS close. Yet a PeerConnection holds about
+// 150 KB (five reading goroutines, each with its own buffer, packet
+// queues between them, ICE, DTLS and SRTP session state) and a dozen
+// goroutines for that. Detach moves those duties to sluice, keyed by the
+// viewer's address on the shared socket, so that the session can close
+// its PeerConnection and keep a few hundred bytes instead:
+//
+//   - STUN binding requests with the connection's ICE credentials are
+//     answered (RFC 8445 §7.3, RFC 7675 consent): sluice acts as an ICE
+//     lite agent would. A nominated check from a new address (after an ICE
+//     restart, RestartICE) moves the media there.
+//   - SRTCP is decrypted with the peer's keys (derived like the direct
+//     path's own) and handed to the session.
+//   - A DTLS alert from the peer (close_notify, or a fatal one) ends the
+//     connection; Release sends the peer a close_notify. Both are records
+//     of the AES-GCM cipher suites, derived from the same captured
+//     handshake; other suites are not detached.
+//   - Nothing authenticated from the peer for ConsentTimeout ends it.
+//
+// Writes pion still makes to a detached address (its DTLS close_notify
+// when the session closes the PeerConnection) are dropped.
+
+// ConsentTimeout ends a detached connection that sent nothing
+// authenticated (STUN check, SRTCP) for this long: pion's disconnected
+// and failed timeouts together, as on its path.
+const ConsentTimeout = 15 * time.Second
+
+// consentSweep is how often detached connections are checked for consent.
+const consentSweep = time.Second
+
+// alertSeq is the DTLS sequence number of the close_notify sluice sends:
+// above any pion used in epoch 1 (its Finished and a few retransmissions),
+// so that the peer's replay window takes it.
+const alertSeq = 1 << 32
+
+var (
+	// ErrNoDetach means a connection stays with pion.
+	ErrNoDetach = errors.New("cannot detach from pion")
+	// ErrConsentExpired ends a detached connection whose peer went silent.
+	ErrConsentExpired = errors.New("ICE consent expired: nothing authenticated from the peer")
+	// ErrPeerClosed ends a detached connection whose peer sent a DTLS alert.
+	ErrPeerClosed = errors.New("peer closed the DTLS association")
+)
+
+// DetachConfig is what a detached connection needs from its session.
+type DetachConfig struct {
+	// LocalUfrag and LocalPwd are the ICE credentials of the answer.
+	LocalUfrag, LocalPwd string
+	// OnRTCP gets each decrypted compound RTCP packet, in the socket's
+	// read goroutine; plain is reused after it returns.
+	OnRTCP func(plain []byte)
+	// OnMove runs when the peer's media address changes.
+	OnMove func(netip.AddrPort)
+	// OnClose runs once, in its own goroutine, when the peer closed the
+	// association or its consent expired.
+	OnClose func(error)
+}
+
+type iceCreds struct{ ufrag, pwd string }
+
+// detached is the state of a detached connection.
+type detached struct {
+	cfg      DetachConfig
+	lastSeen atomic.Int64 // unix nanoseconds of the last authenticated packet
+	once     sync.Once
+
+	mu    sync.Mutex // the socket read goroutines, ICE restarts, Release
+	srtcp *srtp.Context
+	hdr   rtcp.Header
+	plain []byte
+	local iceCreds
+	next  iceCreds // offered by an ICE restart until the peer uses it
+	dtls  *ciphersuite.GCM
+}
+
+// Detach hands the connection's ICE consent, RTCP and DTLS close to
+// sluice (see above); the caller then closes the PeerConnection. It needs
+// a started, routed direct path and an AES-GCM DTLS cipher suite.
+func (d *Direct) Detach(cfg DetachConfig) error {
+	r := d.route.Load()
+	if r == nil {
+		return fmt.Errorf("%w: no direct route", ErrNoDetach)
+	}
+	if d.det.Load() != nil {
+		return fmt.Errorf("%w: detached already", ErrNoDetach)
+	}
+	srtcp, err := d.keys.remoteContext()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoDetach, err)
+	}
+	x := &detached{cfg: cfg, srtcp: srtcp, local: iceCreds{cfg.LocalUfrag, cfg.LocalPwd}}
+	x.lastSeen.Store(time.Now().UnixNano())
+	d.det.Store(x)
+	r.conn.own(r.addr, d)
+	d.engine.watchConsent(d)
+	return nil
+}
+
+// Detached reports whether the connection is detached from pion.
+func (d *Direct) Detached() bool { return d.det.Load() != nil }
+
+// Release ends a detached connection: its address and ICE credentials
+// are forgotten and, with notify, the peer gets a DTLS close_notify.
+func (d *Direct) Release(notify bool) {
+	x := d.det.Swap(nil)
+	if x == nil {
+		return
+	}
+	d.engine.detached.Delete(d)
+	r := d.route.Load()
+	if r != nil {
+		r.conn.addrs.CompareAndDelete(ownKey(r.addr), d)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range d.engine.net.list() {
+		c.ufrags.CompareAndDelete(x.local.ufrag, d)
+		c.ufrags.CompareAndDelete(x.next.ufrag, d)
+	}
+	if !notify || r == nil {
+		return
+	}
+	if sealed, err := d.closeNotify(x); err == nil {
+		_, _ = r.conn.UDPConn.WriteToUDPAddrPort(sealed, r.addr)
+	}
+}
+
+// RestartICE answers an ICE restart of a detached connection (RFC 9725
+// §4.4.2): new local credentials, accepted beside the current ones until
+// the peer's first check with them. The answer fragment lists the UDP
+// candidates of the session's SDP answer (the shared sockets).
+func (d *Direct) RestartICE(answer string) (string, error) {
+	x := d.det.Load()
+	if x == nil {
+		return "", fmt.Errorf("%w: not detached", ErrNoDetach)
+	}
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(answer); err != nil {
+		return "", err
+	}
+	next := iceCreds{ufrag: rand.Text()[:16], pwd: rand.Text()}
+	x.mu.Lock()
+	for _, c := range d.engine.net.list() {
+		c.ufrags.CompareAndDelete(x.next.ufrag, d)
+		c.ufrags.Store(next.ufrag, d)
+		c.restarted.Store(true)
+	}
+	x.next = next
+	x.mu.Unlock()
+	udp := func(c string) bool {
+		f := strings.Fields(c)
+		return len(f) > 2 && strings.EqualFold(f[2], "udp")
+	}
+	return fragmentOf(&sd, next.ufrag, next.pwd, udp), nil
+}
+
+// WriteRTCP encrypts and queues RTCP packets (sender reports), as
+// WriteRTP does RTP.
+func (d *Direct) WriteRTCP(pkts []rtcp.Packet) error {
+	r := d.route.Load()
+	if r == nil {
+		return ErrNoDirect
+	}
+	raw, err := rtcp.Marshal(pkts)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil {
+		return ErrNoDirect
+	}
+	sealed, err := d.ctx.EncryptRTCP(nil, raw, nil)
+	if err != nil {
+		return err
+	}
+	_, err = r.conn.enqueue(sealed, r.addr)
+	return err
+}
+
+// receive handles a packet from a detached peer, in the socket's read
+// goroutine (RFC 7983 demultiplexing).
+func (d *Direct) receive(p []byte, from netip.AddrPort, c *batchConn) {
+	x := d.det.Load()
+	if x == nil || len(p) == 0 {
+		return
+	}
+	switch b := p[0]; {
+	case b < 4:
+		d.receiveSTUN(x, p, from, c)
+	case b >= 20 && b < 64:
+		d.receiveDTLS(x, p)
+	case b >= 128 && b < 192 && len(p) >= 8 && p[1] >= 192 && p[1] <= 223:
+		x.mu.Lock()
+		plain, err := x.srtcp.DecryptRTCP(x.plain[:0], p, &x.hdr)
+		if err == nil {
+			x.plain = plain[:0]
+			x.lastSeen.Store(time.Now().UnixNano())
+			x.cfg.OnRTCP(plain)
+		}
+		x.mu.Unlock()
+	}
+}
+
+// receiveSTUN answers a binding request made with the connection's ICE
+// credentials and follows a nominated check from a new address.
+func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batchConn) {
+	m := &stun.Message{Raw: append([]byte(nil), p...)}
+	if err := m.Decode(); err != nil {
+		return
+	}
+	if m.Type.Class == stun.ClassIndication {
+		return // keepalives carry no integrity: they prove nothing
+	}
+	if m.Type != stun.BindingRequest {
+		return
+	}
+	user, err := m.Get(stun.AttrUsername)
+	if err != nil {
+		return
+	}
+	ufrag, _, _ := strings.Cut(string(user), ":")
+	x.mu.Lock()
+	creds, fresh := x.local, false
+	if x.next.ufrag != "" && ufrag == x.next.ufrag {
+		creds, fresh = x.next, true
+	}
+	if ufrag != creds.ufrag || stun.NewShortTermIntegrity(creds.pwd).Check(m) != nil {
+		x.mu.Unlock()
+		return
+	}
+	if fresh { // the peer restarted: its old credentials are done
+		for _, conn := range d.engine.net.list() {
+			conn.ufrags.CompareAndDelete(x.local.ufrag, d)
+		}
+		x.local, x.next = x.next, iceCreds{}
+		// Stays findable by ufrag: a later check may come from yet
+		// another address.
+		c.ufrags.Store(x.local.ufrag, d)
+	}
+	x.mu.Unlock()
+	x.lastSeen.Store(time.Now().UnixNano())
+	resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: from.Addr().Unmap().AsSlice(), Port: int(from.Port())},
+		stun.NewShortTermIntegrity(creds.pwd), stun.Fingerprint)
+	if err != nil {
+		return
+	}
+	_, _ = c.UDPConn.WriteToUDPAddrPort(resp.Raw, from)
+	if !m.Contains(stun.AttrUseCandidate) {
+		return
+	}
+	if r := d.route.Load(); r != nil && r.conn == c && ownKey(r.addr) == ownKey(from) {
+		return
+	}
+	// A nominated pair at a new address: the media goes there.
+	old := d.route.Swap(&route{conn: c, addr: from})
+	if old != nil {
+		old.conn.addrs.CompareAndDelete(ownKey(old.addr), d)
+	}
+	c.own(from, d)
+	if x.cfg.OnMove != nil {
+		x.cfg.OnMove(from)
+	}
+}
+
+// receiveDTLS ends the connection on an authentic alert from the peer
+// (a close_notify, or a fatal one); other records (a late handshake
+// retransmission) are dropped.
+func (d *Direct) receiveDTLS(x *detached, p []byte) {
+	var h recordlayer.Header
+	if err := h.Unmarshal(p); err != nil || h.ContentType != protocol.ContentTypeAlert || h.Epoch == 0 {
+		return
+	}
+	// The first record of the datagram (no connection IDs: pion offers none).
+	end := recordlayer.FixedHeaderSize + int(binary.BigEndian.Uint16(p[recordlayer.FixedHeaderSize-2:]))
+	if end > len(p) {
+		return
+	}
+	x.mu.Lock()
+	gcm, err := d.dtlsCipher(x)
+	var out []byte
+	if err == nil {
+		out, err = gcm.Decrypt(recordlayer.Header{}, append([]byte(nil), p[:end]...))
+	}
+	x.mu.Unlock()
+	var a alert.Alert
+
+	if err != nil || len(out) < recordlayer.FixedHeaderSize || a.Unmarshal(out[recordlayer.FixedHeaderSize:]) != nil {
+		return
+	}
+	if a.Description == alert.CloseNotify || a.Level == alert.Fatal {
+		d.end(x, ErrPeerClosed)
+	}
+}
+
+// closeNotify returns the sealed DTLS close_notify record. x.mu is held.
+func (d *Direct) closeNotify(x *detached) ([]byte, error) {
+	gcm, err := d.dtlsCipher(x)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recordlayer.RecordLayer{
+		Header: recordlayer.Header{
+			ContentType: protocol.ContentTypeAlert, Version: protocol.Version1_2,
+			Epoch: 1, SequenceNumber: alertSeq,
+		},
+		Content: &alert.Alert{Level: alert.Warning, Description: alert.CloseNotify},
+	}
+	raw, err := rec.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return gcm.Encrypt(rec, raw)
+}
+
+// dtlsCipher is the record cipher of the connection's DTLS epoch 1, made
+// when first needed. x.mu is held.
+func (d *Direct) dtlsCipher(x *detached) (*ciphersuite.GCM, error) {
+	if x.dtls == nil {
+		g, err := d.keys.recordCipher()
+		if err != nil {
+			return nil, err
+		}
+		x.dtls = g
+	}
+	return x.dtls, nil
+}
+
+// end runs the session's OnClose once.
+func (d *Direct) end(x *detached, reason error) {
+	x.once.Do(func() { go x.cfg.OnClose(reason) })
+}
+
+// watchConsent adds d to the connections whose consent the engine checks.
+func (e *Engine) watchConsent(d *Direct) {
+	e.detached.Store(d, struct{}{})
+	e.consentOnce.Do(func() { go e.checkConsent() })
+}
+
+// checkConsent ends detached connections whose peers went silent, until
+// the engine closes.
+func (e *Engine) checkConsent() {
+	t := time.NewTicker(consentSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case now := <-t.C:
+			e.expireConsent(now)
+		}
+	}
+}
+
+// expireConsent ends the detached connections that sent nothing
+// authenticated for ConsentTimeout before now.
+func (e *Engine) expireConsent(now time.Time) {
+	e.detached.Range(func(k, _ any) bool {
+		d := k.(*Direct)
+		if x := d.det.Load(); x != nil && now.UnixNano()-x.lastSeen.Load() > int64(ConsentTimeout) {
+			d.end(x, ErrConsentExpired)
+		}
+		return true
+	})
+}
+
+// owners are the detached peers of one shared socket: their packets are
+// read by sluice, not passed to pion's mux.
+type owners struct {
+	any       atomic.Bool // set by the first own: until then reads pay nothing
+	restarted atomic.Bool // some detached peer restarted ICE
+	addrs     sync.Map    // netip.AddrPort (unmapped) → *Direct
+	ufrags    sync.Map    // local ICE ufrag → *Direct, after an ICE restart
+}
+
+func ownKey(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+func (o *owners) own(addr netip.AddrPort, d *Direct) {
+	o.addrs.Store(ownKey(addr), d)
+	o.any.Store(true)
+}
+
+// owns reports whether addr is a detached peer's.
+func (o *owners) owns(addr netip.AddrPort) bool {
+	if !o.any.Load() {
+		return false
+	}
+	_, ok := o.addrs.Load(ownKey(addr))
+	return ok
+}
+
+// claim handles p if it comes from a detached peer, or is an ICE check
+// for one that restarted ICE; false leaves it to pion.
+func (o *owners) claim(p []byte, from netip.AddrPort, c *batchConn) bool {
+	if v, ok := o.addrs.Load(ownKey(from)); ok {
+		v.(*Direct).receive(p, from, c)
+		return true
+	}
+	if !o.restarted.Load() || !stun.IsMessage(p) {
+		return false
+	}
+	m := &stun.Message{Raw: append([]byte(nil), p...)}
+	if m.Decode() != nil {
+		return false
+	}
+	user, err := m.Get(stun.AttrUsername)
+	if err != nil {
+		return false
+	}
+	ufrag, _, _ := strings.Cut(string(user), ":")
+	if v, ok := o.ufrags.Load(ufrag); ok {
+		v.(*Direct).receive(p, from, c)
+		return true
+	}
+	return false
+}
+
+// remoteContext returns the SRTP context that decrypts what the peer
+// (the DTLS client) sends.
+func (k *keyCapture) remoteContext() (*srtp.Context, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if dtlsKeyLen(k.suite) == 0 {
+		return nil, fmt.Errorf("cipher suite %s: no AES-GCM records", k.suite)
+	}
+	if !k.hello || k.profile == 0 || len(k.master) == 0 {
+		return nil, errors.New("DTLS handshake not seen as server")
+	}
+	cfg := srtp.Config{Profile: k.profile}
+	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
+		return nil, err
+	}
+	return srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, k.profile)
+}
+
+// recordCipher is the DTLS 1.2 record cipher of the captured handshake,
+// sluice's side (RFC 5246 §6.3 key expansion; RFC 5288 AES-GCM).
+func (k *keyCapture) recordCipher() (*ciphersuite.GCM, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := dtlsKeyLen(k.suite)
+	if n == 0 || len(k.master) == 0 {
+		return nil, fmt.Errorf("%w: cipher suite %s", ErrNoDetach, k.suite)
+	}
+	keys, err := prf.GenerateEncryptionKeys(k.master, k.clientRandom, k.serverRandom[:], 0, n, 4, prfHash(k.suite))
+	if err != nil {
+		return nil, err
+	}
+	return ciphersuite.NewGCM(keys.ServerWriteKey, keys.ServerWriteIV, keys.ClientWriteKey, keys.ClientWriteIV)
+}
+
+// dtlsKeyLen is the AES key length of an AES-GCM cipher suite, 0 for the
+// others.
+func dtlsKeyLen(s dtls.CipherSuiteID) int {
+	switch s {
+	case dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:
+		return 16
+	case dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, dtls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		return 32
+	}
+	return 0
+}

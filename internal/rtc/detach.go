@@ -260,10 +260,9 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 		for _, conn := range d.engine.net.list() {
 			conn.ufrags.CompareAndDelete(x.local.ufrag, d)
 		}
+		// The new ufrag stays registered (RestartICE): a later check
+		// may come from yet another address.
 		x.local, x.next = x.next, iceCreds{}
-		// Stays findable by ufrag: a later check may come from yet
-		// another address.
-		c.ufrags.Store(x.local.ufrag, d)
 	}
 	x.mu.Unlock()
 	x.lastSeen.Store(time.Now().UnixNano())

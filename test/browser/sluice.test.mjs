@@ -119,6 +119,33 @@ describe('sluice pages in Chromium', { timeout: 200000 }, () => {
     h264Player = await playAndCheck('h264cam', pub, 'H264');
   });
 
+  // Chromium sends receiver reports at once, so sluice detaches the player
+  // from pion early (see README, How it works): from then on sluice itself
+  // answers Chromium's consent checks (about every 5 s; without answers
+  // Chromium drops the connection after 30 s) and reads its RTCP.
+  test('the H264 player keeps playing after sluice detached it from pion', { timeout: TEST_TIMEOUT }, async () => {
+    const session = await waitFor(h264Player, 'the player\'s session detached', async () => {
+      const r = await fetch('/v1/sessions');
+      const { sessions } = await r.json();
+      const s = sessions.find((x) => x.kind === 'whep' && x.stream === 'h264cam');
+      return s && s.detached && s.state === 'connected' && s.rtp_path === 'direct' && s;
+    });
+    assert.ok(session.detached);
+    const pair = async () => (await h264Player.evaluate(() => window.sluice.rawStats('candidate-pair')))
+      .find((p) => p.nominated && p.state === 'succeeded');
+    const before = await pair();
+    assert.ok(before, 'a nominated candidate pair');
+    // A consent check answered after detaching: by sluice.
+    const later = await waitFor(h264Player, 'a consent response after detaching', async (n) => {
+      const p = (await window.sluice.rawStats('candidate-pair')).find((x) => x.nominated && x.state === 'succeeded');
+      return p && p.responsesReceived > n && p;
+    }, before.responsesReceived);
+    assert.ok(later.responsesReceived > before.responsesReceived);
+    const f0 = await h264Player.evaluate(() => window.sluice.framesDecoded());
+    await waitFor(h264Player, 'framesDecoded to grow by 30', (n) => window.sluice.framesDecoded() >= n + 30, f0);
+    timings.add(`detached H264 player: consent responses ${before.responsesReceived} -> ${later.responsesReceived}`);
+  });
+
   test('VP8: publish the camera, play it in another page', { timeout: TEST_TIMEOUT }, async () => {
     const pub = await publish('vp8cam', '&codec=vp8');
     publishers.vp8cam = pub;

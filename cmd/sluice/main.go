@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -26,13 +25,6 @@ import (
 // exitTimeout bounds the time from the stop signal to the end of the process,
 // so that a stuck session can never stall a deploy or a container restart.
 const exitTimeout = 5 * time.Second
-
-// defaultGCPercent is the garbage collector's heap goal (GOGC) unless the
-// environment sets GOGC. Once connected, sessions allocate next to nothing
-// per packet, so collections are rare either way; halving Go's default
-// headroom (100) keeps about 30-40 KB less per viewer resident, with no
-// CPU cost measured per packet (docs/PERFORMANCE.md).
-const defaultGCPercent = 50
 
 func main() {
 	os.Exit(run())
@@ -55,9 +47,6 @@ func run() int {
 		return 2
 	}
 	log := cfg.Logger(os.Stderr)
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -73,6 +73,9 @@ type destQueue struct {
 	packets int  // packets queued
 	listed  bool // in batchConn.active
 	used    bool // written to since the last sweep
+	// dtls is the last DTLS datagram written (pion's final handshake
+	// flight), replayed for a detached peer that did not get it (detach.go).
+	dtls []byte
 }
 
 // gsoGroup is a run of packets to one destination, all of size seg but the
@@ -103,6 +106,16 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	return b, nil
 }
 
+// lastDTLS returns a copy of the last DTLS datagram written to addr.
+func (b *batchConn) lastDTLS(addr netip.AddrPort) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q := b.dests[addr]; q != nil {
+		return append([]byte(nil), q.dtls...)
+	}
+	return nil
+}
+
 // enqueue queues p for addr.
 func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > gsoMaxBytes {
@@ -124,6 +137,9 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 		b.active = append(b.active, q)
 	}
 	q.used = true
+	if p[0] >= 20 && p[0] < 64 {
+		q.dtls = append(q.dtls[:0], p...)
+	}
 	q.add(p, b.gso.Load(), b)
 	q.packets++
 	b.queued++

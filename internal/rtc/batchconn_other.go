@@ -15,6 +15,9 @@ type batchConn struct {
 
 func newBatchConn(c *net.UDPConn) (*batchConn, error) { return &batchConn{UDPConn: c}, nil }
 
+// lastDTLS returns nil: nothing is kept (no handshake replay, detach.go).
+func (b *batchConn) lastDTLS(netip.AddrPort) []byte { return nil }
+
 // enqueue sends p at once.
 func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 	return b.UDPConn.WriteToUDPAddrPort(p, addr)

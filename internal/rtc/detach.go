@@ -42,6 +42,10 @@ import (
 //     connection; Release sends the peer a close_notify. Both are records
 //     of the AES-GCM cipher suites, derived from the same captured
 //     handshake; other suites are not detached.
+//   - A peer that did not get sluice's final handshake flight sends its
+//     own again (RFC 6347 §4.2.4); it gets the flight pion sent, kept by
+//     the shared socket. So a connection can be detached as soon as it is
+//     connected.
 //   - Nothing authenticated from the peer for ConsentTimeout ends it.
 //
 // Writes pion still makes to a detached address (its DTLS close_notify
@@ -98,7 +102,15 @@ type detached struct {
 	local iceCreds
 	next  iceCreds // offered by an ICE restart until the peer uses it
 	dtls  *ciphersuite.GCM
+	// flight is pion's last handshake datagram to the peer, sent again
+	// (at most maxReplays times) when the peer repeats its own flight.
+	flight  []byte
+	replays int
 }
+
+// maxReplays bounds how often a detached connection's final handshake
+// flight is sent again: DTLS retransmits about six times before giving up.
+const maxReplays = 8
 
 // Detach hands the connection's ICE consent, RTCP and DTLS close to
 // sluice (see above); the caller then closes the PeerConnection. It needs
@@ -115,7 +127,7 @@ func (d *Direct) Detach(cfg DetachConfig) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoDetach, err)
 	}
-	x := &detached{cfg: cfg, srtcp: srtcp, local: iceCreds{cfg.LocalUfrag, cfg.LocalPwd}}
+	x := &detached{cfg: cfg, srtcp: srtcp, local: iceCreds{cfg.LocalUfrag, cfg.LocalPwd}, flight: r.conn.lastDTLS(r.addr)}
 	x.lastSeen.Store(time.Now().UnixNano())
 	d.det.Store(x)
 	r.conn.own(r.addr, d)
@@ -216,7 +228,7 @@ func (d *Direct) receive(p []byte, from netip.AddrPort, c *batchConn) {
 	case b < 4:
 		d.receiveSTUN(x, p, from, c)
 	case b >= 20 && b < 64:
-		d.receiveDTLS(x, p)
+		d.receiveDTLS(x, p, from, c)
 	case b >= 128 && b < 192 && len(p) >= 8 && p[1] >= 192 && p[1] <= 223:
 		x.mu.Lock()
 		plain, err := x.srtcp.DecryptRTCP(x.plain[:0], p, &x.hdr)
@@ -291,11 +303,27 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 }
 
 // receiveDTLS ends the connection on an authentic alert from the peer
-// (a close_notify, or a fatal one); other records (a late handshake
-// retransmission) are dropped.
-func (d *Direct) receiveDTLS(x *detached, p []byte) {
+// (a close_notify, or a fatal one), and answers a repeated handshake
+// flight with sluice's last one; other records are dropped.
+func (d *Direct) receiveDTLS(x *detached, p []byte, from netip.AddrPort, c *batchConn) {
 	var h recordlayer.Header
-	if err := h.Unmarshal(p); err != nil || h.ContentType != protocol.ContentTypeAlert || h.Epoch == 0 {
+	if err := h.Unmarshal(p); err != nil {
+		return
+	}
+	if h.ContentType == protocol.ContentTypeHandshake && h.Epoch == 0 {
+		x.mu.Lock()
+		flight := x.flight
+		if x.replays >= maxReplays {
+			flight = nil
+		}
+		x.replays++
+		x.mu.Unlock()
+		if len(flight) > 0 {
+			_, _ = c.UDPConn.WriteToUDPAddrPort(flight, from)
+		}
+		return
+	}
+	if h.ContentType != protocol.ContentTypeAlert || h.Epoch == 0 {
 		return
 	}
 	// The first record of the datagram (no connection IDs: pion offers none).

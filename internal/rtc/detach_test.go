@@ -33,6 +33,10 @@ type detachRig struct {
 	closed     chan error
 }
 
+// rigFlight stands for pion's last handshake datagram (ChangeCipherSpec
+// and Finished).
+var rigFlight = []byte{20, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 5, 0, 1, 1, 22, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0xaa, 0xbb}
+
 const (
 	rigUfrag = "sluiceufrag"
 	rigPwd   = "sluicepasswordsluicepassword"
@@ -74,6 +78,15 @@ func newDetachRig(t *testing.T) *detachRig {
 		t.Fatal(err)
 	}
 	r.d.route.Store(&route{conn: bc, addr: addrOf(r.viewer)})
+	// pion's final handshake flight, as it goes out through the shared
+	// socket before the connection is detached.
+	if _, err := bc.WriteToAddrPort(rigFlight, addrOf(r.viewer)); err != nil {
+		t.Fatal(err)
+	}
+	bc.Flush()
+	if got := readFrom(t, r.viewer, time.Second); !bytes.Equal(got, rigFlight) {
+		t.Fatalf("the viewer got %x, want the flight", got)
+	}
 	err = r.d.Detach(DetachConfig{
 		LocalUfrag: rigUfrag, LocalPwd: rigPwd,
 		OnRTCP:  func(b []byte) { r.rtcpIn <- append([]byte(nil), b...) },
@@ -102,6 +115,18 @@ func check(t *testing.T, ufrag, pwd string, nominate bool) *stun.Message {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// readFrom returns the next datagram sock gets, or nil within wait.
+func readFrom(t *testing.T, sock *net.UDPConn, wait time.Duration) []byte {
+	t.Helper()
+	buf := make([]byte, 1500)
+	_ = sock.SetReadDeadline(time.Now().Add(wait))
+	n, err := sock.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
 }
 
 // response reads the STUN response sock gets, or nil within wait.
@@ -304,5 +329,24 @@ consent:
 		}
 	case <-time.After(time.Second):
 		t.Fatal("consent did not expire")
+	}
+}
+
+// TestDetachedReplaysFlight: a viewer that repeats its handshake flight
+// (it missed sluice's last one) gets pion's last flight again, at most
+// maxReplays times; other records from it get nothing.
+func TestDetachedReplaysFlight(t *testing.T) {
+	r := newDetachRig(t)
+	// The start of a repeated client flight: a handshake record, epoch 0.
+	repeat := []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 7, 0, 2, 11, 0}
+	for i := range maxReplays {
+		r.bc.claim(repeat, addrOf(r.viewer), r.bc)
+		if got := readFrom(t, r.viewer, time.Second); !bytes.Equal(got, rigFlight) {
+			t.Fatalf("repeat %d: the viewer got %x, want the flight again", i+1, got)
+		}
+	}
+	r.bc.claim(repeat, addrOf(r.viewer), r.bc)
+	if got := readFrom(t, r.viewer, 200*time.Millisecond); got != nil {
+		t.Errorf("repeat %d: the viewer got %x, want nothing more", maxReplays+1, got)
 	}
 }

@@ -9,18 +9,18 @@ import (
 	"github.com/sluice-media/sluice/internal/rtc"
 )
 
-// detachDelay is how long after connecting a viewer that sent no RTCP is
-// detached from pion: long enough for DTLS retransmissions of a lost
-// final flight (pion's first is after 1 s, the next 2 s later) to be
-// over, since pion is no longer there to answer them afterwards.
-const detachDelay = 4 * time.Second
+// detachDelay is how long after connecting a viewer is detached from
+// pion: a moment for pion to finish what it starts on connecting (its
+// RTP senders) before it is closed. A viewer that missed sluice's last
+// DTLS handshake flight still gets it afterwards (rtc.Direct.Detach).
+const detachDelay = 100 * time.Millisecond
 
 // detach closes the viewer's PeerConnection and leaves its ICE consent,
 // RTCP and DTLS close to the direct path (rtc.Direct.Detach), which costs
 // a few hundred bytes where pion's connection costs about 150 KB and a
-// dozen goroutines. It runs at the viewer's first RTCP packet, or
-// detachDelay after it connected; a viewer with a data channel, ICE over
-// TCP or a cipher suite the direct path cannot read stays with pion.
+// dozen goroutines. It runs detachDelay after the viewer connected; a
+// viewer with a data channel, ICE over TCP or a cipher suite the direct
+// path cannot read stays with pion.
 func (s *Session) detach() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -382,8 +382,7 @@ func (s *Session) pump() {
 
 // readRTCP reads what pion decrypted of the viewer's RTCP for one
 // sender, until the PeerConnection closes (or the session detaches from
-// pion, whose first RTCP packet also proves the viewer finished its DTLS
-// handshake).
+// pion).
 func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 	buf := make([]byte, 1500)
 	for {
@@ -392,9 +391,6 @@ func (s *Session) readRTCP(sender *webrtc.RTPSender, ot *outTrack) {
 			return
 		}
 		s.rtcpIn(buf[:n], ot)
-		if !s.detached.Load() {
-			s.detach()
-		}
 	}
 }
 

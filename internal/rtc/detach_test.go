@@ -132,13 +132,11 @@ func readFrom(t *testing.T, sock *net.UDPConn, wait time.Duration) []byte {
 // response reads the STUN response sock gets, or nil within wait.
 func response(t *testing.T, sock *net.UDPConn, wait time.Duration) *stun.Message {
 	t.Helper()
-	buf := make([]byte, 1500)
-	_ = sock.SetReadDeadline(time.Now().Add(wait))
-	n, err := sock.Read(buf)
-	if err != nil {
+	b := readFrom(t, sock, wait)
+	if b == nil {
 		return nil
 	}
-	m := &stun.Message{Raw: buf[:n]}
+	m := &stun.Message{Raw: b}
 	if err := m.Decode(); err != nil {
 		t.Fatalf("not a STUN message: %v", err)
 	}

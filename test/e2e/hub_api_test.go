@@ -139,6 +139,22 @@ type apiStream struct {
 	Uptime float64 `json:"uptime_seconds"`
 }
 
+// kick ends a session through DELETE /v1/sessions/{id} and returns the
+// status.
+func kick(t *testing.T, base, token, id string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, base+"/v1/sessions/"+id, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // waitRTPPaths polls GET /v1/sessions for up to 5 s until the WHEP
 // sessions counted by rtp_path are want (a viewer's side may see the
 // connection up a moment before the server's does); it returns the last
@@ -239,27 +255,16 @@ func TestJSONAPI(t *testing.T) {
 			t.Errorf("%s session: rtp_path %q, want %q", ss.Kind, ss.RTPPath, want)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodDelete, base+"/v1/sessions/"+viewerID, nil)
-	req.Header.Set("Authorization", "Bearer "+ops)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("kick: %d", resp.StatusCode)
+	if code := kick(t, base, ops, viewerID); code != 200 {
+		t.Fatalf("kick: %d", code)
 	}
 	select {
 	case <-v.Done():
 	case <-ctx.Done():
 		t.Fatal("kicked viewer still connected")
 	}
-	req, _ = http.NewRequest(http.MethodDelete, base+"/v1/sessions/"+viewerID, nil)
-	req.Header.Set("Authorization", "Bearer "+ops)
-	resp, _ = http.DefaultClient.Do(req)
-	resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Errorf("second kick: %d, want 404", resp.StatusCode)
+	if code := kick(t, base, ops, viewerID); code != 404 {
+		t.Errorf("second kick: %d, want 404", code)
 	}
 }
 

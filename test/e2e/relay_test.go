@@ -414,14 +414,8 @@ func TestViewerDetachesFromPion(t *testing.T) {
 	for _, s := range viewerSessions(t, base) {
 		id = s.ID
 	}
-	req, _ := http.NewRequest(http.MethodDelete, base+"/v1/sessions/"+id, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("kick: %d", resp.StatusCode)
+	if code := kick(t, base, "", id); code != 200 {
+		t.Fatalf("kick: %d", code)
 	}
 	select {
 	case <-a.Done():

@@ -76,9 +76,10 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter for pion's mux;
-// what pion still writes to a detached peer is dropped.
+// what pion writes to a detached peer while closing its PeerConnection
+// is dropped (Direct.ClosePeer).
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
-	if b.owns(addr) {
+	if b.mutes(addr) {
 		return len(p), nil
 	}
 	return b.enqueue(p, addr)

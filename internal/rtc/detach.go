@@ -16,6 +16,7 @@ import (
 	"github.com/pion/dtls/v3/pkg/crypto/prf"
 	"github.com/pion/dtls/v3/pkg/protocol"
 	"github.com/pion/dtls/v3/pkg/protocol/alert"
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
@@ -35,7 +36,7 @@ import (
 //   - STUN binding requests with the connection's ICE credentials are
 //     answered (RFC 8445 §7.3, RFC 7675 consent): sluice acts as an ICE
 //     lite agent would. A nominated check from a new address (after an ICE
-//     restart, RestartICE) moves the media there.
+//     restart, RestartICE, or a NAT's new mapping) moves the media there.
 //   - SRTCP is decrypted with the peer's keys (derived like the direct
 //     path's own) and handed to the session.
 //   - A DTLS alert from the peer (close_notify, or a fatal one) ends the
@@ -48,8 +49,10 @@ import (
 //     connected.
 //   - Nothing authenticated from the peer for ConsentTimeout ends it.
 //
-// Writes pion still makes to a detached address (its DTLS close_notify
-// when the session closes the PeerConnection) are dropped.
+// sluice takes only what authenticates as the peer's (or repeats its
+// handshake); anything else from the address (a new session of a client
+// that reused it) still goes to pion. What pion writes to the peer while
+// ClosePeer closes the PeerConnection (its close_notify) is dropped.
 
 // ConsentTimeout ends a detached connection that sent nothing
 // authenticated (STUN check, SRTCP) for this long: pion's disconnected
@@ -131,8 +134,26 @@ func (d *Direct) Detach(cfg DetachConfig) error {
 	x.lastSeen.Store(time.Now().UnixNano())
 	d.det.Store(x)
 	r.conn.own(r.addr, d)
+	for _, c := range d.engine.net.list() {
+		c.ufrags.Store(x.local.ufrag, d) // checks from a new address
+		c.byUfrag.Store(true)
+	}
 	d.engine.watchConsent(d)
 	return nil
+}
+
+// ClosePeer closes the connection's pion PeerConnection once detached;
+// what pion sends the peer while it closes (its DTLS close_notify) is
+// dropped.
+func (d *Direct) ClosePeer(pc interface{ Close() error }) error {
+	r := d.route.Load()
+	if r == nil {
+		return pc.Close()
+	}
+	key := ownKey(r.addr)
+	r.conn.muted.Store(key, struct{}{})
+	defer r.conn.muted.Delete(key)
+	return pc.Close()
 }
 
 // Detached reports whether the connection is detached from pion.
@@ -182,7 +203,6 @@ func (d *Direct) RestartICE(answer string) (string, error) {
 	for _, c := range d.engine.net.list() {
 		c.ufrags.CompareAndDelete(x.next.ufrag, d)
 		c.ufrags.Store(next.ufrag, d)
-		c.restarted.Store(true)
 	}
 	x.next = next
 	x.mu.Unlock()
@@ -217,46 +237,45 @@ func (d *Direct) WriteRTCP(pkts []rtcp.Packet) error {
 	return err
 }
 
-// receive handles a packet from a detached peer, in the socket's read
-// goroutine (RFC 7983 demultiplexing).
-func (d *Direct) receive(p []byte, from netip.AddrPort, c *batchConn) {
+// receive handles a packet from a detached peer's address (or a STUN
+// check naming its ufrag), in the socket's read goroutine (RFC 7983
+// demultiplexing). It reports whether the packet was the peer's; what
+// does not authenticate as the peer's is left to pion.
+func (d *Direct) receive(p []byte, from netip.AddrPort, c *batchConn) bool {
 	x := d.det.Load()
 	if x == nil || len(p) == 0 {
-		return
+		return false
 	}
 	switch b := p[0]; {
 	case b < 4:
-		d.receiveSTUN(x, p, from, c)
+		return d.receiveSTUN(x, p, from, c)
 	case b >= 20 && b < 64:
-		d.receiveDTLS(x, p, from, c)
+		return d.receiveDTLS(x, p, from, c)
 	case b >= 128 && b < 192 && len(p) >= 8 && p[1] >= 192 && p[1] <= 223:
 		x.mu.Lock()
+		defer x.mu.Unlock()
 		plain, err := x.srtcp.DecryptRTCP(x.plain[:0], p, &x.hdr)
-		if err == nil {
-			x.plain = plain[:0]
-			x.lastSeen.Store(time.Now().UnixNano())
-			x.cfg.OnRTCP(plain)
+		if err != nil {
+			return false
 		}
-		x.mu.Unlock()
+		x.plain = plain[:0]
+		x.lastSeen.Store(time.Now().UnixNano())
+		x.cfg.OnRTCP(plain)
+		return true
 	}
+	return false
 }
 
 // receiveSTUN answers a binding request made with the connection's ICE
 // credentials and follows a nominated check from a new address.
-func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batchConn) {
+func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batchConn) bool {
 	m := &stun.Message{Raw: append([]byte(nil), p...)}
-	if err := m.Decode(); err != nil {
-		return
-	}
-	if m.Type.Class == stun.ClassIndication {
-		return // keepalives carry no integrity: they prove nothing
-	}
-	if m.Type != stun.BindingRequest {
-		return
+	if m.Decode() != nil || m.Type != stun.BindingRequest {
+		return false // keepalive indications carry no integrity: they prove nothing
 	}
 	user, err := m.Get(stun.AttrUsername)
 	if err != nil {
-		return
+		return false
 	}
 	ufrag, _, _ := strings.Cut(string(user), ":")
 	x.mu.Lock()
@@ -266,7 +285,7 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 	}
 	if ufrag != creds.ufrag || stun.NewShortTermIntegrity(creds.pwd).Check(m) != nil {
 		x.mu.Unlock()
-		return
+		return false
 	}
 	if fresh { // the peer restarted: its old credentials are done
 		for _, conn := range d.engine.net.list() {
@@ -282,14 +301,14 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 		&stun.XORMappedAddress{IP: from.Addr().Unmap().AsSlice(), Port: int(from.Port())},
 		stun.NewShortTermIntegrity(creds.pwd), stun.Fingerprint)
 	if err != nil {
-		return
+		return true
 	}
 	_, _ = c.UDPConn.WriteToUDPAddrPort(resp.Raw, from)
 	if !m.Contains(stun.AttrUseCandidate) {
-		return
+		return true
 	}
 	if r := d.route.Load(); r != nil && r.conn == c && ownKey(r.addr) == ownKey(from) {
-		return
+		return true
 	}
 	// A nominated pair at a new address: the media goes there.
 	old := d.route.Swap(&route{conn: c, addr: from})
@@ -300,17 +319,22 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 	if x.cfg.OnMove != nil {
 		x.cfg.OnMove(from)
 	}
+	return true
 }
 
 // receiveDTLS ends the connection on an authentic alert from the peer
 // (a close_notify, or a fatal one), and answers a repeated handshake
-// flight with sluice's last one; other records are dropped.
-func (d *Direct) receiveDTLS(x *detached, p []byte, from netip.AddrPort, c *batchConn) {
+// flight with sluice's last one. A ClientHello is a new session's
+// (a client that reused the address): pion's.
+func (d *Direct) receiveDTLS(x *detached, p []byte, from netip.AddrPort, c *batchConn) bool {
 	var h recordlayer.Header
-	if err := h.Unmarshal(p); err != nil {
-		return
+	if h.Unmarshal(p) != nil || len(p) <= recordlayer.FixedHeaderSize {
+		return false
 	}
 	if h.ContentType == protocol.ContentTypeHandshake && h.Epoch == 0 {
+		if handshake.Type(p[recordlayer.FixedHeaderSize]) == handshake.TypeClientHello {
+			return false
+		}
 		x.mu.Lock()
 		flight := x.flight
 		if x.replays >= maxReplays {
@@ -321,15 +345,15 @@ func (d *Direct) receiveDTLS(x *detached, p []byte, from netip.AddrPort, c *batc
 		if len(flight) > 0 {
 			_, _ = c.UDPConn.WriteToUDPAddrPort(flight, from)
 		}
-		return
+		return true
 	}
 	if h.ContentType != protocol.ContentTypeAlert || h.Epoch == 0 {
-		return
+		return false
 	}
 	// The first record of the datagram (no connection IDs: pion offers none).
 	end := recordlayer.FixedHeaderSize + int(binary.BigEndian.Uint16(p[recordlayer.FixedHeaderSize-2:]))
 	if end > len(p) {
-		return
+		return false
 	}
 	x.mu.Lock()
 	gcm, err := d.dtlsCipher(x)
@@ -339,13 +363,13 @@ func (d *Direct) receiveDTLS(x *detached, p []byte, from netip.AddrPort, c *batc
 	}
 	x.mu.Unlock()
 	var a alert.Alert
-
 	if err != nil || len(out) < recordlayer.FixedHeaderSize || a.Unmarshal(out[recordlayer.FixedHeaderSize:]) != nil {
-		return
+		return false
 	}
 	if a.Description == alert.CloseNotify || a.Level == alert.Fatal {
 		d.end(x, ErrPeerClosed)
 	}
+	return true
 }
 
 // closeNotify returns the sealed DTLS close_notify record. x.mu is held.
@@ -419,13 +443,14 @@ func (e *Engine) expireConsent(now time.Time) {
 	})
 }
 
-// owners are the detached peers of one shared socket: their packets are
+// owners are the detached peers of one shared socket: what they send is
 // read by sluice, not passed to pion's mux.
 type owners struct {
-	any       atomic.Bool // set by the first own: until then reads pay nothing
-	restarted atomic.Bool // some detached peer restarted ICE
-	addrs     sync.Map    // netip.AddrPort (unmapped) → *Direct
-	ufrags    sync.Map    // local ICE ufrag → *Direct, after an ICE restart
+	any     atomic.Bool // set by the first own: until then reads pay nothing
+	byUfrag atomic.Bool // ufrags holds some
+	addrs   sync.Map    // netip.AddrPort (unmapped) → *Direct
+	ufrags  sync.Map    // local ICE ufrag → *Direct: checks from a new address
+	muted   sync.Map    // netip.AddrPort (unmapped) → struct{}: pion closing (ClosePeer)
 }
 
 func ownKey(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
@@ -435,23 +460,22 @@ func (o *owners) own(addr netip.AddrPort, d *Direct) {
 	o.any.Store(true)
 }
 
-// owns reports whether addr is a detached peer's.
-func (o *owners) owns(addr netip.AddrPort) bool {
+// mutes reports whether pion's writes to addr are to be dropped.
+func (o *owners) mutes(addr netip.AddrPort) bool {
 	if !o.any.Load() {
 		return false
 	}
-	_, ok := o.addrs.Load(ownKey(addr))
+	_, ok := o.muted.Load(ownKey(addr))
 	return ok
 }
 
-// claim handles p if it comes from a detached peer, or is an ICE check
-// for one that restarted ICE; false leaves it to pion.
+// claim handles p if it is a detached peer's: from its address, or an
+// ICE check naming its ufrag from a new one. false leaves it to pion.
 func (o *owners) claim(p []byte, from netip.AddrPort, c *batchConn) bool {
-	if v, ok := o.addrs.Load(ownKey(from)); ok {
-		v.(*Direct).receive(p, from, c)
+	if v, ok := o.addrs.Load(ownKey(from)); ok && v.(*Direct).receive(p, from, c) {
 		return true
 	}
-	if !o.restarted.Load() || !stun.IsMessage(p) {
+	if !o.byUfrag.Load() || !stun.IsMessage(p) {
 		return false
 	}
 	m := &stun.Message{Raw: append([]byte(nil), p...)}
@@ -464,8 +488,7 @@ func (o *owners) claim(p []byte, from netip.AddrPort, c *batchConn) bool {
 	}
 	ufrag, _, _ := strings.Cut(string(user), ":")
 	if v, ok := o.ufrags.Load(ufrag); ok {
-		v.(*Direct).receive(p, from, c)
-		return true
+		return v.(*Direct).receive(p, from, c)
 	}
 	return false
 }

@@ -145,8 +145,9 @@ func response(t *testing.T, sock *net.UDPConn, wait time.Duration) *stun.Message
 
 // TestDetachedICE: a detached connection answers the viewer's consent
 // checks made with its credentials (integrity, XOR-MAPPED-ADDRESS), not
-// others; after RestartICE it takes the new credentials, and a nominated
-// check from a new address moves the media there.
+// others; a nominated check from a new address moves the media there;
+// after RestartICE it takes the new credentials, and retires the old ones
+// at the first check with the new.
 func TestDetachedICE(t *testing.T) {
 	r := newDetachRig(t)
 	req := check(t, rigUfrag, rigPwd, false)
@@ -167,6 +168,19 @@ func TestDetachedICE(t *testing.T) {
 	r.bc.claim(check(t, rigUfrag, "wrongpasswordwrongpassword", false).Raw, addrOf(r.viewer), r.bc)
 	if m := response(t, r.viewer, 300*time.Millisecond); m != nil {
 		t.Errorf("a check with the wrong password got %v", m.Type)
+	}
+
+	// A NAT's new mapping: a nominated check with the current
+	// credentials from an address the connection has never seen.
+	nat := loopbackUDP(t)
+	if !r.bc.claim(check(t, rigUfrag, rigPwd, true).Raw, addrOf(nat), r.bc) {
+		t.Fatal("a nominated check from a new address was left to pion")
+	}
+	if m := response(t, nat, 2*time.Second); m == nil || m.Type != stun.BindingSuccess {
+		t.Fatalf("the check from the new address got %v, want a binding success", m)
+	}
+	if a := <-r.moved; a != addrOf(nat) {
+		t.Fatalf("moved to %v, want %v", a, addrOf(nat))
 	}
 
 	answer := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n" +
@@ -212,9 +226,9 @@ func TestDetachedICE(t *testing.T) {
 }
 
 // TestDetachedRTCPAndWrites: the viewer's SRTCP reaches OnRTCP decrypted
-// (a tampered packet does not); pion's writes to the detached address are
-// dropped while the direct path's RTP and RTCP arrive; after Release the
-// address is pion's again.
+// (a tampered packet is left to pion); what pion writes while ClosePeer
+// closes it is dropped, while the direct path's RTP and RTCP arrive; what
+// is not the viewer's stays pion's; after Release everything is.
 func TestDetachedRTCPAndWrites(t *testing.T) {
 	r := newDetachRig(t)
 	pli, _ := (&rtcp.PictureLossIndication{SenderSSRC: 7, MediaSSRC: 9}).Marshal()
@@ -224,8 +238,12 @@ func TestDetachedRTCPAndWrites(t *testing.T) {
 	}
 	bad := append([]byte(nil), sealed...)
 	bad[len(bad)-20] ^= 1
-	r.bc.claim(bad, addrOf(r.viewer), r.bc)
-	r.bc.claim(sealed, addrOf(r.viewer), r.bc)
+	if r.bc.claim(bad, addrOf(r.viewer), r.bc) {
+		t.Error("a tampered SRTCP packet was taken from pion")
+	}
+	if !r.bc.claim(sealed, addrOf(r.viewer), r.bc) {
+		t.Error("the viewer's SRTCP was left to pion")
+	}
 	select {
 	case got := <-r.rtcpIn:
 		if !bytes.Equal(got, pli) {
@@ -240,7 +258,12 @@ func TestDetachedRTCPAndWrites(t *testing.T) {
 	default:
 	}
 
-	if _, err := r.bc.WriteToAddrPort([]byte("pion's close_notify"), addrOf(r.viewer)); err != nil {
+	// What pion writes while it closes goes nowhere.
+	closing := closerFunc(func() error {
+		_, err := r.bc.WriteToAddrPort([]byte("pion's close_notify"), addrOf(r.viewer))
+		return err
+	})
+	if err := r.d.ClosePeer(closing); err != nil {
 		t.Fatal(err)
 	}
 	h := rtp.Header{Version: 2, PayloadType: 96, SSRC: 1, SequenceNumber: 1}
@@ -263,14 +286,37 @@ func TestDetachedRTCPAndWrites(t *testing.T) {
 		}
 	}
 
+	// Once pion is closed, its writes to the address (a new session of a
+	// client that reused it) go out again; so do the new session's
+	// packets that are not the detached viewer's: its ICE checks and
+	// its ClientHello.
+	if _, err := r.bc.WriteToAddrPort([]byte("a new session"), addrOf(r.viewer)); err != nil {
+		t.Fatal(err)
+	}
+	r.bc.Flush()
+	if got := readFrom(t, r.viewer, time.Second); string(got) != "a new session" {
+		t.Errorf("after ClosePeer the viewer got %q, want pion's write", got)
+	}
+	if r.bc.claim(check(t, "othersession", rigPwd, false).Raw, addrOf(r.viewer), r.bc) {
+		t.Error("a check for another session from the detached viewer's address was taken from pion")
+	}
+	hello := []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0}
+	if r.bc.claim(hello, addrOf(r.viewer), r.bc) {
+		t.Error("a ClientHello from the detached viewer's address was taken from pion")
+	}
+
 	r.d.Release(false)
 	if r.bc.claim(sealed, addrOf(r.viewer), r.bc) {
 		t.Error("after Release the viewer's packets are still taken from pion")
 	}
-	if r.bc.owns(addrOf(r.viewer)) {
-		t.Error("after Release pion's writes to the viewer are still dropped")
+	if r.bc.claim(check(t, rigUfrag, rigPwd, false).Raw, addrOf(loopbackUDP(t)), r.bc) {
+		t.Error("after Release a check with its ufrag is still taken from pion")
 	}
 }
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // TestDetachedDTLSClose: the close_notify Release sends closes pion's DTLS
 // client; the close_notify the client answers with ends the detached

@@ -45,7 +45,7 @@ func (s *Session) detach() {
 	s.detached.Store(true)
 	s.log.Debug("viewer detached from pion")
 	s.wg.Go(func() {
-		_ = pc.Close() // pcDown ignores it
+		_ = s.direct.ClosePeer(pc) // pcDown ignores it
 		// Let go of pion's connection: nothing may point into it for its
 		// memory to be freed.
 		s.pcRef.Store(nil)

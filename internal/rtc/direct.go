@@ -91,15 +91,17 @@ func (d *Direct) settings(s webrtc.SettingEngine) (webrtc.SettingEngine, error) 
 }
 
 // Start derives the SRTP keys of the connected PeerConnection and finds
-// the socket and address its packets go to. After an error the caller
-// keeps writing through pion.
+// the socket and address its packets go to (unless UpdateRoute just
+// did). After an error the caller keeps writing through pion.
 func (d *Direct) Start(pc *webrtc.PeerConnection) error {
 	ctx, err := d.keys.context()
 	if err != nil {
 		return err
 	}
-	if err := d.UpdateRoute(pc); err != nil {
-		return err
+	if d.route.Load() == nil {
+		if err := d.UpdateRoute(pc); err != nil {
+			return err
+		}
 	}
 	d.mu.Lock()
 	d.ctx = ctx
@@ -127,6 +129,14 @@ func (d *Direct) SetTransportCC(id uint8) {
 	d.mu.Lock()
 	d.twccID = id
 	d.mu.Unlock()
+}
+
+// Addr is the peer address the direct path sends to, if it has a route.
+func (d *Direct) Addr() (netip.AddrPort, bool) {
+	if r := d.route.Load(); r != nil {
+		return r.addr, true
+	}
+	return netip.AddrPort{}, false
 }
 
 // Routed reports whether the selected candidate pair is one the direct

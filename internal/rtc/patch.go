@@ -85,14 +85,21 @@ func IsRestart(pc *webrtc.PeerConnection, f Fragment) bool {
 	return f.Ufrag != ufrag || f.Pwd != pwd
 }
 
-// RemoteCredentials are the ICE ufrag and password of the peer's
-// description.
+// RemoteCredentials are the peer's current ICE ufrag and password, from
+// the ICE transport when it has them (no description to parse).
 func RemoteCredentials(pc *webrtc.PeerConnection) (ufrag, pwd string) {
+	if p, err := pc.SCTP().Transport().ICETransport().GetRemoteParameters(); err == nil && p.UsernameFragment != "" {
+		return p.UsernameFragment, p.Password
+	}
 	return credentials(pc.RemoteDescription())
 }
 
-// LocalCredentials are the ICE ufrag and password of sluice's description.
+// LocalCredentials are sluice's current ICE ufrag and password, from the
+// ICE transport when it has them.
 func LocalCredentials(pc *webrtc.PeerConnection) (ufrag, pwd string) {
+	if p, err := pc.SCTP().Transport().ICETransport().GetLocalParameters(); err == nil && p.UsernameFragment != "" {
+		return p.UsernameFragment, p.Password
+	}
 	return credentials(pc.LocalDescription())
 }
 

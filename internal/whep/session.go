@@ -285,13 +285,16 @@ func (s *Session) updateDest() {
 	if pc == nil {
 		return
 	}
+	if s.direct != nil {
+		err := s.direct.UpdateRoute(pc)
+		if a, ok := s.direct.Addr(); ok {
+			s.dest.Store(&a) // the selected pair read once
+			return
+		}
+		s.log.Debug("RTP through pion", "reason", err)
+	}
 	if a, ok := rtc.RemoteAddr(pc); ok {
 		s.dest.Store(&a)
-	}
-	if s.direct != nil {
-		if err := s.direct.UpdateRoute(pc); err != nil {
-			s.log.Debug("RTP through pion", "reason", err)
-		}
 	}
 }
 

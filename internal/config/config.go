@@ -104,6 +104,10 @@ type WebRTC struct {
 	NAT1To1IPs     []string      `yaml:"nat_1to1_ips"`    // default empty; public IPs announced as host candidates instead of the local ones (Docker/NAT); each must be an IP literal
 	ICEServers     []ICEServer   `yaml:"ice_servers"`     // default empty; STUN/TURN the server uses to gather srflx/relay candidates
 	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 10s; 1s..5m: a session not ICE/DTLS-connected in this time is closed
+	// DetachViewers closes a connected viewer's pion PeerConnection and
+	// answers its ICE, RTCP and DTLS close in sluice (whep/detach.go).
+	// Default true.
+	DetachViewers bool `yaml:"detach_viewers"`
 }
 
 // ICEServer is one STUN or TURN server, as in the W3C RTCIceServer dictionary.
@@ -191,6 +195,7 @@ func Default() Config {
 			TCPEnabled:     false,
 			TCPPort:        8189,
 			ConnectTimeout: 10 * time.Second,
+			DetachViewers:  true,
 		},
 		Stream: Stream{
 			RingPackets:    4096,

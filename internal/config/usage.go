@@ -27,6 +27,7 @@ var help = map[string]string{
 	"webrtc.nat_1to1_ips":    "public IPs announced instead of the local ones (Docker, 1:1 NAT)",
 	"webrtc.ice_servers":     "STUN/TURN servers for srflx/relay candidates, in YAML flow syntax",
 	"webrtc.connect_timeout": "close a session not ICE/DTLS-connected within this time, 1s..5m",
+	"webrtc.detach_viewers":  "once a viewer is connected, close its pion PeerConnection and answer its ICE and RTCP in sluice (about 30 KB instead of 150 KB per viewer)",
 
 	"stream.ring_packets":       "packets kept per stream (GOP cache); power of two in 256..1048576",
 	"stream.pli_min_interval":   "at most one keyframe request per stream per interval, 100ms..1m",

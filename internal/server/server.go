@@ -140,7 +140,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
 			PLIInterval: cfg.Stream.PLIInterval},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
-			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo, Fanout: whep.NewFanout()},
+			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo, Fanout: whep.NewFanout(),
+			Detach: cfg.WebRTC.DetachViewers},
 	)
 	s := &Server{
 		log: log, bus: bus, engine: engine, hub: h, api: api, hls: hlsSrv, rec: rec, ln: ln, served: make(chan error, 1),

@@ -48,8 +48,10 @@ type Deps struct {
 	// WaitForPublisher is how long a viewer of a stream nobody publishes
 	// waits for a publisher; 0 refuses it at once (ErrNotFound).
 	WaitForPublisher time.Duration
-	Log              *slog.Logger
-	Metrics          *metrics.Metrics // nil: counted nowhere
+	// Detach lets connected viewers leave pion (detach.go).
+	Detach  bool
+	Log     *slog.Logger
+	Metrics *metrics.Metrics // nil: counted nowhere
 }
 
 // Session is one viewer's PeerConnection reading one hub stream.
@@ -199,7 +201,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		return fail(err)
 	}
 	s.answer = withOpusStereo(s.answer, codecs)
-	s.canDetach = s.direct != nil && !strings.Contains(s.answer, "m=application")
+	s.canDetach = d.Detach && s.direct != nil && !strings.Contains(s.answer, "m=application")
 	s.stats.Negotiated(s.sent)
 	// The client cannot connect before it has the answer, so watching from
 	// here on misses nothing.

@@ -457,3 +457,24 @@ func waitViewers(t *testing.T, base string, n int, d time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestDetachViewersOff: with webrtc.detach_viewers false a viewer keeps
+// its pion PeerConnection (RTP still on the direct path) and plays.
+func TestDetachViewersOff(t *testing.T) {
+	base := startServer(t, func(c *config.Config) { c.WebRTC.DetachViewers = false })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	startFeed(t, ctx, base, "attached", client.PublishOptions{})
+	v, err := client.View(ctx, base+"/whep/attached", client.ViewOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if got := receiveAUs(v, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
+		t.Fatalf("%d access units in 15 s, want %d", got, 2*clipGOP)
+	}
+	s := viewerSessions(t, base)
+	if len(s) != 1 || s[0].Detached || s[0].RTPPath != "direct" || s[0].State != "connected" {
+		t.Errorf("viewer sessions %+v, want one connected on the direct path, not detached", s)
+	}
+}

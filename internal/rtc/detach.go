@@ -90,7 +90,16 @@ type DetachConfig struct {
 	OnClose func(error)
 }
 
-type iceCreds struct{ ufrag, pwd string }
+// iceCreds are local ICE credentials and the STUN integrity key of the
+// password (made once, not per check).
+type iceCreds struct {
+	ufrag, pwd string
+	key        stun.MessageIntegrity
+}
+
+func newICECreds(ufrag, pwd string) iceCreds {
+	return iceCreds{ufrag: ufrag, pwd: pwd, key: stun.NewShortTermIntegrity(pwd)}
+}
 
 // detached is the state of a detached connection.
 type detached struct {
@@ -130,7 +139,7 @@ func (d *Direct) Detach(cfg DetachConfig) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoDetach, err)
 	}
-	x := &detached{cfg: cfg, srtcp: srtcp, local: iceCreds{cfg.LocalUfrag, cfg.LocalPwd}, flight: r.conn.lastDTLS(r.addr)}
+	x := &detached{cfg: cfg, srtcp: srtcp, local: newICECreds(cfg.LocalUfrag, cfg.LocalPwd), flight: r.conn.lastDTLS(r.addr)}
 	x.lastSeen.Store(time.Now().UnixNano())
 	d.det.Store(x)
 	r.conn.own(r.addr, d)
@@ -198,7 +207,7 @@ func (d *Direct) RestartICE(answer string) (string, error) {
 	if err := sd.UnmarshalString(answer); err != nil {
 		return "", err
 	}
-	next := iceCreds{ufrag: rand.Text()[:16], pwd: rand.Text()}
+	next := newICECreds(rand.Text()[:16], rand.Text())
 	x.mu.Lock()
 	for _, c := range d.engine.net.list() {
 		c.ufrags.CompareAndDelete(x.next.ufrag, d)
@@ -283,7 +292,7 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 	if x.next.ufrag != "" && ufrag == x.next.ufrag {
 		creds, fresh = x.next, true
 	}
-	if ufrag != creds.ufrag || stun.NewShortTermIntegrity(creds.pwd).Check(m) != nil {
+	if ufrag != creds.ufrag || creds.key.Check(m) != nil {
 		x.mu.Unlock()
 		return false
 	}
@@ -299,7 +308,7 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 	x.lastSeen.Store(time.Now().UnixNano())
 	resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
 		&stun.XORMappedAddress{IP: from.Addr().Unmap().AsSlice(), Port: int(from.Port())},
-		stun.NewShortTermIntegrity(creds.pwd), stun.Fingerprint)
+		creds.key, stun.Fingerprint)
 	if err != nil {
 		return true
 	}

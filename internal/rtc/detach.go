@@ -31,7 +31,8 @@ import (
 // queues between them, ICE, DTLS and SRTP session state) and a dozen
 // goroutines for that. Detach moves those duties to sluice, keyed by the
 // viewer's address on the shared socket, so that the session can close
-// its PeerConnection and keep a few hundred bytes instead:
+// its PeerConnection; what detaching keeps instead is an SRTP context and
+// a few hundred bytes:
 //
 //   - STUN binding requests with the connection's ICE credentials are
 //     answered (RFC 8445 §7.3, RFC 7675 consent): sluice acts as an ICE
@@ -125,8 +126,9 @@ type detached struct {
 const maxReplays = 8
 
 // Detach hands the connection's ICE consent, RTCP and DTLS close to
-// sluice (see above); the caller then closes the PeerConnection. It needs
-// a started, routed direct path and an AES-GCM DTLS cipher suite.
+// sluice (see above); the caller then closes the PeerConnection with
+// ClosePeer. It needs a started, routed direct path and an AES-GCM DTLS
+// cipher suite.
 func (d *Direct) Detach(cfg DetachConfig) error {
 	r := d.route.Load()
 	if r == nil {

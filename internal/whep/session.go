@@ -68,6 +68,7 @@ type Session struct {
 	detached    atomic.Bool // pc is closed; direct does its ICE, RTCP and DTLS close
 	detachTimer *time.Timer // under mu
 	remoteICE   [2]string   // under mu, once detached: the viewer's ICE ufrag and password
+	rtcpTracks  []*outTrack // set before detaching: the tracks detached RTCP may concern
 	rtcpMu      sync.Mutex  // one RTCP packet at a time: pion's readers, then direct's
 	log         *slog.Logger
 	answer      string

@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -476,5 +478,52 @@ func TestDetachViewersOff(t *testing.T) {
 	s := viewerSessions(t, base)
 	if len(s) != 1 || s[0].Detached || s[0].RTPPath != "direct" || s[0].State != "connected" {
 		t.Errorf("viewer sessions %+v, want one connected on the direct path, not detached", s)
+	}
+}
+
+// TestDetachedViewerMissedFinalFlight: the viewer loses sluice's last
+// DTLS handshake flight (ChangeCipherSpec and Finished). sluice has
+// detached it from pion 0.1 s after its own side of the handshake ended;
+// when the viewer repeats its flight (after about a second), the shared
+// socket's copy of pion's last flight is sent again, and the viewer
+// connects and plays.
+func TestDetachedViewerMissedFinalFlight(t *testing.T) {
+	base := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	startFeed(t, ctx, base, "lostflight", client.PublishOptions{})
+	var drop *dropFinalFlight
+	v, err := client.View(ctx, base+"/whep/lostflight", client.ViewOptions{
+		WrapConn: func(c net.PacketConn) net.PacketConn { drop = &dropFinalFlight{PacketConn: c}; return drop },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if drop.dropped.Load() != 1 {
+		t.Fatalf("the wrapper dropped %d datagrams, want the final flight once", drop.dropped.Load())
+	}
+	if got := receiveAUs(v, clipGOP, 15*time.Second); got < clipGOP {
+		t.Fatalf("%d access units in 15 s, want %d", got, clipGOP)
+	}
+	if s := viewerSessions(t, base); len(s) != 1 || !s[0].Detached {
+		t.Errorf("viewer sessions %+v, want one detached", s)
+	}
+}
+
+// dropFinalFlight drops the first datagram it reads that starts with a
+// DTLS ChangeCipherSpec record: the server's final handshake flight.
+type dropFinalFlight struct {
+	net.PacketConn
+	dropped atomic.Int32
+}
+
+func (c *dropFinalFlight) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err == nil && n > 0 && b[0] == 20 && c.dropped.CompareAndSwap(0, 1) {
+			continue
+		}
+		return n, addr, err
 	}
 }

@@ -137,7 +137,10 @@ func (d *Direct) Detach(cfg DetachConfig) error {
 	if d.det.Load() != nil {
 		return fmt.Errorf("%w: detached already", ErrNoDetach)
 	}
-	srtcp, err := d.keys.remoteContext()
+	if s := d.keys.cipherSuite(); dtlsKeyLen(s) == 0 {
+		return fmt.Errorf("%w: cipher suite %s has no AES-GCM records", ErrNoDetach, s)
+	}
+	srtcp, err := d.keys.context(true)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoDetach, err)
 	}
@@ -424,7 +427,7 @@ func (d *Direct) end(x *detached, reason error) {
 // watchConsent adds d to the connections whose consent the engine checks.
 func (e *Engine) watchConsent(d *Direct) {
 	e.detached.Store(d, struct{}{})
-	e.consentOnce.Do(func() { go e.checkConsent() })
+	e.consentOnce.Do(func() { e.consent.Go(e.checkConsent) })
 }
 
 // checkConsent ends detached connections whose peers went silent, until
@@ -502,24 +505,6 @@ func (o *owners) claim(p []byte, from netip.AddrPort, c *batchConn) bool {
 		return v.(*Direct).receive(p, from, c)
 	}
 	return false
-}
-
-// remoteContext returns the SRTP context that decrypts what the peer
-// (the DTLS client) sends.
-func (k *keyCapture) remoteContext() (*srtp.Context, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if dtlsKeyLen(k.suite) == 0 {
-		return nil, fmt.Errorf("cipher suite %s: no AES-GCM records", k.suite)
-	}
-	if !k.hello || k.profile == 0 || len(k.master) == 0 {
-		return nil, errors.New("DTLS handshake not seen as server")
-	}
-	cfg := srtp.Config{Profile: k.profile}
-	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
-		return nil, err
-	}
-	return srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, k.profile)
 }
 
 // recordCipher is the DTLS 1.2 record cipher of the captured handshake,

@@ -64,7 +64,7 @@ func newDetachRig(t *testing.T) *detachRig {
 			}
 		})
 	r.client, r.serverSock = client, sock
-	ctx, err := r.d.keys.context()
+	ctx, err := r.d.keys.context(false)
 	if err != nil {
 		t.Fatal(err)
 	}

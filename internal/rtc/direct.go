@@ -94,7 +94,7 @@ func (d *Direct) settings(s webrtc.SettingEngine) (webrtc.SettingEngine, error) 
 // the socket and address its packets go to (unless UpdateRoute just
 // did). After an error the caller keeps writing through pion.
 func (d *Direct) Start(pc *webrtc.PeerConnection) error {
-	ctx, err := d.keys.context()
+	ctx, err := d.keys.context(false)
 	if err != nil {
 		return err
 	}
@@ -300,9 +300,9 @@ func (k *keyCapture) ExportKeyingMaterial(label string, context []byte, length i
 	return prf.PHash(k.master, seed, length, h)
 }
 
-// context returns the SRTP context that encrypts what sluice, the DTLS
-// server, sends.
-func (k *keyCapture) context() (*srtp.Context, error) {
+// context returns the SRTP context of what sluice, the DTLS server,
+// sends, or with remote of what the peer sends (detach.go).
+func (k *keyCapture) context(remote bool) (*srtp.Context, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.hello || k.profile == 0 || len(k.master) == 0 || len(k.clientRandom) != handshake.RandomLength {
@@ -312,5 +312,16 @@ func (k *keyCapture) context() (*srtp.Context, error) {
 	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
 		return nil, err
 	}
-	return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, k.profile)
+	key, salt := cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt
+	if remote {
+		key, salt = cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt
+	}
+	return srtp.CreateContext(key, salt, k.profile)
+}
+
+// cipherSuite is the captured handshake's cipher suite.
+func (k *keyCapture) cipherSuite() dtls.CipherSuiteID {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.suite
 }

@@ -52,7 +52,7 @@ func TestDirectKeysMatchDTLS(t *testing.T) {
 					t.Fatalf("exported keying material differs from the handshake's:\n got %x\nwant %x", got, want)
 				}
 
-				enc, err := k.context()
+				enc, err := k.context(false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -69,7 +69,7 @@ func TestDirectKeysMatchDTLS(t *testing.T) {
 					Payload: bytes.Repeat([]byte{0xab}, 1100)}
 				// A second context with the same keys encrypts in place, as
 				// Direct.WriteRTP does: the result must be the same bytes.
-				inPlace, err := k.context()
+				inPlace, err := k.context(false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -105,14 +105,14 @@ func TestDirectKeysMatchDTLS(t *testing.T) {
 // no keys, and the error says so (the viewer stays on pion's path).
 func TestDirectNeedsHandshake(t *testing.T) {
 	var k keyCapture
-	if _, err := k.context(); !errors.Is(err, ErrNoDirect) {
+	if _, err := k.context(false); !errors.Is(err, ErrNoDirect) {
 		t.Fatalf("context without a handshake: %v, want ErrNoDirect", err)
 	}
 	// A key log line of another kind is ignored, not an error.
 	if n, err := k.Write([]byte("SERVER_HANDSHAKE_TRAFFIC_SECRET 00 11\n")); err != nil || n == 0 {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
-	if _, err := k.context(); !errors.Is(err, ErrNoDirect) {
+	if _, err := k.context(false); !errors.Is(err, ErrNoDirect) {
 		t.Fatalf("context after an unrelated key log line: %v, want ErrNoDirect", err)
 	}
 }
@@ -206,7 +206,7 @@ func newDirectRig(t *testing.T) *directRig {
 	t.Helper()
 	var k keyCapture
 	_, client := dtlsPair(t, &k, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM)
-	ctx, err := k.context()
+	ctx, err := k.context(false)
 	if err != nil {
 		t.Fatal(err)
 	}

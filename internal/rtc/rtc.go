@@ -35,9 +35,11 @@ type Engine struct {
 	tcpLn      net.Listener
 
 	// Connections detached from pion (detach.go), whose ICE consent a
-	// goroutine started with the first one checks until done closes.
+	// goroutine started with the first one checks until done closes;
+	// Close waits for it (consent).
 	detached    sync.Map // *Direct → struct{}
 	consentOnce sync.Once
+	consent     sync.WaitGroup
 	done        chan struct{}
 }
 
@@ -188,6 +190,7 @@ func (e *Engine) TCPAddr() net.Addr {
 // Close releases the shared sockets. Sessions must be closed first.
 func (e *Engine) Close() error {
 	close(e.done)
+	e.consent.Wait()
 	err := e.udpMux.Close()
 	if e.tcpMux != nil {
 		err = errors.Join(err, e.tcpMux.Close())

@@ -102,13 +102,9 @@ func (s *Session) ConnectionState() webrtc.PeerConnectionState {
 	return webrtc.PeerConnectionStateClosed
 }
 
-// IsICERestart reports whether a PATCH fragment restarts ICE (carries
-// other credentials than the viewer's current ones).
+// IsICERestart reports whether a PATCH fragment restarts the ICE of a
+// detached viewer (carries other credentials than its current ones).
 func (s *Session) IsICERestart(f rtc.Fragment) bool {
-	if !s.detached.Load() {
-		pc := s.peer()
-		return pc != nil && rtc.IsRestart(pc, f)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return f.Ufrag != "" && (f.Ufrag != s.remoteICE[0] || f.Pwd != s.remoteICE[1])

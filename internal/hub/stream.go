@@ -29,6 +29,7 @@ type Track struct {
 type trackState struct {
 	Track
 	isKey codec.KeyframeFunc // nil for audio
+	video bool
 
 	// Writer-only: the access unit being written.
 	started bool
@@ -90,7 +91,10 @@ type Stream struct {
 
 	viewers atomic.Int32
 	lastPLI atomic.Int64 // unix nanos of the last keyframe request
-	started time.Time
+	// frameOpen: the last packet written is a video packet whose frame
+	// goes on (no marker), see FrameOpen.
+	frameOpen atomic.Bool
+	started   time.Time
 
 	// Counted by Write under wmu, which it holds anyway: cheaper than
 	// atomics. Read by the metrics at scrape time (Ingested).
@@ -137,6 +141,7 @@ func (s *Stream) newTrackLocked(c media.Codec) *trackState {
 	t := &trackState{
 		Track:  Track{Index: i, Codec: c, Group: i},
 		isKey:  codec.KeyframeDetector(c),
+		video:  c.Kind() == media.KindVideo,
 		seqPos: make([]atomic.Uint64, seqIndexSize(s.hub.cfg.RingPackets)),
 	}
 	t.keyStart.Store(noPos)
@@ -218,11 +223,18 @@ func (s *Stream) Write(p *Packet) {
 		}
 	}
 	t.seqPos[int(p.SequenceNumber)&(len(t.seqPos)-1)].Store(pos + 1)
+	s.frameOpen.Store(t.video && !p.Marker)
 	s.ring.push(p)
 	s.packetsIn++
 	s.bytesIn += uint64(len(p.Payload))
 	s.wmu.Unlock()
 }
+
+// FrameOpen reports whether the last packet written is a video packet
+// whose frame goes on: its marker bit is clear. A reader of the whole
+// stream can wait for the frame's last packet, which usually follows
+// within the publisher's burst, and forward the frame at once.
+func (s *Stream) FrameOpen() bool { return s.frameOpen.Load() }
 
 // Ingested is how many packets, and payload bytes, Write has taken.
 func (s *Stream) Ingested() (packets, bytes uint64) {

@@ -43,13 +43,6 @@ func (n *batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPC
 	return bc, nil
 }
 
-// FlushTo sends the packets queued for one destination.
-func (n *batchNet) FlushTo(addr netip.AddrPort) {
-	for _, c := range n.list() {
-		c.FlushTo(addr)
-	}
-}
-
 // Flush sends every packet queued on the mux's sockets.
 func (n *batchNet) Flush() {
 	for _, c := range n.list() {
@@ -68,7 +61,7 @@ func (n *batchNet) list() []*batchConn {
 // packets of detached peers (detach.go) are handled on the way.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	for {
-		n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
+		n, addr, err := b.read(p)
 		if err != nil || !b.any.Load() || !b.claim(p[:n], addr, b) {
 			return n, addr, err
 		}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -40,7 +41,8 @@ const (
 type batchConn struct {
 	*net.UDPConn
 	owners
-	mmsg   *mmsgSender
+	raw    syscall.RawConn
+	recv   *mmsgReceiver
 	family int // of the socket: AF_INET or AF_INET6
 	gso    atomic.Bool
 
@@ -50,29 +52,23 @@ type batchConn struct {
 	queued int
 	timer  *time.Timer
 	armed  bool
-	msgs   []mmsghdr
-	sent   []*gsoGroup // the group of each message in msgs
-	// free and freeGSO hold the buffers of sent datagrams for the next
-	// ones, so that buffer memory follows the packets in flight, not the
-	// destinations: a viewer idle between frames holds none. A datagram
-	// starts in a one-packet buffer and moves to a multi-packet one (which
-	// grows to the largest frame sent) when a second packet joins it. Kept
-	// apart, the single packets in flight (audio to every viewer, waiting
-	// for the timer) do not each hold a buffer that once carried a whole
-	// video frame.
-	free    [][]byte
-	freeGSO [][]byte
-	swept   time.Time // when sweep last ran
+	out    outbox
+	bufs   bufPool
+	swept  time.Time // when sweep last ran
+}
+
+// dest is a destination address, with its kernel form built once.
+type dest struct {
+	addr netip.AddrPort
+	sa   sockaddr
 }
 
 type destQueue struct {
-	addr    netip.AddrPort
-	sa      sockaddr
-	groups  []gsoGroup
-	n       int  // groups in use
-	packets int  // packets queued
-	listed  bool // in batchConn.active
-	used    bool // written to since the last sweep
+	dest
+	groups []gsoGroup
+	n      int  // groups in use
+	listed bool // in batchConn.active
+	used   bool // written to since the last sweep
 	// dtls is the last DTLS datagram written (pion's final handshake
 	// flight), replayed for a detached peer that did not get it (detach.go).
 	dtls []byte
@@ -81,7 +77,7 @@ type destQueue struct {
 // gsoGroup is a run of packets to one destination, all of size seg but the
 // last, which may be shorter (what UDP_SEGMENT accepts).
 type gsoGroup struct {
-	q      *destQueue
+	to     *dest
 	iov    unix.Iovec
 	buf    []byte
 	seg    int
@@ -99,11 +95,21 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &batchConn{UDPConn: c, mmsg: newMmsgSender(raw), family: family, dests: make(map[netip.AddrPort]*destQueue), swept: time.Now()}
+	b := &batchConn{UDPConn: c, raw: raw, recv: newMmsgReceiver(raw), family: family, dests: make(map[netip.AddrPort]*destQueue), swept: time.Now()}
+	b.out.mmsg = newMmsgSender(raw)
 	b.gso.Store(true)
 	b.timer = time.AfterFunc(time.Hour, b.Flush)
 	b.timer.Stop()
 	return b, nil
+}
+
+// route is the way to addr through this socket.
+func (b *batchConn) route(addr netip.AddrPort) (*route, error) {
+	sa, err := makeSockaddr(addr, b.family)
+	if err != nil {
+		return nil, err
+	}
+	return &route{conn: b, dest: dest{addr: addr, sa: sa}}, nil
 }
 
 // lastDTLS returns a copy of the last DTLS datagram written to addr.
@@ -114,6 +120,19 @@ func (b *batchConn) lastDTLS(addr netip.AddrPort) []byte {
 		return append([]byte(nil), q.dtls...)
 	}
 	return nil
+}
+
+// read reads one datagram (recvmmsg_linux.go).
+func (b *batchConn) read(p []byte) (int, netip.AddrPort, error) {
+	n, addr, err := b.recv.read(p)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) { // the RawConn's error (closed, deadline)
+			err = op.Err
+		}
+		err = &net.OpError{Op: "read", Net: "udp", Addr: b.LocalAddr(), Err: err}
+	}
+	return n, addr, err
 }
 
 // enqueue queues p for addr.
@@ -129,7 +148,7 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 			b.mu.Unlock()
 			return 0, err
 		}
-		q = &destQueue{addr: addr, sa: sa}
+		q = &destQueue{dest: dest{addr: addr, sa: sa}}
 		b.dests[addr] = q
 	}
 	if !q.listed {
@@ -140,8 +159,7 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 	if p[0] >= 20 && p[0] < 64 {
 		q.dtls = append(q.dtls[:0], p...)
 	}
-	q.add(p, b.gso.Load(), b)
-	q.packets++
+	q.add(p, b.gso.Load(), &b.bufs)
 	b.queued++
 	if b.queued >= batchMaxPackets {
 		b.flushLocked()
@@ -153,26 +171,37 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 	return len(p), nil
 }
 
-func (q *destQueue) add(p []byte, gso bool, b *batchConn) {
-	if q.n > 0 {
-		g := &q.groups[q.n-1]
-		if gso && !g.closed && g.count < gsoMaxSegments && len(p) <= g.seg && len(g.buf)+len(p) <= gsoMaxBytes {
-			if len(g.buf)+len(p) > cap(g.buf) {
-				g.buf = b.growGSO(g.buf)
-			}
-			g.buf = append(g.buf, p...)
-			g.count++
-			g.closed = len(p) < g.seg
-			return
-		}
+func (q *destQueue) add(p []byte, gso bool, bufs *bufPool) {
+	if q.n > 0 && q.groups[q.n-1].join(p, gso, bufs) {
+		return
 	}
 	if q.n == len(q.groups) {
-		q.groups = append(q.groups, gsoGroup{q: q})
+		q.groups = append(q.groups, gsoGroup{to: &q.dest})
 	}
-	g := &q.groups[q.n]
+	q.groups[q.n].start(p, bufs)
 	q.n++
+}
+
+// join appends p to the datagram if UDP GSO allows it: no more than
+// gsoMaxSegments packets, none larger than the first, only the last
+// shorter.
+func (g *gsoGroup) join(p []byte, gso bool, bufs *bufPool) bool {
+	if !gso || g.closed || g.count >= gsoMaxSegments || len(p) > g.seg || len(g.buf)+len(p) > gsoMaxBytes {
+		return false
+	}
+	if len(g.buf)+len(p) > cap(g.buf) {
+		g.buf = bufs.growGSO(g.buf)
+	}
+	g.buf = append(g.buf, p...)
+	g.count++
+	g.closed = len(p) < g.seg
+	return true
+}
+
+// start makes p the datagram's first packet.
+func (g *gsoGroup) start(p []byte, bufs *bufPool) {
 	if g.buf == nil {
-		g.buf = b.buffer()
+		g.buf = bufs.buffer()
 	}
 	g.buf = append(g.buf[:0], p...)
 	g.seg, g.count, g.closed = len(p), 1, false
@@ -194,12 +223,12 @@ func (b *batchConn) flushLocked() {
 		return
 	}
 	for _, q := range b.active {
-		b.queue(q)
+		b.out.queue(q.groups[:q.n])
 	}
-	b.send()
+	b.out.send(b)
 	for _, q := range b.active {
 		b.release(q)
-		q.packets, q.listed = 0, false
+		q.listed = false
 	}
 	clear(b.active)
 	b.active = b.active[:0]
@@ -223,22 +252,20 @@ func (b *batchConn) sweep() {
 	}
 }
 
-// FlushTo sends what is queued for one destination: a viewer's frame as
-// one GSO datagram.
-func (b *batchConn) FlushTo(addr netip.AddrPort) {
-	b.mu.Lock()
-	if q := b.dests[addr]; q != nil && q.n > 0 {
-		b.queue(q)
-		b.send()
-		b.queued -= q.packets
-		b.release(q)
-		q.packets = 0 // stays listed until the next full flush
-	}
-	b.mu.Unlock()
+// bufPool holds the buffers of sent datagrams for the next ones, so that
+// buffer memory follows the packets in flight, not the destinations: a
+// viewer idle between frames holds none. A datagram starts in a
+// one-packet buffer and moves to a multi-packet one (which grows to the
+// largest frame sent) when a second packet joins it. Kept apart, the
+// single packets in flight (audio to every viewer) do not each hold a
+// buffer that once carried a whole video frame.
+type bufPool struct {
+	free    [][]byte
+	freeGSO [][]byte
 }
 
 // buffer returns an empty datagram buffer.
-func (b *batchConn) buffer() []byte {
+func (b *bufPool) buffer() []byte {
 	if n := len(b.free); n > 0 {
 		buf := b.free[n-1]
 		b.free[n-1] = nil
@@ -250,7 +277,7 @@ func (b *batchConn) buffer() []byte {
 
 // growGSO moves a datagram that gets its second packet into a
 // multi-packet buffer, and frees its one-packet buffer.
-func (b *batchConn) growGSO(buf []byte) []byte {
+func (b *bufPool) growGSO(buf []byte) []byte {
 	var big []byte
 	if n := len(b.freeGSO); n > 0 {
 		big = b.freeGSO[n-1][:0]
@@ -265,7 +292,7 @@ func (b *batchConn) growGSO(buf []byte) []byte {
 }
 
 // put keeps a sent datagram's buffer for the next ones, up to the bounds.
-func (b *batchConn) put(buf []byte) {
+func (b *bufPool) put(buf []byte) {
 	switch {
 	case cap(buf) > packetBufSize:
 		if len(b.freeGSO) < batchMaxPackets {
@@ -278,67 +305,96 @@ func (b *batchConn) put(buf []byte) {
 
 // release gives the buffers of a queue's sent datagrams back.
 func (b *batchConn) release(q *destQueue) {
-	for i := range q.groups[:q.n] {
-		g := &q.groups[i]
-		b.put(g.buf)
-		g.buf, g.iov.Base = nil, nil
-	}
+	b.bufs.release(q.groups[:q.n])
 	q.n = 0
 }
 
-// queue adds the queue's datagrams to the messages to send.
-func (b *batchConn) queue(q *destQueue) {
-	for i := range q.groups[:q.n] {
-		g := &q.groups[i]
-		g.iov.Base = &g.buf[0]
-		g.iov.SetLen(len(g.buf))
-		var m mmsghdr
-		m.hdr.Name = &q.sa.raw[0]
-		m.hdr.Namelen = q.sa.len
-		m.hdr.Iov = &g.iov
-		m.hdr.SetIovlen(1)
-		if g.count > 1 {
-			if g.oob == nil {
-				g.oob = make([]byte, unix.CmsgSpace(2))
-			}
-			putSegmentCmsg(g.oob, g.seg)
-			m.hdr.Control = &g.oob[0]
-			m.hdr.SetControllen(len(g.oob))
-		}
-		b.msgs = append(b.msgs, m)
-		b.sent = append(b.sent, g)
+// release gives the buffers of sent datagrams back.
+func (b *bufPool) release(groups []gsoGroup) {
+	for i := range groups {
+		g := &groups[i]
+		b.put(g.buf)
+		g.buf, g.iov.Base = nil, nil
 	}
 }
 
-// send writes the queued messages with sendmmsg. If the kernel refuses
-// GSO, GSO is switched off and the datagrams are sent one packet at a
-// time.
-func (b *batchConn) send() {
-	msgs, groups := b.msgs, b.sent
+// outbox is the messages of one sendmmsg call being built.
+type outbox struct {
+	mmsg *mmsgSender
+	msgs []mmsghdr
+	sent []datagram // the datagram of each message in msgs
+}
+
+// datagram is what an outbox sends: a GSO run of packets to one
+// destination.
+type datagram interface {
+	// packets is how many packets it carries.
+	packets() int
+	// sendSplit sends its packets one by one.
+	sendSplit(c *batchConn)
+}
+
+// queue adds a queue's datagrams to the messages to send.
+func (b *outbox) queue(groups []gsoGroup) {
+	for i := range groups {
+		g := &groups[i]
+		g.iov.Base = &g.buf[0]
+		g.iov.SetLen(len(g.buf))
+		b.add(&g.to.sa, unsafe.Slice(&g.iov, 1), g.count, g.seg, &g.oob, g)
+	}
+}
+
+// add adds one message: the packets in iov (one datagram, or a GSO run of
+// count packets of seg bytes each but the last) to sa. oob is the
+// message's control buffer, made on first use.
+func (b *outbox) add(sa *sockaddr, iov []unix.Iovec, count, seg int, oob *[]byte, d datagram) {
+	var m mmsghdr
+	m.hdr.Name = &sa.raw[0]
+	m.hdr.Namelen = sa.len
+	m.hdr.Iov = &iov[0]
+	m.hdr.SetIovlen(len(iov))
+	if count > 1 {
+		if *oob == nil {
+			*oob = make([]byte, unix.CmsgSpace(2))
+		}
+		putSegmentCmsg(*oob, seg)
+		m.hdr.Control = &(*oob)[0]
+		m.hdr.SetControllen(len(*oob))
+	}
+	b.msgs = append(b.msgs, m)
+	b.sent = append(b.sent, d)
+}
+
+// send writes the queued messages to c's socket with sendmmsg. If the
+// kernel refuses GSO, GSO is switched off and the datagrams are sent one
+// packet at a time.
+func (b *outbox) send(c *batchConn) {
+	msgs, sent := b.msgs, b.sent
 	for len(msgs) > 0 {
 		n, err := b.mmsg.send(msgs)
 		if err != nil {
-			if groups[0].count > 1 && (errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOPROTOOPT)) {
-				b.gso.Store(false)
-				b.sendSplit(groups[0])
+			if sent[0].packets() > 1 && (errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOPROTOOPT)) {
+				c.gso.Store(false)
+				sent[0].sendSplit(c)
 				n = 1
 			} else {
 				n = max(n, 1) // drop the failing datagram, as a lossy network would
 			}
 		}
-		msgs, groups = msgs[n:], groups[n:]
+		msgs, sent = msgs[n:], sent[n:]
 	}
 	clear(b.msgs)
 	clear(b.sent)
 	b.msgs, b.sent = b.msgs[:0], b.sent[:0]
 }
 
-// sendSplit sends a GSO datagram's packets one by one.
-func (b *batchConn) sendSplit(g *gsoGroup) {
+func (g *gsoGroup) packets() int { return g.count }
+
+func (g *gsoGroup) sendSplit(c *batchConn) {
 	buf := g.buf
 	for len(buf) > 0 {
 		k := min(g.seg, len(buf))
-		_, _ = b.UDPConn.WriteToUDPAddrPort(buf[:k], g.q.addr)
+		_, _ = c.UDPConn.WriteToUDPAddrPort(buf[:k], g.to.addr)
 		buf = buf[k:]
 	}
 }

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 )
 
 // TestBatchConnDeliversInOrder: packets queued for two destinations arrive
-// complete and in order after FlushTo/Flush, GSO runs included (equal
+// complete and in order after Flush, GSO runs included (equal
 // sizes, then a shorter last packet, then a larger one starting a new
 // datagram), and the timer flushes what nobody flushed.
 func TestBatchConnDeliversInOrder(t *testing.T) {
@@ -18,17 +19,18 @@ func TestBatchConnDeliversInOrder(t *testing.T) {
 	recv := []*net.UDPConn{loopbackUDP(t), loopbackUDP(t)}
 	sizes := []int{1200, 1200, 1200, 700, 1200, 100, 1200}
 	var sent [2][][]byte
-	for i, n := range sizes {
-		for d, r := range recv {
+	for d, r := range recv {
+		for i, n := range sizes {
 			p := bytes.Repeat([]byte{byte(i*16 + d)}, n)
 			sent[d] = append(sent[d], p)
 			if _, err := b.WriteToAddrPort(p, r.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
 				t.Fatal(err)
 			}
 		}
+		if d == 0 {
+			b.Flush() // recv[1]'s packets are left to the timer
+		}
 	}
-	b.FlushTo(recv[0].LocalAddr().(*net.UDPAddr).AddrPort())
-	// recv[1] is left to the timer.
 	buf := make([]byte, 2000)
 	for d, r := range recv {
 		for i, want := range sent[d] {
@@ -66,7 +68,7 @@ func TestBatchConnReusesBuffers(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b.FlushTo(addr)
+			b.Flush()
 			for i := range 3 {
 				_ = r.SetReadDeadline(time.Now().Add(2 * time.Second))
 				n, err := r.Read(buf)
@@ -91,10 +93,10 @@ func TestBatchConnReusesBuffers(t *testing.T) {
 	// One destination's three packets at a time were in flight: one
 	// GSO datagram's buffer and the one-packet buffer it started in
 	// (three one-packet buffers without GSO) serve all eight.
-	if n := len(b.free) + len(b.freeGSO); n == 0 || n > 3 || len(b.freeGSO) > 1 {
-		t.Errorf("%d one-packet and %d GSO buffers free after the rounds, want 1..3 in all, at most 1 GSO", len(b.free), len(b.freeGSO))
+	if n := len(b.bufs.free) + len(b.bufs.freeGSO); n == 0 || n > 3 || len(b.bufs.freeGSO) > 1 {
+		t.Errorf("%d one-packet and %d GSO buffers free after the rounds, want 1..3 in all, at most 1 GSO", len(b.bufs.free), len(b.bufs.freeGSO))
 	}
-	for _, buf := range b.free {
+	for _, buf := range b.bufs.free {
 		if cap(buf) > packetBufSize {
 			t.Errorf("a %d-byte buffer among the one-packet buffers", cap(buf))
 		}
@@ -173,7 +175,7 @@ func TestBatchConnAddressFamilies(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b.FlushTo(dest)
+			b.Flush()
 			buf := make([]byte, 2000)
 			for i := range 3 {
 				_ = recv.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -191,5 +193,89 @@ func TestBatchConnAddressFamilies(t *testing.T) {
 	b := loopbackBatchConn(t)
 	if _, err := b.WriteToAddrPort([]byte{1}, netip.MustParseAddrPort("[::1]:9")); !errors.Is(err, errFamily) {
 		t.Errorf("IPv6 destination on an IPv4 socket: %v, want errFamily", err)
+	}
+}
+
+// TestBatchConnReads: the raw recvmmsg reader hands out a burst of
+// datagrams one at a time, in order, with each sender's address as
+// net.UDPConn reports it (IPv4 senders on a dual-stack socket as mapped
+// addresses), truncates to the caller's buffer as recvfrom does, and
+// reports deadlines as timeouts and a closed socket as net.ErrClosed.
+func TestBatchConnReads(t *testing.T) {
+	cases := []struct{ name, network, local, peerNet, peer string }{
+		{"ipv4", "udp4", "127.0.0.1:0", "udp4", "127.0.0.1:0"},
+		{"ipv6", "udp6", "[::1]:0", "udp6", "[::1]:0"},
+		{"dual-stack from ipv4", "udp", "[::]:0", "udp4", "127.0.0.1:0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			la, _ := net.ResolveUDPAddr(c.network, c.local)
+			sock, err := net.ListenUDP(c.network, la)
+			if err != nil {
+				t.Skipf("no %s socket here: %v", c.network, err)
+			}
+			b, err := newBatchConn(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			pa, _ := net.ResolveUDPAddr(c.peerNet, c.peer)
+			peer, err := net.ListenUDP(c.peerNet, pa)
+			if err != nil {
+				t.Skipf("no peer socket at %s here: %v", c.peer, err)
+			}
+			defer peer.Close()
+			to := &net.UDPAddr{IP: pa.IP, Port: b.LocalAddr().(*net.UDPAddr).Port}
+			const burst = recvBatch + 3 // more than one recvmmsg takes
+			for i := range burst {
+				if _, err := peer.WriteToUDP(bytes.Repeat([]byte{byte(i)}, 100+i), to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// What net.UDPConn would report for this sender.
+			want := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+			if c.network == "udp" {
+				want = netip.AddrPortFrom(netip.AddrFrom16(want.Addr().As16()), want.Port())
+			}
+			buf := make([]byte, 2000)
+			_ = b.SetReadDeadline(time.Now().Add(2 * time.Second))
+			for i := range burst {
+				p := buf
+				if i == 2 {
+					p = buf[:50] // truncated, as recvfrom does
+				}
+				n, from, err := b.ReadFromAddrPort(p)
+				if err != nil {
+					t.Fatalf("datagram %d: %v", i, err)
+				}
+				wantN := min(100+i, len(p))
+				if n != wantN || buf[0] != byte(i) || buf[n-1] != byte(i) {
+					t.Fatalf("datagram %d: %d bytes of %x, want %d of %x", i, n, buf[0], wantN, i)
+				}
+				if from != want {
+					t.Fatalf("datagram %d from %v, want %v", i, from, want)
+				}
+			}
+			_ = b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, _, err := b.ReadFromAddrPort(buf); !os.IsTimeout(err) {
+				t.Fatalf("read past the deadline: %v, want a timeout", err)
+			}
+			_ = b.SetReadDeadline(time.Time{})
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := b.ReadFromAddrPort(buf)
+				done <- err
+			}()
+			time.Sleep(20 * time.Millisecond)
+			_ = b.UDPConn.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("read on a closed socket: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("read still blocked 2 s after the socket closed")
+			}
+		})
 	}
 }

@@ -26,5 +26,44 @@ func (b *batchConn) enqueue(p []byte, addr netip.AddrPort) (int, error) {
 // Flush does nothing: nothing is queued.
 func (b *batchConn) Flush() {}
 
-// FlushTo does nothing: nothing is queued.
-func (b *batchConn) FlushTo(netip.AddrPort) {}
+// read reads one datagram.
+func (b *batchConn) read(p []byte) (int, netip.AddrPort, error) {
+	return b.UDPConn.ReadFromUDPAddrPort(p)
+}
+
+// dest is a destination address.
+type dest struct{ addr netip.AddrPort }
+
+// route is the way to addr through this socket.
+func (b *batchConn) route(addr netip.AddrPort) (*route, error) {
+	return &route{conn: b, dest: dest{addr: addr}}, nil
+}
+
+// packetBufSize fits one packet of any MTU sluice sends.
+const packetBufSize = 2048
+
+// Batch elsewhere than Linux sends every packet at once.
+type Batch struct{ buf []byte }
+
+// buffer returns the packet buffer, free again once add returns.
+func (b *Batch) buffer() []byte {
+	if b.buf == nil {
+		b.buf = make([]byte, 0, packetBufSize)
+	}
+	return b.buf[:0]
+}
+
+// NewBatch returns a Batch.
+func NewBatch() *Batch { return &Batch{} }
+
+type openGroup struct{}
+
+func (b *Batch) add(r *route, p []byte, _ *openGroup) {
+	_, _ = r.conn.UDPConn.WriteToUDPAddrPort(p, r.addr)
+}
+
+// Len is 0: nothing is queued.
+func (b *Batch) Len() int { return 0 }
+
+// Flush does nothing: nothing is queued.
+func (b *Batch) Flush() {}

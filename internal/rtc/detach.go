@@ -325,7 +325,11 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 		return true
 	}
 	// A nominated pair at a new address: the media goes there.
-	old := d.route.Swap(&route{conn: c, addr: from})
+	nr, err := c.route(from)
+	if err != nil {
+		return true
+	}
+	old := d.route.Swap(nr)
 	if old != nil {
 		old.conn.addrs.CompareAndDelete(ownKey(old.addr), d)
 	}

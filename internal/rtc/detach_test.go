@@ -77,7 +77,11 @@ func newDetachRig(t *testing.T) *detachRig {
 	if r.srtcp, err = srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, cfg.Profile); err != nil {
 		t.Fatal(err)
 	}
-	r.d.route.Store(&route{conn: bc, addr: addrOf(r.viewer)})
+	rt, err := bc.route(addrOf(r.viewer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d.route.Store(rt)
 	// pion's final handshake flight, as it goes out through the shared
 	// socket before the connection is detached.
 	if _, err := bc.WriteToAddrPort(rigFlight, addrOf(r.viewer)); err != nil {

@@ -55,13 +55,14 @@ type Direct struct {
 	twccSeq uint16
 	twccBuf [2]byte
 
+	open  openGroup // the last datagram QueueRTP started in a Batch
 	route atomic.Pointer[route]
 	det   atomic.Pointer[detached] // set by Detach (detach.go)
 }
 
 type route struct {
 	conn *batchConn
-	addr netip.AddrPort
+	dest // the peer
 }
 
 // srtpTagRoom is what SRTP adds after an RTP packet: the authentication
@@ -98,6 +99,7 @@ func (d *Direct) Start(pc *webrtc.PeerConnection) error {
 	if err != nil {
 		return err
 	}
+
 	if d.route.Load() == nil {
 		if err := d.UpdateRoute(pc); err != nil {
 			return err
@@ -143,11 +145,26 @@ func (d *Direct) Addr() (netip.AddrPort, bool) {
 // path can send on; while it is not, the writer should be pion's.
 func (d *Direct) Routed() bool { return d.route.Load() != nil }
 
-// WriteRTP encrypts and queues one packet; it implements
+// WriteRTP encrypts and queues one packet, which leaves at the next flush
+// or at the latest after the shared socket's short timer; it implements
 // webrtc.TrackLocalWriter. It allocates nothing once its buffers have
 // grown to the largest packet (and h carries the TWCC extension, when
 // there is one, from its first packet on).
 func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	return d.writeRTP(h, payload, nil)
+}
+
+// QueueRTP is WriteRTP into the caller's own Batch, where the packet
+// waits for the caller's Batch.Flush. A writer of bursts (an egress
+// worker's pass over its viewers) sends a pass with one system call,
+// without locks or timers.
+func (d *Direct) QueueRTP(h *rtp.Header, payload []byte, b *Batch) (int, error) {
+	return d.writeRTP(h, payload, b)
+}
+
+// writeRTP encrypts a packet and queues it in b, or on the shared socket
+// when b is nil.
+func (d *Direct) writeRTP(h *rtp.Header, payload []byte, b *Batch) (int, error) {
 	r := d.route.Load()
 	if r == nil {
 		return 0, ErrNoDirect
@@ -167,10 +184,20 @@ func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	n := h.MarshalSize()
 	// Room for the authentication tag (16 bytes at most) after the
 	// packet: pion's SRTP encrypts in place when given the same buffer.
-	if cap(d.buf) < n+len(payload)+srtpTagRoom {
-		d.buf = make([]byte, 0, n+len(payload)+srtpTagRoom+64)
+	size := n + len(payload) + srtpTagRoom
+	var buf []byte
+	switch {
+	case b != nil && size <= packetBufSize:
+		buf = b.buffer() // encrypted where it is sent from
+	case cap(d.buf) < size:
+		b = nil
+		d.buf = make([]byte, 0, size+64)
+		buf = d.buf
+	default:
+		b = nil
+		buf = d.buf
 	}
-	plain := d.buf[:n+len(payload)]
+	plain := buf[:n+len(payload)]
 	if _, err := h.MarshalTo(plain); err != nil {
 		return 0, err
 	}
@@ -178,6 +205,10 @@ func (d *Direct) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	sealed, err := d.ctx.EncryptRTP(plain[:0], plain, &d.hdr)
 	if err != nil {
 		return 0, err
+	}
+	if b != nil {
+		b.add(r, sealed, &d.open)
+		return len(sealed), nil
 	}
 	return r.conn.enqueue(sealed, r.addr)
 }
@@ -211,7 +242,7 @@ func (e *Engine) routeOf(pc *webrtc.PeerConnection) (*route, error) {
 	if conn == nil {
 		return nil, fmt.Errorf("%w: no socket for %s", ErrNoDirect, local)
 	}
-	return &route{conn: conn, addr: remote}, nil
+	return conn.route(remote)
 }
 
 // conn returns the mux socket bound to addr.
@@ -303,20 +334,29 @@ func (k *keyCapture) ExportKeyingMaterial(label string, context []byte, length i
 // context returns the SRTP context of what sluice, the DTLS server,
 // sends, or with remote of what the peer sends (detach.go).
 func (k *keyCapture) context(remote bool) (*srtp.Context, error) {
+	key, salt, profile, err := k.masterKeys(remote)
+	if err != nil {
+		return nil, err
+	}
+	return srtp.CreateContext(key, salt, profile)
+}
+
+// masterKeys returns the SRTP master key and salt of what sluice sends,
+// or with remote of what the peer sends, and the profile.
+func (k *keyCapture) masterKeys(remote bool) (key, salt []byte, profile srtp.ProtectionProfile, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.hello || k.profile == 0 || len(k.master) == 0 || len(k.clientRandom) != handshake.RandomLength {
-		return nil, fmt.Errorf("%w: DTLS handshake not seen as server", ErrNoDirect)
+		return nil, nil, 0, fmt.Errorf("%w: DTLS handshake not seen as server", ErrNoDirect)
 	}
 	cfg := srtp.Config{Profile: k.profile}
 	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
-	key, salt := cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt
 	if remote {
-		key, salt = cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt
+		return cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, k.profile, nil
 	}
-	return srtp.CreateContext(key, salt, k.profile)
+	return cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, k.profile, nil
 }
 
 // cipherSuite is the captured handshake's cipher suite.

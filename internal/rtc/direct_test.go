@@ -226,7 +226,11 @@ func newDirectRig(t *testing.T) *directRig {
 
 // to sends the direct path's packets to peer.
 func (r *directRig) to(peer *net.UDPConn) {
-	r.d.route.Store(&route{conn: r.bc, addr: peer.LocalAddr().(*net.UDPAddr).AddrPort()})
+	rt, err := r.bc.route(peer.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		panic(err) // a loopback socket's own address
+	}
+	r.d.route.Store(rt)
 }
 
 // read returns the next packet peer receives, decrypted.

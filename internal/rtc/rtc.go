@@ -135,13 +135,9 @@ func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
-// Flush sends the media packets queued on the shared UDP port. Writers of
-// bursts (a viewer's forwarding loop) call it when they run out of packets;
-// a short timer flushes the rest.
+// Flush sends the packets queued on the shared UDP port; a short timer
+// flushes them otherwise.
 func (e *Engine) Flush() { e.net.Flush() }
-
-// FlushTo sends the media packets queued for one peer address.
-func (e *Engine) FlushTo(addr netip.AddrPort) { e.net.FlushTo(addr) }
 
 // RemoteAddr is the peer address of a connected PeerConnection's selected
 // ICE candidate pair: where its packets go.

@@ -140,7 +140,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
 			PLIInterval: cfg.Stream.PLIInterval},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
-			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, FlushTo: engine.FlushTo, Fanout: whep.NewFanout(),
+			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},
 	)
 	s := &Server{

@@ -45,7 +45,7 @@ func TestPumpAllocatesNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(runs, func() {
 		st.Write(&pkts[n])
 		n++
-		s.pump()
+		s.pump(nil)
 	})
 	if allocs != 0 {
 		t.Errorf("%.1f allocations per forwarded packet, want 0", allocs)

@@ -35,7 +35,7 @@ func (s *Session) detach() {
 	err := s.direct.Detach(rtc.DetachConfig{
 		LocalUfrag: lu, LocalPwd: lp,
 		OnRTCP:  s.rtcpDetached,
-		OnMove:  func(a netip.AddrPort) { s.dest.Store(&a) },
+		OnMove:  func(a netip.AddrPort) { s.log.Debug("viewer moved", "addr", a) },
 		OnClose: s.Close,
 	})
 	if err != nil {

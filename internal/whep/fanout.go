@@ -2,13 +2,20 @@ package whep
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/rtc"
 )
 
 // viewersPerWorker is how many viewers of a stream one egress worker
 // serves before the stream gets another worker.
 const viewersPerWorker = 64
+
+// frameWait bounds how long a worker waits for the rest of a video frame
+// before it forwards the packets it has (see worker.run).
+const frameWait = 2 * time.Millisecond
 
 // Fanout runs the egress workers: per stream a few goroutines, each
 // forwarding the ring to many viewers, instead of one goroutine per viewer.
@@ -16,22 +23,27 @@ const viewersPerWorker = 64
 // worker drains all its viewers' cursors in one pass: the scheduler's cost
 // is paid per packet and worker rather than per packet and viewer.
 type Fanout struct {
-	mu      sync.Mutex
-	workers map[*hub.Stream][]*worker
+	mu        sync.Mutex
+	workers   map[*hub.Stream][]*worker
+	frameWait time.Duration // how long a worker waits for the rest of a frame
 }
 
 // NewFanout returns a Fanout without workers.
-func NewFanout() *Fanout { return &Fanout{workers: make(map[*hub.Stream][]*worker)} }
+func NewFanout() *Fanout {
+	return &Fanout{workers: make(map[*hub.Stream][]*worker), frameWait: frameWait}
+}
 
 type worker struct {
-	st *hub.Stream
+	st        *hub.Stream
+	frameWait time.Duration
 
 	mu       sync.Mutex // held for a whole pass; guards sessions
 	sessions []*Session
 
-	kick chan struct{} // a session was added: run a pass now
-	quit chan struct{} // closed when the last session left
-	done chan struct{} // closed when run returns
+	kick   chan struct{} // a session was added: run a pass now
+	passes atomic.Uint64 // passes over the sessions so far
+	quit   chan struct{} // closed when the last session left
+	done   chan struct{} // closed when run returns
 }
 
 // add gives a connected session's cursor to a worker of its stream.
@@ -48,7 +60,7 @@ func (f *Fanout) add(s *Session) {
 		}
 	}
 	if w == nil {
-		w = &worker{st: s.stream, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+		w = &worker{st: s.stream, frameWait: f.frameWait, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 		f.workers[s.stream] = append(f.workers[s.stream], w)
 		go w.run()
 	}
@@ -106,18 +118,50 @@ func (f *Fanout) remove(s *Session) {
 func (w *worker) run() {
 	defer close(w.done)
 	ended := w.st.Done()
+	// The worker's own queue of datagrams: a pass's packets to all its
+	// viewers leave with one system call at its end, each viewer's run of
+	// a frame as one GSO datagram.
+	batch := rtc.NewBatch()
+	// A write in the middle of a video frame (the publisher's burst of its
+	// packets) does not start a pass: the worker waits for the frame's
+	// last packet, at most frameWait, and passes once for the whole frame.
+	frame := time.NewTimer(time.Hour)
+	frame.Stop()
+	waiting := false
+	pass := true
 	for {
 		// Taken before the pass: a write during the pass closes it.
 		wake := w.st.WaitChan()
-		w.mu.Lock()
-		for _, s := range w.sessions {
-			s.pump()
+		if !pass && !w.st.FrameOpen() {
+			pass = true // the frame ended before wake was taken
 		}
-		w.mu.Unlock()
+		if pass {
+			if waiting {
+				waiting = false
+				frame.Stop()
+			}
+			w.mu.Lock()
+			for _, s := range w.sessions {
+				s.pump(batch)
+			}
+			w.mu.Unlock()
+			w.passes.Add(1)
+			batch.Flush()
+		}
+		pass = true
 		select {
 		case <-wake:
+			if w.st.FrameOpen() {
+				pass = false
+				if !waiting {
+					waiting = true
+					frame.Reset(w.frameWait)
+				}
+			}
+		case <-frame.C:
+			waiting = false
 		case <-ended:
-			ended = nil // the sessions learnt it in the pass; wait for them to leave
+			ended = nil // the sessions learn it in the pass; wait for them to leave
 		case <-w.kick:
 		case <-w.quit:
 			return

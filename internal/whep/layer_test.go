@@ -220,7 +220,7 @@ func TestTWCCLoss(t *testing.T) {
 func TestLayerSwitchContinuity(t *testing.T) {
 	ot, w := newBoundTrack(false)
 	write := func(track int, seq uint16, ts uint32, restart bool) {
-		if err := ot.write(&hub.Packet{Track: track, SequenceNumber: seq, Timestamp: ts, Payload: []byte{1}}, restart, time.Now()); err != nil {
+		if err := ot.write(&hub.Packet{Track: track, SequenceNumber: seq, Timestamp: ts, Payload: []byte{1}}, restart, time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

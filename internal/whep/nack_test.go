@@ -57,7 +57,7 @@ func TestResendFromRing(t *testing.T) {
 	send := func(seq uint16, restart bool) {
 		p := &hub.Packet{SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Payload: []byte{byte(seq), 0xaa}}
 		src[seq] = p
-		if err := ot.write(p, restart, time.Now()); err != nil {
+		if err := ot.write(p, restart, time.Now(), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,7 +108,7 @@ func TestResendRTX(t *testing.T) {
 	for seq := uint16(65534); seq != 3; seq++ {
 		p := &hub.Packet{SequenceNumber: seq, Timestamp: 9000, Payload: []byte{0x41, byte(seq)}}
 		src[seq] = p
-		_ = ot.write(p, false, time.Now())
+		_ = ot.write(p, false, time.Now(), nil)
 	}
 	first := w.pkts[0].SequenceNumber
 	w.pkts = nil
@@ -137,7 +137,7 @@ func TestResendCredit(t *testing.T) {
 		seq := uint16(i)
 		p := &hub.Packet{SequenceNumber: seq, Payload: []byte{1}}
 		src[seq] = p
-		_ = ot.write(p, false, time.Now())
+		_ = ot.write(p, false, time.Now(), nil)
 	}
 	first := w.pkts[0].SequenceNumber
 	var all []uint16
@@ -152,7 +152,7 @@ func TestResendCredit(t *testing.T) {
 		seq := uint16(i)
 		p := &hub.Packet{SequenceNumber: seq, Payload: []byte{1}}
 		src[seq] = p
-		_ = ot.write(p, false, time.Now())
+		_ = ot.write(p, false, time.Now(), nil)
 	}
 	if n := ot.answerNACK(src, nackFor(all...)); n != 10 {
 		t.Fatalf("resent %d after ten packets, want 10", n)

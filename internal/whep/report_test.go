@@ -22,11 +22,11 @@ func TestSenderReport(t *testing.T) {
 		t.Fatalf("report before any packet: %+v", sr)
 	}
 	p := &hub.Packet{SequenceNumber: 10, Timestamp: 90000, Payload: make([]byte, 100)}
-	if err := ot.write(p, false, now); err != nil {
+	if err := ot.write(p, false, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	p2 := &hub.Packet{SequenceNumber: 11, Timestamp: 93000, Payload: make([]byte, 50)}
-	if err := ot.write(p2, false, now.Add(33*time.Millisecond)); err != nil {
+	if err := ot.write(p2, false, now.Add(33*time.Millisecond), nil); err != nil {
 		t.Fatal(err)
 	}
 	delta := ot.tsDelta.Load()

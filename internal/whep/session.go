@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,10 +37,6 @@ type Deps struct {
 	Hub            *hub.Hub
 	ConnectTimeout time.Duration
 	ReadyTimeout   time.Duration // how long to wait for a publisher still connecting
-	// FlushTo, if set, sends the packets the shared socket queued for one
-	// peer address; the forwarding loop calls it at the end of each video
-	// frame, so a frame leaves in one system call.
-	FlushTo func(netip.AddrPort)
 	// Fanout runs the egress workers that forward to viewers; shared by
 	// every session of the server (a private one when nil).
 	Fanout *Fanout
@@ -92,14 +87,12 @@ type Session struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	flushTo    func(netip.AddrPort)
 	fanout     *Fanout
-	worker     *worker                        // set by the Fanout, under its lock
-	ended      bool                           // worker-only: the stream ended, nothing more to pump
-	reportedAt time.Time                      // worker-only: when the last sender reports went
-	reportBuf  []rtcp.Packet                  // worker-only
-	rtcpRest   []byte                         // under rtcpMu: grows to the largest compound packet once TWCC is taken out
-	dest       atomic.Pointer[netip.AddrPort] // the viewer's address, once connected
+	worker     *worker       // set by the Fanout, under its lock
+	ended      bool          // worker-only: the stream ended, nothing more to pump
+	reportedAt time.Time     // worker-only: when the last sender reports went
+	reportBuf  []rtcp.Packet // worker-only
+	rtcpRest   []byte        // under rtcpMu: grows to the largest compound packet once TWCC is taken out
 	endReason  atomic.Pointer[error]
 	closeOnce  sync.Once
 	done       chan struct{}
@@ -130,7 +123,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, flushTo: d.FlushTo, fanout: d.Fanout, done: make(chan struct{})}
+	s := &Session{id: rtc.NewID(), stream: st, cursor: cursor, onClose: onClose, fanout: d.Fanout, done: make(chan struct{})}
 	if s.fanout == nil {
 		s.fanout = NewFanout()
 	}
@@ -278,8 +271,8 @@ func (s *Session) start() {
 	}
 }
 
-// updateDest records where the viewer's packets go (it changes with an ICE
-// restart), for flushing and for the direct path.
+// updateDest tells the direct path where the viewer's packets go (it
+// changes with an ICE restart).
 func (s *Session) updateDest() {
 	if s.detached.Load() {
 		return // the direct path follows the viewer itself
@@ -289,15 +282,9 @@ func (s *Session) updateDest() {
 		return
 	}
 	if s.direct != nil {
-		err := s.direct.UpdateRoute(pc)
-		if a, ok := s.direct.Addr(); ok {
-			s.dest.Store(&a) // the selected pair read once
-			return
+		if err := s.direct.UpdateRoute(pc); err != nil {
+			s.log.Debug("RTP through pion", "reason", err)
 		}
-		s.log.Debug("RTP through pion", "reason", err)
-	}
-	if a, ok := rtc.RemoteAddr(pc); ok {
-		s.dest.Store(&a)
 	}
 }
 
@@ -346,8 +333,9 @@ func (s *Session) RTPPath() string {
 }
 
 // pump forwards what the cursor holds to the viewer, without waiting; its
-// worker calls it in each pass. It allocates nothing per packet.
-func (s *Session) pump() {
+// worker calls it in each pass. It allocates nothing per packet. Packets
+// of the direct path wait in the worker's batch for its flush.
+func (s *Session) pump(batch *rtc.Batch) {
 	if s.ended {
 		return
 	}
@@ -374,14 +362,9 @@ func (s *Session) pump() {
 		if !ok {
 			return
 		}
-		if t := s.tracks[p.Track]; t != nil && t.write(p, restart, now) == nil {
+		if t := s.tracks[p.Track]; t != nil && t.write(p, restart, now, batch) == nil {
 			s.packetsOut.Add(1)
 			s.bytesOut.Add(uint64(len(p.Payload)))
-		}
-		if p.Marker && s.flushTo != nil {
-			if dest := s.dest.Load(); dest != nil {
-				s.flushTo(*dest) // the frame is written: send it at once
-			}
 		}
 	}
 }

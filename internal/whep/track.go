@@ -132,8 +132,9 @@ func (t *outTrack) writer(b *binding) webrtc.TrackLocalWriter {
 
 // write sends one hub packet with this viewer's header. restart marks a
 // discontinuity: the sequence continues from the last packet sent. now is
-// about the time of sending, for sender reports.
-func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time) error {
+// about the time of sending, for sender reports. A packet for the direct
+// path goes into batch when there is one, for its owner to flush.
+func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time, batch *rtc.Batch) error {
 	b := t.bound.Load()
 	if b == nil {
 		return nil
@@ -163,7 +164,12 @@ func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time) error {
 	h.Timestamp = p.Timestamp + t.tsDelta.Load()
 	t.lastSeq, t.lastTS = h.SequenceNumber, h.Timestamp
 	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq, p.Track))
-	_, err := t.writer(b).WriteRTP(h, p.Payload)
+	var err error
+	if d, ok := t.writer(b).(*rtc.Direct); ok && batch != nil {
+		_, err = d.QueueRTP(h, p.Payload, batch)
+	} else {
+		_, err = t.writer(b).WriteRTP(h, p.Payload)
+	}
 	if err == nil {
 		t.report.sent(len(p.Payload), now)
 	}

@@ -143,6 +143,10 @@ func (b *Batch) Flush() {
 	}
 	for i := range b.outs {
 		if o := &b.outs[i]; len(o.out.msgs) > 0 {
+			// What the socket's shared queue holds goes first: pion's final
+			// DTLS flight to a viewer that just connected must not arrive
+			// behind (or be dropped after) the burst of its first frames.
+			o.conn.Flush()
 			o.out.send(o.conn)
 		}
 	}

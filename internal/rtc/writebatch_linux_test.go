@@ -112,3 +112,28 @@ func TestBatchFlushesWhenFull(t *testing.T) {
 		t.Errorf("%d buffers kept, want at most %d", len(b.free), batchPackets)
 	}
 }
+
+// TestBatchSendsSharedQueueFirst: what pion queued on the socket (its
+// final DTLS flight to a viewer that just connected) leaves before a
+// batch's packets to the same viewer, not behind the burst of its first
+// frames (where a full receive buffer would drop it and stall the
+// handshake for a retransmission, a second).
+func TestBatchSendsSharedQueueFirst(t *testing.T) {
+	bc := loopbackBatchConn(t)
+	r := loopbackUDP(t)
+	rt, err := bc.route(addrOf(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flight := bytes.Repeat([]byte{22}, 300) // a DTLS handshake record
+	if _, err := bc.WriteToAddrPort(flight, addrOf(r)); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBatch()
+	var open openGroup
+	media := batchPacket(b, 1200, 0x80)
+	want := append([]byte(nil), media...)
+	b.add(rt, media, &open)
+	b.Flush()
+	readAll(t, r, [][]byte{flight, want})
+}

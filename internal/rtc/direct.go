@@ -45,6 +45,7 @@ type Direct struct {
 
 	mu  sync.Mutex // orders writes: the SRTP context is not safe for concurrent use
 	ctx *srtp.Context
+	gcm *gcmSealer // the RTP's encryption under AES-GCM profiles; else ctx's
 	hdr rtp.Header // scratch for EncryptRTP
 	buf []byte     // a packet, encrypted in place
 
@@ -99,14 +100,17 @@ func (d *Direct) Start(pc *webrtc.PeerConnection) error {
 	if err != nil {
 		return err
 	}
-
+	var gcm *gcmSealer
+	if key, salt, profile, err := d.keys.masterKeys(false); err == nil {
+		gcm, _ = newGCMSealer(profile, key, salt) // nil for other profiles
+	}
 	if d.route.Load() == nil {
 		if err := d.UpdateRoute(pc); err != nil {
 			return err
 		}
 	}
 	d.mu.Lock()
-	d.ctx = ctx
+	d.ctx, d.gcm = ctx, gcm
 	d.mu.Unlock()
 	return nil
 }
@@ -202,9 +206,14 @@ func (d *Direct) writeRTP(h *rtp.Header, payload []byte, b *Batch) (int, error) 
 		return 0, err
 	}
 	copy(plain[n:], payload)
-	sealed, err := d.ctx.EncryptRTP(plain[:0], plain, &d.hdr)
-	if err != nil {
-		return 0, err
+	var sealed []byte
+	if d.gcm != nil {
+		sealed = d.gcm.seal(plain, n, h.SSRC, h.SequenceNumber)
+	} else {
+		var err error
+		if sealed, err = d.ctx.EncryptRTP(plain[:0], plain, &d.hdr); err != nil {
+			return 0, err
+		}
 	}
 	if b != nil {
 		b.add(r, sealed, &d.open)

@@ -219,7 +219,15 @@ func newDirectRig(t *testing.T) *directRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &directRig{d: &Direct{ctx: ctx}, bc: loopbackBatchConn(t), peer: loopbackUDP(t), dec: dec}
+	key, salt, profile, err := k.masterKeys(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm, err := newGCMSealer(profile, key, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &directRig{d: &Direct{ctx: ctx, gcm: gcm}, bc: loopbackBatchConn(t), peer: loopbackUDP(t), dec: dec}
 	r.to(r.peer)
 	return r
 }

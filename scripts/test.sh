@@ -82,7 +82,7 @@ echo "== allocation tests without -race"
 go test -count=1 -run 'AllocatesNothing' ./internal/rtc/ ./internal/whep/
 
 echo "== benchmarks compile and run once"
-go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/hub/ ./internal/codec/ ./internal/transcode/ ./internal/hls/ >/dev/null
+go test -run '^$' -bench . -benchtime 1x -count=1 ./internal/rtc/ ./internal/hub/ ./internal/codec/ ./internal/transcode/ ./internal/hls/ >/dev/null
 
 echo "== scale test (500 WHEP viewers)"
 # About 15-30 s on 2 cores; SKIP_SCALE_TEST=1 skips it.

@@ -117,10 +117,19 @@ func (sa *sockaddr) addrPort(namelen uint32) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// zones caches interface names by index: a link-local peer's every
+// packet names its zone, and asking the kernel costs a netlink round trip.
+var zones sync.Map // int -> string
+
 // zoneName is an interface index's name, or the index in decimal.
 func zoneName(index int) string {
-	if ifi, err := net.InterfaceByIndex(index); err == nil {
-		return ifi.Name
+	if name, ok := zones.Load(index); ok {
+		return name.(string)
 	}
-	return strconv.Itoa(index)
+	name := strconv.Itoa(index)
+	if ifi, err := net.InterfaceByIndex(index); err == nil {
+		name = ifi.Name
+	}
+	zones.Store(index, name)
+	return name
 }

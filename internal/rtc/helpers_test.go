@@ -17,7 +17,7 @@ func loopbackUDP(t *testing.T) *net.UDPConn {
 }
 
 // loopbackBatchConn is a batched socket on 127.0.0.1, closed with the test.
-func loopbackBatchConn(t *testing.T) *batchConn {
+func loopbackBatchConn(t testing.TB) *batchConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // machine most of the batch path's cost.
 func BenchmarkSendFrames(b *testing.B) {
 	const viewers, perFrame, size = 64, 8, 1200
-	bc := loopbackBatchConnB(b)
+	bc := loopbackBatchConn(b)
 	routes := make([]*route, viewers)
 	for i := range routes {
 		r, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -67,17 +67,4 @@ func BenchmarkSendFrames(b *testing.B) {
 // perPacket reports the time per packet of rounds of n packets.
 func perPacket(b *testing.B, n int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/pkt")
-}
-
-func loopbackBatchConnB(b *testing.B) *batchConn {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	bc, err := newBatchConn(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = bc.Close() })
-	return bc
 }

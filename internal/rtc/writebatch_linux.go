@@ -25,8 +25,8 @@ type Batch struct {
 	dgrams  []batchDgram // datagrams in the order they were started
 	n       int          // dgrams in use
 	packets int
-	gen     uint32 // counts flushes: a Direct's open datagram is valid in its generation only
-	free    [][]byte
+	gen     uint32  // counts flushes: a Direct's open datagram is valid in its generation only
+	bufs    bufPool // packet buffers, all of packetBufSize
 	outs    []batchOut
 }
 
@@ -61,15 +61,7 @@ type openGroup struct {
 }
 
 // buffer returns an empty packet buffer of packetBufSize bytes, for add.
-func (b *Batch) buffer() []byte {
-	if n := len(b.free); n > 0 {
-		buf := b.free[n-1]
-		b.free[n-1] = nil
-		b.free = b.free[:n-1]
-		return buf[:0]
-	}
-	return make([]byte, 0, packetBufSize)
-}
+func (b *Batch) buffer() []byte { return b.bufs.buffer() }
 
 // add queues p, which lies in a buffer from b.buffer that b now owns,
 // for r, in the writer's open datagram when GSO allows.
@@ -153,9 +145,7 @@ func (b *Batch) Flush() {
 	for j := range dgrams {
 		d := &dgrams[j]
 		for k, p := range d.bufs {
-			if len(b.free) < batchPackets {
-				b.free = append(b.free, p)
-			}
+			b.bufs.put(p) // at most batchPackets are ever out
 			d.bufs[k] = nil
 		}
 		clear(d.iov)

@@ -68,8 +68,8 @@ func TestBatchGroupsEachWritersRun(t *testing.T) {
 	for d, r := range recv {
 		readAll(t, r, sent[d])
 	}
-	if len(b.free) != 10 {
-		t.Errorf("%d buffers free after the flush, want the 10 sent", len(b.free))
+	if len(b.bufs.free) != 10 {
+		t.Errorf("%d buffers free after the flush, want the 10 sent", len(b.bufs.free))
 	}
 
 	// After a flush, a writer's next packet starts a datagram of its own.
@@ -108,8 +108,8 @@ func TestBatchFlushesWhenFull(t *testing.T) {
 	readAll(t, r, sent[:batchPackets])
 	b.Flush()
 	readAll(t, r, sent[batchPackets:])
-	if len(b.free) > batchPackets {
-		t.Errorf("%d buffers kept, want at most %d", len(b.free), batchPackets)
+	if len(b.bufs.free) > batchPackets {
+		t.Errorf("%d buffers kept, want at most %d", len(b.bufs.free), batchPackets)
 	}
 }
 

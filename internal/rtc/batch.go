@@ -43,13 +43,6 @@ func (n *batchNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPC
 	return bc, nil
 }
 
-// Flush sends every packet queued on the mux's sockets.
-func (n *batchNet) Flush() {
-	for _, c := range n.list() {
-		c.Flush()
-	}
-}
-
 // list returns the mux's sockets.
 func (n *batchNet) list() []*batchConn {
 	n.mu.Lock()

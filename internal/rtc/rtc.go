@@ -135,20 +135,6 @@ func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
-// Flush sends the packets queued on the shared UDP port; a short timer
-// flushes them otherwise.
-func (e *Engine) Flush() { e.net.Flush() }
-
-// RemoteAddr is the peer address of a connected PeerConnection's selected
-// ICE candidate pair: where its packets go.
-func RemoteAddr(pc *webrtc.PeerConnection) (netip.AddrPort, bool) {
-	pair := selectedPair(pc)
-	if pair == nil {
-		return netip.AddrPort{}, false
-	}
-	return candidateAddr(pair.Remote)
-}
-
 // selectedPair is a PeerConnection's selected ICE candidate pair with
 // both candidates, or nil.
 func selectedPair(pc *webrtc.PeerConnection) *webrtc.ICECandidatePair {

@@ -50,6 +50,11 @@ func (t *outTrack) resend(src packetSource, seq uint16) bool {
 	if !ok || seq-first > last-first {
 		return false // never sent, or sent before a discontinuity
 	}
+	if !t.creditStarted {
+		// The first NACK: credit for what was sent so far (a random
+		// initial sequence number is not credit).
+		t.creditStarted, t.creditSeq = true, first-1
+	}
 	t.resendCredit = min(t.resendCredit+int(last-t.creditSeq), maxResendCredit)
 	t.creditSeq = last
 	if t.resendCredit <= 0 {

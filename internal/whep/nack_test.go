@@ -158,3 +158,29 @@ func TestResendCredit(t *testing.T) {
 		t.Fatalf("resent %d after ten packets, want 10", n)
 	}
 }
+
+// TestResendCreditStartsWithWhatWasSent: the first NACK finds credit for
+// the packets sent so far, not for the random initial sequence number:
+// ten packets sent, asked for three times over, go out ten times in all.
+func TestResendCreditStartsWithWhatWasSent(t *testing.T) {
+	ot, w := newBoundTrack(false)
+	src := ring{}
+	for i := range 10 {
+		seq := uint16(i)
+		p := &hub.Packet{SequenceNumber: seq, Payload: []byte{1}}
+		src[seq] = p
+		_ = ot.write(p, false, time.Now(), nil)
+	}
+	first := w.pkts[0].SequenceNumber
+	var all []uint16
+	for i := range 10 {
+		all = append(all, first+uint16(i))
+	}
+	total := 0
+	for range 3 {
+		total += ot.answerNACK(src, nackFor(all...))
+	}
+	if total != 10 {
+		t.Fatalf("resent %d for 10 packets sent, want 10", total)
+	}
+}

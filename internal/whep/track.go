@@ -42,10 +42,11 @@ type outTrack struct {
 	sent    atomic.Uint64 // sentState
 
 	// Owned by the sender's RTCP goroutine (nack.go).
-	resendCredit int
-	creditSeq    uint16
-	rtxSeq       uint16
-	rtxBuf       []byte
+	resendCredit  int
+	creditSeq     uint16
+	creditStarted bool
+	rtxSeq        uint16
+	rtxBuf        []byte
 }
 
 type binding struct {

@@ -88,11 +88,13 @@ type Session struct {
 	wg     sync.WaitGroup
 
 	fanout     *Fanout
-	worker     *worker       // set by the Fanout, under its lock
-	ended      bool          // worker-only: the stream ended, nothing more to pump
-	reportedAt time.Time     // worker-only: when the last sender reports went
-	reportBuf  []rtcp.Packet // worker-only
-	rtcpRest   []byte        // under rtcpMu: grows to the largest compound packet once TWCC is taken out
+	worker     *worker             // set by the Fanout, under its lock
+	ended      bool                // worker-only: the stream ended, nothing more to pump
+	reportedAt time.Time           // worker-only: when the last sender reports went
+	reportBuf  []rtcp.Packet       // worker-only
+	rtcpRest   []byte              // under rtcpMu: grows to the largest compound packet once TWCC is taken out
+	rtcpRR     rtcp.ReceiverReport // under rtcpMu: the last receiver report read in place (takeRR)
+	rtcpPkts   []rtcp.Packet       // under rtcpMu: scratch
 	endReason  atomic.Pointer[error]
 	closeOnce  sync.Once
 	done       chan struct{}
@@ -401,16 +403,25 @@ func (s *Session) rtcpIn(raw []byte, tracks ...*outTrack) {
 	s.rtcpMu.Lock()
 	defer s.rtcpMu.Unlock()
 	// Transport-wide feedback (about ten a second from each viewer of a
-	// simulcast stream) is read in place, without unmarshalling.
+	// simulcast stream) and the receiver report (once a second from every
+	// viewer) are read in place, without allocating; the rest (keyframe
+	// requests, NACKs, REMB) is unmarshalled.
 	var tw twccCount
+	var hasRR bool
 	s.rtcpRest, tw = splitTWCC(raw, s.rtcpRest[:0])
-	var pkts []rtcp.Packet
+	s.rtcpRest, hasRR = takeRR(s.rtcpRest, &s.rtcpRR)
+	pkts := s.rtcpPkts[:0]
+	if hasRR {
+		pkts = append(pkts, &s.rtcpRR)
+	}
 	if len(s.rtcpRest) > 0 {
-		var err error
-		if pkts, err = rtcp.Unmarshal(s.rtcpRest); err != nil {
+		more, err := rtcp.Unmarshal(s.rtcpRest)
+		if err != nil && !hasRR {
 			return
 		}
+		pkts = append(pkts, more...)
 	}
+	s.rtcpPkts = pkts
 	for _, t := range tracks {
 		if b := t.bound.Load(); b != nil {
 			s.stats.ReceivedRTCP(pkts, b.ssrc, t.codec.ClockRate)

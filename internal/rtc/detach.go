@@ -243,10 +243,11 @@ func (d *Direct) WriteRTCP(pkts []rtcp.Packet) error {
 	if d.ctx == nil {
 		return ErrNoDirect
 	}
-	sealed, err := d.ctx.EncryptRTCP(nil, raw, nil)
+	sealed, err := d.ctx.EncryptRTCP(d.rtcpBuf[:0], raw, nil)
 	if err != nil {
 		return err
 	}
+	d.rtcpBuf = sealed[:0] // enqueue copies it
 	_, err = r.conn.enqueue(sealed, r.addr)
 	return err
 }

@@ -43,11 +43,12 @@ type Direct struct {
 	engine *Engine
 	keys   keyCapture
 
-	mu  sync.Mutex // orders writes: the SRTP context is not safe for concurrent use
-	ctx *srtp.Context
-	gcm *gcmSealer // the RTP's encryption under AES-GCM profiles; else ctx's
-	hdr rtp.Header // scratch for EncryptRTP
-	buf []byte     // a packet, encrypted in place
+	mu      sync.Mutex // orders writes: the SRTP context is not safe for concurrent use
+	ctx     *srtp.Context
+	gcm     *gcmSealer // the RTP's encryption under AES-GCM profiles; else ctx's
+	hdr     rtp.Header // scratch for EncryptRTP
+	buf     []byte     // a packet, encrypted in place
+	rtcpBuf []byte     // scratch of WriteRTCP
 
 	// Transport-wide sequence numbers (draft-holmer-rmcat-transport-wide-
 	// cc-extensions-01), one counter for every packet of the connection,

@@ -60,13 +60,16 @@ func (t *outTrack) senderReport(st reportSource, now time.Time) *rtcp.SenderRepo
 	if sr, ok := st.SenderReport(track); ok {
 		ts = sr.RTP + t.tsDelta.Load() + ticks(now.Sub(sr.NTP), t.codec.ClockRate)
 	}
-	return &rtcp.SenderReport{
+	// The track's own report, filled again each second: the caller sends
+	// it at once.
+	t.sr = rtcp.SenderReport{
 		SSRC:        b.ssrc,
 		NTPTime:     media.ToNTP(now),
 		RTPTime:     ts,
 		PacketCount: r.packets,
 		OctetCount:  r.octets,
 	}
+	return &t.sr
 }
 
 // sendReports sends the session's sender reports, one compound packet for

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -36,6 +37,7 @@ type outTrack struct {
 	lastTS   uint32
 	runStart uint16 // viewer sequence number of the first packet after the last discontinuity
 	report   reportState
+	sr       rtcp.SenderReport // scratch of senderReport
 
 	// Published by the forwarding goroutine for retransmissions (nack.go).
 	tsDelta atomic.Uint32

@@ -182,11 +182,17 @@ func (q *destQueue) add(p []byte, gso bool, bufs *bufPool) {
 	q.n++
 }
 
-// join appends p to the datagram if UDP GSO allows it: no more than
-// gsoMaxSegments packets, none larger than the first, only the last
-// shorter.
+// gsoJoins says whether a packet of n bytes may join a GSO datagram of
+// count packets and size bytes whose first packet is seg bytes: no more
+// than gsoMaxSegments packets, none larger than the first, only the last
+// shorter (closed: it came already), at most gsoMaxBytes in all.
+func gsoJoins(gso, closed bool, count, seg, size, n int) bool {
+	return gso && !closed && count < gsoMaxSegments && n <= seg && size+n <= gsoMaxBytes
+}
+
+// join appends p to the datagram if UDP GSO allows it (gsoJoins).
 func (g *gsoGroup) join(p []byte, gso bool, bufs *bufPool) bool {
-	if !gso || g.closed || g.count >= gsoMaxSegments || len(p) > g.seg || len(g.buf)+len(p) > gsoMaxBytes {
+	if !gsoJoins(gso, g.closed, g.count, g.seg, len(g.buf), len(p)) {
 		return false
 	}
 	if len(g.buf)+len(p) > cap(g.buf) {

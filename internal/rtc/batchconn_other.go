@@ -62,8 +62,5 @@ func (b *Batch) add(r *route, p []byte, _ *openGroup) {
 	_, _ = r.conn.UDPConn.WriteToUDPAddrPort(p, r.addr)
 }
 
-// Len is 0: nothing is queued.
-func (b *Batch) Len() int { return 0 }
-
 // Flush does nothing: nothing is queued.
 func (b *Batch) Flush() {}

@@ -91,9 +91,9 @@ func (b *Batch) added() {
 	}
 }
 
-// join appends p if UDP GSO allows it (see gsoGroup.join).
+// join appends p if UDP GSO allows it (gsoJoins).
 func (d *batchDgram) join(p []byte, gso bool) bool {
-	if !gso || d.closed || len(d.bufs) >= gsoMaxSegments || len(p) > d.seg || d.size+len(p) > gsoMaxBytes {
+	if !gsoJoins(gso, d.closed, len(d.bufs), d.seg, d.size, len(p)) {
 		return false
 	}
 	d.closed = len(p) < d.seg
@@ -117,9 +117,6 @@ func (d *batchDgram) sendSplit(c *batchConn) {
 		_, _ = c.UDPConn.WriteToUDPAddrPort(p, d.to.addr)
 	}
 }
-
-// Len is the number of packets queued.
-func (b *Batch) Len() int { return b.packets }
 
 // Flush sends what is queued: one sendmmsg per socket (nearly always
 // one).

@@ -54,8 +54,8 @@ func TestBatchGroupsEachWritersRun(t *testing.T) {
 			b.add(routes[d], p, &opens[d])
 		}
 	}
-	if b.Len() != 10 {
-		t.Errorf("Len %d, want 10", b.Len())
+	if b.packets != 10 {
+		t.Errorf("Len %d, want 10", b.packets)
 	}
 	wantDgrams := 4 // per writer: 1200×3 + 700, then 1200
 	if !bc.gso.Load() {
@@ -75,8 +75,8 @@ func TestBatchGroupsEachWritersRun(t *testing.T) {
 	// After a flush, a writer's next packet starts a datagram of its own.
 	p := batchPacket(b, 1200, 0xee)
 	b.add(routes[0], p, &opens[0])
-	if b.n != 1 || b.Len() != 1 {
-		t.Errorf("%d datagrams of %d packets after the flush, want 1 of 1", b.n, b.Len())
+	if b.n != 1 || b.packets != 1 {
+		t.Errorf("%d datagrams of %d packets after the flush, want 1 of 1", b.n, b.packets)
 	}
 	b.Flush()
 	readAll(t, recv[0], [][]byte{bytes.Repeat([]byte{0xee}, 1200)})
@@ -102,8 +102,8 @@ func TestBatchFlushesWhenFull(t *testing.T) {
 		sent = append(sent, append([]byte(nil), p...))
 		b.add(rt, p, &open)
 	}
-	if b.Len() != 10 {
-		t.Errorf("%d packets held after %d added, want 10", b.Len(), batchPackets+10)
+	if b.packets != 10 {
+		t.Errorf("%d packets held after %d added, want 10", b.packets, batchPackets+10)
 	}
 	readAll(t, r, sent[:batchPackets])
 	b.Flush()

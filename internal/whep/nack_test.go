@@ -130,30 +130,35 @@ func TestResendRTX(t *testing.T) {
 	}
 }
 
-func TestResendCredit(t *testing.T) {
-	ot, w := newBoundTrack(false)
-	src := ring{}
-	for i := range 2000 {
+// sendRun writes publisher packets from..to-1 to ot, keeping them in src.
+func sendRun(ot *outTrack, src ring, from, to int) {
+	for i := from; i < to; i++ {
 		seq := uint16(i)
 		p := &hub.Packet{SequenceNumber: seq, Payload: []byte{1}}
 		src[seq] = p
 		_ = ot.write(p, false, time.Now(), nil)
 	}
-	first := w.pkts[0].SequenceNumber
+}
+
+// viewerSeqs is n viewer sequence numbers from first on.
+func viewerSeqs(first uint16, n int) []uint16 {
 	var all []uint16
-	for i := range 2000 {
+	for i := range n {
 		all = append(all, first+uint16(i))
 	}
+	return all
+}
+
+func TestResendCredit(t *testing.T) {
+	ot, w := newBoundTrack(false)
+	src := ring{}
+	sendRun(ot, src, 0, 2000)
+	all := viewerSeqs(w.pkts[0].SequenceNumber, 2000)
 	if n := ot.answerNACK(src, nackFor(all...)); n != maxResendCredit {
 		t.Fatalf("resent %d of 2000 asked, want the credit %d", n, maxResendCredit)
 	}
 	// Ten more packets sent earn ten more retransmissions.
-	for i := 2000; i < 2010; i++ {
-		seq := uint16(i)
-		p := &hub.Packet{SequenceNumber: seq, Payload: []byte{1}}
-		src[seq] = p
-		_ = ot.write(p, false, time.Now(), nil)
-	}
+	sendRun(ot, src, 2000, 2010)
 	if n := ot.answerNACK(src, nackFor(all...)); n != 10 {
 		t.Fatalf("resent %d after ten packets, want 10", n)
 	}
@@ -165,17 +170,8 @@ func TestResendCredit(t *testing.T) {
 func TestResendCreditStartsWithWhatWasSent(t *testing.T) {
 	ot, w := newBoundTrack(false)
 	src := ring{}
-	for i := range 10 {
-		seq := uint16(i)
-		p := &hub.Packet{SequenceNumber: seq, Payload: []byte{1}}
-		src[seq] = p
-		_ = ot.write(p, false, time.Now(), nil)
-	}
-	first := w.pkts[0].SequenceNumber
-	var all []uint16
-	for i := range 10 {
-		all = append(all, first+uint16(i))
-	}
+	sendRun(ot, src, 0, 10)
+	all := viewerSeqs(w.pkts[0].SequenceNumber, 10)
 	total := 0
 	for range 3 {
 		total += ot.answerNACK(src, nackFor(all...))

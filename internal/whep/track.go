@@ -167,11 +167,12 @@ func (t *outTrack) write(p *hub.Packet, restart bool, now time.Time, batch *rtc.
 	h.Timestamp = p.Timestamp + t.tsDelta.Load()
 	t.lastSeq, t.lastTS = h.SequenceNumber, h.Timestamp
 	t.sent.Store(sentState(t.seqDelta, t.runStart, t.lastSeq, p.Track))
+	w := t.writer(b)
 	var err error
-	if d, ok := t.writer(b).(*rtc.Direct); ok && batch != nil {
+	if d, ok := w.(*rtc.Direct); ok && batch != nil {
 		_, err = d.QueueRTP(h, p.Payload, batch)
 	} else {
-		_, err = t.writer(b).WriteRTP(h, p.Payload)
+		_, err = w.WriteRTP(h, p.Payload)
 	}
 	if err == nil {
 		t.report.sent(len(p.Payload), now)

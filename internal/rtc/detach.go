@@ -234,15 +234,16 @@ func (d *Direct) WriteRTCP(pkts []rtcp.Packet) error {
 	if r == nil {
 		return ErrNoDirect
 	}
-	raw, err := rtcp.Marshal(pkts)
-	if err != nil {
-		return err
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ctx == nil {
 		return ErrNoDirect
 	}
+	raw, err := appendRTCP(d.rtcpRaw[:0], pkts)
+	if err != nil {
+		return err
+	}
+	d.rtcpRaw = raw[:0]
 	sealed, err := d.ctx.EncryptRTCP(d.rtcpBuf[:0], raw, nil)
 	if err != nil {
 		return err

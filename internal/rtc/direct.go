@@ -48,7 +48,8 @@ type Direct struct {
 	gcm     *gcmSealer // the RTP's encryption under AES-GCM profiles; else ctx's
 	hdr     rtp.Header // scratch for EncryptRTP
 	buf     []byte     // a packet, encrypted in place
-	rtcpBuf []byte     // scratch of WriteRTCP
+	rtcpBuf []byte     // scratch of WriteRTCP: sealed
+	rtcpRaw []byte     // and plain
 
 	// Transport-wide sequence numbers (draft-holmer-rmcat-transport-wide-
 	// cc-extensions-01), one counter for every packet of the connection,

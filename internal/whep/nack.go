@@ -65,7 +65,8 @@ func (t *outTrack) resend(src packetSource, seq uint16) bool {
 		return false
 	}
 	t.resendCredit--
-	h := rtp.Header{
+	h := &t.rtxHdr
+	*h = rtp.Header{
 		Version:        2,
 		PayloadType:    b.pt,
 		SSRC:           b.ssrc,
@@ -83,7 +84,7 @@ func (t *outTrack) resend(src packetSource, seq uint16) bool {
 		t.rtxBuf = append(append(t.rtxBuf[:0], byte(seq>>8), byte(seq)), p.Payload...)
 		payload = t.rtxBuf
 	}
-	_, err := t.writer(b).WriteRTP(&h, payload)
+	_, err := t.writer(b).WriteRTP(h, payload)
 	return err == nil
 }
 

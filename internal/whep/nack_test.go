@@ -180,3 +180,29 @@ func TestResendCreditStartsWithWhatWasSent(t *testing.T) {
 		t.Fatalf("resent %d for 10 packets sent, want 10", total)
 	}
 }
+
+// TestResendAllocatesNothing: answering a NACK from the ring, plain or
+// RTX, allocates nothing once the track's scratch has grown.
+func TestResendAllocatesNothing(t *testing.T) {
+	for _, rtx := range []bool{false, true} {
+		ot, w := newBoundTrack(rtx)
+		src := ring{}
+		for seq := uint16(10); seq < 20; seq++ {
+			p := &hub.Packet{SequenceNumber: seq, Payload: []byte{1, 2, 3}}
+			src[seq] = p
+			if err := ot.write(p, seq == 10, time.Now(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nack := nackFor(w.pkts[5].SequenceNumber)
+		w.pkts = make([]rtp.Packet, 0, 1000)
+		ot.resendCredit = 1 << 20
+		if n := testing.AllocsPerRun(100, func() {
+			if ot.answerNACK(src, nack) != 1 {
+				t.Fatal("not resent")
+			}
+		}); n != 0 {
+			t.Errorf("rtx %v: %v allocations per resend, want 0", rtx, n)
+		}
+	}
+}

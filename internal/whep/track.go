@@ -49,6 +49,7 @@ type outTrack struct {
 	creditStarted bool
 	rtxSeq        uint16
 	rtxBuf        []byte
+	rtxHdr        rtp.Header
 }
 
 type binding struct {

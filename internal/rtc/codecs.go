@@ -92,8 +92,9 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 		}
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(headerFactory{}) // innermost: parses each packet's header once, into one header per stream
 	if obs != nil {
-		ir.Add(observeFactory{obs}) // first: innermost, sees all RTCP sent
+		ir.Add(observeFactory{obs}) // sees all RTCP sent
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err

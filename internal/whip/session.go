@@ -315,6 +315,7 @@ func (s *Session) read(t *webrtc.TrackRemote, in *ingest) {
 func ReadTrack(t *webrtc.TrackRemote, idx int, wake func() (time.Time, bool), tick func(now time.Time), push func(seq uint16, p *hub.Packet, now time.Time)) {
 	buf := make([]byte, 1500)
 	var h rtp.Header
+	var slab packetSlab
 	var armed time.Time // the read deadline set; zero for none
 	polled := false
 	for {
@@ -351,17 +352,47 @@ func ReadTrack(t *webrtc.TrackRemote, idx int, wake func() (time.Time, bool), ti
 			push(h.SequenceNumber, nil, now)
 			continue
 		}
-		payload := make([]byte, end-hl)
-		copy(payload, buf[hl:end])
-		push(h.SequenceNumber, &hub.Packet{
-			Track:          idx,
-			Marker:         h.Marker,
-			PayloadType:    h.PayloadType,
-			SequenceNumber: h.SequenceNumber,
-			Timestamp:      h.Timestamp,
-			Payload:        payload,
-		}, now)
+		p := slab.packet(buf[hl:end])
+		p.Track = idx
+		p.Marker = h.Marker
+		p.PayloadType = h.PayloadType
+		p.SequenceNumber = h.SequenceNumber
+		p.Timestamp = h.Timestamp
+		push(h.SequenceNumber, p, now)
 	}
+}
+
+// packetSlab hands out packets and payload copies carved from larger
+// blocks: one allocation per slabPackets packets and per slabBytes of
+// payload, not two per packet. A block lives as long as any packet in it
+// (in the ring, the GOP cache, a recorder's queue), which the ring's
+// first-in first-out order keeps to about one block more than the packets
+// held. Packets and payloads are never reused.
+type packetSlab struct {
+	pkts []hub.Packet
+	data []byte
+}
+
+const (
+	slabPackets = 64
+	slabBytes   = 64 << 10
+)
+
+// packet returns a new packet holding a copy of payload.
+func (s *packetSlab) packet(payload []byte) *hub.Packet {
+	if len(s.pkts) == 0 {
+		s.pkts = make([]hub.Packet, slabPackets)
+	}
+	p := &s.pkts[0]
+	s.pkts = s.pkts[1:]
+	n := len(payload)
+	if len(s.data) < n {
+		s.data = make([]byte, max(slabBytes, n))
+	}
+	p.Payload = s.data[:n:n] // full: an append copies instead of writing into the next payload
+	s.data = s.data[n:]
+	copy(p.Payload, payload)
+	return p
 }
 
 // pastDeadline makes a Read return at once unless something is queued.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/memtrim"
 	"github.com/sluice-media/sluice/internal/server"
 )
 
@@ -68,6 +69,8 @@ func run() int {
 		log.Error("sluice failed to start", "err", err)
 		return 1
 	}
+
+	go memtrim.Run(ctx, log) // free memory back to the system after join bursts
 
 	<-ctx.Done()
 	stop() // from here a second signal ends the process at once

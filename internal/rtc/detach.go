@@ -1,10 +1,13 @@
 package rtc
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // RFC 8489 §14.5: MESSAGE-INTEGRITY is HMAC-SHA1
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"net/netip"
 	"strings"
 	"sync"
@@ -91,15 +94,16 @@ type DetachConfig struct {
 	OnClose func(error)
 }
 
-// iceCreds are local ICE credentials and the STUN integrity key of the
-// password (made once, not per check).
+// iceCreds are local ICE credentials and the STUN integrity HMAC keyed
+// with the password (made once, not per check; used under the
+// connection's mutex).
 type iceCreds struct {
 	ufrag, pwd string
-	key        stun.MessageIntegrity
+	mac        hash.Hash
 }
 
 func newICECreds(ufrag, pwd string) iceCreds {
-	return iceCreds{ufrag: ufrag, pwd: pwd, key: stun.NewShortTermIntegrity(pwd)}
+	return iceCreds{ufrag: ufrag, pwd: pwd, mac: hmac.New(sha1.New, []byte(pwd))}
 }
 
 // detached is the state of a detached connection.
@@ -119,6 +123,7 @@ type detached struct {
 	// (at most maxReplays times) when the peer repeats its own flight.
 	flight  []byte
 	replays int
+	consent consentScratch
 }
 
 // maxReplays bounds how often a detached connection's final handshake
@@ -285,43 +290,9 @@ func (d *Direct) receive(p []byte, from netip.AddrPort, c *batchConn) bool {
 // receiveSTUN answers a binding request made with the connection's ICE
 // credentials and follows a nominated check from a new address.
 func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batchConn) bool {
-	m := &stun.Message{Raw: append([]byte(nil), p...)}
-	if m.Decode() != nil || m.Type != stun.BindingRequest {
-		return false // keepalive indications carry no integrity: they prove nothing
-	}
-	user, err := m.Get(stun.AttrUsername)
-	if err != nil {
-		return false
-	}
-	ufrag, _, _ := strings.Cut(string(user), ":")
-	x.mu.Lock()
-	creds, fresh := x.local, false
-	if x.next.ufrag != "" && ufrag == x.next.ufrag {
-		creds, fresh = x.next, true
-	}
-	if ufrag != creds.ufrag || creds.key.Check(m) != nil {
-		x.mu.Unlock()
-		return false
-	}
-	if fresh { // the peer restarted: its old credentials are done
-		for _, conn := range d.engine.net.list() {
-			conn.ufrags.CompareAndDelete(x.local.ufrag, d)
-		}
-		// The new ufrag stays registered (RestartICE): a later check
-		// may come from yet another address.
-		x.local, x.next = x.next, iceCreds{}
-	}
-	x.mu.Unlock()
-	x.lastSeen.Store(time.Now().UnixNano())
-	resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
-		&stun.XORMappedAddress{IP: from.Addr().Unmap().AsSlice(), Port: int(from.Port())},
-		creds.key, stun.Fingerprint)
-	if err != nil {
-		return true
-	}
-	_, _ = c.UDPConn.WriteToUDPAddrPort(resp.Raw, from)
-	if !m.Contains(stun.AttrUseCandidate) {
-		return true
+	ok, nominated := d.answerSTUN(x, p, from, c)
+	if !ok || !nominated {
+		return ok
 	}
 	if r := d.route.Load(); r != nil && r.conn == c && ownKey(r.addr) == ownKey(from) {
 		return true
@@ -340,6 +311,47 @@ func (d *Direct) receiveSTUN(x *detached, p []byte, from netip.AddrPort, c *batc
 		x.cfg.OnMove(from)
 	}
 	return true
+}
+
+// answerSTUN answers a binding request made with the connection's ICE
+// credentials, in x's reused buffers. ok reports that p was one;
+// nominated, that it carried USE-CANDIDATE.
+func (d *Direct) answerSTUN(x *detached, p []byte, from netip.AddrPort, c *batchConn) (ok, nominated bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s := &x.consent
+	m := &s.req
+	m.Raw = p // decoded in place: nothing writes into it
+	if m.Decode() != nil || m.Type != stun.BindingRequest {
+		return false, false // keepalive indications carry no integrity: they prove nothing
+	}
+	user, err := m.Get(stun.AttrUsername)
+	if err != nil {
+		return false, false
+	}
+	ufrag := ufragOf(user)
+	creds, fresh := x.local, false
+	if x.next.ufrag != "" && string(ufrag) == x.next.ufrag {
+		creds, fresh = x.next, true
+	}
+	if string(ufrag) != creds.ufrag || !s.checkIntegrity(m, creds.mac) {
+		return false, false
+	}
+	if fresh { // the peer restarted: its old credentials are done
+		for _, conn := range d.engine.net.list() {
+			conn.ufrags.CompareAndDelete(x.local.ufrag, d)
+		}
+		// The new ufrag stays registered (RestartICE): a later check
+		// may come from yet another address.
+		x.local, x.next = x.next, iceCreds{}
+	}
+	x.lastSeen.Store(time.Now().UnixNano())
+	resp := s.answer(m.TransactionID, from, creds.mac)
+	if resp == nil {
+		return true, false
+	}
+	_, _ = c.UDPConn.WriteToUDPAddrPort(resp, from)
+	return true, m.Contains(stun.AttrUseCandidate)
 }
 
 // receiveDTLS ends the connection on an authentic alert from the peer

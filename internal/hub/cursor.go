@@ -24,6 +24,7 @@ type Cursor struct {
 	groups   []cursorGroup // simulcast groups (layer_cursor.go)
 	keyOnly  bool          // video: deliver keyframes only
 	switches atomic.Uint64
+	waiter   *Waiter // Next's, made at its first wait
 }
 
 type cursorTrack struct {
@@ -104,7 +105,10 @@ func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) 
 		}
 		// Caught up: take the wake-up channel, then look once more, so
 		// that a write in between is not missed.
-		ch := c.s.ring.waitChan()
+		if c.waiter == nil {
+			c.waiter = NewWaiter()
+		}
+		ch := c.s.ring.arm(c.waiter)
 		if p, restart, ok, err = c.TryNext(); ok || err != nil {
 			return p, restart, err
 		}
@@ -208,10 +212,10 @@ func (c *Cursor) newPublisher(p *Packet) {
 	}
 }
 
-// WaitChan returns a channel closed by the stream's next Write. Take it
-// before the last TryNext, then wait on it (and on Done): no write is
-// missed.
-func (s *Stream) WaitChan() <-chan struct{} { return s.ring.waitChan() }
+// Wait arms w and returns its channel, signalled by the stream's next
+// Write. Take it before the last TryNext, then wait on it (and on Done):
+// no write is missed. A wake-up may find nothing new.
+func (s *Stream) Wait(w *Waiter) <-chan struct{} { return s.ring.arm(w) }
 
 // Skips is how many times the cursor fell behind the ring and jumped ahead.
 func (c *Cursor) Skips() uint64 { return c.skips.Load() }

@@ -28,19 +28,27 @@ type ring struct {
 	mask  uint64
 	head  atomic.Uint64 // next position to write
 
-	// Readers that caught up wait on wake; the writer closes and replaces it
-	// only when someone waits, so a busy stream allocates nothing per packet
-	// when nobody is idle.
+	// Readers that caught up arm their Waiter; the writer signals the
+	// armed ones. Nothing is allocated per wait or per packet.
 	mu      sync.Mutex
-	wake    chan struct{}
+	waiters []*Waiter // armed
 	waiting atomic.Bool
 }
+
+// Waiter is one reader's wake-up from a stream's writes, used again for
+// every wait.
+type Waiter struct {
+	ch    chan struct{} // one slot: a write's signal waits there until taken
+	armed bool          // in the ring's waiters; the ring's mutex guards it
+}
+
+// NewWaiter returns a Waiter for one reader (one goroutine at a time).
+func NewWaiter() *Waiter { return &Waiter{ch: make(chan struct{}, 1)} }
 
 func newRing(size int) *ring {
 	return &ring{
 		slots: make([]atomic.Pointer[Packet], size),
 		mask:  uint64(size - 1),
-		wake:  make(chan struct{}),
 	}
 }
 
@@ -53,8 +61,15 @@ func (r *ring) push(p *Packet) {
 	if r.waiting.Load() {
 		r.mu.Lock()
 		r.waiting.Store(false)
-		close(r.wake)
-		r.wake = make(chan struct{})
+		for i, w := range r.waiters {
+			w.armed = false
+			select {
+			case w.ch <- struct{}{}:
+			default: // already signalled, not taken yet
+			}
+			r.waiters[i] = nil
+		}
+		r.waiters = r.waiters[:0]
 		r.mu.Unlock()
 	}
 }
@@ -72,14 +87,19 @@ func (r *ring) get(pos uint64) (p *Packet, lagged bool) {
 	return p, false
 }
 
-// waitChan returns a channel closed by the next push. The caller must check
-// head again after taking it.
-func (r *ring) waitChan() <-chan struct{} {
+// arm returns w's channel, which the next push signals. The caller must
+// check head again after taking it. A signal may be left from a push
+// whose packets the caller has already read: a spurious wake-up, which
+// the caller's check absorbs.
+func (r *ring) arm(w *Waiter) <-chan struct{} {
 	r.mu.Lock()
-	ch := r.wake
+	if !w.armed {
+		w.armed = true
+		r.waiters = append(r.waiters, w)
+	}
 	r.waiting.Store(true)
 	r.mu.Unlock()
-	return ch
+	return w.ch
 }
 
 // oldest is the lowest position still held.

@@ -125,13 +125,14 @@ func (w *worker) run() {
 	// A write in the middle of a video frame (the publisher's burst of its
 	// packets) does not start a pass: the worker waits for the frame's
 	// last packet, at most frameWait, and passes once for the whole frame.
+	waiter := hub.NewWaiter()
 	frame := time.NewTimer(time.Hour)
 	frame.Stop()
 	waiting := false
 	pass := true
 	for {
 		// Taken before the pass: a write during the pass closes it.
-		wake := w.st.WaitChan()
+		wake := w.st.Wait(waiter)
 		if !pass && !w.st.FrameOpen() {
 			pass = true // the frame ended before wake was taken
 		}

@@ -70,7 +70,12 @@ func run() int {
 		return 1
 	}
 
-	go memtrim.Run(ctx, log) // free memory back to the system after join bursts
+	trimmed := make(chan struct{})
+	go func() { // free memory back to the system after join bursts
+		defer close(trimmed)
+		memtrim.Run(ctx, log)
+	}()
+	defer func() { <-trimmed }() // Run returns once ctx is done
 
 	<-ctx.Done()
 	stop() // from here a second signal ends the process at once

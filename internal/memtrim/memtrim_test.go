@@ -60,7 +60,6 @@ func TestRunReturnsMemory(t *testing.T) {
 		keep = append(keep, make([]byte, 64<<10))
 	}
 	keep = nil
-	runtime.KeepAlive(keep)
 	var ms runtime.MemStats
 	deadline := time.Now().Add(10 * time.Second)
 	for {

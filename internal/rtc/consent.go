@@ -6,7 +6,6 @@ import (
 	"crypto/sha1" //nolint:gosec // RFC 8489 §14.5: MESSAGE-INTEGRITY is HMAC-SHA1
 	"encoding/binary"
 	"hash"
-	"hash/crc32"
 	"net/netip"
 
 	"github.com/pion/stun/v4"
@@ -17,9 +16,8 @@ import (
 // package would allocate about a dozen times per check.
 
 const (
-	stunHeaderSize  = 20
-	stunCookie      = 0x2112a442
-	stunFingerprint = 0x5354554e // RFC 8489 §14.7: XORed into the CRC-32
+	stunHeaderSize = 20
+	stunCookie     = 0x2112a442
 )
 
 // consentScratch is what answering a consent check reuses. The
@@ -107,7 +105,7 @@ func (s *consentScratch) answer(id [stun.TransactionIDSize]byte, from netip.Addr
 	b = mac.Sum(b)
 
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)-stunHeaderSize+8))
-	crc := crc32.ChecksumIEEE(b) ^ stunFingerprint
+	crc := stun.FingerprintValue(b)
 	b = binary.BigEndian.AppendUint16(b, uint16(stun.AttrFingerprint))
 	b = binary.BigEndian.AppendUint16(b, 4)
 	return binary.BigEndian.AppendUint32(b, crc)

@@ -108,7 +108,7 @@ func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) 
 		if c.waiter == nil {
 			c.waiter = NewWaiter()
 		}
-		ch := c.s.ring.arm(c.waiter)
+		ch := c.s.ring.arm(c.waiter, false)
 		if p, restart, ok, err = c.TryNext(); ok || err != nil {
 			return p, restart, err
 		}
@@ -215,7 +215,14 @@ func (c *Cursor) newPublisher(p *Packet) {
 // Wait arms w and returns its channel, signalled by the stream's next
 // Write. Take it before the last TryNext, then wait on it (and on Done):
 // no write is missed. A wake-up may find nothing new.
-func (s *Stream) Wait(w *Waiter) <-chan struct{} { return s.ring.arm(w) }
+func (s *Stream) Wait(w *Waiter) <-chan struct{} { return s.ring.arm(w, false) }
+
+// WaitFrameEnd is Wait for a reader that has seen a video frame open
+// (FrameOpen) and forwards whole frames: the frame's further packets do
+// not signal w, its last one (marker set) does, and so does any packet of
+// another track. The reader must bound its wait itself, for a frame whose
+// last packet is lost.
+func (s *Stream) WaitFrameEnd(w *Waiter) <-chan struct{} { return s.ring.arm(w, true) }
 
 // Skips is how many times the cursor fell behind the ring and jumped ahead.
 func (c *Cursor) Skips() uint64 { return c.skips.Load() }

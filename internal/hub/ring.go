@@ -40,6 +40,9 @@ type ring struct {
 type Waiter struct {
 	ch    chan struct{} // one slot: a write's signal waits there until taken
 	armed bool          // in the ring's waiters; the ring's mutex guards it
+	// frameEnd: a push that leaves a video frame open does not signal
+	// it (see Stream.WaitFrameEnd); the ring's mutex guards it.
+	frameEnd bool
 }
 
 // NewWaiter returns a Waiter for one reader (one goroutine at a time).
@@ -52,24 +55,31 @@ func newRing(size int) *ring {
 	}
 }
 
-// push stores p at the head. Only the stream's writer calls it.
-func (r *ring) push(p *Packet) {
+// push stores p at the head. Only the stream's writer calls it. open
+// tells that p leaves a video frame open: waiters armed for the frame's
+// end stay armed.
+func (r *ring) push(p *Packet, open bool) {
 	pos := r.head.Load()
 	p.Pos = pos
 	r.slots[pos&r.mask].Store(p)
 	r.head.Store(pos + 1)
 	if r.waiting.Load() {
 		r.mu.Lock()
-		r.waiting.Store(false)
-		for i, w := range r.waiters {
+		kept := r.waiters[:0]
+		for _, w := range r.waiters {
+			if open && w.frameEnd {
+				kept = append(kept, w)
+				continue
+			}
 			w.armed = false
 			select {
 			case w.ch <- struct{}{}:
 			default: // already signalled, not taken yet
 			}
-			r.waiters[i] = nil
 		}
-		r.waiters = r.waiters[:0]
+		clear(r.waiters[len(kept):])
+		r.waiters = kept
+		r.waiting.Store(len(kept) > 0)
 		r.mu.Unlock()
 	}
 }
@@ -91,8 +101,9 @@ func (r *ring) get(pos uint64) (p *Packet, lagged bool) {
 // check head again after taking it. A signal may be left from a push
 // whose packets the caller has already read: a spurious wake-up, which
 // the caller's check absorbs.
-func (r *ring) arm(w *Waiter) <-chan struct{} {
+func (r *ring) arm(w *Waiter, frameEnd bool) <-chan struct{} {
 	r.mu.Lock()
+	w.frameEnd = frameEnd
 	if !w.armed {
 		w.armed = true
 		r.waiters = append(r.waiters, w)

@@ -223,8 +223,9 @@ func (s *Stream) Write(p *Packet) {
 		}
 	}
 	t.seqPos[int(p.SequenceNumber)&(len(t.seqPos)-1)].Store(pos + 1)
-	s.frameOpen.Store(t.video && !p.Marker)
-	s.ring.push(p)
+	open := t.video && !p.Marker
+	s.frameOpen.Store(open)
+	s.ring.push(p, open)
 	s.packetsIn++
 	s.bytesIn += uint64(len(p.Payload))
 	s.wmu.Unlock()

@@ -42,6 +42,7 @@ type worker struct {
 
 	kick   chan struct{} // a session was added: run a pass now
 	passes atomic.Uint64 // passes over the sessions so far
+	wakes  atomic.Uint64 // wake-ups by the stream's writes so far
 	quit   chan struct{} // closed when the last session left
 	done   chan struct{} // closed when run returns
 }
@@ -132,7 +133,14 @@ func (w *worker) run() {
 	pass := true
 	for {
 		// Taken before the pass: a write during the pass closes it.
-		wake := w.st.Wait(waiter)
+		// While a frame is open only its end (or another track's
+		// packet) wakes the worker, not each packet of the burst.
+		var wake <-chan struct{}
+		if pass {
+			wake = w.st.Wait(waiter)
+		} else {
+			wake = w.st.WaitFrameEnd(waiter)
+		}
 		if !pass && !w.st.FrameOpen() {
 			pass = true // the frame ended before wake was taken
 		}
@@ -152,6 +160,7 @@ func (w *worker) run() {
 		pass = true
 		select {
 		case <-wake:
+			w.wakes.Add(1)
 			if w.st.FrameOpen() {
 				pass = false
 				if !waiting {

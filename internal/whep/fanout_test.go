@@ -120,6 +120,20 @@ func TestWorkerPassesPerFrame(t *testing.T) {
 		t.Errorf("%d passes for %d frames of %d packets, want about one per frame", n, frames, perFrame)
 	}
 
+	// Packets of a frame spaced out, so that the worker waits again
+	// between them: only a frame's first packet and its last wake it.
+	wakes := r.s.worker.wakes.Load()
+	for i := range frames {
+		for j := range perFrame {
+			r.write(j == perFrame-1, uint32(frames+i+1)*3000)
+			time.Sleep(time.Millisecond)
+		}
+		waitCount(t, r.w, int(r.seq))
+	}
+	if n := r.s.worker.wakes.Load() - wakes; n > frames*3 {
+		t.Errorf("%d wake-ups for %d frames of %d packets, want at most 2 per frame and a few spurious", n, frames, perFrame)
+	}
+
 	// With the default wait, a frame whose last packet is lost is
 	// forwarded all the same.
 	r = newFrameRig(t, frameWait)

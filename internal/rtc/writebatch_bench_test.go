@@ -26,26 +26,7 @@ import (
 func BenchmarkSendFrames(b *testing.B) {
 	const viewers, perFrame, size = 64, 8, 1200
 	bc := loopbackBatchConn(b)
-	routes := make([]*route, viewers)
-	for i := range routes {
-		r, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = r.SetReadBuffer(1 << 20)
-		b.Cleanup(func() { _ = r.Close() })
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				if _, err := r.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		if routes[i], err = bc.route(r.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
-			b.Fatal(err)
-		}
-	}
+	routes := loopbackViewers(b, bc, viewers)
 	pkt := make([]byte, size)
 	b.Run("batch", func(b *testing.B) {
 		batch := NewBatch()
@@ -96,26 +77,7 @@ func BenchmarkFanoutFloor(b *testing.B) {
 	const viewers, videoPkts, videoSize, audioSize = 200, 11, 1200, 100
 	const tick = 20 * time.Millisecond // an Opus packet; a video frame every other tick
 	bc := loopbackBatchConn(b)
-	routes := make([]*route, viewers)
-	for i := range routes {
-		r, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		_ = r.SetReadBuffer(1 << 20)
-		b.Cleanup(func() { _ = r.Close() })
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				if _, err := r.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		if routes[i], err = bc.route(r.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
-			b.Fatal(err)
-		}
-	}
+	routes := loopbackViewers(b, bc, viewers)
 	key, salt := make([]byte, 16), make([]byte, 12)
 	sealers := make([]*gcmSealer, viewers)
 	for i := range sealers {
@@ -186,4 +148,30 @@ func threadCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loopbackViewers opens n loopback sockets, drained by goroutines until the
+// benchmark ends, and returns bc's routes to them.
+func loopbackViewers(b *testing.B, bc *batchConn, n int) []*route {
+	routes := make([]*route, n)
+	for i := range routes {
+		r, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = r.SetReadBuffer(1 << 20)
+		b.Cleanup(func() { _ = r.Close() })
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				if _, err := r.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		if routes[i], err = bc.route(r.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return routes
 }

@@ -32,7 +32,7 @@ var (
 	// ErrUnavailable is wrapped by every error that says this binary cannot
 	// transcode: built without cgo or libavcodec's headers, or libopus /
 	// libavcodec missing at run time.
-	ErrUnavailable = errors.New("opus→aac transcoding unavailable")
+	ErrUnavailable = errors.New("audio transcoding unavailable")
 	// ErrClosed is returned by a Transcoder used after Flush or Close.
 	ErrClosed = errors.New("transcoder closed")
 )

@@ -343,8 +343,9 @@ func (t *Transcoder) Close() {
 // metrics: the codecs are a process-wide resource.
 var totals struct {
 	running atomic.Int64
-	frames  atomic.Uint64
-	errors  atomic.Uint64
+	frames     atomic.Uint64 // AAC access units
+	opusFrames atomic.Uint64 // 20 ms Opus packets
+	errors     atomic.Uint64
 }
 
 // Totals is what the process's Transcoders did, as Counts reports it.
@@ -353,6 +354,8 @@ type Totals struct {
 	Running int
 	// AudioSeconds is the audio encoded to AAC, in seconds per channel.
 	AudioSeconds float64
+	// OpusSeconds is the audio encoded to Opus.
+	OpusSeconds float64
 	// Errors counts encoder failures (each ends its transcoder's audio).
 	Errors uint64
 }
@@ -362,6 +365,7 @@ func Counts() Totals {
 	return Totals{
 		Running:      int(totals.running.Load()),
 		AudioSeconds: float64(totals.frames.Load()) * SamplesPerFrame / SampleRate,
+		OpusSeconds:  float64(totals.opusFrames.Load()) / 50,
 		Errors:       totals.errors.Load(),
 	}
 }

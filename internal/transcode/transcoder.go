@@ -342,7 +342,7 @@ func (t *Transcoder) Close() {
 // totals count what every Transcoder of the process does, for the
 // metrics: the codecs are a process-wide resource.
 var totals struct {
-	running atomic.Int64
+	running    atomic.Int64
 	frames     atomic.Uint64 // AAC access units
 	opusFrames atomic.Uint64 // 20 ms Opus packets
 	errors     atomic.Uint64

@@ -31,7 +31,7 @@ import (
 
 // ErrNoTracks means the stream has no track the output can carry: no
 // H264/H265 video and no usable audio.
-var ErrNoTracks = errors.New("no H264, H265 or Opus track")
+var ErrNoTracks = errors.New("no H264, H265, Opus, AAC or G.711 track")
 
 // Audio says what a Reader does with the stream's Opus track.
 type Audio int
@@ -133,6 +133,13 @@ type Reader struct {
 	lag          Gauge // nil: not reported
 	audioErr     error
 
+	// AAC and G.711 sources (audiosrc.go).
+	aacIn     *pcmSource // AAC passed through: its depacketizer
+	pcmIn     *pcmSource // G.711 decoded for toAAC
+	toAAC     *transcode.ToAAC
+	audioRate int    // the audio track's RTP clock rate
+	release   func() // demand of a derived Opus track read
+
 	tl timeline
 	q  interleaver
 
@@ -154,9 +161,15 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 		opt.MaxWait = time.Second
 	}
 	r := &Reader{st: st, opt: opt}
-	var opus *hub.Track
+	var opus, other *hub.Track
 	for _, t := range st.Tracks() {
+		g711, _ := isG711(t.Codec)
 		switch name := strings.ToUpper(t.Codec.Name()); {
+		case t.Derived && (opt.Audio != AudioOpus || opus != nil):
+			// Transcoded for WebRTC viewers; only an Opus recording of a
+			// stream published without Opus takes it.
+		case t.Derived:
+			opus = &t
 		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC"):
 			c := H264
 			if name != "H264" {
@@ -169,10 +182,15 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 			r.video, r.vdep = &Track{Codec: c, ClockRate: 90000, Index: t.Index}, d
 		case opus == nil && name == "OPUS" && t.Codec.ClockRate == transcode.SampleRate:
 			opus = &t
+		case other == nil && (g711 || isAAC(t.Codec)):
+			other = &t
 		}
 	}
-	if opus != nil {
+	switch {
+	case opus != nil && (other == nil || opt.Audio == AudioOpus):
 		r.openAudio(*opus)
+	case other != nil && opt.Audio == AudioAAC:
+		r.openOtherAudio(*other)
 	}
 	if r.video == nil && r.audio == nil {
 		return nil, ErrNoTracks
@@ -182,14 +200,18 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 		r.closeAudio()
 		return nil, err
 	}
+	if r.audio != nil && r.audio.Codec == Opus {
+		r.release = st.Demand(r.audio.Index) // a derived track: keep it written
+	}
 	r.cur = cur
 	r.tl.init(r)
 	r.q.init(r.video, r.audio, opt.MaxWait)
 	return r, nil
 }
 
-// openAudio sets up the audio track for the mode asked.
+// openAudio sets up an Opus track for the mode asked.
 func (r *Reader) openAudio(t hub.Track) {
+	r.audioRate = transcode.SampleRate
 	ch := transcode.ChannelsFromFmtp(t.Codec.Fmtp)
 	switch r.opt.Audio {
 	case AudioOpus:
@@ -261,7 +283,11 @@ func (r *Reader) Next(ctx context.Context) (*Unit, error) {
 			}
 		case r.audio != nil && p.Track == r.audio.Index:
 			r.tl.audioPacket(p)
-			r.audioPacket(p)
+			if r.aacIn != nil || r.pcmIn != nil {
+				r.otherAudioPacket(p)
+			} else {
+				r.audioPacket(p)
+			}
 		}
 	}
 }
@@ -313,6 +339,7 @@ func (r *Reader) dropAudio(err error) {
 }
 
 func (r *Reader) closeAudio() {
+	r.closeOtherAudio()
 	if r.tc != nil {
 		r.tc.Close()
 		r.tc = nil
@@ -327,4 +354,7 @@ func (r *Reader) closeAudio() {
 func (r *Reader) Close() {
 	r.cur.Close()
 	r.closeAudio()
+	if r.release != nil {
+		r.release()
+	}
 }

@@ -33,6 +33,7 @@ type timeline struct {
 	vPkt, aPkt     unwrapper // newest packet times, from vTS0 and aTS0
 	vFrame         unwrapper // frame times, from vTS0
 	aNow           int64     // time of the newest audio packet, 48 kHz from aTS0
+	aRate          int64     // the audio track's RTP clock rate
 
 	aligned bool
 	aZero   int64 // audio time (from aTS0) of timeline 0
@@ -62,6 +63,10 @@ func (tl *timeline) init(r *Reader) {
 	if r.audio != nil {
 		tl.hasA, tl.aIdx = true, r.audio.Index
 	}
+	tl.aRate = int64(r.audioRate)
+	if tl.aRate == 0 {
+		tl.aRate = audioRate
+	}
 }
 
 // videoPacket notes a video packet's time.
@@ -90,7 +95,7 @@ func (tl *timeline) audioPacket(p *hub.Packet) {
 			tl.align(true)
 		}
 	}
-	tl.aNow = tl.aPkt.at(p.Timestamp)
+	tl.aNow = tl.aPkt.at(p.Timestamp) * audioRate / tl.aRate
 }
 
 // setOrigin fixes the wall-clock time of timeline 0.

@@ -43,13 +43,16 @@ var help = map[string]string{
 	"limits.max_viewers_per_stream": "viewers of one stream, >= 1",
 	"limits.max_sessions_per_ip":    "sessions one client IP may hold (429 beyond), >= 1",
 
-	"hls.enabled":           "serve streams as LL-HLS at /hls/{stream}/index.m3u8",
-	"hls.always":            "mux every stream from its publication, not from its first HLS request",
-	"hls.segment_duration":  "shortest HLS segment (cut at the next keyframe), 200ms..30s",
-	"hls.part_duration":     "LL-HLS part duration, 20ms..hls.segment_duration",
-	"hls.segment_count":     "segments kept in the playlist, 7..100",
-	"hls.close_after":       "stop a stream's HLS muxer after no request for this long, 5s..24h",
-	"transcode.aac_bitrate": "AAC bitrate in bit/s of the Opus→AAC transcoder (LL-HLS, recordings), 16000..320000; 0: 64000 per channel",
+	"hls.enabled":            "serve streams as LL-HLS at /hls/{stream}/index.m3u8",
+	"hls.always":             "mux every stream from its publication, not from its first HLS request",
+	"hls.segment_duration":   "shortest HLS segment (cut at the next keyframe), 200ms..30s",
+	"hls.part_duration":      "LL-HLS part duration, 20ms..hls.segment_duration",
+	"hls.segment_count":      "segments kept in the playlist, 7..100",
+	"hls.close_after":        "stop a stream's HLS muxer after no request for this long, 5s..24h",
+	"transcode.aac_bitrate":  "AAC bitrate in bit/s of the Opus→AAC transcoder (LL-HLS, recordings), 16000..320000; 0: 64000 per channel",
+	"transcode.opus_bitrate": "Opus bitrate in bit/s of the AAC/G.711→Opus transcoder (WebRTC viewers), 6000..256000; 0: 64000 per channel",
+	"transcode.idle_close":   "stop a transcoder to Opus this long after its last viewer left, 0s..1h",
+	"transcode.always":       "run transcoders to Opus from a stream's publication, so viewers hear sound from their first packet",
 
 	"record.rules": "recording rules (streams, dir, name, segment, max_age, max_bytes, audio, manual), in YAML flow syntax",
 

@@ -26,6 +26,13 @@ type trackInfo struct {
 	Fmtp      string `json:"fmtp,omitempty"`
 	// Simulcast layers, lowest bit rate first (layer.go).
 	Layers []layerDetail `json:"layers,omitempty"`
+	// Transcode, on a track that other codecs are derived from: "opus"
+	// (the derived codecs), or why none can be ("unavailable: …": the
+	// libraries missing; WebRTC viewers then get video only).
+	Transcode string `json:"transcode,omitempty"`
+	// DerivedFrom is the index of the track a derived (transcoded) track
+	// is made from.
+	DerivedFrom *int `json:"derived_from,omitempty"`
 }
 
 type streamInfo struct {
@@ -132,9 +139,20 @@ func (a *API) kickSession(w http.ResponseWriter, r *http.Request) {
 func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	info := streamInfo{Name: s.Name(), Viewers: s.Viewers(), Started: s.Started().UTC(),
 		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}}
-	for _, t := range s.Tracks() {
-		info.Tracks = append(info.Tracks, trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
-			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp, Layers: layerDetails(s.Layers(t.Index))})
+	tracks := s.Tracks()
+	for _, t := range tracks {
+		ti := trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
+			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp, Layers: layerDetails(s.Layers(t.Index)),
+			Transcode: t.DeriveErr}
+		if t.Derived {
+			ti.DerivedFrom = &t.Source
+		}
+		for _, d := range tracks {
+			if d.Derived && d.Source == t.Index {
+				ti.Transcode = strings.TrimPrefix(ti.Transcode+", "+strings.ToLower(d.Codec.Name()), ", ")
+			}
+		}
+		info.Tracks = append(info.Tracks, ti)
 	}
 	if e := a.sessions.publisher(s.Name()); e != nil {
 		p := sessionInfoOf(e)

@@ -48,6 +48,7 @@ type Server struct {
 	hooks   []*webhook.Hook
 	engine  *rtc.Engine
 	hub     *hub.Hub
+	derive  *tap.Transcoders // AAC and G.711 to Opus, for WebRTC viewers
 	api     *httpapi.API
 	hls     *hls.Server     // nil when hls.enabled is false
 	rec     *record.Manager // recording rules and switches
@@ -88,7 +89,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	bus := events.NewBus()
 	m := metrics.New(metrics.Config{PerStreamLabels: cfg.Metrics.PerStreamLabels})
 	ready := metrics.NewReadiness()
+	// AAC and G.711 tracks get an Opus track for WebRTC viewers, written
+	// by one transcoder per stream while viewers read it.
+	derive := tap.NewTranscoders(tap.TranscodersConfig{Opus: transcode.OpusConfig{Bitrate: cfg.Transcode.OpusBitrate},
+		IdleClose: cfg.Transcode.IdleClose, Always: cfg.Transcode.Always, Log: log})
 	h := hub.New(hub.Config{
+		Deriver:             derive,
 		RingPackets:         cfg.Stream.RingPackets,
 		PLIMinInterval:      cfg.Stream.PLIMinInterval,
 		MaxViewersPerStream: cfg.Limits.MaxViewersPerStream,
@@ -98,6 +104,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		_ = ln.Close()
 		_ = engine.Close()
+		derive.Close()
 		return nil, err
 	}
 	var clusterAPI httpapi.Cluster // stays a nil interface in single-node mode
@@ -156,7 +163,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
-	s.cluster = cl
+	s.cluster, s.derive = cl, derive
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)
@@ -227,6 +234,7 @@ func (s *Server) Close() error {
 		s.cluster.Close() // after the publishers, which release their streams
 	}
 	s.rec.Close() // after the sessions: recorders close their files as their streams end
+	s.derive.Close()
 	for _, h := range s.hooks {
 		h.Close()
 	}

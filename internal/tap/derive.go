@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -290,17 +289,4 @@ type opusWriter struct {
 func (w *opusWriter) write(ts uint32, payload []byte) {
 	w.seq++
 	w.st.Write(&hub.Packet{Track: w.track, PayloadType: 111, SequenceNumber: w.seq, Timestamp: ts, Payload: payload})
-}
-
-// DeriveNote is what a stream's API says about a track's transcoding:
-// "" where nothing is derived from it.
-func DeriveNote(st *hub.Stream, t hub.Track) string {
-	if t.DeriveErr != "" {
-		return t.DeriveErr
-	}
-	var out []string
-	for _, d := range st.Derived(t.Index) {
-		out = append(out, fmt.Sprintf("%s (track %d)", d.Codec.Name(), d.Index))
-	}
-	return strings.Join(out, ", ")
 }

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// sl_load loads libopus and libavcodec once; it returns NULL when both are
+// sl_load loads libopus, libavcodec and libswresample once; it returns NULL when both are
 // usable, else why not. Every other function needs a successful sl_load.
 const char *sl_load(void);
 

@@ -34,13 +34,13 @@ func Available() error {
 			loadErr = fmt.Errorf("%w: %s", ErrUnavailable, C.GoString(msg))
 			switch {
 			case C.sl_have_avcodec_headers() != 0:
-				loadErr = fmt.Errorf("%w (install libopus and FFmpeg's libavcodec; on Debian 12 libavcodec59)", loadErr)
+				loadErr = fmt.Errorf("%w (install libopus and FFmpeg's libavcodec and libswresample; on Debian 12 libopus0, libavcodec59, libswresample4)", loadErr)
 			case avcodecHeadersInstalled():
 				// Go's build cache does not notice headers installed
 				// after the package was built.
 				loadErr = fmt.Errorf("%w; they are installed now: run `go clean -cache` and rebuild", loadErr)
 			default:
-				loadErr = fmt.Errorf("%w: install libavcodec-dev and rebuild", loadErr)
+				loadErr = fmt.Errorf("%w: install libavcodec-dev and libswresample-dev and rebuild", loadErr)
 			}
 		}
 	})
@@ -48,12 +48,15 @@ func Available() error {
 }
 
 func avcodecHeadersInstalled() bool {
-	for _, p := range []string{"/usr/include/libavcodec/avcodec.h", "/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h", "/usr/include/aarch64-linux-gnu/libavcodec/avcodec.h"} {
-		if _, err := os.Stat(p); err == nil {
-			return true
+	found := func(h string) bool {
+		for _, dir := range []string{"/usr/include/", "/usr/include/x86_64-linux-gnu/", "/usr/include/aarch64-linux-gnu/"} {
+			if _, err := os.Stat(dir + h); err == nil {
+				return true
+			}
 		}
+		return false
 	}
-	return false
+	return found("libavcodec/avcodec.h") && found("libswresample/swresample.h")
 }
 
 func averror(op string, ret C.int) error {

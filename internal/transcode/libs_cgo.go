@@ -26,8 +26,8 @@ var (
 )
 
 // Available reports whether this binary can transcode; the error, which
-// wraps ErrUnavailable, says why not. It loads libopus and libavcodec on
-// its first call.
+// wraps ErrUnavailable, says why not. It loads libopus, libavcodec and
+// libswresample on its first call.
 func Available() error {
 	loadOnce.Do(func() {
 		if msg := C.sl_load(); msg != nil {

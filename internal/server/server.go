@@ -253,7 +253,11 @@ func (s *Server) Close() error {
 // when HLS is off.
 func outputCounts(hlsSrv *hls.Server, rec *record.Manager) metrics.Outputs {
 	tc, rs := transcode.Counts(), rec.Stats()
-	o := metrics.Outputs{Transcoders: tc.Running, TranscodedAudio: tc.AudioSeconds, TranscodeErrors: tc.Errors,
+	by := map[[2]string]int{}
+	for d, n := range tc.ByDirection {
+		by[[2]string{d.From, d.To}] = n
+	}
+	o := metrics.Outputs{Transcoders: tc.ByDirection[transcode.Direction{From: "opus", To: "aac"}], TranscodersBy: by, TranscodedAudio: tc.AudioSeconds, TranscodeErrors: tc.Errors,
 		Recorders: int(rs.Recording), RecordFiles: rs.Files, RecordBytes: rs.Bytes, RecordErrors: rs.Errors,
 		RecordRemoved: rs.Removed}
 	if hlsSrv != nil {

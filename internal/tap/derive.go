@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,6 +226,10 @@ func (x *Transcoders) transcode(ctx context.Context, st *hub.Stream, src, d hub.
 	defer in.close()
 	cfg := x.cfg.Opus
 	cfg.Channels = transcode.ChannelsFromFmtp(d.Codec.Fmtp)
+	cfg.From = strings.ToLower(src.Codec.Name())
+	if isAAC(src.Codec) {
+		cfg.From = "aac"
+	}
 	if cfg.Bitrate == 0 {
 		cfg.Bitrate = 64000 * cfg.Channels
 	}

@@ -2,6 +2,7 @@ package tap
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
@@ -33,6 +34,7 @@ func (r *Reader) openOtherAudio(t hub.Track) {
 	}
 	cfg := r.opt.Transcode
 	cfg.Channels = 0 // the source's
+	cfg.From = strings.ToLower(t.Codec.Name())
 	tc, err := transcode.NewToAAC(cfg, in.rate, in.channels)
 	if err != nil {
 		in.close()

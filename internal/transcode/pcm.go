@@ -137,6 +137,8 @@ type OpusConfig struct {
 	Complexity int
 	// MaxGap is the longest timestamp gap filled with silence (0: 10 s).
 	MaxGap time.Duration
+	// From names the source codec in Counts ("": "pcm").
+	From string
 }
 
 // OpusPacket is one 20 ms Opus packet of a ToOpus.
@@ -151,6 +153,7 @@ type OpusPacket struct {
 // ToOpus encodes decoded audio (AAC, G.711) to 20 ms Opus packets, on the
 // input's timeline. It is used by one goroutine; Close frees the codecs.
 type ToOpus struct {
+	from      string
 	f         *framer
 	enc       *OpusEncoder
 	lookahead int64 // 48 kHz ticks
@@ -192,8 +195,11 @@ func NewToOpus(cfg OpusConfig, inRate, inChannels int) (*ToOpus, error) {
 		f.close()
 		return nil, fmt.Errorf("transcode: %w", err)
 	}
-	totals.running.Add(1)
-	return &ToOpus{f: f, enc: enc, lookahead: int64(enc.Lookahead()) * SampleRate / int64(rate)}, nil
+	if cfg.From == "" {
+		cfg.From = "pcm"
+	}
+	totals.start(cfg.From, "opus")
+	return &ToOpus{from: cfg.From, f: f, enc: enc, lookahead: int64(enc.Lookahead()) * SampleRate / int64(rate)}, nil
 }
 
 // Channels is the output's channel count.
@@ -228,16 +234,17 @@ func (t *ToOpus) Close() {
 		t.enc.Close()
 		t.f.close()
 		t.enc = nil
-		totals.running.Add(-1)
+		totals.stop(t.from, "opus")
 	}
 }
 
 // ToAAC encodes decoded audio (G.711) to AAC-LC at 48 kHz for the outputs
 // that take AAC, on the input's timeline (AACFrame.PTS as a Transcoder's).
 type ToAAC struct {
-	f   *framer
-	enc Encoder
-	out []AACFrame
+	from string
+	f    *framer
+	enc  Encoder
+	out  []AACFrame
 }
 
 // NewToAAC returns a ToAAC for input at inRate Hz with inChannels; cfg's
@@ -266,8 +273,11 @@ func NewToAAC(cfg Config, inRate, inChannels int) (*ToAAC, error) {
 		f.close()
 		return nil, fmt.Errorf("transcode: %w", err)
 	}
-	totals.running.Add(1)
-	return &ToAAC{f: f, enc: enc}, nil
+	if cfg.From == "" {
+		cfg.From = "g711"
+	}
+	totals.start(cfg.From, "aac")
+	return &ToAAC{from: cfg.From, f: f, enc: enc}, nil
 }
 
 // Encoder is the AAC encoder, for its Config and Delay.
@@ -300,6 +310,6 @@ func (t *ToAAC) Close() {
 		t.enc.Close()
 		t.f.close()
 		t.f = nil
-		totals.running.Add(-1)
+		totals.stop(t.from, "aac")
 	}
 }

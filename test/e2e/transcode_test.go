@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
 
@@ -31,7 +32,7 @@ func needTranscode(t *testing.T) {
 // returns what it got. opusOnly offers Opus as the only audio codec (and
 // H264); else pion's default set (Opus, G.722, PCMU, PCMA), like a
 // browser.
-func viewAudio(ctx context.Context, t *testing.T, url string, opusOnly bool) *audioSeen {
+func viewAudio(ctx context.Context, t *testing.T, url string, opusOnly bool, during ...func()) *audioSeen {
 	t.Helper()
 	seen := &audioSeen{}
 	opts := client.ViewOptions{OnRTP: seen.onRTP, OnRTCP: seen.onRTCP}
@@ -50,6 +51,9 @@ func viewAudio(ctx context.Context, t *testing.T, url string, opusOnly bool) *au
 		n, srs := len(seen.pkts), len(seen.srs)
 		seen.mu.Unlock()
 		if n >= 150 && srs == 2 { // 3 s of 20 ms packets, and reports of both tracks
+			for _, f := range during {
+				f()
+			}
 			return seen
 		}
 		select {
@@ -163,7 +167,7 @@ func streamTracks(t *testing.T, base, name string) []map[string]any {
 // its level, and in sync with the video by the sender reports.
 func TestTranscodeAACToOpus(t *testing.T) {
 	needTranscode(t)
-	srv := startEdgeServer(t, nil)
+	srv := startEdgeServer(t, func(c *config.Config) { c.Transcode.IdleClose = 300 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	src := startHubSource(ctx, t, srv.Hub(), "aac", aacStereo)
@@ -175,11 +179,21 @@ func TestTranscodeAACToOpus(t *testing.T) {
 		!strings.Contains(tracks[2]["fmtp"].(string), "sprop-stereo=1") {
 		t.Fatalf("tracks %v, want H264, AAC and a stereo Opus track derived from the AAC", tracks)
 	}
-	seen := viewAudio(ctx, t, srv.base+"/whep/aac", true)
+	const running = `sluice_transcoders{from="aac",to="opus"}`
+	if s := scrapeMetrics(t, srv.base); s.get(running) != 0 {
+		t.Fatalf("%s = %v before any viewer, want 0", running, s.get(running))
+	}
+	seen := viewAudio(ctx, t, srv.base+"/whep/aac", true, func() {
+		if s := scrapeMetrics(t, srv.base); s.get(running) != 1 {
+			t.Errorf("%s = %v with a viewer, want 1", running, s.get(running))
+		}
+	})
 	if seen.pt != 111 {
 		t.Fatalf("audio payload type %d, want Opus (111)", seen.pt)
 	}
 	checkTone(t, seen, src, 2, transcode.SampleRate, false)
+	// The viewer has left: the transcoder stops idle_close later.
+	waitMetrics(t, srv.base, "the transcoder stopped after its viewer", func(s metricSamples) bool { return s.get(running) == 0 })
 }
 
 // TestTranscodePCMA: a G.711 A-law stream goes to a viewer that offers

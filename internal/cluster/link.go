@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
@@ -28,13 +28,13 @@ var errLinkClosed = errors.New("closed by this node")
 // owner, whose media it writes into this node's hub as the stream's
 // publisher (hub.Publisher).
 type link struct {
-	c        *Cluster
-	stream   string
-	owner    Owner
-	pc       *webrtc.PeerConnection
-	location string // the session's URL at the owner, for DELETE
-	answer   *sdp.SessionDescription
-	codecs   []media.Codec
+	c      *Cluster
+	stream string
+	owner  Owner
+	pc     *webrtc.PeerConnection
+	sess   *client.Session // at the owner, for DELETE
+	answer *sdp.SessionDescription
+	codecs []media.Codec
 
 	attached chan struct{} // closed by attach: tracks may be added
 	failed   chan struct{} // closed when the connection fails or closes
@@ -82,11 +82,11 @@ func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, e
 	case <-ctx.Done():
 		return fail(fmt.Errorf("ICE gathering: %w", ctx.Err()))
 	}
-	answer, location, err := l.post(ctx, pc.LocalDescription().SDP)
+	sess, answer, err := l.post(ctx, pc.LocalDescription().SDP)
 	if err != nil {
 		return fail(err)
 	}
-	l.location = location
+	l.sess = sess
 	pc.OnTrack(l.onTrack)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		l.deleteSession()
@@ -104,35 +104,23 @@ func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, e
 	return l, nil
 }
 
-// post sends the offer to the owner's WHEP endpoint (RFC 9725 §4.2) and
-// returns the answer and the session URL.
-func (l *link) post(ctx context.Context, offer string) (answer, location string, err error) {
+// post sends the offer to the owner's WHEP endpoint (RFC 9725 §4.2),
+// signed as a pull of the stream, and returns the session and the answer.
+func (l *link) post(ctx context.Context, offer string) (*client.Session, string, error) {
 	// A simulcast stream's best layer: the edge's own viewers choose
 	// from what the edge has (a no-op for a stream without simulcast).
 	endpoint := strings.TrimSuffix(l.owner.URL, "/") + "/whep/" + url.PathEscape(l.stream) + "?layer=high"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
+	sess, answer, err := client.Offer(ctx, l.c.hc, endpoint, l.sign, offer)
 	if err != nil {
-		return "", "", err
+		return nil, "", fmt.Errorf("owner %s: %w", l.owner.Node, err)
 	}
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
-	resp, err := l.c.hc.Do(req)
-	if err != nil {
-		return "", "", fmt.Errorf("owner %s: %w", l.owner.Node, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return "", "", fmt.Errorf("owner %s: read answer: %w", l.owner.Node, err)
-	}
-	if resp.StatusCode != http.StatusCreated {
-		return "", "", fmt.Errorf("owner %s answered %d: %s", l.owner.Node, resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	ref, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.Header.Get("Location") == "" {
-		return "", "", fmt.Errorf("owner %s: 201 without a usable Location", l.owner.Node)
-	}
-	return string(body), resp.Request.URL.ResolveReference(ref).String(), nil
+	return sess, answer, nil
+}
+
+// sign is the link's credentials for each request to the owner: a fresh
+// pull signature.
+func (l *link) sign(h http.Header) {
+	h.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
 }
 
 // parseAnswer parses the owner's answer, whose feedback lines say how to
@@ -305,18 +293,7 @@ func (l *link) close() {
 // deleteSession ends the WHEP session at the owner (RFC 9725 §4.2); an
 // owner that is gone does not answer, which is fine.
 func (l *link) deleteSession() {
-	if l.location == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, l.location, nil)
-	if err != nil {
-		return
-	}
-	req.Header.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
-	if resp, err := l.c.hc.Do(req); err == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		_ = resp.Body.Close()
+	if l.sess != nil {
+		_ = l.sess.Delete()
 	}
 }

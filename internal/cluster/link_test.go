@@ -19,7 +19,6 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
-	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/reorder"
@@ -170,7 +169,7 @@ func (o *fakeOwner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestLinkRepairsLoss(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine, err := rtc.New(config.WebRTC{UDPPort: 0, ListenIPs: []string{"127.0.0.1"}, ConnectTimeout: 5 * time.Second}, log)
+	engine, err := rtc.New(rtc.Config{UDPPort: 0, ListenIPs: []string{"127.0.0.1"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	engine, err := rtc.New(cfg.WebRTC, log)
+	engine, err := rtc.New(engineConfig(cfg.WebRTC), log)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxSessions:         cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:    cfg.Limits.MaxSessionsPerIP,
 		PublisherTakeover:   cfg.Stream.PublisherTakeover,
-		ICEServers:          cfg.HTTP.ICEServers,
+		ICEServers:          linkICEServers(cfg.HTTP.ICEServers),
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
 		Metrics:             m,
 		Ready:               ready,

@@ -281,7 +281,7 @@ func TestLinkRepairsLoss(t *testing.T) {
 func linkTo(t *testing.T, owner *fakeOwner, cfg Config, hc hub.Config) (*link, *hub.Hub) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine, err := rtc.New(config.WebRTC{UDPPort: 0, ListenIPs: []string{"127.0.0.1"}, ConnectTimeout: 5 * time.Second}, log)
+	engine, err := rtc.New(rtc.Config{UDPPort: 0, ListenIPs: []string{"127.0.0.1"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,15 @@ func (sc Scenario) label() string {
 	return fmt.Sprintf("%dx(1+%d)", sc.Streams, sc.Viewers/sc.Streams)
 }
 
+// describe names a scenario in sentences: "200 viewers", "50 streams × (1
+// publisher + 1 viewer)".
+func (sc Scenario) describe() string {
+	if sc.Streams <= 1 {
+		return fmt.Sprintf("%d viewers", sc.Viewers)
+	}
+	return fmt.Sprintf("%d streams × (1 publisher + %d viewer)", sc.Streams, sc.Viewers/sc.Streams)
+}
+
 // Compare runs every scenario, MediaMTX first, then sluice, each with a
 // fresh server. A scenario that fails on one side is reported and the
 // comparison goes on; Compare fails only if it cannot start.
@@ -156,7 +165,7 @@ func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
 			msg := ""
 			if err != nil {
 				msg = err.Error()
-				say("%s, %s: %v", side, sc.label(), err)
+				say("%s, %s: %v", side, sc.describe(), err)
 			}
 			if side == "MediaMTX" {
 				sc.MediaMTX, sc.MediaMTXError = rep, msg
@@ -189,7 +198,7 @@ func compareRetrying(ctx context.Context, cc CompareConfig, side string, sc Scen
 			return best, err
 		}
 		say("== %s, %s, attempt %d (logs in %s; machine %.0f %% busy before the start%s)",
-			side, sc.label(), attempt+1, sub, busy, map[bool]string{true: "", false: ", not quiet"}[quiet])
+			side, sc.describe(), attempt+1, sub, busy, map[bool]string{true: "", false: ", not quiet"}[quiet])
 		rep, err := compareOne(ctx, cc, side, sc, sub)
 		if rep != nil {
 			rep.MachineBusyBeforePercent = busy
@@ -204,7 +213,7 @@ func compareRetrying(ctx context.Context, cc CompareConfig, side string, sc Scen
 			break
 		}
 		if rep != nil && attempt < cc.Retries {
-			say("%s, %s: %.0f %% of a core went to other programs during the run; again", side, sc.label(), rep.OtherCPUPercent)
+			say("%s, %s: %.0f %% of a core went to other programs during the run; again", side, sc.describe(), rep.OtherCPUPercent)
 		}
 	}
 	return best, bestErr
@@ -351,12 +360,12 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 	for _, sc := range c.Scenarios {
 		for _, e := range []struct{ name, err string }{{"MediaMTX", sc.MediaMTXError}, {"sluice", sc.SluiceError}} {
 			if e.err != "" {
-				fmt.Fprintf(w, "\n%s, %s: %s\n", e.name, sc.label(), e.err)
+				fmt.Fprintf(w, "\n%s, %s: %s\n", e.name, sc.describe(), e.err)
 			}
 		}
 		for _, r := range []*Report{sc.MediaMTX, sc.Sluice} {
 			if r != nil && len(r.Viewers.Errors) > 0 {
-				fmt.Fprintf(w, "\n%s, %s: viewer errors: %v\n", sc.label(), r.WHEP, sortedErrors(r.Viewers.Errors))
+				fmt.Fprintf(w, "\n%s, %s: viewer errors: %v\n", sc.describe(), r.WHEP, sortedErrors(r.Viewers.Errors))
 			}
 		}
 	}

@@ -22,8 +22,8 @@ import (
 // which cameras may ignore (RTSP has no feedback profile), while the
 // readers wait for the next keyframe anyway.
 type publication struct {
-	st     *hub.Stream
-	tracks []*pubTrack
+	st       *hub.Stream
+	tracks   []*pubTrack
 	src      packetSource
 	attached atomic.Bool // packets flow: the source's medias are set up
 	closed   atomic.Bool

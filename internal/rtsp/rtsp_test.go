@@ -71,7 +71,9 @@ func newTestServer(t *testing.T, h *hub.Hub, authz auth.Authenticator, src Deman
 	return s
 }
 
-func newHub() *hub.Hub { return hub.New(hub.Config{RingPackets: 1024, PLIMinInterval: 10 * time.Millisecond}) }
+func newHub() *hub.Hub {
+	return hub.New(hub.Config{RingPackets: 1024, PLIMinInterval: 10 * time.Millisecond})
+}
 
 // writeGOP writes one access unit: SPS, PPS and IDR when key, else one
 // non-IDR slice.

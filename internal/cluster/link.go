@@ -15,11 +15,10 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sluice-media/sluice/internal/frame"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/rtc"
-	"github.com/sluice-media/sluice/internal/whip"
 )
 
 // errLinkClosed is the reason of a link closed by this node.
@@ -34,6 +33,7 @@ type link struct {
 	owner    Owner
 	pc       *webrtc.PeerConnection
 	location string // the session's URL at the owner, for DELETE
+	answer   *sdp.SessionDescription
 	codecs   []media.Codec
 
 	attached chan struct{} // closed by attach: tracks may be added
@@ -43,9 +43,11 @@ type link struct {
 
 	mu      sync.Mutex
 	st      *hub.Stream
-	video   []uint32 // SSRCs of the owner's video tracks, for PLIs
 	closed  bool
 	readers sync.WaitGroup
+	// tracks answer the hub's keyframe requests (PLI or FIR to the
+	// owner's SSRC of the track) and count what the edge lost.
+	tracks ingest.Set
 
 	closeOnce sync.Once
 }
@@ -90,7 +92,11 @@ func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, e
 		l.deleteSession()
 		return fail(fmt.Errorf("owner's answer: %w", err))
 	}
-	if l.codecs, err = answerCodecs(pc, answer); err != nil {
+	if l.answer, err = parseAnswer(answer); err != nil {
+		l.deleteSession()
+		return fail(err)
+	}
+	if l.codecs, err = answerCodecs(pc, l.answer); err != nil {
 		l.deleteSession()
 		return fail(err)
 	}
@@ -129,13 +135,19 @@ func (l *link) post(ctx context.Context, offer string) (answer, location string,
 	return string(body), resp.Request.URL.ResolveReference(ref).String(), nil
 }
 
-// answerCodecs returns the codec of each media section the owner sends:
-// the tracks the hub stream will have.
-func answerCodecs(pc *webrtc.PeerConnection, answer string) ([]media.Codec, error) {
+// parseAnswer parses the owner's answer, whose feedback lines say how to
+// ask for repairs and keyframes.
+func parseAnswer(answer string) (*sdp.SessionDescription, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(answer); err != nil {
 		return nil, fmt.Errorf("owner's answer: %w", err)
 	}
+	return &d, nil
+}
+
+// answerCodecs returns the codec of each media section the owner sends:
+// the tracks the hub stream will have.
+func answerCodecs(pc *webrtc.PeerConnection, d *sdp.SessionDescription) ([]media.Codec, error) {
 	sending := map[string]bool{}
 	for _, m := range d.MediaDescriptions {
 		mid, _ := m.Attribute("mid")
@@ -194,39 +206,57 @@ func (l *link) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	}
 	st := l.st
 	l.readers.Add(2)
-	if t.Kind() == webrtc.RTPCodecTypeVideo {
-		l.video = append(l.video, uint32(t.SSRC()))
-	}
 	l.mu.Unlock()
 	defer l.readers.Done()
 
 	c := rtc.CodecOf(t.Codec())
 	idx := st.AddTrack(c)
+	fb := rtc.FeedbackOf(l.answer, midOf(l.pc, rcv), uint8(t.PayloadType()))
+	// The owner's session sends one continuous sequence; a gap (loss
+	// between the nodes) is NACKed, and the owner answers from its ring.
+	in := ingest.NewTrack(l.c.cfg.Ingest, ingest.TrackConfig{
+		Index: idx, Codec: c, SSRC: uint32(t.SSRC()), NACK: fb.NACK, FIR: fb.FIR && !fb.PLI,
+		RTCP: l.writeRTCP,
+		Late: &l.c.counts.pullLate, Duplicate: &l.c.counts.pullDup, Unrecovered: &l.c.counts.pullUnrecovered,
+	}, st)
+	l.tracks.Add(in)
 	go func() {
 		defer l.readers.Done()
-		whip.ReadSenderReports(st, rcv, "", uint32(t.SSRC()), idx)
+		in.ReadRTCP(rcv.Read)
 	}()
-	var sniff *frame.InfoSniffer
-	if c.Kind() == media.KindVideo {
-		sniff = frame.NewInfoSniffer(c)
-		st.RequestKeyframe() // start the new link at a keyframe
+	if in.Video() {
+		st.RequestTrackKeyframe(idx) // start the new link at a keyframe
 	}
-	l.read(st, t, idx, sniff)
+	in.ReadFrom(t)
 }
 
-// RequestKeyframe asks the owner for a keyframe (hub.Publisher); the
-// owner passes it on to its publisher, rate-limited.
-func (l *link) RequestKeyframe() {
+// writeRTCP sends feedback to the owner unless the link is closed.
+func (l *link) writeRTCP(pkts []rtcp.Packet) error {
 	l.mu.Lock()
-	pkts := make([]rtcp.Packet, 0, len(l.video))
-	for _, ssrc := range l.video {
-		pkts = append(pkts, &rtcp.PictureLossIndication{MediaSSRC: ssrc})
-	}
 	closed := l.closed
 	l.mu.Unlock()
-	if len(pkts) > 0 && !closed {
-		_ = l.pc.WriteRTCP(pkts)
+	if closed {
+		return errLinkClosed
 	}
+	return l.pc.WriteRTCP(pkts)
+}
+
+// RequestKeyframe asks the owner for a keyframe on every video track
+// (hub.Publisher); the owner passes it on to its publisher, rate-limited.
+func (l *link) RequestKeyframe() { l.tracks.RequestKeyframe() }
+
+// RequestTrackKeyframe asks the owner for a keyframe on one track
+// (hub.TrackKeyframer).
+func (l *link) RequestTrackKeyframe(track int) { l.tracks.RequestTrackKeyframe(track) }
+
+// midOf is the mid of the receiver's transceiver.
+func midOf(pc *webrtc.PeerConnection, rcv *webrtc.RTPReceiver) string {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == rcv {
+			return tr.Mid()
+		}
+	}
+	return ""
 }
 
 func (l *link) fail(err error) {

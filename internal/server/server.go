@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/metrics"
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
@@ -137,8 +138,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Cluster:             clusterAPI,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
-			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
-			PLIInterval: cfg.Stream.PLIInterval},
+			Ingest: ingestOptions(cfg.Stream)},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},
@@ -253,4 +253,13 @@ func outputCounts(hlsSrv *hls.Server, rec *record.Manager) metrics.Outputs {
 		o.HLSMuxers, o.HLSSegments = hs.Muxers, hs.Segments
 	}
 	return o
+}
+
+// ingestOptions is how every source's tracks are taken in: the one place
+// the stream settings become ingest's options.
+func ingestOptions(c config.Stream) ingest.Options {
+	return ingest.Options{
+		Reorder:     reorder.Config{Packets: c.ReorderPackets, MaxDelay: c.ReorderDelay},
+		PLIInterval: c.PLIInterval,
+	}
 }

@@ -147,7 +147,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		tracks, err = accepted(ctx.Description)
 	}
 	if err == nil {
-		sess.pub, err = publish(h.s.deps.Hub, name, tracks, ctx.Session)
+		sess.pub, err = publish(h.s.deps.Hub, name, tracks, ctx.Session, h.s.deps.Ingest)
 	}
 	if err != nil {
 		return h.fail(ctx.Conn, "ANNOUNCE", name, err)

@@ -12,16 +12,18 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 )
 
 // A publication is what an RTSP publisher (a RECORD session) or a pulled
 // source (a gortsplib client playing a camera) feeds into one hub stream:
-// its medias mapped to hub tracks, each through an ingest track. It is
-// the stream's hub.Publisher: keyframe requests go back as RTCP PLIs,
-// which cameras may ignore (RTSP has no feedback profile), while the
-// readers wait for the next keyframe anyway.
+// its medias mapped to hub tracks, each through an ingest.Track (the
+// reorder window for UDP, loss counted, keyframe requests; RTSP has no
+// NACK). Its ingest.Set is the stream's hub.Publisher: keyframe requests
+// go back as RTCP PLIs, which cameras may ignore.
 type publication struct {
+	ingest.Set
 	st       *hub.Stream
 	tracks   []*pubTrack
 	src      packetSource
@@ -34,8 +36,7 @@ type pubTrack struct {
 	forma format.Format
 	codec media.Codec
 	index int // in the hub stream
-	in    *ingestTrack
-	ssrc  atomic.Uint32 // the sender's, from its first packet
+	in    *ingest.Track
 }
 
 // packetSource is how a publication registers for a session's packets:
@@ -74,7 +75,7 @@ func accepted(desc *description.Session) ([]*pubTrack, error) {
 // publish claims the named stream for the tracks: a second publisher is
 // refused (hub.ErrBusy), one that comes back within the reconnect grace
 // continues the stream.
-func publish(h *hub.Hub, name string, tracks []*pubTrack, src packetSource) (*publication, error) {
+func publish(h *hub.Hub, name string, tracks []*pubTrack, src packetSource, o ingest.Options) (*publication, error) {
 	p := &publication{tracks: tracks, src: src}
 	codecs := make([]media.Codec, len(tracks))
 	for i, t := range tracks {
@@ -87,7 +88,19 @@ func publish(h *hub.Hub, name string, tracks []*pubTrack, src packetSource) (*pu
 	p.st = st
 	for _, t := range tracks {
 		t.index = st.AddTrack(t.codec)
-		t.in = newIngestTrack(t.index, st)
+		medi := t.medi
+		t.in = ingest.NewTrack(o, ingest.TrackConfig{Index: t.index, Codec: t.codec, RTCP: func(pkts []rtcp.Packet) error {
+			if !p.attached.Load() || p.closed.Load() {
+				return nil // before RECORD/PLAY the medias are not set up
+			}
+			for _, pkt := range pkts {
+				if err := src.WritePacketRTCP(medi, pkt); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}, st)
+		p.Add(t.in)
 	}
 	return p, nil
 }
@@ -95,18 +108,12 @@ func publish(h *hub.Hub, name string, tracks []*pubTrack, src packetSource) (*pu
 // attach starts taking the source's packets (once, before they flow:
 // at RECORD, or before a client's PLAY).
 func (p *publication) attach() {
-	src := p.src
 	for _, t := range p.tracks {
-		t := t
-		src.OnPacketRTP(t.medi, t.forma, func(pkt *rtp.Packet) {
-			if t.ssrc.Load() == 0 {
-				t.ssrc.Store(pkt.SSRC)
-			}
-			t.in.WriteRTP(pkt)
-		})
-		src.OnPacketRTCP(t.medi, func(pkt rtcp.Packet) {
+		in := t.in
+		p.src.OnPacketRTP(t.medi, t.forma, func(pkt *rtp.Packet) { in.WriteRTP(pkt) })
+		p.src.OnPacketRTCP(t.medi, func(pkt rtcp.Packet) {
 			if sr, ok := pkt.(*rtcp.SenderReport); ok {
-				p.st.SetSenderReport(t.index, sr.NTPTime, sr.RTPTime)
+				in.SenderReport(sr)
 			}
 		})
 	}
@@ -114,18 +121,6 @@ func (p *publication) attach() {
 	for _, t := range p.tracks {
 		if t.codec.Kind() == media.KindVideo {
 			p.st.RequestTrackKeyframe(t.index)
-		}
-	}
-}
-
-// RequestKeyframe asks for a keyframe on every video track (hub.Publisher).
-func (p *publication) RequestKeyframe() {
-	if !p.attached.Load() || p.closed.Load() {
-		return
-	}
-	for _, t := range p.tracks {
-		if t.codec.Kind() == media.KindVideo {
-			_ = p.src.WritePacketRTCP(t.medi, &rtcp.PictureLossIndication{MediaSSRC: t.ssrc.Load()})
 		}
 	}
 }

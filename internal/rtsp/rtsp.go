@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 )
 
 // Config configures the RTSP server.
@@ -56,6 +57,9 @@ type Config struct {
 type Deps struct {
 	Hub  *hub.Hub
 	Auth auth.Authenticator // nil allows everything
+	// Ingest bounds each published track's reorder window and keyframe
+	// requests, as for WHIP publishers.
+	Ingest ingest.Options
 	Log  *slog.Logger
 	// Sources starts on-demand pulls for the first reader; nil: none.
 	Sources Demander

@@ -46,6 +46,7 @@ func startClusterNode(t *testing.T, redis, id string, tweak func(*config.Config)
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
+	cfg.RTSP = config.RTSP{Listen: "127.0.0.1:0"} // TCP only: RTSP's UDP ports are fixed pairs
 	cfg.Stream.ReconnectGrace = 10 * time.Second
 	cfg.Cluster = config.Cluster{Redis: redis, NodeID: id, Secret: clusterSecret, LeaseTTL: clusterTTL, Linger: 500 * time.Millisecond}
 	cfg.Auth = auth.Config{Default: auth.ModeDeny, Rules: []auth.RuleConfig{

@@ -56,6 +56,7 @@ func startServer(t testing.TB, tweak func(*config.Config)) string {
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
+	cfg.RTSP = config.RTSP{Listen: "127.0.0.1:0"} // TCP only: RTSP's UDP ports are fixed pairs
 	if tweak != nil {
 		tweak(&cfg)
 	}

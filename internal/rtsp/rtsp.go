@@ -60,7 +60,7 @@ type Deps struct {
 	// Ingest bounds each published track's reorder window and keyframe
 	// requests, as for WHIP publishers.
 	Ingest ingest.Options
-	Log  *slog.Logger
+	Log    *slog.Logger
 	// Sources starts on-demand pulls for the first reader; nil: none.
 	Sources Demander
 }

@@ -284,6 +284,9 @@ func ingestOptions(c config.Stream) ingest.Options {
 // startRTSP starts the RTSP server, or returns nil when both its listeners
 // are off.
 func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, log *slog.Logger) (*rtsp.Server, error) {
+	if len(cfg.Sources) > 0 {
+		log.Warn("sources are not pulled yet: this build has the RTSP server but not the source supervisor", "sources", len(cfg.Sources))
+	}
 	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
 		return nil, nil
 	}

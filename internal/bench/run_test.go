@@ -32,6 +32,7 @@ func startSluice(t *testing.T) string {
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
+	cfg.RTSP = config.RTSP{Listen: "127.0.0.1:0"} // TCP only: RTSP's UDP ports are fixed pairs
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

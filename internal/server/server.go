@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -57,6 +58,7 @@ type Server struct {
 	served  chan error
 
 	cluster *cluster.Cluster // nil in single-node mode
+	rtsp    *rtsp.Server     // nil when rtsp.listen and rtsp.tls_listen are empty
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -167,6 +169,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
+	if s.rtsp, err = startRTSP(cfg, h, authz, log); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if cfg.Admin.Listen != "" {
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
@@ -182,6 +188,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	ready.SetReady()
 	log.Info("sluice listening", "http", ln.Addr().String(), "udp", fmt.Sprint(engine.UDPAddrs()), "tcp", fmt.Sprint(engine.TCPAddr()))
 	return s, nil
+}
+
+// RTSPAddr is the plain RTSP listener's address, nil when it is off.
+func (s *Server) RTSPAddr() net.Addr {
+	if s.rtsp == nil {
+		return nil
+	}
+	return s.rtsp.Addr()
 }
 
 // HTTPAddr is the address the HTTP server listens on.
@@ -221,6 +235,9 @@ func (s *Server) Close() error {
 	err := s.httpSrv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = s.httpSrv.Close()
+	}
+	if s.rtsp != nil {
+		s.rtsp.Close() // its publishers detach like WHIP's
 	}
 	s.api.CloseAll()
 	if s.cluster != nil {
@@ -262,4 +279,32 @@ func ingestOptions(c config.Stream) ingest.Options {
 		Reorder:     reorder.Config{Packets: c.ReorderPackets, MaxDelay: c.ReorderDelay},
 		PLIInterval: c.PLIInterval,
 	}
+}
+
+// startRTSP starts the RTSP server, or returns nil when both its listeners
+// are off.
+func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, log *slog.Logger) (*rtsp.Server, error) {
+	if len(cfg.Sources) > 0 {
+		log.Warn("sources are not pulled yet: this build has the RTSP server but not the source supervisor", "sources", len(cfg.Sources))
+	}
+	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
+		return nil, nil
+	}
+	rc := rtsp.Config{
+		Listen: cfg.RTSP.Listen, UDPRTPPort: cfg.RTSP.UDPRTPPort, UDPRTCPPort: cfg.RTSP.UDPRTCPPort,
+		TLSListen: cfg.RTSP.TLSListen, ReadyTimeout: cfg.Stream.ReadyTimeout,
+		MaxSessions: cfg.Limits.MaxSessions, MaxSessionsPerIP: cfg.Limits.MaxSessionsPerIP,
+	}
+	if cfg.RTSP.TLSListen != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.RTSP.TLSCert, cfg.RTSP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("rtsp.tls_cert/rtsp.tls_key: %w", err)
+		}
+		rc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log,
+		Ingest: ingest.Options{
+			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
+			PLIInterval: cfg.Stream.PLIInterval,
+		}})
 }

@@ -36,6 +36,7 @@ func startNode(t testing.TB, tweak func(*config.Config), opt nodeOptions) *node 
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
+	cfg.RTSP = config.RTSP{Listen: "127.0.0.1:0"} // TCP only: RTSP's UDP ports are fixed pairs
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -29,6 +29,7 @@ type serverProc struct {
 	exited     chan error
 	logPath    string
 	whip, whep string
+	metrics    string // Prometheus endpoint, "" when unknown
 }
 
 // pid returns the child's process id.
@@ -134,7 +135,8 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 	if err != nil {
 		return nil, err
 	}
-	s.whip, s.whep = "http://"+addr+"/whip/bench", "http://"+addr+"/whep/bench"
+	s.whip, s.whep = "http://"+addr+"/whip/bench{n}", "http://"+addr+"/whep/bench{n}"
+	s.metrics = "http://" + addr + "/metrics"
 	return s, nil
 }
 
@@ -160,7 +162,7 @@ func startMediaMTXProc(bin, template, dir string) (*serverProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.whip, s.whep = "http://"+addr+"/bench/whip", "http://"+addr+"/bench/whep"
+	s.whip, s.whep = "http://"+addr+"/bench{n}/whip", "http://"+addr+"/bench{n}/whep"
 	return s, nil
 }
 

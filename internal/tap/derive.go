@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
@@ -76,16 +77,6 @@ type runner struct {
 	done   chan struct{}
 }
 
-// OpusCodec is the codec of an Opus track with channels (RFC 7587 §6.1:
-// stereo=1 and sprop-stereo=1 tell a stereo receiver and sender).
-func OpusCodec(channels int) media.Codec {
-	c := media.Codec{MimeType: "audio/opus", ClockRate: transcode.SampleRate, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"}
-	if channels == 2 {
-		c.Fmtp += ";stereo=1;sprop-stereo=1"
-	}
-	return c
-}
-
 // Derive offers an Opus track for an AAC or G.711 one.
 func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 	ok, _ := isG711(c)
@@ -105,7 +96,7 @@ func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 	if x.cfg.Opus.Channels != 0 {
 		ch = x.cfg.Opus.Channels
 	}
-	return []media.Codec{OpusCodec(ch)}, nil
+	return []media.Codec{ingest.OpusCodec(ch)}, nil
 }
 
 // Added starts the transcoder at once with Always.
@@ -243,10 +234,15 @@ func (x *Transcoders) transcode(ctx context.Context, st *hub.Stream, src, d hub.
 		return err
 	}
 	defer cur.Close()
-	w := &opusWriter{st: st, track: d.Index}
+	w := &originWriter{st: st}
+	ft, err := ingest.NewFrameTrack(d.Codec, d.Index, w, nil)
+	if err != nil {
+		return err
+	}
 	var clock unwrapper
 	started := false
 	var lastSR media.SenderReport
+	var arrivalSR time.Time
 	for {
 		p, _, err := cur.Next(ctx)
 		if err != nil {
@@ -260,38 +256,67 @@ func (x *Transcoders) transcode(ctx context.Context, st *hub.Stream, src, d hub.
 			clock = unwrapper{last: p.Timestamp, t: int64(p.Timestamp)}
 		}
 		ext := clock.at(p.Timestamp)
-		// The output's sender reports are the source's, on its clock:
-		// viewers line it up with the video as the publisher's did.
-		if sr, ok := st.SenderReport(src.Index); ok && sr != lastSR {
-			lastSR = sr
-			at := ext + int64(int32(sr.RTP-p.Timestamp))
-			st.SetSenderReport(d.Index, media.ToNTP(sr.NTP), uint32(at*transcode.SampleRate/int64(in.rate)))
-		}
 		err = in.push(p, func(pcm []float32, ts uint32) error {
 			at := ext + int64(int32(ts-p.Timestamp))
 			out, err := enc.Push(pcm, at*transcode.SampleRate/int64(in.rate))
 			for _, o := range out {
-				w.write(uint32(o.TS), o.Payload)
+				if werr := ft.Write(ticksToDuration(o.TS), ticksToDuration(o.TS), [][]byte{o.Payload}); werr != nil {
+					return werr
+				}
+				w.learn(o.TS)
 			}
 			return err
 		})
 		if err != nil {
 			return err
 		}
+		if !w.known {
+			continue
+		}
+		// The output's sender reports are the source's, on its clock:
+		// viewers line it up with the video as the publisher's reports
+		// do. A source without reports (RTMP, SRT) gets them from its
+		// packets' arrival, as viewers' reports of its video are.
+		out := func(srcTS int64) uint32 {
+			return w.origin + uint32(srcTS*transcode.SampleRate/int64(in.rate))
+		}
+		if sr, ok := st.SenderReport(src.Index); ok {
+			if sr != lastSR {
+				lastSR = sr
+				st.SetSenderReport(d.Index, media.ToNTP(sr.NTP), out(ext+int64(int32(sr.RTP-p.Timestamp))))
+			}
+		} else if arrived := time.Unix(0, p.Arrived); p.Arrived != 0 && arrived.Sub(arrivalSR) >= time.Second {
+			arrivalSR = arrived
+			st.SetSenderReport(d.Index, media.ToNTP(arrived), out(ext))
+		}
 	}
 }
 
-// opusWriter writes Opus packets into a stream's track, one RTP packet
-// each (RFC 7587 §4.2). ingest's frame writer does the same for every
-// codec; this one stays because the transcoder sets the RTP timestamps
-// itself, to keep them on the source's clock for the sender reports.
-type opusWriter struct {
-	st    *hub.Stream
-	track int
-	seq   uint16
+// ticksToDuration is a 48 kHz tick count as the duration that
+// ingest.FrameTrack turns back into exactly that many ticks (rounded up to
+// the nanosecond; the frame writer rounds down).
+func ticksToDuration(t int64) time.Duration {
+	s, r := t/transcode.SampleRate, t%transcode.SampleRate
+	return time.Duration(s)*time.Second + time.Duration((r*int64(time.Second)+transcode.SampleRate-1)/transcode.SampleRate)
 }
 
-func (w *opusWriter) write(ts uint32, payload []byte) {
-	w.seq++
-	w.st.Write(&hub.Packet{Track: w.track, PayloadType: 111, SequenceNumber: w.seq, Timestamp: ts, Payload: payload})
+// originWriter passes the frame writer's packets to the stream and tells
+// the random origin of its timestamps, which the sender reports need.
+type originWriter struct {
+	st     *hub.Stream
+	last   uint32 // timestamp of the newest packet
+	origin uint32 // last minus the ticks written, once known
+	known  bool
+}
+
+func (w *originWriter) Write(p *hub.Packet) {
+	w.last = p.Timestamp
+	w.st.Write(p)
+}
+
+// learn notes that the newest packet was written for ticks.
+func (w *originWriter) learn(ticks int64) {
+	if !w.known {
+		w.origin, w.known = w.last-uint32(ticks), true
+	}
 }

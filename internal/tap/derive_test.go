@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/hub/hubtest"
 	"github.com/sluice-media/sluice/internal/media"
 )
 
@@ -19,7 +20,7 @@ var pcmaCodec = media.Codec{MimeType: "audio/PCMA", ClockRate: 8000, Channels: 1
 func derivedStream(t *testing.T, x *Transcoders) (*hub.Stream, int) {
 	t.Helper()
 	h := hub.New(hub.Config{RingPackets: 1024, PLIMinInterval: time.Second, MaxViewersPerStream: 10, Deriver: x})
-	st, err := h.Publish("s", nopPub{}, []media.Codec{pcmaCodec})
+	st, err := h.Publish("s", hubtest.NopPublisher{}, []media.Codec{pcmaCodec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,9 +106,15 @@ func TestTranscodersLifecycle(t *testing.T) {
 				got[i].Timestamp, got[i].SequenceNumber, got[i-1].Timestamp, got[i-1].SequenceNumber)
 		}
 	}
-	// PCMA timestamp 160·k is 48 kHz 960·k, less the encoder's lookahead.
-	if d := int32(got[0].Timestamp % 960); d != 0 && d < 960-48*10 {
-		t.Errorf("Opus timestamp %d off the source's 20 ms grid by %d ticks", got[0].Timestamp, 960-d)
+	// The source sends no sender reports (as RTMP and SRT do not): the
+	// output gets them from the source's arrival times, which put its
+	// packets within the feed's few milliseconds of when they came.
+	sr, ok := st.SenderReport(tracks[1].Index)
+	if !ok {
+		t.Fatal("no sender report for the Opus track")
+	}
+	if d := time.Since(sr.WallClock(got[len(got)-1].Timestamp, 48000)); d < -time.Second || d > 5*time.Second {
+		t.Errorf("the newest Opus packet is %v old by its sender report", d)
 	}
 	r1()
 	r1() // a second call changes nothing
@@ -168,7 +175,7 @@ func TestTranscodersUnavailable(t *testing.T) {
 		t.Errorf("%d log lines, want 1", n)
 	}
 	// An Opus track is not derived from: nothing to say.
-	if c, err := x.Derive(opusCodec); c != nil || err != nil {
+	if c, err := x.Derive(hubtest.Opus); c != nil || err != nil {
 		t.Errorf("Derive(opus) = %v, %v", c, err)
 	}
 }

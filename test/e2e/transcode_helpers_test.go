@@ -3,20 +3,18 @@ package e2e
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
@@ -25,8 +23,8 @@ import (
 // hub stream as RTP, as the RTMP/SRT/RTSP edges do: the clip's H264 at 25
 // fps and a tone that sounds for 600 ms of every second of stream time
 // (440 Hz left, 660 Hz right for stereo, -6 dBFS peak), as AAC-LC (RFC
-// 3640) or G.711 A-law, with RTCP sender reports of both tracks that put
-// stream time t at wall-clock time t0+t.
+// 3640) or G.711 A-law, with or without RTCP sender reports of both
+// tracks that put stream time t at wall-clock time t0+t.
 
 const (
 	toneOn    = 600 * time.Millisecond
@@ -70,11 +68,13 @@ func h264Codec() media.Codec {
 		Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
 }
 
-func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, kind audioKind) *hubSource {
+// startHubSource publishes the stream through ingest's frame writer, as
+// the RTMP, SRT and RTSP edges do; with reports, it also sets sender
+// reports of both tracks (RTSP sources have them; RTMP and SRT do not).
+func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, kind audioKind, reports bool) *hubSource {
 	t.Helper()
 	var ac media.Codec
 	var enc transcode.Encoder
-	var aacEnc *rtpmpeg4audio.Encoder
 	switch kind {
 	case aacStereo:
 		var err error
@@ -85,14 +85,11 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		ac = media.Codec{MimeType: "audio/MPEG4-GENERIC", ClockRate: 48000, Channels: 2,
-			Fmtp: "streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=" + hexString(asc)}
-		aacEnc = &rtpmpeg4audio.Encoder{PayloadType: 96, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-		if err := aacEnc.Init(); err != nil {
+		if ac, err = ingest.AACCodec(asc); err != nil {
 			t.Fatal(err)
 		}
 	case pcmaMono:
-		ac = media.Codec{MimeType: "audio/PCMA", ClockRate: 8000, Channels: 1}
+		ac = ingest.G711Codec(false, 8000, 1)
 	}
 	st, err := h.Publish(name, nopPublisher{}, []media.Codec{h264Codec(), ac})
 	if err != nil {
@@ -101,16 +98,17 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 	s := &hubSource{st: st, t0: time.Now(), done: make(chan struct{})}
 	s.vTrack = st.AddTrack(h264Codec())
 	s.aTrack = st.AddTrack(ac)
-	clip := loadClip(t)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	vBase, aBase := rng.Uint32(), rng.Uint32()
-	aRate := float64(ac.ClockRate)
-	pay := &codecs.H264Payloader{}
-	var vSeq, aSeq uint16
-	write := func(track int, seq *uint16, ts uint32, marker bool, payload []byte) {
-		*seq++
-		st.Write(&hub.Packet{Track: track, SequenceNumber: *seq, Timestamp: ts, Marker: marker, Payload: payload})
+	vw, aw := &learnWriter{st: st}, &learnWriter{st: st}
+	vft, err := ingest.NewFrameTrack(h264Codec(), s.vTrack, vw, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	aft, err := ingest.NewFrameTrack(ac, s.aTrack, aw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip := loadClip(t)
+	aRate := int64(ac.ClockRate)
 	go func() {
 		defer close(s.done)
 		if enc != nil {
@@ -118,61 +116,67 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 		}
 		defer st.End()
 		var frames []transcode.AACFrame
-		var sample int // next audio sample (per channel) to encode
-		frame := 0     // next video frame
+		var sample int64 // next audio sample (per channel) to encode
+		frame := 0       // next video frame
 		lastSR := time.Time{}
 		for {
 			now := time.Since(s.t0)
-			if time.Since(lastSR) > 500*time.Millisecond {
+			if reports && vw.known && aw.known && time.Since(lastSR) > 500*time.Millisecond {
 				lastSR = time.Now()
-				el := lastSR.Sub(s.t0).Seconds()
+				el := lastSR.Sub(s.t0)
 				ntp := media.ToNTP(lastSR)
-				st.SetSenderReport(s.vTrack, ntp, vBase+uint32(el*90000))
-				st.SetSenderReport(s.aTrack, ntp, aBase+uint32(el*aRate))
+				st.SetSenderReport(s.vTrack, ntp, vw.origin+rtpTicks(el, 90000))
+				st.SetSenderReport(s.aTrack, ntp, aw.origin+rtpTicks(el, aRate))
 			}
 			for ; time.Duration(frame)*40*time.Millisecond <= now; frame++ {
-				au := clip[frame%len(clip)]
-				var annexB []byte
-				for _, n := range au {
-					annexB = append(annexB, 0, 0, 0, 1)
-					annexB = append(annexB, n...)
+				pts := time.Duration(frame) * 40 * time.Millisecond
+				if err := vft.Write(pts, pts, clip[frame%len(clip)]); err != nil {
+					t.Error(err)
+					return
 				}
-				pkts := pay.Payload(1200, annexB)
-				for i, p := range pkts {
-					write(s.vTrack, &vSeq, vBase+uint32(frame*3600), i == len(pkts)-1, p)
-				}
+				vw.learn(rtpTicks(pts, 90000))
 			}
 			switch kind {
 			case aacStereo:
-				for ; float64(sample)/aRate <= now.Seconds(); sample += transcode.SamplesPerFrame {
+				// Encoded 50 ms ahead (the encoder holds two frames back),
+				// each access unit written when its time comes, as a live
+				// encoder's muxer sends it.
+				for ; time.Duration(sample)*time.Second/time.Duration(aRate) <= now+50*time.Millisecond; sample += transcode.SamplesPerFrame {
 					pcm := make([]float32, 2*transcode.SamplesPerFrame)
 					for i := range transcode.SamplesPerFrame {
-						tt := float64(sample+i) / aRate
+						tt := float64(sample+int64(i)) / float64(aRate)
 						pcm[2*i], pcm[2*i+1] = toneAt(0, tt), toneAt(1, tt)
 					}
 					var err error
-					if frames, err = enc.Encode(frames[:0], pcm, int64(sample)); err != nil {
+					if frames, err = enc.Encode(frames, pcm, sample); err != nil {
 						t.Error(err)
 						return
 					}
-					for _, f := range frames {
-						pkts, err := aacEnc.Encode([][]byte{f.Payload})
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						for _, p := range pkts {
-							write(s.aTrack, &aSeq, aBase+uint32(f.PTS), p.Marker, p.Payload)
-						}
+				}
+				for len(frames) > 0 && time.Duration(frames[0].PTS)*time.Second/time.Duration(aRate) <= now {
+					f := frames[0]
+					frames = frames[1:]
+					// The priming frame's PTS is negative: it decodes to
+					// the encoder's delay, before stream time 0.
+					pts := time.Duration(f.PTS) * time.Second / time.Duration(aRate)
+					if err := aft.Write(pts, pts, [][]byte{f.Payload}); err != nil {
+						t.Error(err)
+						return
 					}
+					aw.learn(rtpTicks(pts, aRate))
 				}
 			case pcmaMono:
-				for ; float64(sample)/aRate <= now.Seconds(); sample += 160 {
+				for ; time.Duration(sample)*time.Second/time.Duration(aRate) <= now; sample += 160 {
 					b := make([]byte, 160)
 					for i := range b {
-						b[i] = alawEncode(toneAt(0, float64(sample+i)/aRate))
+						b[i] = alawEncode(toneAt(0, float64(sample+int64(i))/float64(aRate)))
 					}
-					write(s.aTrack, &aSeq, aBase+uint32(sample), false, b)
+					pts := time.Duration(sample) * time.Second / time.Duration(aRate)
+					if err := aft.Write(pts, pts, [][]byte{b}); err != nil {
+						t.Error(err)
+						return
+					}
+					aw.learn(rtpTicks(pts, aRate))
 				}
 			}
 			select {
@@ -183,6 +187,29 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 		}
 	}()
 	return s
+}
+
+// learnWriter passes a frame writer's packets on and learns the random
+// origin of its timestamps, for the source's sender reports.
+type learnWriter struct {
+	st     *hub.Stream
+	last   uint32
+	origin uint32
+	known  bool
+}
+
+func (w *learnWriter) Write(p *hub.Packet) { w.last = p.Timestamp; w.st.Write(p) }
+
+func (w *learnWriter) learn(ticks uint32) {
+	if !w.known {
+		w.origin, w.known = w.last-ticks, true
+	}
+}
+
+// rtpTicks is the frame writer's conversion of a duration to clock ticks.
+func rtpTicks(d time.Duration, hz int64) uint32 {
+	s, rest := d/time.Second, d%time.Second
+	return uint32(int64(s)*hz + int64(rest)*hz/int64(time.Second))
 }
 
 func hexString(b []byte) string {

@@ -2,9 +2,12 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,23 +184,38 @@ func newRTPDecoder(t testing.TB, c media.Codec) rtpDecoder {
 	case "H264":
 		d := &rtph264.Decoder{PacketizationMode: 1}
 		must(t, d.Init())
-		return func(p *rtp.Packet) ([][]byte, error) { au, err := d.Decode(p); return more(au, err, rtph264.ErrMorePacketsNeeded) }
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := d.Decode(p)
+			return more(au, err, rtph264.ErrMorePacketsNeeded)
+		}
 	case "H265":
 		d := &rtph265.Decoder{}
 		must(t, d.Init())
-		return func(p *rtp.Packet) ([][]byte, error) { au, err := d.Decode(p); return more(au, err, rtph265.ErrMorePacketsNeeded) }
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := d.Decode(p)
+			return more(au, err, rtph265.ErrMorePacketsNeeded)
+		}
 	case "AV1":
 		d := &rtpav1.Decoder{}
 		must(t, d.Init())
-		return func(p *rtp.Packet) ([][]byte, error) { au, err := d.Decode(p); return more(au, err, rtpav1.ErrMorePacketsNeeded) }
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := d.Decode(p)
+			return more(au, err, rtpav1.ErrMorePacketsNeeded)
+		}
 	case "VP8":
 		d := &rtpvp8.Decoder{}
 		must(t, d.Init())
-		return func(p *rtp.Packet) ([][]byte, error) { au, err := one(d.Decode(p)); return more(au, err, rtpvp8.ErrMorePacketsNeeded) }
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := one(d.Decode(p))
+			return more(au, err, rtpvp8.ErrMorePacketsNeeded)
+		}
 	case "VP9":
 		d := &rtpvp9.Decoder{}
 		must(t, d.Init())
-		return func(p *rtp.Packet) ([][]byte, error) { au, err := one(d.Decode(p)); return more(au, err, rtpvp9.ErrMorePacketsNeeded) }
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := one(d.Decode(p))
+			return more(au, err, rtpvp9.ErrMorePacketsNeeded)
+		}
 	case "opus":
 		d := &rtpsimpleaudio.Decoder{}
 		must(t, d.Init())
@@ -205,7 +223,10 @@ func newRTPDecoder(t testing.TB, c media.Codec) rtpDecoder {
 	case "MPEG4-GENERIC":
 		d := &rtpmpeg4audio.Decoder{SizeLength: aacSizeLength, IndexLength: aacIndexLength, IndexDeltaLength: aacIndexDeltaLength}
 		must(t, d.Init())
-		return func(p *rtp.Packet) ([][]byte, error) { au, err := d.Decode(p); return more(au, err, rtpmpeg4audio.ErrMorePacketsNeeded) }
+		return func(p *rtp.Packet) ([][]byte, error) {
+			au, err := d.Decode(p)
+			return more(au, err, rtpmpeg4audio.ErrMorePacketsNeeded)
+		}
 	case "PCMU", "PCMA":
 		d := &rtplpcm.Decoder{}
 		must(t, d.Init())
@@ -542,4 +563,92 @@ func decodeAU(b []byte) [][]byte {
 		b = b[n:]
 	}
 	return au
+}
+
+// countHandler counts the records logged at each level.
+type countHandler struct {
+	mu     sync.Mutex
+	counts map[slog.Level]int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts[r.Level]++
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestFrameTrackWarnsOnceOfBFrames(t *testing.T) {
+	for _, bframes := range []bool{false, true} {
+		h := &countHandler{counts: map[slog.Level]int{}}
+		ft, err := NewFrameTrack(H264Codec(h264SPS, h264PPS), 0, &packetLog{}, slog.New(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			pts := ms(40 * i)
+			dts := pts
+			if bframes {
+				pts += ms(80)
+			}
+			must(t, ft.Write(pts, dts, [][]byte{{0x41, 0x9a, byte(i)}}))
+		}
+		want := 0
+		if bframes {
+			want = 1
+		}
+		if h.counts[slog.LevelWarn] != want {
+			t.Errorf("B-frames %v: %d warnings, want %d", bframes, h.counts[slog.LevelWarn], want)
+		}
+	}
+}
+
+// lockedLog is a PacketWriter for several goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	packetLog
+}
+
+func (l *lockedLog) Write(p *hub.Packet) {
+	l.mu.Lock()
+	l.packetLog.Write(p)
+	l.mu.Unlock()
+}
+
+func TestFrameTrackConcurrentWriters(t *testing.T) {
+	// Parameter sets from one goroutine while another writes (run with
+	// -race); the packets of each access unit stay together.
+	var log lockedLog
+	ft, err := NewFrameTrack(H264Codec(nil, nil), 0, &log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idr := body(70, 5000, 0x65, 0x88)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 200 {
+			ft.SetParameterSets(h264SPS, h264PPS)
+		}
+	})
+	wg.Go(func() {
+		for i := range 200 {
+			if err := ft.Write(ms(40*i), ms(40*i), [][]byte{idr}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	for i := 1; i < len(log.pkts); i++ {
+		a, b := log.pkts[i-1], log.pkts[i]
+		if b.SequenceNumber != a.SequenceNumber+1 {
+			t.Fatalf("packet %d: sequence %d after %d", i, b.SequenceNumber, a.SequenceNumber)
+		}
+		if a.Timestamp != b.Timestamp && !a.Marker {
+			t.Fatalf("packet %d: a new access unit before the last one's marker", i)
+		}
+	}
 }

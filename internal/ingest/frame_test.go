@@ -45,11 +45,11 @@ func body(seed byte, n int, header ...byte) []byte {
 	return b
 }
 
-// Parameter sets of the repository's clips (testdata/README.md): a real
-// SPS gives H264Codec a real profile-level-id.
+// The parameter sets of the repository's H264 clip (testdata/README.md):
+// a real SPS gives H264Codec a real profile-level-id.
 var (
-	h264SPS = []byte{0x67, 0x42, 0xc0, 0x0d, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0c, 0x83, 0xc5, 0x0a, 0xa8}
-	h264PPS = []byte{0x68, 0xce, 0x0f, 0xc8}
+	h264SPS = []byte{0x67, 0x42, 0xc0, 0x1f, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0c, 0x83, 0xc6, 0x0c, 0xa8}
+	h264PPS = []byte{0x68, 0xce, 0x3c, 0x80}
 	h265VPS = body(1, 24, 0x40, 0x01)
 	h265SPS = body(2, 40, 0x42, 0x01)
 	h265PPS = body(3, 8, 0x44, 0x01)
@@ -514,7 +514,7 @@ func TestCodecConstructors(t *testing.T) {
 		want media.Codec
 	}{
 		{H264Codec(h264SPS, h264PPS), media.Codec{MimeType: "video/H264", ClockRate: 90000,
-			Fmtp: "packetization-mode=1;profile-level-id=42C00D;sprop-parameter-sets=Z0LADdoFB+wEQAAAAwBAAAAMg8UKqA==,aM4PyA=="}},
+			Fmtp: "packetization-mode=1;profile-level-id=42e01f;sprop-parameter-sets=Z0LAH9oFB+wEQAAAAwBAAAAMg8YMqA==,aM48gA=="}},
 		{H264Codec(nil, nil), media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1"}},
 		{H265Codec([]byte{0x40, 1}, []byte{0x42, 1}, []byte{0x44, 1}), media.Codec{MimeType: "video/H265", ClockRate: 90000,
 			Fmtp: "sprop-pps=RAE=;sprop-sps=QgE=;sprop-vps=QAE="}},
@@ -532,9 +532,28 @@ func TestCodecConstructors(t *testing.T) {
 			t.Errorf("got %+v\nwant %+v", c.got, c.want)
 		}
 	}
-	// What WHEP viewers match H264 on (rtc's ingest codecs offer 42e01f).
-	if !media.Compatible(H264Codec(h264SPS, h264PPS), media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1;profile-level-id=42c01f"}) {
+	// What WHEP viewers match H264 on: pion offers 42e01f for constrained
+	// baseline, which the clip's SPS (x264's 42c01f) is.
+	if !media.Compatible(H264Codec(h264SPS, h264PPS), media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1;profile-level-id=42e01f"}) {
 		t.Error("H264Codec is not compatible with a constrained baseline viewer")
+	}
+	for _, c := range []struct {
+		sps  []byte
+		want string
+	}{
+		{[]byte{0x67, 0x42, 0xc0, 0x1f}, "42e01f"},
+		{[]byte{0x67, 0x42, 0xe0, 0x0d}, "42e00d"},
+		{[]byte{0x67, 0x42, 0x00, 0x1e}, "42001e"},
+		{[]byte{0x67, 0x4d, 0x40, 0x28}, "4d0028"},
+		{[]byte{0x67, 0x4d, 0x80, 0x28}, "42e028"},
+		{[]byte{0x67, 0x64, 0x00, 0x33}, "640033"},
+		{[]byte{0x67, 0x64, 0x0c, 0x1f}, "640c1f"},
+		{[]byte{0x67, 0x6e, 0x00, 0x1f}, "6E001F"}, // High 10: gortsplib's SPS bytes
+	} {
+		f := media.ParseFmtp(H264Codec(c.sps, nil).Fmtp)
+		if f["profile-level-id"] != c.want {
+			t.Errorf("SPS %x: profile-level-id=%s, want %s", c.sps, f["profile-level-id"], c.want)
+		}
 	}
 	if _, err := AACCodec([]byte{0x00}); err == nil {
 		t.Error("AACCodec accepted a broken config")

@@ -126,6 +126,9 @@ func (f *FrameTrack) Write(pts, dts time.Duration, au [][]byte) error {
 		au = f.params.complete(au)
 	}
 	pkts, err := f.p.encode(au)
+	if f.params != nil {
+		f.params.release()
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadAccessUnit, f.codec.Name(), err)
 	}

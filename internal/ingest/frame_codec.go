@@ -113,10 +113,20 @@ func webrtcProfileLevelID(sps []byte) (string, bool) {
 
 // H265Codec returns the codec of an H265 frame source (RFC 7798): 90 kHz,
 // with sprop-vps, sprop-sps and sprop-pps for the sets given (nil ones are
-// left out).
+// left out) and, from an SPS that parses, profile-id, tier-flag and
+// level-id: WebRTC peers match on the first two, taking Main (1) and
+// Main tier (0) where they are absent (draft-ietf-avtcore-hevc-webrtc §2.1).
 func H265Codec(vps, sps, pps []byte) media.Codec {
 	f := &format.H265{PayloadTyp: ptH265, VPS: vps, SPS: sps, PPS: pps}
-	return media.Codec{MimeType: "video/H265", ClockRate: 90000, Fmtp: fmtpLine(f.FMTP())}
+	fmtp := f.FMTP()
+	var s h265.SPS
+	if sps != nil && s.Unmarshal(sps) == nil {
+		ptl := s.ProfileTierLevel
+		fmtp["profile-id"] = strconv.Itoa(int(ptl.GeneralProfileIdc))
+		fmtp["tier-flag"] = strconv.Itoa(int(ptl.GeneralTierFlag))
+		fmtp["level-id"] = strconv.Itoa(int(ptl.GeneralLevelIdc))
+	}
+	return media.Codec{MimeType: "video/H265", ClockRate: 90000, Fmtp: fmtpLine(fmtp)}
 }
 
 // AACCodec returns the codec of an AAC frame source from its

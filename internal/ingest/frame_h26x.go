@@ -185,7 +185,6 @@ func (p *paramSets) complete(au [][]byte) [][]byte {
 	if !missing {
 		return au
 	}
-	clear(p.scratch) // let go of the previous access unit's buffers
 	out := append(p.scratch[:0], au[:first]...)
 	for _, s := range p.codec.needs() {
 		if !have[s] && p.sets[s] != nil {
@@ -196,3 +195,7 @@ func (p *paramSets) complete(au [][]byte) [][]byte {
 	p.scratch = out
 	return out
 }
+
+// release lets go of the last completed access unit's buffers, which are
+// the source's.
+func (p *paramSets) release() { clear(p.scratch) }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	mch265 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
+	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/frame"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
@@ -234,6 +236,16 @@ func newRTPDecoder(t testing.TB, c media.Codec) rtpDecoder {
 	}
 	t.Fatalf("no decoder for %s", c.Name())
 	return nil
+}
+
+func mustOpen(t testing.TB, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 func must(t testing.TB, err error) {
@@ -555,6 +567,27 @@ func TestCodecConstructors(t *testing.T) {
 			t.Errorf("SPS %x: profile-level-id=%s, want %s", c.sps, f["profile-level-id"], c.want)
 		}
 	}
+	// The repository's H265 clip: Main profile, Main tier, level 2 (60).
+	aus, err := client.ReadH265AccessUnits(mustOpen(t, "../../testdata/h265_main_320x240_25fps_3s.h265"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vps, sps, pps []byte
+	for _, n := range aus[0] {
+		switch n[0] >> 1 & 0x3f {
+		case 32:
+			vps = n
+		case 33:
+			sps = n
+		case 34:
+			pps = n
+		}
+	}
+	f := media.ParseFmtp(H265Codec(vps, sps, pps).Fmtp)
+	if f["profile-id"] != "1" || f["tier-flag"] != "0" || f["level-id"] != "60" || f["sprop-sps"] == "" {
+		t.Errorf("H265 clip: fmtp %v, want profile-id=1, tier-flag=0, level-id=60 and the sprops", f)
+	}
+	t.Logf("H265 clip: %s", H265Codec(vps, sps, pps).Fmtp)
 	if _, err := AACCodec([]byte{0x00}); err == nil {
 		t.Error("AACCodec accepted a broken config")
 	}

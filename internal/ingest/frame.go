@@ -65,7 +65,7 @@ type FrameTrack struct {
 	tsOrigin uint32
 	params   *paramSets // H264 and H265; nil for other codecs
 	warnedB  bool       // the B-frame warning was logged
-	slab     frameSlab
+	slab     packetSlab
 }
 
 // NewFrameTrack returns the FrameTrack that writes access units of codec c

@@ -54,7 +54,7 @@ func FuzzFrameTrack(f *testing.F) {
 		dec := newRTPDecoder(t, c)
 		sluiceDec, _ := frame.New(c, 1, nil)
 		var seq uint16
-		for i, pts := range []time.Duration{time.Second, time.Second + ms(40)} {
+		for i, pts := range []time.Duration{time.Second, time.Second + dur(40)} {
 			n := len(log.pkts)
 			if err := ft.Write(pts, pts, au); err != nil {
 				if len(log.pkts) != n {
@@ -73,7 +73,7 @@ func FuzzFrameTrack(f *testing.F) {
 				seq++
 			}
 			ts := pkts[0].Timestamp
-			if i == 1 && ts-log.pkts[0].Timestamp != rtpTime(ms(40), c.ClockRate) {
+			if i == 1 && ts-log.pkts[0].Timestamp != rtpTime(dur(40), c.ClockRate) {
 				t.Fatalf("timestamp advanced %d over 40 ms at %d Hz", ts-log.pkts[0].Timestamp, c.ClockRate)
 			}
 			if !decodable(c, au) {

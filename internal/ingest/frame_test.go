@@ -74,7 +74,7 @@ type frameCase struct {
 	writes []write
 }
 
-func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+func dur(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func aacConfig(t testing.TB) media.Codec {
 	t.Helper()
@@ -96,59 +96,59 @@ func frameCases(t testing.TB) []frameCase {
 	return []frameCase{
 		{name: "H264 IDR with SPS and PPS, P frame", codec: H264Codec(h264SPS, h264PPS), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{h264SPS, h264PPS, idr}},
-			{pts: ms(40), dts: ms(40), au: [][]byte{p}},
+			{pts: dur(40), dts: dur(40), au: [][]byte{p}},
 		}},
 		{name: "H264 small NAL units aggregated", codec: H264Codec(nil, nil), writes: []write{
-			{pts: ms(10), dts: ms(10), au: [][]byte{aud, sei, body(13, 500, 0x41), body(14, 400, 0x01)}},
+			{pts: dur(10), dts: dur(10), au: [][]byte{aud, sei, body(13, 500, 0x41), body(14, 400, 0x01)}},
 		}},
 		{name: "H264 NAL units at the MTU", codec: H264Codec(nil, nil), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{body(15, MaxPayloadSize-1, 0x41)}},
-			{pts: ms(33), dts: ms(33), au: [][]byte{body(16, MaxPayloadSize, 0x41)}},
-			{pts: ms(66), dts: ms(66), au: [][]byte{body(17, MaxPayloadSize+1, 0x41)}},
-			{pts: ms(99), dts: ms(99), au: [][]byte{body(18, 2*(MaxPayloadSize-2)+1, 0x41)}},
+			{pts: dur(33), dts: dur(33), au: [][]byte{body(16, MaxPayloadSize, 0x41)}},
+			{pts: dur(66), dts: dur(66), au: [][]byte{body(17, MaxPayloadSize+1, 0x41)}},
+			{pts: dur(99), dts: dur(99), au: [][]byte{body(18, 2*(MaxPayloadSize-2)+1, 0x41)}},
 		}},
 		{name: "H264 IDR lacking parameter sets, given out of band", codec: H264Codec(nil, nil), params: [][]byte{h264SPS, h264PPS}, writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{aud, sei, idr}, want: [][]byte{aud, sei, h264SPS, h264PPS, idr}},
-			{pts: ms(40), dts: ms(40), au: [][]byte{aud, p}},
+			{pts: dur(40), dts: dur(40), au: [][]byte{aud, p}},
 		}},
 		{name: "H264 IDR lacking parameter sets, from the fmtp", codec: H264Codec(h264SPS, h264PPS), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{idr}, want: [][]byte{h264SPS, h264PPS, idr}},
 		}},
 		{name: "H264 IDR lacking the PPS, newest in band", codec: H264Codec(nil, nil), params: [][]byte{h264SPS, {0x68, 0x01}}, writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{h264SPS, h264PPS, idr}},
-			{pts: ms(40), dts: ms(40), au: [][]byte{p}},
-			{pts: ms(80), dts: ms(80), au: [][]byte{h264SPS, idr}, want: [][]byte{h264SPS, h264PPS, idr}},
+			{pts: dur(40), dts: dur(40), au: [][]byte{p}},
+			{pts: dur(80), dts: dur(80), au: [][]byte{h264SPS, idr}, want: [][]byte{h264SPS, h264PPS, idr}},
 		}},
 		{name: "H264 with B-frames", codec: H264Codec(h264SPS, h264PPS), writes: []write{
-			{pts: ms(80), dts: 0, au: [][]byte{h264SPS, h264PPS, idr}},
-			{pts: ms(200), dts: ms(40), au: [][]byte{p}},
-			{pts: ms(120), dts: ms(80), au: [][]byte{body(19, 900, 0x01, 0x9e)}},
-			{pts: ms(160), dts: ms(120), au: [][]byte{body(20, 800, 0x01, 0x9e)}},
+			{pts: dur(80), dts: 0, au: [][]byte{h264SPS, h264PPS, idr}},
+			{pts: dur(200), dts: dur(40), au: [][]byte{p}},
+			{pts: dur(120), dts: dur(80), au: [][]byte{body(19, 900, 0x01, 0x9e)}},
+			{pts: dur(160), dts: dur(120), au: [][]byte{body(20, 800, 0x01, 0x9e)}},
 		}},
 		{name: "H265 IDR with parameter sets, trailing picture", codec: H265Codec(nil, nil, nil), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{h265VPS, h265SPS, h265PPS, h265IDR}},
-			{pts: ms(40), dts: ms(40), au: [][]byte{h265Trail}},
+			{pts: dur(40), dts: dur(40), au: [][]byte{h265Trail}},
 		}},
 		{name: "H265 CRA lacking parameter sets", codec: H265Codec(h265VPS, h265SPS, h265PPS), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{{0x46, 0x01, 0x50}, h265CRA}, want: [][]byte{{0x46, 0x01, 0x50}, h265VPS, h265SPS, h265PPS, h265CRA}},
-			{pts: ms(40), dts: ms(40), au: [][]byte{body(23, 300, 0x02, 0x01), body(24, 200, 0x02, 0x01)}},
+			{pts: dur(40), dts: dur(40), au: [][]byte{body(23, 300, 0x02, 0x01), body(24, 200, 0x02, 0x01)}},
 		}},
 		{name: "VP8 key frame and inter frame", codec: VP8Codec(), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{body(30, 10000, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a)}},
-			{pts: ms(33), dts: ms(33), au: [][]byte{body(31, 120, 0x31)}},
+			{pts: dur(33), dts: dur(33), au: [][]byte{body(31, 120, 0x31)}},
 		}},
 		{name: "VP9 frames", codec: VP9Codec(), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{body(32, 6000, 0x82, 0x49, 0x83, 0x42)}},
-			{pts: ms(33), dts: ms(33), au: [][]byte{body(33, 300, 0x86)}},
+			{pts: dur(33), dts: dur(33), au: [][]byte{body(33, 300, 0x86)}},
 		}},
 		{name: "AV1 temporal units", codec: AV1Codec(), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{{0x12, 0x00}, body(34, 12, 0x0a, 0x0b), body(35, 8000, 0x32)}},
-			{pts: ms(33), dts: ms(33), au: [][]byte{{0x12, 0x00}, body(36, 700, 0x32)}},
+			{pts: dur(33), dts: dur(33), au: [][]byte{{0x12, 0x00}, body(36, 700, 0x32)}},
 		}},
 		{name: "Opus packets", codec: OpusCodec(2), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{body(40, 120, 0xfc)}},
-			{pts: ms(20), dts: ms(20), au: [][]byte{body(41, 80, 0xfc)}},
-			{pts: ms(40), dts: ms(40), au: [][]byte{body(42, MaxPayloadSize, 0xfc)}},
+			{pts: dur(20), dts: dur(20), au: [][]byte{body(41, 80, 0xfc)}},
+			{pts: dur(40), dts: dur(40), au: [][]byte{body(42, MaxPayloadSize, 0xfc)}},
 		}},
 		{name: "AAC access units", codec: aacConfig(t), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{body(50, 371, 0x21)}},
@@ -156,7 +156,7 @@ func frameCases(t testing.TB) []frameCase {
 		}},
 		{name: "G.711 µ-law samples", codec: G711Codec(true, 8000, 1), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{body(60, 160)}},
-			{pts: ms(20), dts: ms(20), au: [][]byte{body(61, 3000)}},
+			{pts: dur(20), dts: dur(20), au: [][]byte{body(61, 3000)}},
 		}},
 		{name: "G.711 A-law stereo samples", codec: G711Codec(false, 16000, 2), writes: []write{
 			{pts: 0, dts: 0, au: [][]byte{body(62, 2501)}},
@@ -437,7 +437,7 @@ func TestFrameTrackTimestampsFromPTS(t *testing.T) {
 	// A PTS far from the origin: the 90 kHz product of a day in
 	// nanoseconds overflows int64 unless scaled apart.
 	base := 30 * time.Hour
-	for i, pts := range []time.Duration{base, base + ms(40), base + time.Second/3} {
+	for i, pts := range []time.Duration{base, base + dur(40), base + time.Second/3} {
 		n := len(log.pkts)
 		must(t, ft.Write(pts, pts, [][]byte{{0x41, 0x9a, byte(i)}}))
 		if i == 0 {
@@ -641,10 +641,10 @@ func TestFrameTrackWarnsOnceOfBFrames(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 10 {
-			pts := ms(40 * i)
+			pts := dur(40 * i)
 			dts := pts
 			if bframes {
-				pts += ms(80)
+				pts += dur(80)
 			}
 			must(t, ft.Write(pts, dts, [][]byte{{0x41, 0x9a, byte(i)}}))
 		}
@@ -687,7 +687,7 @@ func TestFrameTrackConcurrentWriters(t *testing.T) {
 	})
 	wg.Go(func() {
 		for i := range 200 {
-			if err := ft.Write(ms(40*i), ms(40*i), [][]byte{idr}); err != nil {
+			if err := ft.Write(dur(40*i), dur(40*i), [][]byte{idr}); err != nil {
 				t.Error(err)
 				return
 			}

@@ -130,6 +130,9 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 		"-webrtc.listen_ips", "127.0.0.1",
 		"-log.level", "warn",
 		"-limits.max_sessions_per_ip", strconv.Itoa(MaxViewers + 10),
+		// The other protocols' listeners on OS-picked ports (TCP only for
+		// RTSP): two compares on one machine must not collide.
+		"-rtsp.listen", "127.0.0.1:0", "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
 	}, extra...)
 	s, err := startServer("sluice", bin, args, filepath.Join(dir, "sluice.log"), "http://"+addr+"/healthz", false)
 	if err != nil {

@@ -238,3 +238,39 @@ func TestToAACFromG711(t *testing.T) {
 		t.Errorf("%.1f dBFS RMS, want -9", db)
 	}
 }
+
+// TestOpusQuality encodes the benchmark's music at 128 kbit/s stereo at
+// each libopus complexity and measures the decoded output's SNR against
+// the input (aligned by the packets' timestamps, which take the encoder's
+// lookahead off): the quality side of BenchmarkToOpus's costs.
+func TestOpusQuality(t *testing.T) {
+	needLibs(t)
+	in := music(2, 3)
+	for _, cx := range []int{1, 3, 5, 7, 10} {
+		tr, err := NewToOpus(OpusConfig{Channels: 2, Bitrate: 128000, Complexity: cx}, SampleRate, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pkts []OpusPacket
+		for at := 0; at+SamplesPerFrame <= len(in)/2; at += SamplesPerFrame {
+			out, err := tr.Push(in[at*2:(at+SamplesPerFrame)*2], int64(at))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range out {
+				pkts = append(pkts, OpusPacket{TS: p.TS, Payload: p.Payload})
+			}
+		}
+		tr.Close()
+		out := decodeOpus(t, pkts, 2)
+		// Decoded sample k is the input's sample pkts[0].TS+k.
+		shift := int(-pkts[0].TS)
+		got := out[shift*2:]
+		n := min(len(got), len(in)) / 2
+		snr := (snrDB(in, got, 2, 0, SampleRate/2, n-SampleRate/4) + snrDB(in, got, 2, 1, SampleRate/2, n-SampleRate/4)) / 2
+		t.Logf("complexity %2d: SNR %.1f dB", cx, snr)
+		if snr < 12 {
+			t.Errorf("complexity %d: SNR %.1f dB, want >= 12 (misaligned, or the encoder broken)", cx, snr)
+		}
+	}
+}

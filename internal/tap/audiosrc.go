@@ -105,20 +105,39 @@ func sourceFormat(c media.Codec) (rate, channels int, err error) {
 	return 0, 0, fmt.Errorf("%s is not transcoded", c.Name())
 }
 
-func newAACDepacketizer(p aacParams) *rtpmpeg4audio.Decoder {
-	d := &rtpmpeg4audio.Decoder{SizeLength: p.sizeLength, IndexLength: p.indexLength, IndexDeltaLength: p.deltaLength}
-	_ = d.Init() // it cannot fail
-	return d
+// aacDepacketizer rebuilds AAC access units from RFC 3640 packets
+// (gortsplib's decoder: AU headers, fragments, interleaving-free).
+type aacDepacketizer struct {
+	d   rtpmpeg4audio.Decoder
+	pkt rtp.Packet
+}
+
+func newAACDepacketizer(p aacParams) *aacDepacketizer {
+	a := &aacDepacketizer{d: rtpmpeg4audio.Decoder{SizeLength: p.sizeLength, IndexLength: p.indexLength, IndexDeltaLength: p.deltaLength}}
+	_ = a.d.Init() // it cannot fail
+	return a
+}
+
+// units returns the access units a packet completes; the first is at
+// the packet's timestamp, the others each 1024 samples later. A packet
+// that completes none (a fragment) or is damaged gives none.
+func (a *aacDepacketizer) units(p *hub.Packet) [][]byte {
+	a.pkt.Header = rtp.Header{Marker: p.Marker, SequenceNumber: p.SequenceNumber, Timestamp: p.Timestamp}
+	a.pkt.Payload = p.Payload
+	aus, err := a.d.Decode(&a.pkt)
+	if err != nil {
+		return nil
+	}
+	return aus
 }
 
 // pcmSource decodes one track's RTP packets to PCM.
 type pcmSource struct {
 	rate, channels int
 	mulaw          *bool // G.711
-	aac            *rtpmpeg4audio.Decoder
+	aac            *aacDepacketizer
 	dec            *transcode.AACDecoder
 	buf            []float32
-	pkt            rtp.Packet
 }
 
 func newPCMSource(c media.Codec) (*pcmSource, error) {
@@ -150,13 +169,7 @@ func (s *pcmSource) push(p *hub.Packet, emit func(pcm []float32, ts uint32) erro
 		s.buf = transcode.DecodeG711(s.buf[:0], p.Payload, *s.mulaw)
 		return emit(s.buf, p.Timestamp)
 	}
-	s.pkt.Header = rtp.Header{Marker: p.Marker, SequenceNumber: p.SequenceNumber, Timestamp: p.Timestamp}
-	s.pkt.Payload = p.Payload
-	aus, err := s.aac.Decode(&s.pkt)
-	if err != nil {
-		return nil // fragments still missing, or a bad packet
-	}
-	for i, au := range aus {
+	for i, au := range s.aac.units(p) {
 		pcm, ch, err := s.dec.Decode(au)
 		if err != nil || len(pcm) == 0 {
 			continue

@@ -134,8 +134,8 @@ type Reader struct {
 	audioErr     error
 
 	// AAC and G.711 sources (audiosrc.go).
-	aacIn     *pcmSource // AAC passed through: its depacketizer
-	pcmIn     *pcmSource // G.711 decoded for toAAC
+	aacIn     *aacDepacketizer // AAC passed through
+	pcmIn     *pcmSource       // G.711 decoded for toAAC
 	toAAC     *transcode.ToAAC
 	audioRate int    // the audio track's RTP clock rate
 	release   func() // demand of a derived Opus track read

@@ -23,7 +23,7 @@ func (r *Reader) openOtherAudio(t hub.Track) {
 			r.audioErr = err
 			return
 		}
-		r.aacIn = &pcmSource{aac: newAACDepacketizer(p)}
+		r.aacIn = newAACDepacketizer(p)
 		r.audio = &Track{Codec: AAC, ClockRate: transcode.SampleRate, Channels: aacChannels(p.config), AAC: p.config, Index: t.Index}
 		return
 	}
@@ -49,14 +49,7 @@ func (r *Reader) openOtherAudio(t hub.Track) {
 // otherAudioPacket passes AAC on or transcodes G.711.
 func (r *Reader) otherAudioPacket(p *hub.Packet) {
 	if r.aacIn != nil {
-		r.aacIn.pkt.Header.SequenceNumber, r.aacIn.pkt.Header.Timestamp = p.SequenceNumber, p.Timestamp
-		r.aacIn.pkt.Header.Marker = p.Marker
-		r.aacIn.pkt.Payload = p.Payload
-		aus, err := r.aacIn.aac.Decode(&r.aacIn.pkt)
-		if err != nil {
-			return // fragments still missing, or a bad packet
-		}
-		for i, au := range aus {
+		for i, au := range r.aacIn.units(p) {
 			t := r.tl.aNow + int64(i*mpeg4audio.SamplesPerAccessUnit)*audioRate/int64(r.audioRate)
 			r.q.push(r.tl.audioUnit(t, au, p.Gen))
 		}

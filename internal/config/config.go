@@ -25,6 +25,8 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	HLS    HLS    `yaml:"hls"`
 	Record Record `yaml:"record"`
+	// Playback serves recordings as MP4 at /playback/{stream}.mp4.
+	Playback Playback `yaml:"playback"`
 	// Transcode is the Opus→AAC transcoder of LL-HLS and recordings.
 	Transcode Transcode   `yaml:"transcode"`
 	Auth      auth.Config `yaml:"auth"`
@@ -157,6 +159,11 @@ type Record struct {
 	Rules []record.Rule `yaml:"rules"` // default empty: nothing is recorded
 }
 
+// Playback configures /playback/{stream}.mp4, the recordings as MP4.
+type Playback struct {
+	MaxDuration time.Duration `yaml:"max_duration"` // default 1h; 1s..24h: longest span of one request
+}
+
 // Transcode configures the Opus→AAC transcoder that a stream's LL-HLS and
 // recording share.
 type Transcode struct {
@@ -212,6 +219,7 @@ func Default() Config {
 			SegmentCount:    7,
 			CloseAfter:      time.Minute,
 		},
+		Playback: Playback{MaxDuration: time.Hour},
 		Limits: Limits{
 			MaxSessions:         10000,
 			MaxViewersPerStream: 5000,

@@ -101,6 +101,7 @@ func (c Config) problems() []*fieldError {
 	v.durRange("hls.part_duration", c.HLS.PartDuration, 20*time.Millisecond, max(c.HLS.SegmentDuration, 20*time.Millisecond))
 	v.intRange("hls.segment_count", int64(c.HLS.SegmentCount), 7, 100, "; LL-HLS needs at least 7")
 	v.durRange("hls.close_after", c.HLS.CloseAfter, 5*time.Second, 24*time.Hour)
+	v.durRange("playback.max_duration", c.Playback.MaxDuration, time.Second, 24*time.Hour)
 	for i, r := range c.Record.Rules {
 		v.recordRule(fmt.Sprintf("record.rules[%d]", i), r)
 	}

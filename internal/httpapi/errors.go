@@ -54,8 +54,12 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession), errors.Is(err, hls.ErrNoFile):
 		return http.StatusNotFound
-	case errors.Is(err, errBadJSON):
+	case errors.Is(err, errBadJSON), errors.Is(err, errBadSpan), errors.Is(err, record.ErrSpanTooLarge):
 		return http.StatusBadRequest
+	case errors.Is(err, record.ErrNoRecording):
+		return http.StatusNotFound
+	case errors.Is(err, errPlaybackBusy):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, record.ErrNoRule):
 		return http.StatusConflict
 	case errors.Is(err, hls.ErrNotReady), errors.Is(err, hls.ErrClosed):

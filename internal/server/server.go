@@ -135,6 +135,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Ready:               ready,
 		HLS:                 hlsOut,
 		Recordings:          rec,
+		Library:             rec,
+		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,

@@ -40,6 +40,7 @@ type Config struct {
 	HLS                 HLSServer          // serves /hls/; nil: none
 	Recordings          Recordings         // POST /v1/streams/{stream}/recording; nil: none
 	Library             Library            // /v1/recordings and /playback/; nil: none
+	Snapshots           Snapshots          // /v1/streams/{stream}/snapshot.jpg; nil: none
 	PlaybackMaxDuration time.Duration      // longest playback span (0: DefaultPlaybackMaxDuration)
 	Cluster             Cluster            // origin/edge cluster; nil: single node
 }

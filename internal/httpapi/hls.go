@@ -27,6 +27,9 @@ func (a *API) routeOutputs(mux *http.ServeMux) {
 	if a.cfg.Library != nil {
 		a.routeRecordings(mux)
 	}
+	if a.cfg.Snapshots != nil {
+		a.routeSnapshot(mux)
+	}
 }
 
 // serveHLS authorises a player like a WHEP viewer (action read) on every

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/snapshot"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -136,6 +137,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		HLS:                 hlsOut,
 		Recordings:          rec,
 		Library:             rec,
+		Snapshots:           snapshot.New(snapshot.Config{}, h),
 		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
 	}, log, authz, bus,

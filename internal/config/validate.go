@@ -103,6 +103,7 @@ func (c Config) problems() []*fieldError {
 	v.durRange("hls.close_after", c.HLS.CloseAfter, 5*time.Second, 24*time.Hour)
 	v.rtsp(c.RTSP, c.HTTP.Listen)
 	v.sources(c.Sources)
+	v.durRange("playback.max_duration", c.Playback.MaxDuration, time.Second, 24*time.Hour)
 	for i, r := range c.Record.Rules {
 		v.recordRule(fmt.Sprintf("record.rules[%d]", i), r)
 	}

@@ -14,7 +14,7 @@ type HLSServer interface {
 }
 
 // routeOutputs adds the routes of the outputs that are configured: LL-HLS
-// and the recording switch.
+// the recording switch, and the recordings and their playback.
 func (a *API) routeOutputs(mux *http.ServeMux) {
 	if a.cfg.HLS != nil {
 		// index.m3u8, the media playlists, init files, segments and parts
@@ -23,6 +23,12 @@ func (a *API) routeOutputs(mux *http.ServeMux) {
 	}
 	if a.cfg.Recordings != nil {
 		a.routeRecording(mux)
+	}
+	if a.cfg.Library != nil {
+		a.routeRecordings(mux)
+	}
+	if a.cfg.Snapshots != nil {
+		a.routeSnapshot(mux)
 	}
 }
 

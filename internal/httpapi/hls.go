@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/hub"
 )
 
 // HLSServer serves the LL-HLS files of a stream (internal/hls.Server),
@@ -37,7 +38,7 @@ func (a *API) routeOutputs(mux *http.ServeMux) {
 func (a *API) serveHLS(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	if !validName(name) {
-		a.fail(w, r, "hls", name, fmt.Errorf("%w: %.40q (1-%d of A-Z a-z 0-9 - _ . ~, not starting with a dot)", errBadName, name, maxNameLen))
+		a.fail(w, r, "hls", name, fmt.Errorf("%w: %.40q (%s)", errBadName, name, hub.NameRule))
 		return
 	}
 	if err := a.authz.Authorize(r.Context(), auth.NewRequest(r, auth.ActionRead, name)); err != nil {

@@ -28,6 +28,8 @@ type Config struct {
 	// Sources are the streams sluice pulls (RTSP cameras, other servers).
 	Sources []Source `yaml:"sources"` // default empty
 	Record  Record   `yaml:"record"`
+	// Playback serves recordings as MP4 at /playback/{stream}.mp4.
+	Playback Playback `yaml:"playback"`
 	// Transcode is the audio transcoders: Opus→AAC for LL-HLS and
 	// recordings, AAC and G.711→Opus for WebRTC viewers.
 	Transcode Transcode   `yaml:"transcode"`
@@ -185,6 +187,11 @@ type Record struct {
 	Rules []record.Rule `yaml:"rules"` // default empty: nothing is recorded
 }
 
+// Playback configures /playback/{stream}.mp4, the recordings as MP4.
+type Playback struct {
+	MaxDuration time.Duration `yaml:"max_duration"` // default 1h; 1s..24h: longest span of one request
+}
+
 // Transcode configures the audio transcoders: Opus→AAC, which a stream's
 // LL-HLS and recording share, and AAC/G.711→Opus, which its WebRTC viewers
 // share.
@@ -250,6 +257,7 @@ func Default() Config {
 			UDPRTPPort:  8000,
 			UDPRTCPPort: 8001,
 		},
+		Playback: Playback{MaxDuration: time.Hour},
 		Limits: Limits{
 			MaxSessions:         10000,
 			MaxViewersPerStream: 5000,

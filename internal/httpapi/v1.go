@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
 )
 
 // The JSON API (/v1): streams and sessions for operators and dashboards.
@@ -33,6 +34,8 @@ type trackInfo struct {
 	// DerivedFrom is the index of the track a derived (transcoded) track
 	// is made from.
 	DerivedFrom *int `json:"derived_from,omitempty"`
+	// Video is what the track's parameter sets say (size, profile).
+	Video *media.VideoInfo `json:"video,omitempty"`
 }
 
 type streamInfo struct {
@@ -42,6 +45,11 @@ type streamInfo struct {
 	Publisher *sessionInfo `json:"publisher,omitempty"`
 	Started   time.Time    `json:"started"`
 	UptimeSec float64      `json:"uptime_seconds"`
+	// IngestedBytes counts the RTP payload bytes taken in: two readings
+	// give the bit rate.
+	IngestedBytes uint64 `json:"ingested_bytes"`
+	// Recording says whether the stream is being recorded now.
+	Recording bool `json:"recording"`
 }
 
 type sessionInfo struct {
@@ -152,7 +160,14 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 				ti.Transcode = strings.TrimPrefix(ti.Transcode+", "+strings.ToLower(d.Codec.Name()), ", ")
 			}
 		}
+		if v, ok := s.VideoInfo(t.Index); ok {
+			ti.Video = &v
+		}
 		info.Tracks = append(info.Tracks, ti)
+	}
+	_, info.IngestedBytes = s.Ingested()
+	if a.cfg.Recordings != nil {
+		info.Recording = a.cfg.Recordings.Status(s.Name()).Recording
 	}
 	if e := a.sessions.publisher(s.Name()); e != nil {
 		p := sessionInfoOf(e)

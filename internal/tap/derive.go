@@ -293,11 +293,17 @@ func (x *Transcoders) transcode(ctx context.Context, st *hub.Stream, src, d hub.
 }
 
 // ticksToDuration is a 48 kHz tick count as the duration that
-// ingest.FrameTrack turns back into exactly that many ticks (rounded up to
-// the nanosecond; the frame writer rounds down).
+// ingest.FrameTrack turns back into exactly that many ticks: its
+// conversion truncates toward zero, so the nanoseconds are rounded away
+// from zero (the first packets' times are negative where the encoder's
+// lookahead is taken off a source starting near 0).
 func ticksToDuration(t int64) time.Duration {
 	s, r := t/transcode.SampleRate, t%transcode.SampleRate
-	return time.Duration(s)*time.Second + time.Duration((r*int64(time.Second)+transcode.SampleRate-1)/transcode.SampleRate)
+	ns := (r*int64(time.Second) + transcode.SampleRate - 1) / transcode.SampleRate
+	if r < 0 {
+		ns = -((-r*int64(time.Second) + transcode.SampleRate - 1) / transcode.SampleRate)
+	}
+	return time.Duration(s)*time.Second + time.Duration(ns)
 }
 
 // originWriter passes the frame writer's packets to the stream and tells

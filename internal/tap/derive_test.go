@@ -179,3 +179,15 @@ func TestTranscodersUnavailable(t *testing.T) {
 		t.Errorf("Derive(opus) = %v, %v", c, err)
 	}
 }
+
+// TestTicksToDuration: every tick count, negative ones included, comes
+// back from the frame writer's conversion as itself.
+func TestTicksToDuration(t *testing.T) {
+	for _, ticks := range []int64{0, 1, 2, 3, 312, 959, 960, 47999, 48000, 48001, 1 << 33, -1, -2, -312, -960, -47999, -48000, -48312} {
+		d := ticksToDuration(ticks)
+		s, rest := d/time.Second, d%time.Second
+		if got := int64(s)*48000 + int64(rest)*48000/int64(time.Second); got != ticks {
+			t.Errorf("%d ticks: %v comes back as %d", ticks, d, got)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -299,4 +300,65 @@ func TestTranscodeSyncWithoutReports(t *testing.T) {
 	<-src.st.Ready()
 	seen := viewAudio(ctx, t, srv.base+"/whep/rtmp", true)
 	checkTone(t, seen, src, 2, transcode.SampleRate, false, 20*time.Millisecond)
+}
+
+// TestTranscodeRTSPFFmpegAAC: ffmpeg publishes H264 and AAC (its sine,
+// 440 Hz at 1/8 full scale) over RTSP, as a camera does; a pion WHEP viewer
+// offering only Opus decodes its audio to the tone at that level.
+func TestTranscodeRTSPFFmpegAAC(t *testing.T) {
+	needTranscode(t)
+	needFFmpeg(t)
+	srv := startRTSPServer(t, false)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ff := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "8", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "25", "-tune", "zerolatency",
+		"-c:a", "aac", "-b:a", "96k", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+srv.rtsp+"/cam")
+	var out strings.Builder
+	ff.Stdout, ff.Stderr = &out, &out
+	if err := ff.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ff.Wait() }()
+	defer cancel()
+	seen := &audioSeen{}
+	v, err := client.View(ctx, srv.base+"/whep/cam", client.ViewOptions{OnRTP: seen.onRTP,
+		VideoCodecs: []webrtc.RTPCodecParameters{client.H264Codec("42c01f", 1)}})
+	if err != nil {
+		t.Fatalf("view: %v (ffmpeg: %s)", err, out.String())
+	}
+	defer v.Close()
+	go drain(v)
+	for {
+		seen.mu.Lock()
+		n := len(seen.pkts)
+		seen.mu.Unlock()
+		if n >= 100 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d audio packets (ffmpeg: %s)", n, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if seen.pt != 111 {
+		t.Fatalf("audio payload type %d, want Opus (111)", seen.pt)
+	}
+	pcm, _ := seen.pcm(t, 1, false)
+	x := make([]float64, 0, len(pcm))
+	for _, s := range pcm[len(pcm)/3:] { // past the start
+		x = append(x, float64(s))
+	}
+	want := 20*math.Log10(1.0/8) - 3.01
+	hz, db := crossingHz(x, transcode.SampleRate), rms(x)
+	t.Logf("the viewer decodes %.1f Hz at %.1f dBFS RMS", hz, db)
+	if math.Abs(hz-440) > 3 {
+		t.Errorf("%.1f Hz, want 440", hz)
+	}
+	if math.Abs(db-want) > 1.5 {
+		t.Errorf("%.1f dBFS RMS, want %.1f", db, want)
+	}
 }

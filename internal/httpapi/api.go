@@ -40,6 +40,7 @@ type Config struct {
 	HLS                 HLSServer          // serves /hls/; nil: none
 	Recordings          Recordings         // POST /v1/streams/{stream}/recording; nil: none
 	Cluster             Cluster            // origin/edge cluster; nil: single node
+	Sources             Sources            // pulled sources; nil: none
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -129,6 +130,12 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			return
 		}
 		defer release()
+		if kind == "whep" {
+			if err := a.demand(r.Context(), name); err != nil {
+				a.fail(w, r, kind, name, err)
+				return
+			}
+		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout+a.whep.WaitForPublisher)
 		defer cancel()

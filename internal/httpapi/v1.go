@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/sources"
 )
 
 // The JSON API (/v1): streams and sessions for operators and dashboards.
@@ -33,8 +34,12 @@ type streamInfo struct {
 	Tracks    []trackInfo  `json:"tracks"`
 	Viewers   int          `json:"viewers"`
 	Publisher *sessionInfo `json:"publisher,omitempty"`
-	Started   time.Time    `json:"started"`
+	Started   time.Time    `json:"started,omitzero"`
 	UptimeSec float64      `json:"uptime_seconds"`
+	// Live is false for a source's stream that is not published now (an
+	// on-demand source nobody reads, a camera that is down).
+	Live   bool           `json:"live"`
+	Source *sources.State `json:"source,omitempty"`
 }
 
 type sessionInfo struct {
@@ -76,8 +81,17 @@ func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	streams := a.whep.Hub.Streams()
 	out := make([]streamInfo, 0, len(streams))
+	live := make(map[string]bool, len(streams))
 	for _, s := range streams {
 		out = append(out, a.streamInfo(s))
+		live[s.Name()] = true
+	}
+	if a.cfg.Sources != nil {
+		for _, src := range a.cfg.Sources.States() {
+			if !live[src.Stream] {
+				out = append(out, idleSource(src))
+			}
+		}
 	}
 	slices.SortFunc(out, func(x, y streamInfo) int { return strings.Compare(x.Name, y.Name) })
 	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
@@ -90,6 +104,10 @@ func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.whep.Hub.Lookup(name)
 	if err != nil {
+		if src := a.sourceOf(name); src != nil {
+			writeJSON(w, http.StatusOK, idleSource(*src))
+			return
+		}
 		a.fail(w, r, "api", name, err)
 		return
 	}
@@ -131,7 +149,7 @@ func (a *API) kickSession(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	info := streamInfo{Name: s.Name(), Viewers: s.Viewers(), Started: s.Started().UTC(),
-		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}}
+		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}, Live: true, Source: a.sourceOf(s.Name())}
 	for _, t := range s.Tracks() {
 		info.Tracks = append(info.Tracks, trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
 			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp, Layers: layerDetails(s.Layers(t.Index))})
@@ -141,6 +159,11 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 		info.Publisher = &p
 	}
 	return info
+}
+
+// idleSource is a source's stream that is not published now.
+func idleSource(src sources.State) streamInfo {
+	return streamInfo{Name: src.Stream, Tracks: []trackInfo{}, Source: &src}
 }
 
 func sessionInfoOf(e *entry) sessionInfo {

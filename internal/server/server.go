@@ -211,6 +211,14 @@ func (s *Server) RTSPAddr() net.Addr {
 	return s.rtsp.Addr()
 }
 
+// RTSPSAddr is the RTSPS listener's address, nil when it is off.
+func (s *Server) RTSPSAddr() net.Addr {
+	if s.rtsp == nil {
+		return nil
+	}
+	return s.rtsp.TLSAddr()
+}
+
 // HTTPAddr is the address the HTTP server listens on.
 func (s *Server) HTTPAddr() net.Addr { return s.ln.Addr() }
 

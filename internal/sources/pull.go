@@ -29,8 +29,8 @@ type State struct {
 	// LastError is why the last attempt failed or the connection was
 	// lost (credentials redacted); it stays after a reconnect.
 	LastError string `json:"last_error,omitempty"`
-	// Reconnects counts attempts after the first one of each demand
-	// (always-on sources: since sluice started).
+	// Reconnects counts attempts after a failure or a loss since sluice
+	// started (the first attempt of each on-demand pull is not one).
 	Reconnects uint64 `json:"reconnects"`
 	// RetryIn is the back-off before the next attempt, in state error.
 	RetryIn float64   `json:"retry_in_seconds,omitempty"`
@@ -130,7 +130,7 @@ func (p *pull) session(parent context.Context) {
 			p.log.Info("source connected", "transport", transport, "reconnects", p.state().Reconnects)
 		}, func(transport string) {
 			p.set(func(st *State) { st.Using = transport })
-			p.log.Info("source switched transport: no UDP packets came", "transport", transport)
+			p.log.Info("source switched transport (UDP refused, or no UDP packet came)", "transport", transport)
 		})
 		if ctx.Err() != nil {
 			return

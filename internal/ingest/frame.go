@@ -65,7 +65,7 @@ type FrameTrack struct {
 	tsOrigin uint32
 	params   *paramSets // H264 and H265; nil for other codecs
 	warnedB  bool       // the B-frame warning was logged
-	slab     frameSlab
+	slab     packetSlab
 }
 
 // NewFrameTrack returns the FrameTrack that writes access units of codec c
@@ -126,8 +126,16 @@ func (f *FrameTrack) Write(pts, dts time.Duration, au [][]byte) error {
 		au = f.params.complete(au)
 	}
 	pkts, err := f.p.encode(au)
+	if f.params != nil {
+		f.params.release()
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadAccessUnit, f.codec.Name(), err)
+	}
+	if len(pkts) == 0 {
+		// pion's VP9 payloader gives nothing for a frame whose
+		// uncompressed header does not parse.
+		return fmt.Errorf("%w: %s: the packetizer could not parse it", ErrBadAccessUnit, f.codec.Name())
 	}
 	ts := f.tsOrigin + rtpTime(pts, f.codec.ClockRate)
 	for _, rp := range pkts {
@@ -168,6 +176,11 @@ func (f *FrameTrack) check(au [][]byte) error {
 	}
 	if f.params != nil {
 		return f.params.codec.check(au)
+	}
+	if f.pt == ptAAC && len(au[0]) >= 2 && au[0][0] == 0xff && au[0][1]&0xf0 == 0xf0 {
+		// An ADTS sync word: no raw access unit starts so (it would open
+		// with an END element), and receivers would strip it as a header.
+		return fmt.Errorf("%w: AAC access unit starts with an ADTS header: give the raw access unit", ErrBadAccessUnit)
 	}
 	return nil
 }

@@ -61,17 +61,72 @@ const (
 // H264Codec returns the codec of an H264 frame source (RFC 6184): 90 kHz,
 // packetization-mode=1 and, from the SPS, profile-level-id and
 // sprop-parameter-sets. sps and pps may be nil when not known yet.
+//
+// profile-level-id names the SPS's profile as WebRTC peers write it
+// (constrained baseline 42e0, baseline 4200, main 4d00, high 6400,
+// constrained high 640c, then the level): pion matches those bytes
+// exactly, so an encoder's own constraint flags (42c0 for constrained
+// baseline from x264) would match no viewer. The SPS itself is sent
+// unchanged; decoders read the profile there.
 func H264Codec(sps, pps []byte) media.Codec {
 	f := &format.H264{PayloadTyp: ptH264, SPS: sps, PPS: pps, PacketizationMode: 1}
-	return media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: fmtpLine(f.FMTP())}
+	fmtp := f.FMTP()
+	if id, ok := webrtcProfileLevelID(sps); ok {
+		fmtp["profile-level-id"] = id
+	}
+	return media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: fmtpLine(fmtp)}
+}
+
+// h264Profiles are libwebrtc's profile patterns (h264_profile_level_id.cc,
+// after RFC 6184 §8.1 Table 5): profile_idc, and which bits of
+// profile-iop must be set (value) among those that matter (mask); the
+// first match gives the profile-level-id prefix WebRTC peers write.
+var h264Profiles = []struct {
+	idc, mask, value byte
+	prefix           string
+}{
+	{0x42, 0x4f, 0x40, "42e0"}, // constrained baseline: x1xx0000
+	{0x4d, 0x8f, 0x80, "42e0"}, // constrained baseline: 1xxx0000
+	{0x58, 0xcf, 0xc0, "42e0"}, // constrained baseline: 11xx0000
+	{0x42, 0x4f, 0x00, "4200"}, // baseline: x0xx0000
+	{0x58, 0xcf, 0x80, "4200"}, // baseline: 10xx0000
+	{0x4d, 0xaf, 0x00, "4d00"}, // main: 0x0x0000
+	{0x64, 0xff, 0x00, "6400"}, // high
+	{0x64, 0xff, 0x0c, "640c"}, // constrained high
+	{0xf4, 0xff, 0x00, "f400"}, // predictive high 4:4:4
+}
+
+// webrtcProfileLevelID is the profile-level-id WebRTC peers write for the
+// profile and level of an SPS; false for an SPS too short or of a profile
+// libwebrtc does not name.
+func webrtcProfileLevelID(sps []byte) (string, bool) {
+	if len(sps) < 4 {
+		return "", false
+	}
+	for _, p := range h264Profiles {
+		if sps[1] == p.idc && sps[2]&p.mask == p.value {
+			return p.prefix + fmt.Sprintf("%02x", sps[3]), true
+		}
+	}
+	return "", false
 }
 
 // H265Codec returns the codec of an H265 frame source (RFC 7798): 90 kHz,
 // with sprop-vps, sprop-sps and sprop-pps for the sets given (nil ones are
-// left out).
+// left out) and, from an SPS that parses, profile-id, tier-flag and
+// level-id: WebRTC peers match on the first two, taking Main (1) and
+// Main tier (0) where they are absent (draft-ietf-avtcore-hevc-webrtc §2.1).
 func H265Codec(vps, sps, pps []byte) media.Codec {
 	f := &format.H265{PayloadTyp: ptH265, VPS: vps, SPS: sps, PPS: pps}
-	return media.Codec{MimeType: "video/H265", ClockRate: 90000, Fmtp: fmtpLine(f.FMTP())}
+	fmtp := f.FMTP()
+	var s h265.SPS
+	if sps != nil && s.Unmarshal(sps) == nil {
+		ptl := s.ProfileTierLevel
+		fmtp["profile-id"] = strconv.Itoa(int(ptl.GeneralProfileIdc))
+		fmtp["tier-flag"] = strconv.Itoa(int(ptl.GeneralTierFlag))
+		fmtp["level-id"] = strconv.Itoa(int(ptl.GeneralLevelIdc))
+	}
+	return media.Codec{MimeType: "video/H265", ClockRate: 90000, Fmtp: fmtpLine(fmtp)}
 }
 
 // AACCodec returns the codec of an AAC frame source from its

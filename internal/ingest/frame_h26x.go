@@ -62,6 +62,11 @@ func (h264NAL) check(au [][]byte) error {
 		if t := n[0] & 0x1f; t == 0 || t >= 24 {
 			return fmt.Errorf("%w: H264 NAL unit type %d cannot be sent over RTP", ErrBadAccessUnit, t)
 		}
+		// H.264 §7.4.1: forbidden_zero_bit is 0 (RFC 6184 §5.3: a 1 marks
+		// a damaged NAL unit, and FU-A cannot carry it).
+		if n[0]&0x80 != 0 {
+			return fmt.Errorf("%w: H264 NAL unit with forbidden_zero_bit set", ErrBadAccessUnit)
+		}
 	}
 	return nil
 }
@@ -100,6 +105,14 @@ func (h265NAL) check(au [][]byte) error {
 		// PACI), 51-63 unspecified.
 		if t := h265Type(n); t >= 48 {
 			return fmt.Errorf("%w: H265 NAL unit type %d cannot be sent over RTP", ErrBadAccessUnit, t)
+		}
+		if n[0]&0x80 != 0 {
+			return fmt.Errorf("%w: H265 NAL unit with forbidden_zero_bit set", ErrBadAccessUnit)
+		}
+		// H.265 §7.4.2.2: nuh_temporal_id_plus1 is never 0 (a start code
+		// left in front of the NAL unit reads so).
+		if n[1]&0x07 == 0 {
+			return fmt.Errorf("%w: H265 NAL unit with nuh_temporal_id_plus1 0 (a start code left in?)", ErrBadAccessUnit)
 		}
 	}
 	return nil
@@ -172,7 +185,6 @@ func (p *paramSets) complete(au [][]byte) [][]byte {
 	if !missing {
 		return au
 	}
-	clear(p.scratch) // let go of the previous access unit's buffers
 	out := append(p.scratch[:0], au[:first]...)
 	for _, s := range p.codec.needs() {
 		if !have[s] && p.sets[s] != nil {
@@ -183,3 +195,7 @@ func (p *paramSets) complete(au [][]byte) [][]byte {
 	p.scratch = out
 	return out
 }
+
+// release lets go of the last completed access unit's buffers, which are
+// the source's.
+func (p *paramSets) release() { clear(p.scratch) }

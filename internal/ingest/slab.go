@@ -7,7 +7,8 @@ import "github.com/sluice-media/sluice/internal/hub"
 // payload, not two per packet. A block lives as long as any packet in it
 // (in the ring, the GOP cache, a recorder's queue), which the ring's
 // first-in first-out order keeps to about one block more than the packets
-// held. Packets and payloads are never reused.
+// held. Packets and payloads are never reused. RTP tracks and frame
+// tracks (FrameTrack) carve theirs the same way.
 type packetSlab struct {
 	pkts []hub.Packet
 	data []byte

@@ -43,6 +43,7 @@ type Config struct {
 	Snapshots           Snapshots          // /v1/streams/{stream}/snapshot.jpg; nil: none
 	PlaybackMaxDuration time.Duration      // longest playback span (0: DefaultPlaybackMaxDuration)
 	Cluster             Cluster            // origin/edge cluster; nil: single node
+	Sources             Sources            // pulled sources; nil: none
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -139,6 +140,12 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			return
 		}
 		defer release()
+		if kind == "whep" {
+			if err := a.demand(r.Context(), name); err != nil {
+				a.fail(w, r, kind, name, err)
+				return
+			}
+		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout+a.whep.WaitForPublisher)
 		defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/sources"
 )
 
 // The JSON API (/v1): streams and sessions for operators and dashboards.
@@ -43,13 +44,17 @@ type streamInfo struct {
 	Tracks    []trackInfo  `json:"tracks"`
 	Viewers   int          `json:"viewers"`
 	Publisher *sessionInfo `json:"publisher,omitempty"`
-	Started   time.Time    `json:"started"`
+	Started   time.Time    `json:"started,omitzero"`
 	UptimeSec float64      `json:"uptime_seconds"`
 	// IngestedBytes counts the RTP payload bytes taken in: two readings
 	// give the bit rate.
 	IngestedBytes uint64 `json:"ingested_bytes"`
 	// Recording says whether the stream is being recorded now.
 	Recording bool `json:"recording"`
+	// Live is false for a source's stream that is not published now (an
+	// on-demand source nobody reads, a camera that is down).
+	Live   bool           `json:"live"`
+	Source *sources.State `json:"source,omitempty"`
 }
 
 type sessionInfo struct {
@@ -91,8 +96,17 @@ func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	streams := a.whep.Hub.Streams()
 	out := make([]streamInfo, 0, len(streams))
+	live := make(map[string]bool, len(streams))
 	for _, s := range streams {
 		out = append(out, a.streamInfo(s))
+		live[s.Name()] = true
+	}
+	if a.cfg.Sources != nil {
+		for _, src := range a.cfg.Sources.States() {
+			if !live[src.Stream] {
+				out = append(out, idleSource(src))
+			}
+		}
 	}
 	slices.SortFunc(out, func(x, y streamInfo) int { return strings.Compare(x.Name, y.Name) })
 	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
@@ -105,6 +119,10 @@ func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.whep.Hub.Lookup(name)
 	if err != nil {
+		if src := a.sourceOf(name); src != nil {
+			writeJSON(w, http.StatusOK, idleSource(*src))
+			return
+		}
 		a.fail(w, r, "api", name, err)
 		return
 	}
@@ -146,7 +164,7 @@ func (a *API) kickSession(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	info := streamInfo{Name: s.Name(), Viewers: s.Viewers(), Started: s.Started().UTC(),
-		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}}
+		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}, Live: true, Source: a.sourceOf(s.Name())}
 	tracks := s.Tracks()
 	for _, t := range tracks {
 		ti := trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
@@ -174,6 +192,11 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 		info.Publisher = &p
 	}
 	return info
+}
+
+// idleSource is a source's stream that is not published now.
+func idleSource(src sources.State) streamInfo {
+	return streamInfo{Name: src.Stream, Tracks: []trackInfo{}, Source: &src}
 }
 
 func sessionInfoOf(e *entry) sessionInfo {

@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/snapshot"
+	"github.com/sluice-media/sluice/internal/sources"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -59,8 +60,9 @@ type Server struct {
 	ln      net.Listener
 	served  chan error
 
-	cluster *cluster.Cluster // nil in single-node mode
-	rtsp    *rtsp.Server     // nil when rtsp.listen and rtsp.tls_listen are empty
+	cluster *cluster.Cluster    // nil in single-node mode
+	rtsp    *rtsp.Server        // nil when rtsp.listen and rtsp.tls_listen are empty
+	sources *sources.Supervisor // nil when no source is configured
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -130,6 +132,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
+	srcs := startSources(cfg, h, m, log)
+	var demander interface {
+		httpapi.Sources
+		rtsp.Demander
+	} // stays a nil interface without sources
+	if srcs != nil {
+		demander = srcs
+	}
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
 	}
@@ -149,6 +159,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Snapshots:           snapshot.New(snapshot.Config{}, h),
 		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
+		Sources:             demander,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
 			Ingest: ingestOptions(cfg.Stream)},
@@ -162,14 +173,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 			ReadTimeout:       cfg.HTTP.ReadTimeout,
-			WriteTimeout:      cfg.HTTP.ReadTimeout + offerWriteTime + cfg.Stream.WaitForPublisher,
-			IdleTimeout:       cfg.HTTP.IdleTimeout,
-			TLSConfig:         tlsCfg,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// A viewer of a source may wait for it to connect (ready_timeout).
+			WriteTimeout:   cfg.HTTP.ReadTimeout + offerWriteTime + cfg.Stream.WaitForPublisher + cfg.Stream.ReadyTimeout,
+			IdleTimeout:    cfg.HTTP.IdleTimeout,
+			TLSConfig:      tlsCfg,
+			MaxHeaderBytes: 16 << 10,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
 	s.cluster, s.derive = cl, derive
+	s.sources = srcs
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)
@@ -180,7 +193,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
-	if s.rtsp, err = startRTSP(cfg, h, authz, log); err != nil {
+	if s.rtsp, err = startRTSP(cfg, h, authz, demander, log); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -207,6 +220,14 @@ func (s *Server) RTSPAddr() net.Addr {
 		return nil
 	}
 	return s.rtsp.Addr()
+}
+
+// RTSPSAddr is the RTSPS listener's address, nil when it is off.
+func (s *Server) RTSPSAddr() net.Addr {
+	if s.rtsp == nil {
+		return nil
+	}
+	return s.rtsp.TLSAddr()
 }
 
 // HTTPAddr is the address the HTTP server listens on.
@@ -249,6 +270,9 @@ func (s *Server) Close() error {
 	}
 	if s.rtsp != nil {
 		s.rtsp.Close() // its publishers detach like WHIP's
+	}
+	if s.sources != nil {
+		s.sources.Close() // the pulls end their streams
 	}
 	s.api.CloseAll()
 	if s.cluster != nil {
@@ -299,10 +323,7 @@ func ingestOptions(c config.Stream) ingest.Options {
 
 // startRTSP starts the RTSP server, or returns nil when both its listeners
 // are off.
-func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, log *slog.Logger) (*rtsp.Server, error) {
-	if len(cfg.Sources) > 0 {
-		log.Warn("sources are not pulled yet: this build has the RTSP server but not the source supervisor", "sources", len(cfg.Sources))
-	}
+func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
 	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
 		return nil, nil
 	}
@@ -318,9 +339,5 @@ func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, log *slo
 		}
 		rc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log,
-		Ingest: ingest.Options{
-			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
-			PLIInterval: cfg.Stream.PLIInterval,
-		}})
+	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream)})
 }

@@ -50,7 +50,7 @@ type Deps struct {
 // Session is one publisher's PeerConnection feeding one hub stream.
 type Session struct {
 	id      string
-	stream  *hub.Stream
+	stream  *hub.Writer
 	pc      *webrtc.PeerConnection
 	log     *slog.Logger
 	answer  string
@@ -97,7 +97,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		s.stats.Close("")
 		_ = s.pc.Close()
 		if s.stream != nil {
-			s.stream.Detach(s)
+			s.stream.Detach()
 		}
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
 		return fail(err)
 	}
-	s.stats.Negotiated(s.stream.Ingested)
+	s.stats.Negotiated(s.stream.Stream().Ingested)
 	// The client cannot connect before it has the answer, so watching from
 	// here on misses nothing.
 	rtc.Watch(s.pc, d.ConnectTimeout, func() {
@@ -163,7 +163,7 @@ func (s *Session) Close(reason error) {
 		s.mu.Unlock()
 		// The stream waits for a successor for the reconnect grace period;
 		// its viewers stay connected meanwhile.
-		s.stream.Detach(s)
+		s.stream.Detach()
 		_ = s.pc.Close()
 		s.readers.Wait()
 		s.stats.Close(rtc.FailureReason(reason))

@@ -75,7 +75,7 @@ func withRTX(codecs []webrtc.RTPCodecParameters, pts []webrtc.PayloadType) []web
 }
 
 // AcceptedCodecs names what a publisher may send, for error messages.
-const AcceptedCodecs = "H264, H265, VP8, Opus"
+const AcceptedCodecs = "H264, H265, VP8, VP9, AV1, Opus, PCMU, PCMA"
 
 // NewPublisherPC returns a PeerConnection for a WHIP publisher: it accepts
 // the ingest codecs (with RTX), sends receiver reports, and gives the
@@ -85,10 +85,14 @@ const AcceptedCodecs = "H264, H265, VP8, Opus"
 // arrive on the RTX SSRC) and would ask for them again and again.
 // obs, if not nil, sees the tracks and every RTCP packet sent (metrics).
 func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error) {
+	return e.newPublisherPC(obs, ingestCodecs)
+}
+
+func (e *Engine) newPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParameters) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
-	for _, c := range ingestCodecs {
+	for _, c := range codecs {
 		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: payload type %d: %v", ErrBadOffer, c.PayloadType, err)
 		}
 	}
 	ir := &interceptor.Registry{}

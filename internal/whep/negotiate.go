@@ -23,7 +23,10 @@ type offeredCodec struct {
 	fmtp      string
 }
 
-// match picks the published tracks the viewer can receive. Following pion's
+// match picks the published tracks the viewer can receive, each video
+// track with the fmtp of the first format of the viewer's section that can
+// decode it (so the answer names the viewer's H264 profile, not the
+// publisher's bytes). Following pion's
 // transceiver reuse, the n-th published track of a kind goes to the n-th
 // media section of that kind. A viewer that offers no section of a kind
 // simply does not get that kind; one whose section lists no compatible codec
@@ -59,6 +62,13 @@ func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, erro
 		for _, c := range codecsOf(m) {
 			if compatible(t.Codec, c) {
 				ok = true
+				if k == media.KindVideo {
+					// RFC 6184 §8.2.2: the answer keeps the viewer's
+					// format (its profile-level-id), which is what pion
+					// binds the track to; the publisher's stream is
+					// within what that format decodes.
+					t.Codec.Fmtp = c.fmtp
+				}
 				break
 			}
 		}

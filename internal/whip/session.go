@@ -34,7 +34,7 @@ const MaxLayers = 3
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
-	NewPublisherPC(obs rtc.RTCPObserver) (*webrtc.PeerConnection, error)
+	NewPublisherPCFor(obs rtc.RTCPObserver, codecs []webrtc.RTPCodecParameters) (*webrtc.PeerConnection, error)
 }
 
 // Deps are the long-lived parts a Session uses.
@@ -50,6 +50,10 @@ type Deps struct {
 	// PLIInterval, if not 0, asks a publisher for a keyframe when a video
 	// track has sent none for this long.
 	PLIInterval time.Duration
+	// VideoCodecs, if not nil, are the video codecs publishers may send,
+	// in sluice's order of preference (webrtc.video_codecs); nil takes
+	// every codec sluice serves, in each publisher's own order.
+	VideoCodecs []string
 }
 
 // Session is one publisher's PeerConnection feeding one hub stream.
@@ -91,10 +95,24 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	}
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 
+	// Each section is trimmed to the one codec the publisher will send,
+	// chosen here, so that what sluice cannot serve is refused before an
+	// answer is made.
+	chosen, err := rtc.SelectIngest(parsed, d.VideoCodecs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoMedia, err)
+	}
+	trimmed, err := parsed.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", rtc.ErrBadOffer, err)
+	}
 	s.stats = d.Metrics.Publisher(streamName, time.Now())
-	s.pc, err = d.Peers.NewPublisherPC(s.stats)
+	s.pc, err = d.Peers.NewPublisherPCFor(s.stats, chosen)
 	if err != nil {
 		s.stats.Close("")
+		if errors.Is(err, rtc.ErrBadOffer) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	fail := func(err error) (*Session, error) {
@@ -105,7 +123,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		}
 		return nil, err
 	}
-	if err := rtc.SetOffer(s.pc, offer); err != nil {
+	if err := rtc.SetOffer(s.pc, string(trimmed)); err != nil {
 		return fail(err)
 	}
 	// The first negotiated codec of each section is what the publisher
@@ -126,7 +144,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	}
 	tracks := len(codecs)
 	if tracks == 0 {
-		return fail(fmt.Errorf("%w: offer has %d media sections, none in %s", ErrNoMedia, len(parsed.MediaDescriptions), rtc.AcceptedCodecs))
+		return fail(fmt.Errorf("%w: offer has %d media sections, none sending %s", ErrNoMedia, len(parsed.MediaDescriptions), rtc.AcceptedCodecs))
 	}
 	// Claim the stream before the slow part (ICE gathering) so that a second
 	// publisher is refused at once.

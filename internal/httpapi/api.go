@@ -33,6 +33,11 @@ type Config struct {
 	MaxBodyBytes        int64
 	MaxSessions         int
 	MaxSessionsPerIP    int
+	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
+	// headers name the client (clientaddr.go); PerIPExempt the clients
+	// MaxSessionsPerIP does not bound.
+	TrustedProxies []netip.Prefix
+	PerIPExempt    []netip.Prefix
 	PublisherTakeover   bool
 	ICEServers          []config.LinkICEServer
 	ICEServersOnOptions bool
@@ -91,7 +96,7 @@ func (a *API) Handler() http.Handler {
 	for _, p := range web.Paths() {
 		mux.Handle("GET "+p, page)
 	}
-	return a.cors(a.checkStreamName(mux))
+	return a.clientAddr(a.cors(a.checkStreamName(mux)))
 }
 
 // CloseAll ends every session, in parallel, and waits for them.
@@ -121,8 +126,8 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			return
 		}
 		ip := clientIP(r)
-		if peer {
-			ip = netip.Addr{} // other nodes' pulls are not held to the per-address limit
+		if peer || inPrefixes(ip, a.cfg.PerIPExempt) {
+			ip = netip.Addr{} // other nodes' pulls and exempt clients are not held to the per-address limit
 		}
 		release, err := a.sessions.reserve(ip)
 		if err != nil {

@@ -29,15 +29,15 @@ import (
 
 // Config is the HTTP edge's share of the configuration.
 type Config struct {
-	CORSOrigin          string
-	MaxBodyBytes        int64
-	MaxSessions         int
-	MaxSessionsPerIP    int
+	CORSOrigin       string
+	MaxBodyBytes     int64
+	MaxSessions      int
+	MaxSessionsPerIP int
 	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
 	// headers name the client (clientaddr.go); PerIPExempt the clients
 	// MaxSessionsPerIP does not bound.
-	TrustedProxies []netip.Prefix
-	PerIPExempt    []netip.Prefix
+	TrustedProxies      []netip.Prefix
+	PerIPExempt         []netip.Prefix
 	PublisherTakeover   bool
 	ICEServers          []config.LinkICEServer
 	ICEServersOnOptions bool

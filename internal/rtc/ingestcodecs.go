@@ -210,7 +210,7 @@ func choose(kind string, formats []OfferedFormat, video []string) (OfferedFormat
 // sends reports whether an offer's section sends media: not rejected
 // (port 0) and neither recvonly nor inactive.
 func sends(m *sdp.MediaDescription) bool {
-	if m.MediaName.Port.Value == 0 {
+	if !Active(m) {
 		return false
 	}
 	for _, a := range m.Attributes {
@@ -219,6 +219,17 @@ func sends(m *sdp.MediaDescription) bool {
 		}
 	}
 	return true
+}
+
+// Active reports whether an offer's media section is in use: a port other
+// than 0, or port 0 with a=bundle-only (RFC 8843 §6: a max-bundle offerer,
+// as GStreamer's webrtcbin, puts every section but the first so).
+func Active(m *sdp.MediaDescription) bool {
+	if m.MediaName.Port.Value != 0 {
+		return true
+	}
+	_, ok := m.Attribute("bundle-only")
+	return ok
 }
 
 // KeepFormats drops from a media section the payload formats keep refuses,

@@ -79,6 +79,8 @@ func TestSelectIngest(t *testing.T) {
 		{"pcmu camera", []string{section("audio", "sendonly", "0 PCMU/8000")}, nil, []string{"0"}, ""},
 		{"pcma after g722", []string{section("audio", "sendonly", "9 G722/8000", "8 PCMA/8000")}, nil, []string{"8"}, ""},
 		{"g722 only", []string{section("audio", "sendonly", "9 G722/8000")}, nil, nil, "G722"},
+		{"bundle-only audio (webrtcbin max-bundle)", []string{gstreamerVideo, strings.Replace(section("audio", "sendonly", "111 OPUS/48000/2 sprop-stereo=0"), "m=audio 9 ", "m=audio 0 ", 1) + "a=bundle-only\r\n"}, nil, []string{"96", "111"}, ""},
+		{"rejected section left alone", []string{gstreamerVideo, strings.Replace(section("audio", "sendonly", "9 G722/8000"), "m=audio 9 ", "m=audio 0 ", 1)}, nil, []string{"96"}, ""},
 		{"recvonly section left alone", []string{gstreamerVideo, section("audio", "recvonly", "9 G722/8000")}, nil, []string{"96"}, ""},
 	} {
 		d := parseSDP(t, c.sections...)

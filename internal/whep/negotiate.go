@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/rtc"
 )
 
 // ErrNoCompatibleCodec means the viewer cannot take any published track.
@@ -150,7 +151,7 @@ func trimOffer(offer *sdp.SessionDescription, tracks []hub.Track) {
 }
 
 func canReceive(m *sdp.MediaDescription) bool {
-	if m.MediaName.Port.Value == 0 {
+	if !rtc.Active(m) {
 		return false
 	}
 	for _, a := range []string{"sendonly", "inactive"} {

@@ -44,6 +44,7 @@ func TestMatch(t *testing.T) {
 		{"video only", []string{h264CBP}, []int{0}},
 		{"audio only", []string{opus}, []int{1}},
 		{"audio rejected port 0", []string{h264CBP, opusOff}, []int{0}},
+		{"audio bundle-only port 0", []string{h264CBP, opusOff + "a=bundle-only\r\n"}, []int{0, 1}},
 		{"constrained high decodes constrained baseline", []string{h264High}, []int{0}},
 		{"pm 0 only", []string{h264PM0}, nil},
 		{"vp8 only", []string{vp8}, nil},

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -62,6 +64,39 @@ func TestClientAddressBehindProxy(t *testing.T) {
 				if got := postFrom(t, base+"/whip/s"+string(rune('a'+i)), offer, xff); got != c.want[i] {
 					t.Fatalf("POST %d (X-Forwarded-For %q): %d, want %d", i, xff, got, c.want[i])
 				}
+			}
+			// The session's remote address, as the JSON API (and the
+			// logs and events, from the same field) name it.
+			_, _, body := do(t, http.MethodGet, base+"/v1/sessions", "", nil)
+			var list struct {
+				Sessions []struct {
+					Stream string `json:"stream"`
+					Remote string `json:"remote"`
+				} `json:"sessions"`
+			}
+			if err := json.Unmarshal([]byte(body), &list); err != nil {
+				t.Fatalf("/v1/sessions: %v: %s", err, body)
+			}
+			found := false
+			for _, s := range list.Sessions {
+				if s.Stream != "sa" {
+					continue
+				}
+				found = true
+				host, _, err := net.SplitHostPort(s.Remote)
+				if err != nil {
+					host = s.Remote
+				}
+				want := "127.0.0.1"
+				if c.trusted != nil && c.posts[0] != "" {
+					want = c.posts[0]
+				}
+				if host != want {
+					t.Errorf("session of stream sa has remote %q, want %s", s.Remote, want)
+				}
+			}
+			if !found {
+				t.Errorf("no session of stream sa in /v1/sessions: %s", body)
 			}
 		})
 	}

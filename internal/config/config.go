@@ -9,6 +9,8 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
@@ -86,6 +88,11 @@ type HTTP struct {
 
 	ICEServers          []LinkICEServer `yaml:"ice_servers"`            // default empty; offered to clients in Link headers (RFC 9725 §4.6)
 	ICEServersOnOptions bool            `yaml:"ice_servers_on_options"` // default false; also send the Link headers on OPTIONS
+
+	// TrustedProxies are the reverse proxies (CIDRs or IPs) whose
+	// Forwarded (RFC 7239) or X-Forwarded-For header names the client;
+	// from anyone else those headers are ignored. Default loopback.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // LinkICEServer is a STUN/TURN server offered to WHIP/WHEP clients in a
@@ -114,6 +121,10 @@ type WebRTC struct {
 	// answers its ICE, RTCP and DTLS close in sluice (whep/detach.go).
 	// Default true.
 	DetachViewers bool `yaml:"detach_viewers"`
+	// VideoCodecs, if set, are the video codecs publishers may send, in
+	// sluice's order of preference; default empty takes every one sluice
+	// serves (H264, H265, VP8, VP9, AV1) in the publisher's own order.
+	VideoCodecs []string `yaml:"video_codecs"`
 }
 
 // ICEServer is one STUN or TURN server, as in the W3C RTCIceServer dictionary.
@@ -207,6 +218,10 @@ type Limits struct {
 	MaxSessions         int `yaml:"max_sessions"`           // default 10000; >=1: publishers+viewers on the server
 	MaxViewersPerStream int `yaml:"max_viewers_per_stream"` // default 5000; >=1
 	MaxSessionsPerIP    int `yaml:"max_sessions_per_ip"`    // default 100; >=1: sessions one client address may hold (429 beyond)
+	// PerIPExempt are client addresses (CIDRs or IPs, after the trusted
+	// proxies' headers are read) that max_sessions_per_ip does not bound.
+	// Default loopback.
+	PerIPExempt []string `yaml:"per_ip_exempt"`
 }
 
 // Log configures the process logger (see Config.Logger).
@@ -228,6 +243,8 @@ func Default() Config {
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
+
+			TrustedProxies: Loopback(),
 		},
 		WebRTC: WebRTC{
 			UDPPort:        8189,
@@ -262,6 +279,7 @@ func Default() Config {
 			MaxSessions:         10000,
 			MaxViewersPerStream: 5000,
 			MaxSessionsPerIP:    100,
+			PerIPExempt:         Loopback(),
 		},
 		Auth: auth.Config{Default: "allow"},
 		Log: Log{
@@ -273,4 +291,26 @@ func Default() Config {
 			Linger:   5 * time.Second,
 		},
 	}
+}
+
+// Loopback is the default of http.trusted_proxies and limits.per_ip_exempt:
+// the IPv4 and IPv6 loopback networks.
+func Loopback() []string { return []string{"127.0.0.0/8", "::1/128"} }
+
+// Prefixes parses a validated list of CIDRs or IP addresses (an IP is its
+// own /32 or /128).
+func Prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR (192.0.2.0/24, 2001:db8::/32) nor an IP address", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ var help = map[string]string{
 	"http.idle_timeout":           "keep-alive connections idle longer are closed, 1s..1h",
 	"http.ice_servers":            "STUN/TURN servers offered to clients in Link headers, in YAML flow syntax",
 	"http.ice_servers_on_options": "also send the ice-server Link headers on OPTIONS",
+	"http.trusted_proxies":        "reverse proxies (CIDRs or IPs) whose Forwarded / X-Forwarded-For name the client; empty trusts none",
 
 	"webrtc.udp_port":        "the one UDP port carrying all WebRTC media; 0 lets the OS pick",
 	"webrtc.tcp_enabled":     "also accept ICE over TCP, on webrtc.tcp_port",
@@ -27,6 +28,7 @@ var help = map[string]string{
 	"webrtc.nat_1to1_ips":    "public IPs announced instead of the local ones (Docker, 1:1 NAT)",
 	"webrtc.ice_servers":     "STUN/TURN servers for srflx/relay candidates, in YAML flow syntax",
 	"webrtc.connect_timeout": "close a session not ICE/DTLS-connected within this time, 1s..5m",
+	"webrtc.video_codecs":    "video codecs publishers may send, in order of preference (H264, H265, VP8, VP9, AV1); empty = all, in the publisher's order",
 	"webrtc.detach_viewers":  "once a viewer is connected, close its pion PeerConnection and answer its ICE and RTCP in sluice (about 30 KB instead of 150 KB per viewer)",
 
 	"stream.ring_packets":       "packets kept per stream (GOP cache); power of two in 256..1048576",
@@ -42,6 +44,7 @@ var help = map[string]string{
 	"limits.max_sessions":           "publishers plus viewers on this server, >= 1",
 	"limits.max_viewers_per_stream": "viewers of one stream, >= 1",
 	"limits.max_sessions_per_ip":    "sessions one client IP may hold (429 beyond), >= 1",
+	"limits.per_ip_exempt":          "client addresses (CIDRs or IPs) max_sessions_per_ip does not bound; empty exempts none",
 
 	"hls.enabled":            "serve streams as LL-HLS at /hls/{stream}/index.m3u8",
 	"hls.always":             "mux every stream from its publication, not from its first HLS request",

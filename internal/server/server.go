@@ -75,6 +75,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	trusted, err := config.Prefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	exempt, err := config.Prefixes(cfg.Limits.PerIPExempt)
+	if err != nil {
+		return nil, fmt.Errorf("limits.per_ip_exempt: %w", err)
+	}
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
@@ -148,6 +156,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
 		MaxSessions:         cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:    cfg.Limits.MaxSessionsPerIP,
+		TrustedProxies:      trusted,
+		PerIPExempt:         exempt,
 		PublisherTakeover:   cfg.Stream.PublisherTakeover,
 		ICEServers:          linkICEServers(cfg.HTTP.ICEServers),
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
@@ -162,7 +172,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Sources:             demander,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
-			Ingest: ingestOptions(cfg.Stream)},
+			Ingest: ingestOptions(cfg.Stream), VideoCodecs: cfg.WebRTC.VideoCodecs},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},

@@ -265,6 +265,8 @@ func flowExample(f field) string {
 		return `[{urls: ["stun:stun.l.google.com:19302"]}]`
 	case "events.webhooks":
 		return `[{url: "http://127.0.0.1:9000/hook", secret: k}]`
+	case "forward":
+		return `[{streams: "live-*", to: ["rtmp://a.rtmp.youtube.com/live2/KEY"]}]`
 	case "record.rules":
 		return `[{streams: "cam-*", dir: /var/lib/sluice/rec, max_age: 168h}]`
 	case "auth.rules":

@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/rtmp"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -56,6 +57,7 @@ type Server struct {
 	served  chan error
 
 	cluster *cluster.Cluster // nil in single-node mode
+	rtmp    *rtmp.Server     // nil when rtmp.enabled is false
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -178,6 +180,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.adminLn = aln
 		go func() { _ = s.admin.Serve(aln) }()
 	}
+	if err := s.startEdges(cfg, authz, taps, aac); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	s.ready = ready
 	ready.SetReady()
 	log.Info("sluice listening", "http", ln.Addr().String(), "udp", fmt.Sprint(engine.UDPAddrs()), "tcp", fmt.Sprint(engine.TCPAddr()))
@@ -216,6 +222,7 @@ func (s *Server) Close() error {
 	if s.hls != nil {
 		s.hls.Close() // first: it answers the playlist requests that wait on it
 	}
+	s.closeEdges()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := s.httpSrv.Shutdown(ctx)

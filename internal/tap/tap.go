@@ -31,9 +31,11 @@ import (
 
 // ErrNoTracks means the stream has no track the output can carry: no
 // H264/H265 video and no usable audio.
-var ErrNoTracks = errors.New("no H264, H265 or Opus track")
+var ErrNoTracks = errors.New("no H264, H265, Opus or AAC track")
 
-// Audio says what a Reader does with the stream's Opus track.
+// Audio says what a Reader does with the stream's audio. A stream that
+// carries AAC itself (published over RTMP or SRT) gives AudioAAC its AAC
+// as it came, without transcoding.
 type Audio int
 
 // Audio modes.
@@ -129,6 +131,7 @@ type Reader struct {
 
 	video, audio *Track
 	vdep         frame.Depacketizer
+	aacDec       *aacDepacketizer // the stream's own AAC track, passed through
 	tc           *transcode.Transcoder
 	lag          Gauge // nil: not reported
 	audioErr     error
@@ -154,7 +157,7 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 		opt.MaxWait = time.Second
 	}
 	r := &Reader{st: st, opt: opt}
-	var opus *hub.Track
+	var opus, aac *hub.Track
 	for _, t := range st.Tracks() {
 		switch name := strings.ToUpper(t.Codec.Name()); {
 		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC"):
@@ -169,9 +172,14 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 			r.video, r.vdep = &Track{Codec: c, ClockRate: 90000, Index: t.Index}, d
 		case opus == nil && name == "OPUS" && t.Codec.ClockRate == transcode.SampleRate:
 			opus = &t
+		case aac == nil && name == "MPEG4-GENERIC":
+			aac = &t
 		}
 	}
-	if opus != nil {
+	switch {
+	case aac != nil && (opt.Audio == AudioAAC || opus == nil && opt.Audio != AudioNone):
+		r.openAAC(*aac)
+	case opus != nil:
 		r.openAudio(*opus)
 	}
 	if r.video == nil && r.audio == nil {
@@ -216,6 +224,17 @@ func (r *Reader) openAudio(t hub.Track) {
 		}
 		r.audio = &Track{Codec: AAC, ClockRate: transcode.SampleRate, Channels: tc.Channels(), AAC: asc, Index: t.Index}
 	}
+}
+
+// openAAC passes the stream's AAC track through.
+func (r *Reader) openAAC(t hub.Track) {
+	d, asc, err := newAACDepacketizer(t.Codec)
+	if err != nil {
+		r.audioErr = err
+		return
+	}
+	r.aacDec = d
+	r.audio = &Track{Codec: AAC, ClockRate: int(t.Codec.ClockRate), Channels: int(t.Codec.Channels), AAC: asc, Index: t.Index}
 }
 
 // Video is the video track, or nil.
@@ -266,8 +285,14 @@ func (r *Reader) Next(ctx context.Context) (*Unit, error) {
 	}
 }
 
-// audioPacket passes an Opus packet through or transcodes it.
+// audioPacket passes an Opus or AAC packet through or transcodes it.
 func (r *Reader) audioPacket(p *hub.Packet) {
+	if r.aacDec != nil {
+		for i, au := range r.aacDec.decode(p) {
+			r.q.push(r.tl.audioUnit(r.tl.aNow+int64(i)*aacSamplesPerAU, au, p.Gen))
+		}
+		return
+	}
 	if r.tc == nil {
 		if len(p.Payload) > 0 {
 			r.q.push(r.tl.audioUnit(r.tl.aNow, p.Payload, p.Gen))

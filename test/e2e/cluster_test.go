@@ -44,6 +44,7 @@ func startClusterNode(t *testing.T, redis, id string, tweak func(*config.Config)
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
 	cfg.Stream.ReconnectGrace = 10 * time.Second

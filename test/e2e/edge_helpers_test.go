@@ -46,6 +46,7 @@ func newEdgeServer(t testing.TB, tweak func(*config.Config), quiet bool) *edgeSe
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
 	if tweak != nil {

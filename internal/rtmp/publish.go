@@ -1,0 +1,152 @@
+package rtmp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
+
+	ingest "github.com/sluice-media/sluice/internal/framestub"
+	"github.com/sluice-media/sluice/internal/media"
+)
+
+// ErrNoCodec means a publisher sent no track sluice can carry.
+var ErrNoCodec = errors.New("no supported track (H264, H265, AV1, VP9, AAC, Opus)")
+
+// publisher is the stream's view of an RTMP publisher: RTMP has no way to
+// ask the encoder for a keyframe, so the keyframe interval is the
+// encoder's setting (OBS: 1 or 2 s).
+type publisher struct{ remote string }
+
+// RequestKeyframe does nothing: RTMP cannot ask for one.
+func (*publisher) RequestKeyframe() {}
+
+// inTrack is one track of a publisher mapped onto the frame writer.
+type inTrack struct {
+	t     *gortmplib.Track
+	codec media.Codec
+	ps    [][]byte // parameter sets from the config record
+}
+
+// publish takes the publisher's tracks into the hub until it leaves.
+func (s *Server) publish(nc net.Conn, sc *gortmplib.ServerConn, name string, log *slog.Logger) error {
+	r := &gortmplib.Reader{Conn: sc}
+	if err := r.Initialize(); err != nil {
+		return fmt.Errorf("reading tracks: %w", err)
+	}
+	tracks := mapTracks(r.Tracks(), log)
+	if len(tracks) == 0 {
+		return ErrNoCodec
+	}
+	codecList := make([]media.Codec, len(tracks))
+	for i, t := range tracks {
+		codecList[i] = t.codec
+	}
+	pub := &publisher{remote: nc.RemoteAddr().String()}
+	st, err := s.cfg.Hub.Publish(name, pub, codecList)
+	if err != nil {
+		return err
+	}
+	defer st.Detach(pub)
+	for _, t := range tracks {
+		idx := st.AddTrack(t.codec)
+		ft, err := ingest.NewFrameTrack(t.codec, idx, st, log)
+		if err != nil {
+			return fmt.Errorf("track %s: %w", t.codec.Name(), err)
+		}
+		ft.SetParameterSets(t.ps...)
+		onData(r, t.t, ft)
+	}
+	log.Info("rtmp publishing", "tracks", describe(codecList))
+	_ = nc.SetWriteDeadline(time.Time{})
+	for {
+		_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		if err := r.Read(); err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// mapTracks maps gortmplib's tracks to hub codecs, logging the ones left
+// out by name.
+func mapTracks(in []*gortmplib.Track, log *slog.Logger) []inTrack {
+	var out []inTrack
+	for _, t := range in {
+		switch c := t.Codec.(type) {
+		case *codecs.H264:
+			out = append(out, inTrack{t: t, codec: ingest.H264Codec(c.SPS, c.PPS), ps: [][]byte{c.SPS, c.PPS}})
+		case *codecs.H265:
+			out = append(out, inTrack{t: t, codec: ingest.H265Codec(c.VPS, c.SPS, c.PPS), ps: [][]byte{c.VPS, c.SPS, c.PPS}})
+		case *codecs.AV1:
+			out = append(out, inTrack{t: t, codec: media.Codec{MimeType: "video/AV1", ClockRate: 90000}})
+		case *codecs.VP9:
+			out = append(out, inTrack{t: t, codec: media.Codec{MimeType: "video/VP9", ClockRate: 90000}})
+		case *codecs.MPEG4Audio:
+			if c.Config == nil {
+				log.Warn("rtmp track left out: AAC without a config")
+				continue
+			}
+			enc, err := c.Config.Marshal()
+			if err != nil {
+				log.Warn("rtmp track left out: AAC config", "err", err)
+				continue
+			}
+			mc, err := ingest.AACCodec(enc)
+			if err != nil {
+				log.Warn("rtmp track left out", "err", err)
+				continue
+			}
+			out = append(out, inTrack{t: t, codec: mc})
+		case *codecs.Opus:
+			ch := 2
+			if c.IDHeader != nil {
+				ch = int(c.IDHeader.ChannelCount)
+			}
+			out = append(out, inTrack{t: t, codec: ingest.OpusCodec(ch)})
+		default:
+			log.Warn("rtmp track left out: codec not supported", "codec", codecName(t.Codec))
+		}
+	}
+	return out
+}
+
+// onData routes a track's frames into its frame writer. A frame the
+// writer refuses (a broken unit) is dropped: the next keyframe recovers.
+func onData(r *gortmplib.Reader, t *gortmplib.Track, ft *ingest.FrameTrack) {
+	switch t.Codec.(type) {
+	case *codecs.H264:
+		r.OnDataH264(t, func(pts, dts time.Duration, au [][]byte) { _ = ft.Write(pts, dts, au) })
+	case *codecs.H265:
+		r.OnDataH265(t, func(pts, dts time.Duration, au [][]byte) { _ = ft.Write(pts, dts, au) })
+	case *codecs.AV1:
+		r.OnDataAV1(t, func(pts time.Duration, tu [][]byte) { _ = ft.Write(pts, pts, tu) })
+	case *codecs.VP9:
+		r.OnDataVP9(t, func(pts time.Duration, f []byte) { _ = ft.Write(pts, pts, [][]byte{f}) })
+	case *codecs.MPEG4Audio:
+		r.OnDataMPEG4Audio(t, func(pts time.Duration, au []byte) { _ = ft.Write(pts, pts, [][]byte{au}) })
+	case *codecs.Opus:
+		r.OnDataOpus(t, func(pts time.Duration, p []byte) { _ = ft.Write(pts, pts, [][]byte{p}) })
+	}
+}
+
+// codecName names a gortmplib codec for a log line.
+func codecName(c codecs.Codec) string {
+	n := fmt.Sprintf("%T", c)
+	return strings.TrimPrefix(n, "*codecs.")
+}
+
+func describe(cs []media.Codec) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name()
+	}
+	return strings.Join(names, "+")
+}

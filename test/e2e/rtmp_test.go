@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/hub"
+)
+
+// needTool skips a test whose external client is missing (scripts/test.sh
+// installs ffmpeg).
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s not installed", name)
+	}
+}
+
+// ffmpegPublish runs ffmpeg sending a test pattern (H264, 25 fps, a
+// keyframe a second) and a tone (AAC) for secs seconds at real-time pace
+// to out in the given format. The process is killed when the test ends.
+func ffmpegPublish(t *testing.T, secs int, format, out string) <-chan error {
+	t.Helper()
+	args := []string{"-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", fmt.Sprint(secs),
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "high", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "64k",
+		"-f", format, out}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+20)*time.Second)
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("ffmpeg: %v: %s", err, strings.TrimSpace(stderr.String()))
+		}
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return done
+}
+
+// waitStream waits until the hub has a ready stream of that name.
+func waitStream(t *testing.T, h *hub.Hub, name string, d time.Duration) *hub.Stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		if st, err := h.Lookup(name); err == nil {
+			select {
+			case <-st.Ready():
+				return st
+			case <-ctx.Done():
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("stream %q not published within %v", name, d)
+		case <-time.After(20 * time.Millisecond): // polling the registry
+		}
+	}
+}
+
+// probeStreams runs ffprobe on url and returns the codec names of its
+// streams, in order.
+func probeStreams(t *testing.T, url string, extra ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-rw_timeout", "10000000"}, extra...)
+	args = append(args, "-show_entries", "stream=codec_name", "-of", "json", url)
+	out, err := exec.CommandContext(ctx, "ffprobe", args...).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v (%s)", url, err, out)
+	}
+	var res struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("ffprobe output %q: %v", out, err)
+	}
+	var names []string
+	for _, s := range res.Streams {
+		names = append(names, s.CodecName)
+	}
+	return names
+}
+
+// countFrames decodes url with ffmpeg for at most secs seconds of media
+// and returns the number of video frames decoded.
+func countFrames(t *testing.T, url string, secs int, extra ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+20)*time.Second)
+	defer cancel()
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-rw_timeout", "10000000"}, extra...)
+	args = append(args, "-i", url, "-t", fmt.Sprint(secs), "-map", "0:v:0", "-f", "framemd5", "-")
+	out, err := exec.CommandContext(ctx, "ffmpeg", args...).Output()
+	if err != nil {
+		t.Fatalf("ffmpeg reading %s: %v", url, err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRTMPPublishToWHEP(t *testing.T) {
+	needTool(t, "ffmpeg")
+	srv := startEdgeServer(t, nil)
+	ffmpegPublish(t, 6, "flv", "rtmp://"+srv.RTMPAddr().String()+"/live/obs")
+	st := waitStream(t, srv.Hub(), "obs", 10*time.Second)
+	var names []string
+	for _, tr := range st.Tracks() {
+		names = append(names, tr.Codec.Name())
+	}
+	if strings.Join(names, ",") != "H264,MPEG4-GENERIC" {
+		t.Fatalf("tracks %v, want H264 and AAC", names)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := client.View(ctx, srv.base+"/whep/obs", client.ViewOptions{NoAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if got := receiveAUs(v, 25, 5*time.Second); got < 25 {
+		t.Fatalf("viewer got %d access units in 5 s, want 25", got)
+	}
+}
+
+func TestRTMPPlay(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	srv := startEdgeServer(t, nil)
+	// The stream key carries the stream (OBS's Server + Stream Key).
+	ffmpegPublish(t, 8, "flv", "rtmp://"+srv.RTMPAddr().String()+"/live/play1")
+	waitStream(t, srv.Hub(), "play1", 10*time.Second)
+	url := "rtmp://" + srv.RTMPAddr().String() + "/play1"
+	if got := probeStreams(t, url); strings.Join(got, ",") != "h264,aac" {
+		t.Fatalf("ffprobe sees %v, want h264 and aac", got)
+	}
+	if n := countFrames(t, url, 2); n < 40 {
+		t.Fatalf("ffmpeg decoded %d frames of 2 s of 25 fps, want at least 40", n)
+	}
+}

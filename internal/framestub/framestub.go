@@ -213,4 +213,3 @@ func OpusCodec(channels int) media.Codec {
 	}
 	return media.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: fmtp}
 }
-

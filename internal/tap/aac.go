@@ -30,7 +30,7 @@ func newAACDepacketizer(c media.Codec) (*aacDepacketizer, mpeg4audio.AudioSpecif
 		rtpmap += fmt.Sprintf("/%d", c.Channels)
 	}
 	md := &sdp.MediaDescription{
-		MediaName: sdp.MediaName{Media: "audio", Protos: []string{"RTP", "AVP"}, Formats: []string{"96"}},
+		MediaName:  sdp.MediaName{Media: "audio", Protos: []string{"RTP", "AVP"}, Formats: []string{"96"}},
 		Attributes: []sdp.Attribute{{Key: "rtpmap", Value: rtpmap}, {Key: "fmtp", Value: "96 " + c.Fmtp}},
 	}
 	f, err := format.Unmarshal(md, "96")

@@ -8,6 +8,7 @@ import (
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/rtmp"
+	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
@@ -35,6 +36,18 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 		s.rtmp = r
 		s.log.Info("rtmp listening", "addr", addrString(r.Addr()), "tls", addrString(r.TLSAddr()))
 	}
+	if cfg.SRT.Enabled {
+		r, err := srt.New(srt.Config{
+			Listen: cfg.SRT.Listen, Passphrase: cfg.SRT.Passphrase, Latency: cfg.SRT.Latency,
+			HandshakeTimeout: cfg.SRT.HandshakeTimeout, ReadTimeout: cfg.SRT.ReadTimeout, WriteTimeout: cfg.SRT.WriteTimeout,
+			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Log: s.log,
+		})
+		if err != nil {
+			return err
+		}
+		s.srt = r
+		s.log.Info("srt listening", "addr", r.Addr().String())
+	}
 	return nil
 }
 
@@ -43,6 +56,17 @@ func (s *Server) closeEdges() {
 	if s.rtmp != nil {
 		s.rtmp.Close()
 	}
+	if s.srt != nil {
+		s.srt.Close()
+	}
+}
+
+// SRTAddr is the SRT listener's UDP address, or nil when it is off.
+func (s *Server) SRTAddr() net.Addr {
+	if s.srt == nil {
+		return nil
+	}
+	return s.srt.Addr()
 }
 
 // RTMPAddr is the RTMP listener's address, or nil when it is off.

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/rtmp"
+	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -58,6 +59,7 @@ type Server struct {
 
 	cluster *cluster.Cluster // nil in single-node mode
 	rtmp    *rtmp.Server     // nil when rtmp.enabled is false
+	srt     *srt.Server      // nil when srt.enabled is false
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts

@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-media/sluice/internal/client"
+)
+
+// srtURL is the srt:// URL of the server with a stream id.
+func srtURL(srv *edgeServer, streamID string, extra string) string {
+	return "srt://" + srv.SRTAddr().String() + "?streamid=" + streamID + "&latency=120000" + extra
+}
+
+func TestSRTPublishToWHEP(t *testing.T) {
+	needTool(t, "ffmpeg")
+	srv := startEdgeServer(t, nil)
+	ffmpegPublish(t, 6, "mpegts", srtURL(srv, "publish:cam", "&pkt_size=1316"))
+	st := waitStream(t, srv.Hub(), "cam", 10*time.Second)
+	var names []string
+	for _, tr := range st.Tracks() {
+		names = append(names, tr.Codec.Name())
+	}
+	if strings.Join(names, ",") != "H264,MPEG4-GENERIC" {
+		t.Fatalf("tracks %v, want H264 and AAC", names)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := client.View(ctx, srv.base+"/whep/cam", client.ViewOptions{NoAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if got := receiveAUs(v, 25, 5*time.Second); got < 25 {
+		t.Fatalf("viewer got %d access units in 5 s, want 25", got)
+	}
+}
+
+func TestSRTRead(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	srv := startEdgeServer(t, nil)
+	// Published with the access-control syntax, read with sluice's own.
+	ffmpegPublish(t, 8, "mpegts", srtURL(srv, "#!::r=tsread,m=publish", "&pkt_size=1316"))
+	waitStream(t, srv.Hub(), "tsread", 10*time.Second)
+	url := srtURL(srv, "read:tsread", "")
+	if got := probeStreams(t, url); strings.Join(got, ",") != "h264,aac" {
+		t.Fatalf("ffprobe sees %v, want h264 and aac", got)
+	}
+	if n := countFrames(t, url, 2); n < 40 {
+		t.Fatalf("ffmpeg decoded %d frames of 2 s of 25 fps, want at least 40", n)
+	}
+}

@@ -25,7 +25,8 @@ func needTool(t *testing.T, name string) {
 
 // ffmpegPublish runs ffmpeg sending a test pattern (H264, 25 fps, a
 // keyframe a second) and a tone (AAC) for secs seconds at real-time pace
-// to out in the given format. The process is killed when the test ends.
+// to out in the given format. The process is killed when the test ends
+// (secs bounds a test that forgets it).
 func ffmpegPublish(t *testing.T, secs int, format, out string) <-chan error {
 	t.Helper()
 	args := []string{"-hide_banner", "-loglevel", "error", "-re",
@@ -85,7 +86,7 @@ func probeStreams(t *testing.T, url string, extra ...string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-rw_timeout", "10000000"}, extra...)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-rw_timeout", "10000000", "-analyzeduration", "1000000"}, extra...)
 	args = append(args, "-show_entries", "stream=codec_name", "-of", "json", url)
 	out, err := exec.CommandContext(ctx, "ffprobe", args...).Output()
 	if err != nil {
@@ -112,7 +113,7 @@ func countFrames(t *testing.T, url string, secs int, extra ...string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+20)*time.Second)
 	defer cancel()
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-rw_timeout", "10000000"}, extra...)
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-rw_timeout", "10000000", "-analyzeduration", "1000000"}, extra...)
 	args = append(args, "-i", url, "-t", fmt.Sprint(secs), "-map", "0:v:0", "-f", "framemd5", "-")
 	out, err := exec.CommandContext(ctx, "ffmpeg", args...).Output()
 	if err != nil {
@@ -157,7 +158,7 @@ func TestRTMPPlay(t *testing.T) {
 	needTool(t, "ffprobe")
 	srv := startEdgeServer(t, nil)
 	// The stream key carries the stream (OBS's Server + Stream Key).
-	ffmpegPublish(t, 8, "flv", "rtmp://"+srv.RTMPAddr().String()+"/live/play1")
+	ffmpegPublish(t, 60, "flv", "rtmp://"+srv.RTMPAddr().String()+"/live/play1")
 	waitStream(t, srv.Hub(), "play1", 10*time.Second)
 	url := "rtmp://" + srv.RTMPAddr().String() + "/play1"
 	if got := probeStreams(t, url); strings.Join(got, ",") != "h264,aac" {

@@ -43,7 +43,7 @@ func TestSRTRead(t *testing.T) {
 	needTool(t, "ffprobe")
 	srv := startEdgeServer(t, nil)
 	// Published with the access-control syntax, read with sluice's own.
-	ffmpegPublish(t, 8, "mpegts", srtURL(srv, "#!::r=tsread,m=publish", "&pkt_size=1316"))
+	ffmpegPublish(t, 60, "mpegts", srtURL(srv, "#!::r=tsread,m=publish", "&pkt_size=1316"))
 	waitStream(t, srv.Hub(), "tsread", 10*time.Second)
 	url := srtURL(srv, "read:tsread", "")
 	if got := probeStreams(t, url); strings.Join(got, ",") != "h264,aac" {

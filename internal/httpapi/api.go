@@ -41,6 +41,7 @@ type Config struct {
 	HLS                 HLSServer          // serves /hls/; nil: none
 	Recordings          Recordings         // POST /v1/streams/{stream}/recording; nil: none
 	Cluster             Cluster            // origin/edge cluster; nil: single node
+	Forwards            Forwards           // forward targets in GET /v1/streams/{stream}; nil: none
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hub"
 )
 
@@ -35,6 +36,13 @@ type streamInfo struct {
 	Publisher *sessionInfo `json:"publisher,omitempty"`
 	Started   time.Time    `json:"started"`
 	UptimeSec float64      `json:"uptime_seconds"`
+	// Forwards are the stream's forward targets (restreaming).
+	Forwards []forward.Target `json:"forwards,omitempty"`
+}
+
+// Forwards is what the API reads of the forwarder.
+type Forwards interface {
+	Targets(stream string) []forward.Target
 }
 
 type sessionInfo struct {
@@ -139,6 +147,9 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	if e := a.sessions.publisher(s.Name()); e != nil {
 		p := sessionInfoOf(e)
 		info.Publisher = &p
+	}
+	if a.cfg.Forwards != nil {
+		info.Forwards = a.cfg.Forwards.Targets(s.Name())
 	}
 	return info
 }

@@ -51,8 +51,10 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 	return nil
 }
 
-// closeEdges stops the edges; their publishers leave their streams.
+// closeEdges stops the forwarder and the edges; their publishers leave
+// their streams.
 func (s *Server) closeEdges() {
+	s.fwd.Close()
 	if s.rtmp != nil {
 		s.rtmp.Close()
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
@@ -60,6 +61,7 @@ type Server struct {
 	cluster *cluster.Cluster // nil in single-node mode
 	rtmp    *rtmp.Server     // nil when rtmp.enabled is false
 	srt     *srt.Server      // nil when srt.enabled is false
+	fwd     *forward.Forwarder
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -123,6 +125,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
+	fwd := forward.New(forward.Config{Rules: cfg.Forward, Hub: h, Taps: taps, Transcode: aac, Log: log})
+	if err := m.Register(fwd.Collector()); err != nil {
+		log.Warn("forward metrics", "err", err)
+	}
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
 	}
@@ -139,6 +145,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		HLS:                 hlsOut,
 		Recordings:          rec,
 		Cluster:             clusterAPI,
+		Forwards:            fwd,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
 			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
@@ -161,6 +168,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		},
 	}
 	s.cluster = cl
+	s.fwd = fwd
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)

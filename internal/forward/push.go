@@ -44,8 +44,7 @@ func (t *target) pushRTMP(ctx context.Context, sub *tap.Subscription) error {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, c.Close) // a blocked write ends with the push
 	defer stop()
-	t.running(c.BytesSent)
-	return rtmp.Send(ctx, sub, c, c.NetConn(), t.f.cfg.WriteTimeout)
+	return rtmp.Send(ctx, t.watch(sub, c.BytesSent), c, c.NetConn(), t.f.cfg.WriteTimeout)
 }
 
 // pushSRT publishes to an srt://host:port target; the query gives the
@@ -74,8 +73,7 @@ func (t *target) pushSRT(ctx context.Context, sub *tap.Subscription) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	cw := &countWriter{w: conn}
-	t.running(cw.n.Load)
-	return srt.Send(ctx, sub, cw)
+	return srt.Send(ctx, t.watch(sub, cw.n.Load), cw)
 }
 
 // countWriter counts the bytes written through it.
@@ -90,3 +88,26 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+
+// watch wraps a subscription to mark the target running when the first
+// unit goes out.
+func (t *target) watch(sub *tap.Subscription, sent func() uint64) *watched {
+	return &watched{Subscription: sub, t: t, sent: sent}
+}
+
+type watched struct {
+	*tap.Subscription
+	t       *target
+	sent    func() uint64
+	started bool
+}
+
+// Next implements rtmp.Units and srt.Units.
+func (w *watched) Next(ctx context.Context) (*tap.Unit, error) {
+	u, err := w.Subscription.Next(ctx)
+	if err == nil && !w.started {
+		w.started = true
+		w.t.running(w.sent)
+	}
+	return u, err
+}

@@ -88,7 +88,6 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-
 // watch wraps a subscription to mark the target running when the first
 // unit goes out.
 func (t *target) watch(sub *tap.Subscription, sent func() uint64) *watched {

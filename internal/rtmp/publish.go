@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type inTrack struct {
 
 // publish takes the publisher's tracks into the hub until it leaves.
 func (s *Server) publish(nc net.Conn, sc *gortmplib.ServerConn, name string, log *slog.Logger) error {
+	// The tracks are known from the first frames: a publisher has
+	// read_timeout to send them.
+	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 	r := &gortmplib.Reader{Conn: sc}
 	if err := r.Initialize(); err != nil {
 		return fmt.Errorf("reading tracks: %w", err)
@@ -42,6 +46,13 @@ func (s *Server) publish(nc net.Conn, sc *gortmplib.ServerConn, name string, log
 	tracks := mapTracks(r.Tracks(), log)
 	if len(tracks) == 0 {
 		return ErrNoCodec
+	}
+	for _, t := range r.Tracks() {
+		if !slices.ContainsFunc(tracks, func(in inTrack) bool { return in.t == t }) {
+			if err := ignore(r, t); err != nil {
+				return err
+			}
+		}
 	}
 	codecList := make([]media.Codec, len(tracks))
 	for i, t := range tracks {
@@ -118,23 +129,51 @@ func mapTracks(in []*gortmplib.Track, log *slog.Logger) []inTrack {
 	return out
 }
 
-// onData routes a track's frames into its frame writer. A frame the
-// writer refuses (a broken unit) is dropped: the next keyframe recovers.
+// onData routes a track's frames into its frame writer (nil: dropped). A
+// frame the writer refuses (a broken unit) is dropped: the next keyframe
+// recovers.
 func onData(r *gortmplib.Reader, t *gortmplib.Track, ft *ingest.FrameTrack) {
+	write := func(pts, dts time.Duration, au [][]byte) {
+		if ft != nil {
+			_ = ft.Write(pts, dts, au)
+		}
+	}
 	switch t.Codec.(type) {
 	case *codecs.H264:
-		r.OnDataH264(t, func(pts, dts time.Duration, au [][]byte) { _ = ft.Write(pts, dts, au) })
+		r.OnDataH264(t, func(pts, dts time.Duration, au [][]byte) { write(pts, dts, au) })
 	case *codecs.H265:
-		r.OnDataH265(t, func(pts, dts time.Duration, au [][]byte) { _ = ft.Write(pts, dts, au) })
+		r.OnDataH265(t, func(pts, dts time.Duration, au [][]byte) { write(pts, dts, au) })
 	case *codecs.AV1:
-		r.OnDataAV1(t, func(pts time.Duration, tu [][]byte) { _ = ft.Write(pts, pts, tu) })
+		r.OnDataAV1(t, func(pts time.Duration, tu [][]byte) { write(pts, pts, tu) })
 	case *codecs.VP9:
-		r.OnDataVP9(t, func(pts time.Duration, f []byte) { _ = ft.Write(pts, pts, [][]byte{f}) })
+		r.OnDataVP9(t, func(pts time.Duration, f []byte) { write(pts, pts, [][]byte{f}) })
 	case *codecs.MPEG4Audio:
-		r.OnDataMPEG4Audio(t, func(pts time.Duration, au []byte) { _ = ft.Write(pts, pts, [][]byte{au}) })
+		r.OnDataMPEG4Audio(t, func(pts time.Duration, au []byte) { write(pts, pts, [][]byte{au}) })
 	case *codecs.Opus:
-		r.OnDataOpus(t, func(pts time.Duration, p []byte) { _ = ft.Write(pts, pts, [][]byte{p}) })
+		r.OnDataOpus(t, func(pts time.Duration, p []byte) { write(pts, pts, [][]byte{p}) })
 	}
+}
+
+// ignore drops the data of a track left out: gortmplib's Reader wants a
+// callback for every track it found.
+func ignore(r *gortmplib.Reader, t *gortmplib.Track) error {
+	switch t.Codec.(type) {
+	case *codecs.MPEG1Audio:
+		r.OnDataMPEG1Audio(t, func(time.Duration, []byte) {})
+	case *codecs.FLAC:
+		r.OnDataFLAC(t, func(time.Duration, []byte) {})
+	case *codecs.AC3:
+		r.OnDataAC3(t, func(time.Duration, []byte) {})
+	case *codecs.G711:
+		r.OnDataG711(t, func(time.Duration, []byte) {})
+	case *codecs.LPCM:
+		r.OnDataLPCM(t, func(time.Duration, []byte) {})
+	case *codecs.H264, *codecs.H265, *codecs.AV1, *codecs.VP9, *codecs.MPEG4Audio, *codecs.Opus:
+		onData(r, t, nil)
+	default:
+		return fmt.Errorf("codec %s not supported", codecName(t.Codec))
+	}
+	return nil
 }
 
 // codecName names a gortmplib codec for a log line.

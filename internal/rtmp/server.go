@@ -224,7 +224,7 @@ func (s *Server) serveConn(nc net.Conn, log *slog.Logger) error {
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	sc := &gortmplib.ServerConn{RW: nc}
 	if err := sc.Initialize(); err != nil {
-		return fmt.Errorf("handshake: %w", err)
+		return fmt.Errorf("handshake or connect: %w", err)
 	}
 	if err := sc.AcceptConn(); err != nil {
 		return fmt.Errorf("connect: %w", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/hub"
 )
 
@@ -166,5 +167,23 @@ func TestRTMPPlay(t *testing.T) {
 	}
 	if n := countFrames(t, url, 2); n < 40 {
 		t.Fatalf("ffmpeg decoded %d frames of 2 s of 25 fps, want at least 40", n)
+	}
+}
+
+func TestRTMPS(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	cert, key, _ := selfSigned(t)
+	srv := startEdgeServer(t, func(c *config.Config) {
+		c.RTMP.TLSListen, c.RTMP.TLSCert, c.RTMP.TLSKey = "127.0.0.1:0", cert, key
+	})
+	if srv.RTMPSAddr() == nil {
+		t.Fatal("no RTMPS listener")
+	}
+	base := "rtmps://" + srv.RTMPSAddr().String()
+	ffmpegPublish(t, 60, "flv", base+"/live/secure")
+	waitStream(t, srv.Hub(), "secure", 10*time.Second)
+	if got := probeStreams(t, base+"/secure"); strings.Join(got, ",") != "h264,aac" {
+		t.Fatalf("ffprobe over RTMPS sees %v, want h264 and aac", got)
 	}
 }

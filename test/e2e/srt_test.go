@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 )
 
 // srtURL is the srt:// URL of the server with a stream id.
@@ -52,4 +56,56 @@ func TestSRTRead(t *testing.T) {
 	if n := countFrames(t, url, 2); n < 40 {
 		t.Fatalf("ffmpeg decoded %d frames of 2 s of 25 fps, want at least 40", n)
 	}
+}
+
+// srtRefused runs a short ffmpeg publish to url and reports whether it
+// failed.
+func srtRefused(t *testing.T, url string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast",
+		"-f", "mpegts", url).Run()
+	return err != nil && ctx.Err() == nil
+}
+
+// TestSRTBadInputAndPassphrase: garbage datagrams, a bad stream id and a
+// missing or wrong passphrase are refused; the right passphrase
+// publishes.
+func TestSRTBadInputAndPassphrase(t *testing.T) {
+	needTool(t, "ffmpeg")
+	const pass = "correct-horse-battery"
+	srv := startEdgeServer(t, func(c *config.Config) { c.SRT.Passphrase = pass })
+
+	c, err := net.Dial("udp", srv.SRTAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, 1500)
+	for i := range 200 {
+		_, _ = rand.Read(junk)
+		if i%2 == 0 {
+			junk[0] = 0x80 // a control packet
+		}
+		_, _ = c.Write(junk[:64+i*7])
+	}
+	c.Close()
+
+	for _, u := range []string{
+		srtURL(srv, "bogus", "&passphrase="+pass),
+		srtURL(srv, "publish:nopass", ""),
+		srtURL(srv, "publish:wrongpass", "&passphrase=wrong-horse-battery"),
+	} {
+		if !srtRefused(t, u) {
+			t.Errorf("%s: ffmpeg's publish was not refused", u)
+		}
+	}
+	for _, name := range []string{"nopass", "wrongpass"} {
+		if _, err := srv.Hub().Lookup(name); err == nil {
+			t.Errorf("stream %s published", name)
+		}
+	}
+	ffmpegPublish(t, 60, "mpegts", srtURL(srv, "publish:withpass", "&pkt_size=1316&passphrase="+pass))
+	waitStream(t, srv.Hub(), "withpass", 10*time.Second)
 }

@@ -162,7 +162,13 @@ func hasNALU(au [][]byte, is func([]byte) bool) bool {
 func H264Codec(sps, pps []byte) media.Codec {
 	fmtp := "level-asymmetry-allowed=1;packetization-mode=1"
 	if len(sps) >= 4 {
-		fmtp += ";profile-level-id=" + strings.ToLower(hex.EncodeToString(sps[1:4]))
+		pli := []byte{sps[1], sps[2], sps[3]}
+		if pli[0] == 66 && pli[1]&0x40 != 0 {
+			// Constrained Baseline (constraint_set1) as browsers write it,
+			// "42e0" (RFC 6184 §8.1 table 5), which WebRTC viewers match.
+			pli[1] = 0xe0
+		}
+		fmtp += ";profile-level-id=" + hex.EncodeToString(pli)
 	}
 	if len(sps) > 0 && len(pps) > 0 {
 		fmtp += ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(sps) + "," + base64.StdEncoding.EncodeToString(pps)

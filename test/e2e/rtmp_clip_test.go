@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sluice-media/sluice/internal/client"
+)
+
+// TestRTMPClipToWHEP publishes the committed clips from a gortmplib
+// client (H264 as classic FLV, H265 as Enhanced RTMP) and checks that a
+// WHEP viewer gets the clip's access units byte for byte, from a
+// keyframe to the last one sent.
+func TestRTMPClipToWHEP(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		clip  func(testing.TB) [][][]byte
+		track func(au [][]byte) *gortmplib.Track
+		view  []webrtc.RTPCodecParameters
+	}{
+		{"h264", loadClip, func(au [][]byte) *gortmplib.Track {
+			var sps, pps []byte
+			for _, n := range au {
+				switch h264.NALUType(n[0] & 0x1f) {
+				case h264.NALUTypeSPS:
+					sps = n
+				case h264.NALUTypePPS:
+					pps = n
+				}
+			}
+			return &gortmplib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}}
+		}, nil},
+		{"h265", loadH265Clip, func(au [][]byte) *gortmplib.Track {
+			var vps, sps, pps []byte
+			for _, n := range au {
+				switch h265.NALUType((n[0] >> 1) & 0x3f) {
+				case h265.NALUType_VPS_NUT:
+					vps = n
+				case h265.NALUType_SPS_NUT:
+					sps = n
+				case h265.NALUType_PPS_NUT:
+					pps = n
+				}
+			}
+			return &gortmplib.Track{Codec: &codecs.H265{VPS: vps, SPS: sps, PPS: pps}}
+		}, []webrtc.RTPCodecParameters{client.H265Codec()}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clip := c.clip(t)
+			srv := startEdgeServer(t, nil)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			u, _ := url.Parse("rtmp://" + srv.RTMPAddr().String() + "/live/clip")
+			conn := &gortmplib.Client{URL: u, Publish: true}
+			if err := conn.Initialize(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			track := c.track(clip[0])
+			w := &gortmplib.Writer{Conn: conn, Tracks: []*gortmplib.Track{track}}
+			if err := w.Initialize(); err != nil {
+				t.Fatal(err)
+			}
+			write := func(i int) error {
+				pts := time.Duration(i) * frameDuration
+				if c.name == "h264" {
+					return w.WriteH264(track, pts, pts, clip[i])
+				}
+				return w.WriteH265(track, pts, pts, clip[i])
+			}
+			// gortmplib's server side reads 2 s of media to find the
+			// tracks: those go at once, the rest at the clip's pace.
+			const burst = 2*clipGOP + 1
+			for i := range burst {
+				if err := write(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitStream(t, srv.Hub(), "clip", 5*time.Second)
+			v, err := client.View(ctx, srv.base+"/whep/clip", client.ViewOptions{VideoCodecs: c.view, NoAudio: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			tick := time.NewTicker(frameDuration)
+			defer tick.Stop()
+			for i := burst; i < len(clip); i++ {
+				<-tick.C
+				if err := write(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := collectAUs(v, clip, len(clip)-1)
+			start := matchStart(clip, got)
+			if len(got) < clipGOP || start < 0 || start+len(got) != len(clip) {
+				t.Fatalf("viewer got %d access units, not the clip's from a keyframe to the end (start %d)", len(got), start)
+			}
+			if start%clipGOP != 0 {
+				t.Errorf("viewer started at access unit %d, not a keyframe", start)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,20 @@ func TestRTMPS(t *testing.T) {
 	waitStream(t, srv.Hub(), "secure", 10*time.Second)
 	if got := probeStreams(t, base+"/secure"); strings.Join(got, ",") != "h264,aac" {
 		t.Fatalf("ffprobe over RTMPS sees %v, want h264 and aac", got)
+	}
+}
+
+// TestRTMPToHLS: an RTMP publisher's H264 and AAC (passed through, not
+// transcoded) are served as LL-HLS.
+func TestRTMPToHLS(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	srv := startEdgeServer(t, nil)
+	ffmpegPublish(t, 60, "flv", "rtmp://"+srv.RTMPAddr().String()+"/live/tohls")
+	waitStream(t, srv.Hub(), "tohls", 10*time.Second)
+	// ffprobe lists each stream once per variant playlist.
+	got := probeUntil(t, srv.base+"/hls/tohls/index.m3u8", 20*time.Second)
+	if !slices.Contains(got, "h264") || !slices.Contains(got, "aac") {
+		t.Fatalf("LL-HLS of an RTMP stream: ffprobe sees %v, want h264 and aac", got)
 	}
 }

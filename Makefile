@@ -2,8 +2,10 @@
 # file only adds the comparison with MediaMTX (docs/PERFORMANCE.md).
 
 GO ?= go
-# Scenarios of bench-compare: one publisher at BITRATE, each count of viewers.
+# Scenarios of bench-compare: one publisher at BITRATE, each count of viewers;
+# and STREAMS publishers, each with one viewer (empty: none).
 VIEWERS ?= 50,100,200
+STREAMS ?= 50
 BITRATE ?= 2.5M
 WARMUP ?= 10s
 DURATION ?= 10s
@@ -36,7 +38,7 @@ bin/mediamtx:
 
 bench-compare: sluice sluice-bench mediamtx
 	bin/sluice-bench compare -sluice bin/sluice -mediamtx bin/mediamtx \
-		-mediamtx-config $(PEERS)/mediamtx.yml -viewers $(VIEWERS) -bitrate $(BITRATE) \
+		-mediamtx-config $(PEERS)/mediamtx.yml -viewers $(VIEWERS) -streams "$(STREAMS)" -bitrate $(BITRATE) \
 		-warmup $(WARMUP) -duration $(DURATION) -batch $(BATCH) $(BENCH_FLAGS)
 
 # Scale test (issue 6): VIEWERS=500 pion viewers of one stream against the

@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/bluenviron/gohlslib/v2 v2.4.5
+	github.com/bluenviron/gortsplib/v5 v5.6.4
 	github.com/bluenviron/mediacommon/v2 v2.9.5
 	github.com/goccy/go-yaml v1.19.2
 	github.com/pion/ice/v4 v4.4.8
@@ -27,7 +28,6 @@ require (
 	github.com/benburkert/openpgp v0.0.0-20160410205803-c2471f86866c // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/bluenviron/gortmplib v1.0.1 // indirect
-	github.com/bluenviron/gortsplib/v5 v5.6.4 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/datarhei/gosrt v0.11.1-0.20260812091715-a77b40bb4b76 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect

@@ -140,7 +140,8 @@ func runOne(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	whip := fs.String("whip", "", "WHIP endpoint URL of the stream, e.g. http://127.0.0.1:8080/whip/bench")
 	whep := fs.String("whep", "", "WHEP endpoint URL of the same stream, e.g. http://127.0.0.1:8080/whep/bench")
 	token := fs.String("token", "", "bearer token for the publisher and the viewers")
-	viewers := fs.Int("viewers", 10, "WHEP viewers to open")
+	viewers := fs.Int("viewers", 10, "WHEP viewers to open, spread over the streams")
+	streams := fs.Int("streams", 1, "publishers, each on its own stream: with more than one, stream i's URLs are -whip and -whep with \"-i\" appended (i from 1), or put where they say {n}")
 	goURL := fs.String("goroutines-url", "", "Prometheus URL of the server (sluice: http://HOST/metrics): report its goroutines per viewer session")
 	pid := fs.Int("pid", 0, "server process id on this machine: report its CPU µs per delivered packet and RSS per viewer from /proc")
 	fs.Usage = func() {
@@ -174,7 +175,7 @@ Flags:
 		fmt.Fprintln(stderr, "sluice-bench:", err)
 		return 2
 	}
-	cfg.WHIP, cfg.WHEP, cfg.Token, cfg.Viewers, cfg.PID = *whip, *whep, *token, *viewers, *pid
+	cfg.WHIP, cfg.WHEP, cfg.Token, cfg.Viewers, cfg.Streams, cfg.PID = *whip, *whep, *token, *viewers, *streams, *pid
 	cfg.GoroutinesURL = *goURL
 	stopProfile, err := m.startProfile()
 	if err != nil {
@@ -207,7 +208,8 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	sluiceArgs := fs.String("sluice-args", "", "extra sluice flags, space-separated")
 	mtxBin := fs.String("mediamtx", "bin/mediamtx", "MediaMTX binary")
 	mtxCfg := fs.String("mediamtx-config", "../shared/peers/mediamtx.yml", "MediaMTX configuration to derive from (its webrtcAddress and webrtcLocalUDPAddress are replaced)")
-	viewers := fs.String("viewers", "50,100,200", "viewer counts, comma-separated: one scenario each")
+	viewers := fs.String("viewers", "50,100,200", "viewer counts, comma-separated: one scenario each of one publisher and that many viewers")
+	streams := fs.String("streams", "", "stream counts, comma-separated: one scenario each of that many publishers with one viewer each (e.g. 50)")
 	workDir := fs.String("workdir", "", "folder for server configurations and logs (default: a new temporary folder)")
 	settle := fs.Duration("settle", 30*time.Second, "before each run, wait up to this long for the machine to be quiet (see -quiet-percent)")
 	quietPct := fs.Float64("quiet-percent", 15, "share of all cores busy (%) under which the machine counts as quiet")
@@ -239,19 +241,24 @@ Flags:
 		fmt.Fprintln(stderr, "sluice-bench compare:", err)
 		return 2
 	}
-	var counts []int
-	for f := range strings.SplitSeq(*viewers, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > bench.MaxViewers {
-			fmt.Fprintf(stderr, "sluice-bench compare: -viewers %q: want counts in 1..%d separated by commas\n", *viewers, bench.MaxViewers)
-			return 2
-		}
-		counts = append(counts, n)
+	counts, ok := countList(*viewers, bench.MaxViewers)
+	if !ok {
+		fmt.Fprintf(stderr, "sluice-bench compare: -viewers %q: want counts in 1..%d separated by commas\n", *viewers, bench.MaxViewers)
+		return 2
+	}
+	streamCounts, ok := countList(*streams, bench.MaxStreams)
+	if !ok {
+		fmt.Fprintf(stderr, "sluice-bench compare: -streams %q: want counts in 1..%d separated by commas\n", *streams, bench.MaxStreams)
+		return 2
+	}
+	if len(counts) == 0 && len(streamCounts) == 0 {
+		fmt.Fprintln(stderr, "sluice-bench compare: no scenario: give -viewers or -streams")
+		return 2
 	}
 	cc := bench.CompareConfig{
 		SluiceBin: *sluiceBin, SluiceArgs: strings.Fields(*sluiceArgs),
 		MediaMTXBin: *mtxBin, MediaMTXConfig: *mtxCfg,
-		Viewers: counts, Run: cfg, WorkDir: *workDir,
+		Viewers: counts, Streams: streamCounts, Run: cfg, WorkDir: *workDir,
 		Settle: *settle, QuietPercent: *quietPct, Retries: *retries, DisturbedPercent: *disturbed,
 	}
 	if !m.quiet {
@@ -302,4 +309,20 @@ func usageStatus(err error) int {
 		return 0
 	}
 	return 2
+}
+
+// countList parses "a,b,c" into counts in 1..most; "" is none.
+func countList(s string, most int) ([]int, bool) {
+	if strings.TrimSpace(s) == "" {
+		return nil, true
+	}
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > most {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
 }

@@ -23,8 +23,12 @@ type CompareConfig struct {
 	// MediaMTXConfig is the YAML file the MediaMTX configuration is derived
 	// from (its WebRTC addresses are moved to free ports).
 	MediaMTXConfig string
-	// Viewers lists the scenarios: one publisher, that many viewers.
+	// Viewers lists the fan-out scenarios: one publisher, that many
+	// viewers.
 	Viewers []int
+	// Streams lists the many-stream scenarios: that many publishers, each
+	// on its own stream with one viewer.
+	Streams []int
 	// Run is the template for every run: media, batch, lead, warm-up,
 	// duration, timeout, progress. Its URLs, Viewers and PID are set per
 	// scenario.
@@ -61,8 +65,9 @@ type CompareResult struct {
 	Notes     []string   `json:"notes"`
 }
 
-// Scenario is one viewer count against both servers.
+// Scenario is one shape (publishers and viewers) against both servers.
 type Scenario struct {
+	Streams       int     `json:"streams"`
 	Viewers       int     `json:"viewers"`
 	MediaMTX      *Report `json:"mediamtx,omitempty"`
 	MediaMTXError string  `json:"mediamtx_error,omitempty"`
@@ -81,14 +86,37 @@ type Ratios struct {
 	SetupP99        float64 `json:"setup_p99"`
 	TTFFP99         float64 `json:"ttff_p99"`
 	LatencyP99      float64 `json:"latency_p99"`
+	// ServerCPU compares CPU % of one core; CPUUsPerIngestedPacket and
+	// RSSPerPublisher the publishers' side (many-stream shapes).
+	ServerCPU              float64 `json:"server_cpu"`
+	CPUUsPerIngestedPacket float64 `json:"cpu_us_per_ingested_packet"`
+	RSSPerPublisher        float64 `json:"rss_per_publisher"`
+}
+
+// label names a scenario in tables and logs: "200" viewers of one stream,
+// or "50x(1+1)" for 50 streams with a viewer each.
+func (sc Scenario) label() string {
+	if sc.Streams <= 1 {
+		return strconv.Itoa(sc.Viewers)
+	}
+	return fmt.Sprintf("%dx(1+%d)", sc.Streams, sc.Viewers/sc.Streams)
+}
+
+// describe names a scenario in sentences: "200 viewers", "50 streams × (1
+// publisher + 1 viewer)".
+func (sc Scenario) describe() string {
+	if sc.Streams <= 1 {
+		return fmt.Sprintf("%d viewers", sc.Viewers)
+	}
+	return fmt.Sprintf("%d streams × (1 publisher + %d viewer)", sc.Streams, sc.Viewers/sc.Streams)
 }
 
 // Compare runs every scenario, MediaMTX first, then sluice, each with a
 // fresh server. A scenario that fails on one side is reported and the
 // comparison goes on; Compare fails only if it cannot start.
 func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
-	if len(cc.Viewers) == 0 {
-		return nil, errors.New("compare: no viewer counts")
+	if len(cc.Viewers) == 0 && len(cc.Streams) == 0 {
+		return nil, errors.New("compare: no viewer or stream counts")
 	}
 	for _, bin := range []string{cc.SluiceBin, cc.MediaMTXBin, cc.MediaMTXConfig} {
 		if _, err := os.Stat(bin); err != nil {
@@ -117,21 +145,27 @@ func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
 			fmt.Fprintf(cc.Log, format+"\n", args...)
 		}
 	}
+	var shapes []Scenario
 	for _, n := range cc.Viewers {
-		sc := Scenario{Viewers: n}
+		shapes = append(shapes, Scenario{Streams: 1, Viewers: n})
+	}
+	for _, k := range cc.Streams {
+		shapes = append(shapes, Scenario{Streams: k, Viewers: k})
+	}
+	for _, sc := range shapes {
 		for _, side := range []string{"MediaMTX", "sluice"} {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
-			sub := filepath.Join(dir, side+"-"+strconv.Itoa(n))
-			rep, err := compareRetrying(ctx, cc, side, n, sub, say)
+			sub := filepath.Join(dir, side+"-"+sc.label())
+			rep, err := compareRetrying(ctx, cc, side, sc, sub, say)
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
 			msg := ""
 			if err != nil {
 				msg = err.Error()
-				say("%s, %d viewers: %v", side, n, err)
+				say("%s, %s: %v", side, sc.describe(), err)
 			}
 			if side == "MediaMTX" {
 				sc.MediaMTX, sc.MediaMTXError = rep, msg
@@ -147,7 +181,7 @@ func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
 
 // compareRetrying runs one side of a scenario, again when other load
 // disturbed it, and keeps the least disturbed attempt.
-func compareRetrying(ctx context.Context, cc CompareConfig, side string, n int, dir string, say func(string, ...any)) (*Report, error) {
+func compareRetrying(ctx context.Context, cc CompareConfig, side string, sc Scenario, dir string, say func(string, ...any)) (*Report, error) {
 	limit := cc.DisturbedPercent
 	if limit == 0 {
 		limit = 30
@@ -163,9 +197,9 @@ func compareRetrying(ctx context.Context, cc CompareConfig, side string, n int, 
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return best, err
 		}
-		say("== %s, %d viewers, attempt %d (logs in %s; machine %.0f %% busy before the start%s)",
-			side, n, attempt+1, sub, busy, map[bool]string{true: "", false: ", not quiet"}[quiet])
-		rep, err := compareOne(ctx, cc, side, n, sub)
+		say("== %s, %s, attempt %d (logs in %s; machine %.0f %% busy before the start%s)",
+			side, sc.describe(), attempt+1, sub, busy, map[bool]string{true: "", false: ", not quiet"}[quiet])
+		rep, err := compareOne(ctx, cc, side, sc, sub)
 		if rep != nil {
 			rep.MachineBusyBeforePercent = busy
 			if attempt > 0 {
@@ -179,13 +213,13 @@ func compareRetrying(ctx context.Context, cc CompareConfig, side string, n int, 
 			break
 		}
 		if rep != nil && attempt < cc.Retries {
-			say("%s, %d viewers: %.0f %% of a core went to other programs during the run; again", side, n, rep.OtherCPUPercent)
+			say("%s, %s: %.0f %% of a core went to other programs during the run; again", side, sc.describe(), rep.OtherCPUPercent)
 		}
 	}
 	return best, bestErr
 }
 
-func compareOne(ctx context.Context, cc CompareConfig, side string, n int, dir string) (*Report, error) {
+func compareOne(ctx context.Context, cc CompareConfig, side string, sc Scenario, dir string) (*Report, error) {
 	var srv *serverProc
 	var err error
 	if side == "sluice" {
@@ -197,7 +231,8 @@ func compareOne(ctx context.Context, cc CompareConfig, side string, n int, dir s
 		return nil, err
 	}
 	cfg := cc.Run
-	cfg.WHIP, cfg.WHEP, cfg.Viewers, cfg.PID = srv.whip, srv.whep, n, srv.pid()
+	cfg.WHIP, cfg.WHEP, cfg.Viewers, cfg.Streams, cfg.PID = srv.whip, srv.whep, sc.Viewers, sc.Streams, srv.pid()
+	cfg.GoroutinesURL = srv.metrics
 	rctx, cancel := context.WithTimeout(ctx, cfg.MaxRunTime())
 	defer cancel()
 	rep, err := Run(rctx, cfg)
@@ -229,6 +264,9 @@ func ratios(s, m *Report) Ratios {
 		r.CPUUsPerPacket = div(s.Server.CPUUsPerPacket, m.Server.CPUUsPerPacket)
 		r.UserUsPerPacket = div(s.Server.UserUsPerPacket, m.Server.UserUsPerPacket)
 		r.RSSPerViewer = div(s.Server.RSSPerViewerKB, m.Server.RSSPerViewerKB)
+		r.ServerCPU = div(s.Server.CPUPercent, m.Server.CPUPercent)
+		r.CPUUsPerIngestedPacket = div(s.Server.CPUUsPerIngestedPacket, m.Server.CPUUsPerIngestedPacket)
+		r.RSSPerPublisher = div(s.Streams.RSSPerPublisherKB, m.Streams.RSSPerPublisherKB)
 	}
 	return r
 }
@@ -238,27 +276,29 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "machine: %s; %s; %s\n", c.Machine, c.GoVersion, c.Date.Format(time.RFC3339))
 	fmt.Fprintf(w, "times in ms; CPU and RSS are the server process's, from /proc\n\n")
 	type row struct {
-		n    int
+		n    string
 		name string
 		r    *Report
 	}
 	var rows []row
+	many := false
 	for _, sc := range c.Scenarios {
-		rows = append(rows, row{sc.Viewers, "MediaMTX", sc.MediaMTX}, row{sc.Viewers, "sluice", sc.Sluice})
+		rows = append(rows, row{sc.label(), "MediaMTX", sc.MediaMTX}, row{sc.label(), "sluice", sc.Sluice})
+		many = many || sc.Streams > 1
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "viewers\tserver\tconnected\tsetup p50\tsetup p99\tTTFF p50\tTTFF p99\tlatency p50\tlatency p99\tdelivered pkt/s\tMbit/s\tloss %\tCPU µs/pkt\tuser µs/pkt\tRSS KiB/viewer\t")
 	for _, x := range rows {
 		r := x.r
 		if r == nil {
-			fmt.Fprintf(tw, "%d\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t\t\n", x.n, x.name)
+			fmt.Fprintf(tw, "%s\t%s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t\t\n", x.n, x.name)
 			continue
 		}
 		cpu, user, rss := "-", "-", "-"
 		if s := r.Server; s != nil {
 			cpu, user, rss = fmt.Sprintf("%.2f", s.CPUUsPerPacket), fmt.Sprintf("%.2f", s.UserUsPerPacket), fmt.Sprintf("%.0f", s.RSSPerViewerKB)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t%.3f\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t%.3f\t%s\t%s\t%s\t\n",
 			x.n, x.name, r.Viewers.Connected, r.Viewers.Requested,
 			pctl(r.Setup.N, r.Setup.P50), pctl(r.Setup.N, r.Setup.P99),
 			pctl(r.TTFF.N, r.TTFF.P50), pctl(r.TTFF.N, r.TTFF.P99),
@@ -280,18 +320,39 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 		if r.Server != nil {
 			srv = fmt.Sprintf("%.0f", r.Server.CPUPercent)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%.3f\t%d/%d\t\n", x.n, x.name, srv, r.ClientCPUPercent, r.MachineCPUPercent,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%.3f\t%d/%d\t\n", x.n, x.name, srv, r.ClientCPUPercent, r.MachineCPUPercent,
 			r.OtherCPUPercent, r.MachineBusyBeforePercent, r.UDPRcvbufErrors, r.Delivery.Ratio, r.Viewers.WithKeyframe, r.Viewers.Connected)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if many {
+		fmt.Fprintln(w, "\nmany streams (the publishers' side; RSS growth from before the first publisher to after the lead)")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "streams\tserver\tingested pkt/s\tserver CPU %\tCPU µs/ingested pkt\tRSS KiB/publisher\talloc MB/s\t")
+		for _, x := range rows {
+			r := x.r
+			if r == nil || r.Streams.Count <= 1 || r.Server == nil {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.2f\t%.0f\t%s\t\n", x.n, x.name, r.Streams.IngestedPacketsPerS, r.Server.CPUPercent,
+				r.Server.CPUUsPerIngestedPacket, r.Streams.RSSPerPublisherKB, allocMB(r.AllocBytesPerS))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(w, "\nsluice / MediaMTX (below 1: sluice uses less or is faster)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "viewers\tCPU µs/pkt\tuser µs/pkt\tRSS/viewer\tsetup p99\tTTFF p99\tlatency p99\t")
+	fmt.Fprintln(tw, "viewers\tCPU µs/pkt\tuser µs/pkt\tRSS/viewer\tsetup p99\tTTFF p99\tlatency p99\tserver CPU\tRSS/publisher\t")
 	for _, sc := range c.Scenarios {
 		r := sc.Ratios
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sc.Viewers, ratio(r.CPUUsPerPacket), ratio(r.UserUsPerPacket), ratio(r.RSSPerViewer), ratio(r.SetupP99), ratio(r.TTFFP99), ratio(r.LatencyP99))
+		rssPub := "-"
+		if sc.Streams > 1 {
+			rssPub = ratio(r.RSSPerPublisher)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sc.label(), ratio(r.CPUUsPerPacket), ratio(r.UserUsPerPacket), ratio(r.RSSPerViewer),
+			ratio(r.SetupP99), ratio(r.TTFFP99), ratio(r.LatencyP99), ratio(r.ServerCPU), rssPub)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -299,12 +360,12 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 	for _, sc := range c.Scenarios {
 		for _, e := range []struct{ name, err string }{{"MediaMTX", sc.MediaMTXError}, {"sluice", sc.SluiceError}} {
 			if e.err != "" {
-				fmt.Fprintf(w, "\n%s, %d viewers: %s\n", e.name, sc.Viewers, e.err)
+				fmt.Fprintf(w, "\n%s, %s: %s\n", e.name, sc.describe(), e.err)
 			}
 		}
 		for _, r := range []*Report{sc.MediaMTX, sc.Sluice} {
 			if r != nil && len(r.Viewers.Errors) > 0 {
-				fmt.Fprintf(w, "\n%d viewers, %s: viewer errors: %v\n", sc.Viewers, r.WHEP, sortedErrors(r.Viewers.Errors))
+				fmt.Fprintf(w, "\n%s, %s: viewer errors: %v\n", sc.describe(), r.WHEP, sortedErrors(r.Viewers.Errors))
 			}
 		}
 	}
@@ -323,6 +384,13 @@ func pctl(n int, v float64) string {
 		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+func allocMB(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v/1e6)
 }
 
 func ratio(v float64) string {

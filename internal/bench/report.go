@@ -18,8 +18,12 @@ type Report struct {
 	WHIP string    `json:"whip"`
 	WHEP string    `json:"whep"`
 
-	Media   MediaReport  `json:"media"`
-	Viewers ViewerReport `json:"viewers"`
+	Media   MediaReport   `json:"media"`
+	Viewers ViewerReport  `json:"viewers"`
+	Streams StreamsReport `json:"streams"`
+	// AllocBytesPerS is the server's heap allocation rate in the window
+	// (go_memstats_alloc_bytes_total at Config.GoroutinesURL).
+	AllocBytesPerS float64 `json:"alloc_bytes_per_s,omitempty"`
 	// GoroutinesPerViewer is the server's goroutine growth per connected
 	// viewer (with Config.GoroutinesURL).
 	GoroutinesPerViewer float64 `json:"goroutines_per_viewer,omitempty"`
@@ -65,7 +69,28 @@ type Report struct {
 	Notes  []string      `json:"notes,omitempty"`
 }
 
-// MediaReport says what the publisher sent.
+// StreamsReport is the publishers' side: how many streams, what the server
+// took in, and per stream when there are several.
+type StreamsReport struct {
+	Count int `json:"count"`
+	// IngestedPacketsPerS is every publisher's RTP packets per second.
+	IngestedPacketsPerS float64 `json:"ingested_packets_per_s"`
+	// RSSPerPublisherKB is the server's RSS growth from before the first
+	// publisher to after the lead, over the publishers (with a PID).
+	RSSPerPublisherKB float64        `json:"rss_per_publisher_kb,omitempty"`
+	PerStream         []StreamReport `json:"per_stream,omitempty"`
+}
+
+// StreamReport is one stream of a run with several.
+type StreamReport struct {
+	WHIP                 string  `json:"whip"`
+	Viewers              int     `json:"viewers"`
+	SentPacketsPerS      float64 `json:"sent_packets_per_s"`
+	DeliveredPacketsPerS float64 `json:"delivered_packets_per_s"`
+	LossPercent          float64 `json:"loss_percent"`
+}
+
+// MediaReport says what each publisher sent (the mean over streams).
 type MediaReport struct {
 	Source          string  `json:"source"`
 	Width           int     `json:"width"`
@@ -118,6 +143,8 @@ type ServerReport struct {
 	PID int `json:"pid"`
 	// CPUUsPerPacket is utime+stime in the window over packets delivered.
 	CPUUsPerPacket float64 `json:"cpu_us_per_packet"`
+	// CPUUsPerIngestedPacket is the same over packets the publishers sent.
+	CPUUsPerIngestedPacket float64 `json:"cpu_us_per_ingested_packet"`
 	// UserUsPerPacket and SystemUsPerPacket split it: utime (the server's
 	// own code) and stime (the kernel on its behalf; on loopback that
 	// includes delivering each packet to the receiving socket).
@@ -180,6 +207,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("target", "%s → %s", r.WHIP, r.WHEP)
 	row("media", "%s", r.Media.Source)
 	row("sent", "%.0f kbit/s video (target %.0f), %.0f RTP packets/s, %d fps", r.Media.SentVideoKbps, r.Media.TargetVideoKbps, r.Media.SentPacketsPerS, r.Media.FPS)
+	if st := r.Streams; st.Count > 1 {
+		row("streams", "%d publishers (sent is per stream), %.0f RTP packets/s ingested in all", st.Count, st.IngestedPacketsPerS)
+		for _, p := range st.PerStream {
+			row("  stream", "%s: %d viewers, %.0f packets/s sent, %.0f delivered, loss %.3f %%", p.WHIP, p.Viewers, p.SentPacketsPerS, p.DeliveredPacketsPerS, p.LossPercent)
+		}
+	}
 	row("viewers", "%d of %d connected, %d failed, %d ended early, %d got a keyframe", r.Viewers.Connected, r.Viewers.Requested, r.Viewers.Failed, r.Viewers.EndedEarly, r.Viewers.WithKeyframe)
 	row("setup rate", "%.0f viewers/s (join phase, batches of the -batch size)", r.Viewers.SetupsPerS)
 	for _, e := range sortedErrors(r.Viewers.Errors) {
@@ -198,6 +231,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("server CPU", "%.2f µs/packet (user %.2f, kernel %.2f), %.1f %% of a core (pid %d)", s.CPUUsPerPacket, s.UserUsPerPacket, s.SystemUsPerPacket, s.CPUPercent, s.PID)
 		row("server RSS", "%.0f KiB/viewer (%d → %d KiB)", s.RSSPerViewerKB, s.RSSBeforeKB, s.RSSAfterKB)
 		row("server CPU per setup", "%.1f ms (join phase CPU / viewers, media to earlier viewers included)", s.CPUMsPerSetup)
+		row("server CPU in", "%.2f µs per ingested packet", s.CPUUsPerIngestedPacket)
+		if r.Streams.RSSPerPublisherKB != 0 {
+			row("server RSS in", "%.0f KiB/publisher (before the first publisher → after the lead)", r.Streams.RSSPerPublisherKB)
+		}
+	}
+	if r.AllocBytesPerS > 0 {
+		row("server allocation", "%.2f MB/s (go_memstats_alloc_bytes_total)", r.AllocBytesPerS/1e6)
 	}
 	if r.GoroutinesPerViewer > 0 {
 		row("server goroutines", "%.1f per viewer session", r.GoroutinesPerViewer)

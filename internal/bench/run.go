@@ -21,8 +21,13 @@ type Config struct {
 	// Token, when set, is sent as a bearer token by the publisher and by
 	// every viewer.
 	Token string
-	// Viewers is how many WHEP viewers to open (1..10000).
+	// Viewers is how many WHEP viewers to open (1..10000), spread over the
+	// streams: viewer i watches stream i mod Streams.
 	Viewers int
+	// Streams is how many publishers, each on a stream of its own (1..100;
+	// 1 when 0). With more than one, stream i's URLs are the WHIP and WHEP
+	// URLs with "-i" appended (i from 1), or put where they say "{n}".
+	Streams int
 	// Batch is how many viewers join at once; the next batch starts when
 	// the previous one has connected or failed. 20 when 0.
 	Batch int
@@ -52,12 +57,16 @@ type Config struct {
 // Limits on Config values.
 const (
 	MaxViewers  = 10_000
+	MaxStreams  = 100
 	maxDuration = time.Hour
 )
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Batch == 0 {
 		c.Batch = 20
+	}
+	if c.Streams == 0 {
+		c.Streams = 1
 	}
 	if c.Lead == 0 {
 		c.Lead = 2 * time.Second
@@ -70,6 +79,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("both a WHIP and a WHEP URL are needed")
 	case c.Viewers < 1 || c.Viewers > MaxViewers:
 		return c, fmt.Errorf("viewers %d: want 1..%d", c.Viewers, MaxViewers)
+	case c.Streams < 1 || c.Streams > MaxStreams:
+		return c, fmt.Errorf("streams %d: want 1..%d", c.Streams, MaxStreams)
 	case c.Batch < 1 || c.Batch > 1000:
 		return c, fmt.Errorf("batch %d: want 1..1000", c.Batch)
 	case c.Duration <= 0 || c.Duration > maxDuration:
@@ -90,7 +101,7 @@ func (c Config) MaxRunTime() time.Duration {
 	c, _ = c.withDefaults()
 	batches := time.Duration((c.Viewers + c.Batch - 1) / max(c.Batch, 1))
 	const closeBound = 12 * time.Second // client DELETE timeout and PeerConnection close
-	return c.Timeout + c.Lead + batches*(c.Timeout+closeBound) + c.Warmup + c.Duration + closeBound + 30*time.Second
+	return time.Duration(c.Streams)*c.Timeout + c.Lead + batches*(c.Timeout+closeBound) + c.Warmup + c.Duration + closeBound + 30*time.Second
 }
 
 // errEnded is returned when the publisher's connection ends during a run.
@@ -113,8 +124,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer pr.done()
 	rep := &Report{
 		Date: time.Now().UTC().Truncate(time.Second),
-		WHIP: cfg.WHIP,
-		WHEP: cfg.WHEP,
+		WHIP: streamURL(cfg.WHIP, 0, 1),
+		WHEP: streamURL(cfg.WHEP, 0, 1),
 		Media: MediaReport{
 			Source: m.desc, Width: m.width, Height: m.height, FPS: m.fps,
 			TargetVideoKbps: float64(mc.VideoBitrate) / 1000,
@@ -123,35 +134,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r := &runner{cfg: cfg, pr: pr, log: newSendLog(1 << 14), measuring: &atomic.Bool{},
 		transport: &http.Transport{DisableKeepAlives: true}}
+	r.logs = []*sendLog{r.log}
+	for range cfg.Streams - 1 {
+		r.logs = append(r.logs, &sendLog{base: r.log.base, idx: make([]atomic.Uint64, 1<<12), at: make([]atomic.Int64, 1<<12)})
+	}
 	defer r.transport.CloseIdleConnections()
 
-	pr.say("publishing to %s (%s)", cfg.WHIP, m.desc)
-	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	pub, err := client.Publish(pctx, cfg.WHIP, client.PublishOptions{
-		Token: cfg.Token, H264Fmtp: m.fmtp,
-		HTTPClient: &http.Client{Transport: r.transport},
-	})
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	defer pub.Close()
-	feed := newFeeder(pub, m, r.log)
-	feedCtx, stopFeed := context.WithCancel(ctx)
-	go feed.run(feedCtx)
-	defer func() { stopFeed(); <-feed.done }()
-	r.ended = func() error {
-		select {
-		case <-pub.Done():
-			return errEnded
-		case <-feed.done:
-			if err := feed.result(); err != nil {
-				return fmt.Errorf("publisher: %w", err)
-			}
-			return errEnded
-		default:
-			return nil
+	var rssNoStream int64
+	if cfg.PID > 0 {
+		if rssNoStream, err = rssKB(cfg.PID); err != nil {
+			return nil, err
 		}
+	}
+	pr.say("publishing %d stream(s) to %s (%s)", cfg.Streams, cfg.WHIP, m.desc)
+	pubs, err := r.publish(ctx, m)
+	defer r.closePublishers(pubs)
+	if err != nil {
+		return nil, err
+	}
+	r.ended = func() error {
+		for _, p := range pubs {
+			if err := p.ended(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if err := r.wait(ctx, "lead", cfg.Lead, nil); err != nil {
 		return nil, err
@@ -169,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if rssBefore, err = rssKB(cfg.PID); err != nil {
 			return nil, err
 		}
+		rep.Streams.RSSPerPublisherKB = float64(rssBefore-rssNoStream) / float64(len(pubs))
 		joinCPU0, _ = cpuTicks(cfg.PID)
 	}
 	viewers := r.connect(ctx, rep)
@@ -192,11 +200,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep.WarmupS = time.Since(warm0).Seconds()
-	var goAfter float64
+	var goAfter, alloc0 float64
 	if cfg.GoroutinesURL != "" {
 		if goAfter, err = scrapeGauge(ctx, cfg.GoroutinesURL, "go_goroutines"); err != nil {
 			return nil, err
 		}
+		alloc0, _ = scrapeGauge(ctx, cfg.GoroutinesURL, "go_memstats_alloc_bytes_total")
 	}
 	var rssAfter int64
 	var user0, sys0 uint64
@@ -212,8 +221,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	busy0, _, _ := machineTicks()
 	drops0, _ := udpRcvbufErrors()
 	snap0 := r.snapshot(viewers)
-	sv0, sa0 := pub.SentPackets()
-	bytes0 := feed.videoBytes.Load()
+	sent0 := sentOf(pubs)
 	t0 := time.Now()
 	r.measuring.Store(true)
 
@@ -224,8 +232,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.measuring.Store(false)
 	wall := time.Since(t0)
 	snap1 := r.snapshot(viewers)
-	sv1, sa1 := pub.SentPackets()
-	bytes1 := feed.videoBytes.Load()
+	sent1 := sentOf(pubs)
+	if cfg.GoroutinesURL != "" {
+		if alloc1, err := scrapeGauge(ctx, cfg.GoroutinesURL, "go_memstats_alloc_bytes_total"); err == nil && alloc0 > 0 {
+			rep.AllocBytesPerS = (alloc1 - alloc0) / wall.Seconds()
+		}
+	}
 	var user1, sys1 uint64
 	if cfg.PID > 0 {
 		if user1, sys1, err = cpuSplit(cfg.PID); err != nil {
@@ -243,18 +255,34 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.UDPRcvbufErrors = drops1 - drops0
 	}
 
-	sent := float64(sv1 - sv0 + sa1 - sa0)
-	rep.Media.SentVideoKbps = float64(bytes1-bytes0) * 8 / 1000 / wall.Seconds()
+	var ingested uint64
+	per := make([]StreamReport, len(pubs))
+	for i := range pubs {
+		d := sent1[i].sub(sent0[i])
+		ingested += d.packets
+		rep.Media.SentVideoKbps += float64(d.videoBytes) * 8 / 1000 / wall.Seconds() / float64(len(pubs))
+		per[i] = StreamReport{WHIP: pubs[i].url, SentPacketsPerS: float64(d.packets) / wall.Seconds()}
+	}
+	// Per stream: what each publisher sent, what its viewers got.
+	sent := float64(ingested) / float64(len(pubs))
 	rep.Media.SentPacketsPerS = sent / wall.Seconds()
+	rep.Streams.Count = len(pubs)
+	rep.Streams.IngestedPacketsPerS = float64(ingested) / wall.Seconds()
 	var delivered, bytes uint64
 	var latency, setup, ttff []time.Duration
+	perExpected, perLost := make([]int64, len(pubs)), make([]int64, len(pubs))
 	for i, v := range viewers {
 		p := v.probe
 		delivered += snap1[i].packets - snap0[i].packets
+		ps := &per[v.stream]
+		ps.Viewers++
+		ps.DeliveredPacketsPerS += float64(snap1[i].packets-snap0[i].packets) / wall.Seconds()
 		bytes += snap1[i].bytes - snap0[i].bytes
 		e, l := lost(snap0[i], snap1[i])
 		rep.Delivery.Expected += e
 		rep.Delivery.Lost += l
+		perExpected[v.stream] += e
+		perLost[v.stream] += l
 		select {
 		case <-v.Done():
 			rep.Viewers.EndedEarly++
@@ -267,6 +295,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		p.mu.Lock()
 		latency = append(latency, p.latency...)
 		p.mu.Unlock()
+	}
+	for i := range per {
+		if perExpected[i] > 0 {
+			per[i].LossPercent = 100 * float64(max(perLost[i], 0)) / float64(perExpected[i])
+		}
+	}
+	if len(pubs) > 1 {
+		rep.Streams.PerStream = per
 	}
 	rep.Delivery.Lost = max(rep.Delivery.Lost, 0)
 	rep.Delivery.PacketsPerS = float64(delivered) / wall.Seconds()
@@ -292,6 +328,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		s := &ServerReport{PID: cfg.PID, CPUPercent: 100 * cpu / wall.Seconds(),
 			RSSBeforeKB: rssBefore, RSSAfterKB: rssAfter,
 			RSSPerViewerKB: float64(rssAfter-rssBefore) / float64(len(viewers))}
+		if ingested > 0 {
+			s.CPUUsPerIngestedPacket = cpu * 1e6 / float64(ingested)
+		}
 		if delivered > 0 {
 			s.CPUUsPerPacket = cpu * 1e6 / float64(delivered)
 			s.UserUsPerPacket = user * 1e6 / float64(delivered)
@@ -325,7 +364,8 @@ func serverCPU(r *Report) float64 {
 type runner struct {
 	cfg       Config
 	pr        *progress
-	log       *sendLog
+	log       *sendLog   // the clock, and stream 0's stamps
+	logs      []*sendLog // each stream's stamps
 	measuring *atomic.Bool
 	transport *http.Transport
 	ended     func() error // non-nil once the publisher is gone
@@ -334,8 +374,9 @@ type runner struct {
 // viewer is a connected viewer and its measurements.
 type viewer struct {
 	*client.Viewer
-	probe *probe
-	setup time.Duration
+	probe  *probe
+	setup  time.Duration
+	stream int // index of the stream it watches
 }
 
 // postClock notes when a viewer's WHEP POST goes out.
@@ -363,7 +404,7 @@ func (r *runner) connect(ctx context.Context, rep *Report) []*viewer {
 		fails := make([]error, size)
 		var wg sync.WaitGroup
 		for i := range size {
-			wg.Go(func() { got[i], fails[i] = r.connectOne(ctx) })
+			wg.Go(func() { got[i], fails[i] = r.connectOne(ctx, (first+i)%len(r.logs)) })
 		}
 		wg.Wait()
 		for i := range size {
@@ -393,10 +434,10 @@ func (r *runner) connect(ctx context.Context, rep *Report) []*viewer {
 // retryStatuses are answers that mean "the stream is not ready yet".
 var retryStatuses = map[int]bool{http.StatusNotFound: true, http.StatusServiceUnavailable: true}
 
-func (r *runner) connectOne(ctx context.Context) (*viewer, error) {
+func (r *runner) connectOne(ctx context.Context, stream int) (*viewer, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	p := &probe{log: r.log, measuring: r.measuring}
+	p := &probe{log: r.logs[stream], measuring: r.measuring}
 	opts := client.ViewOptions{
 		HTTPClient: &http.Client{Transport: &postClock{rt: r.transport, p: p}},
 		Token:      r.cfg.Token,
@@ -404,9 +445,9 @@ func (r *runner) connectOne(ctx context.Context) (*viewer, error) {
 		OnRTP:      p.onRTP,
 	}
 	for {
-		v, err := client.View(ctx, r.cfg.WHEP, opts)
+		v, err := client.View(ctx, streamURL(r.cfg.WHEP, stream, r.cfg.Streams), opts)
 		if err == nil {
-			return &viewer{Viewer: v, probe: p, setup: time.Duration(r.log.now() - p.postAt.Load())}, nil
+			return &viewer{Viewer: v, probe: p, setup: time.Duration(r.log.now() - p.postAt.Load()), stream: stream}, nil
 		}
 		if !retryStatuses[client.StatusOf(err)] {
 			return nil, err

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,7 @@ func startSluice(t *testing.T) string {
 	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
+	cfg.RTSP = config.RTSP{Listen: "127.0.0.1:0"} // TCP only: RTSP's UDP ports are fixed pairs
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -158,5 +161,66 @@ func TestRunErrors(t *testing.T) {
 	})
 	if err == nil || rep == nil || rep.Viewers.Failed != 2 || len(rep.Viewers.Errors) != 1 {
 		t.Fatalf("err %v, report %+v", err, rep)
+	}
+}
+
+// TestRunManyStreams: three publishers on streams of their own and four
+// viewers spread over them (2, 1, 1); each stream's viewers get its
+// packets and its stamps (latency is matched per stream), and the report
+// counts what came in as well as what went out.
+func TestRunManyStreams(t *testing.T) {
+	base := startSluice(t)
+	cfg := Config{
+		WHIP: base + "/whip/many", WHEP: base + "/whep/many",
+		Viewers: 4, Streams: 3, Batch: 4,
+		Lead: time.Second, Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Timeout: 15 * time.Second,
+		Media:         MediaConfig{VideoBitrate: 300_000},
+		PID:           os.Getpid(),
+		GoroutinesURL: base + "/metrics",
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), cfg.MaxRunTime())
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st := rep.Streams
+	if st.Count != 3 || len(st.PerStream) != 3 {
+		t.Fatalf("streams %+v", st)
+	}
+	for i, p := range st.PerStream {
+		want := []int{2, 1, 1}[i]
+		if p.Viewers != want || p.SentPacketsPerS <= 0 || p.DeliveredPacketsPerS <= 0 || !strings.HasSuffix(p.WHIP, "/whip/many-"+strconv.Itoa(i+1)) {
+			t.Errorf("stream %d: %+v, want %d viewers getting packets", i, p, want)
+		}
+		// Each viewer gets about what its publisher sent.
+		if r := p.DeliveredPacketsPerS / (p.SentPacketsPerS * float64(p.Viewers)); r < 0.5 || r > 2 {
+			t.Errorf("stream %d delivered %.0f of %.0f × %d", i, p.DeliveredPacketsPerS, p.SentPacketsPerS, p.Viewers)
+		}
+	}
+	var sum float64
+	for _, p := range st.PerStream {
+		sum += p.SentPacketsPerS
+	}
+	if math.Abs(st.IngestedPacketsPerS-sum) > 1e-6*sum {
+		t.Errorf("ingested %.0f/s, streams sent %.0f/s", st.IngestedPacketsPerS, sum)
+	}
+	// Stamps of every stream matched (a viewer looking in another
+	// stream's log would find most indexes missing or far off).
+	if rep.Latency.N < 4*25 || rep.Latency.P99 > 1000 {
+		t.Errorf("latency %+v", rep.Latency)
+	}
+	if s := rep.Server; s == nil || s.CPUUsPerIngestedPacket <= 0 {
+		t.Errorf("server %+v", s)
+	}
+	if rep.AllocBytesPerS <= 0 {
+		t.Errorf("allocation rate %.0f B/s, want the server's", rep.AllocBytesPerS)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "3 publishers") || !strings.Contains(table.String(), "per ingested packet") {
+		t.Errorf("table:\n%s", table.String())
 	}
 }

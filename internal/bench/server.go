@@ -29,6 +29,7 @@ type serverProc struct {
 	exited     chan error
 	logPath    string
 	whip, whep string
+	metrics    string // Prometheus endpoint, "" when unknown
 }
 
 // pid returns the child's process id.
@@ -130,12 +131,16 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 		"-rtmp.listen", "127.0.0.1:0", "-srt.listen", "127.0.0.1:0",
 		"-log.level", "warn",
 		"-limits.max_sessions_per_ip", strconv.Itoa(MaxViewers + 10),
+		// The other protocols' listeners on OS-picked ports (TCP only for
+		// RTSP): two compares on one machine must not collide.
+		"-rtsp.listen", "127.0.0.1:0", "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
 	}, extra...)
 	s, err := startServer("sluice", bin, args, filepath.Join(dir, "sluice.log"), "http://"+addr+"/healthz", false)
 	if err != nil {
 		return nil, err
 	}
-	s.whip, s.whep = "http://"+addr+"/whip/bench", "http://"+addr+"/whep/bench"
+	s.whip, s.whep = "http://"+addr+"/whip/bench{n}", "http://"+addr+"/whep/bench{n}"
+	s.metrics = "http://" + addr + "/metrics"
 	return s, nil
 }
 
@@ -161,7 +166,7 @@ func startMediaMTXProc(bin, template, dir string) (*serverProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.whip, s.whep = "http://"+addr+"/bench/whip", "http://"+addr+"/bench/whep"
+	s.whip, s.whep = "http://"+addr+"/bench{n}/whip", "http://"+addr+"/bench{n}/whep"
 	return s, nil
 }
 

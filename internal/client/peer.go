@@ -126,7 +126,7 @@ func candidateIPs(endpoint string, localIPs []string) ([]net.IP, error) {
 // gathers every candidate first and the offer carries them all; with
 // trickle the offer goes out before gathering, without candidates, and each
 // candidate follows in a PATCH, then a=end-of-candidates (RFC 9725 §4.4.1).
-func negotiate(ctx context.Context, pc *webrtc.PeerConnection, o signalOptions) (*session, error) {
+func negotiate(ctx context.Context, pc *webrtc.PeerConnection, o signalOptions) (*Session, error) {
 	var q *candidateQueue
 	if o.trickle {
 		q = newCandidateQueue(pc) // before gathering can start
@@ -155,7 +155,7 @@ func negotiate(ctx context.Context, pc *webrtc.PeerConnection, o signalOptions) 
 	if hc == nil {
 		hc = newHTTPClient()
 	}
-	s, answer, err := postOffer(ctx, hc, o.url, o.token, sdp)
+	s, answer, err := Offer(ctx, hc, o.url, Bearer(o.token), sdp)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ type videoPayloader interface {
 // Publisher is one WHIP session sending H264 (or H265) and Opus.
 type Publisher struct {
 	pc    *webrtc.PeerConnection
-	sess  *session
+	sess  *Session
 	state *connState
 	mtu   uint16
 
@@ -456,7 +456,7 @@ func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		var errs []error
 		if p.sess != nil {
-			errs = append(errs, p.sess.delete())
+			errs = append(errs, p.sess.Delete())
 		}
 		errs = append(errs, p.pc.GracefulClose())
 		p.state.end()

@@ -44,10 +44,30 @@ func StatusOf(err error) int {
 	return 0
 }
 
-// session is the server side of one WHIP or WHEP exchange.
-type session struct {
+// Auth sets the credentials of a signalling request (POST, PATCH,
+// DELETE); it is called for each request, so that a signature can be
+// fresh.
+type Auth func(h http.Header)
+
+// Bearer is the Auth of a token (RFC 6750), nil for none.
+func Bearer(token string) Auth {
+	if token == "" {
+		return nil
+	}
+	return func(h http.Header) { h.Set("Authorization", "Bearer "+token) }
+}
+
+func (a Auth) set(req *http.Request) {
+	if a != nil {
+		a(req.Header)
+	}
+}
+
+// Session is the server side of one WHIP or WHEP exchange: the resource
+// that Offer created, which Delete ends.
+type Session struct {
 	hc       *http.Client
-	token    string
+	auth     Auth
 	location string // absolute URL of the session resource
 	offer    string // the SDP offer as POSTed
 
@@ -57,14 +77,17 @@ type session struct {
 	etag string // changes with an ICE restart
 }
 
+// Location is the session's absolute URL.
+func (s *Session) Location() string { return s.location }
+
 // ETag returns the session's current entity tag.
-func (s *session) ETag() string {
+func (s *Session) ETag() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.etag
 }
 
-func (s *session) setETag(e string) {
+func (s *Session) setETag(e string) {
 	s.mu.Lock()
 	s.etag = e
 	s.mu.Unlock()
@@ -76,17 +99,17 @@ func newHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 }
 
-// postOffer sends the SDP offer and returns the answer. RFC 9725 §4.2: the
-// answer comes back with 201 Created and the session URL in Location.
-func postOffer(ctx context.Context, hc *http.Client, endpoint, token, offer string) (*session, string, error) {
+// Offer sends the SDP offer to a WHIP or WHEP endpoint and returns the
+// session and the answer. RFC 9725 §4.2: the answer comes back with 201
+// Created and the session URL in Location. Publishers, viewers and the
+// cluster's edge pulls all signal through it.
+func Offer(ctx context.Context, hc *http.Client, endpoint string, auth Auth, offer string) (*Session, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
 	if err != nil {
 		return nil, "", err
 	}
 	req.Header.Set("Content-Type", "application/sdp")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	auth.set(req)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, "", err
@@ -113,9 +136,9 @@ func postOffer(ctx context.Context, hc *http.Client, endpoint, token, offer stri
 	if err != nil {
 		return nil, "", fmt.Errorf("bad Location %q: %w", loc, err)
 	}
-	s := &session{
+	s := &Session{
 		hc:       hc,
-		token:    token,
+		auth:     auth,
 		location: base.ResolveReference(ref).String(),
 		offer:    offer,
 		etag:     resp.Header.Get("ETag"),
@@ -123,18 +146,16 @@ func postOffer(ctx context.Context, hc *http.Client, endpoint, token, offer stri
 	return s, string(body), nil
 }
 
-// delete ends the session on the server (RFC 9725 §4.2, DELETE on the
-// session URL).
-func (s *session) delete() error {
+// Delete ends the session on the server (RFC 9725 §4.2, DELETE on the
+// session URL), waiting at most deleteTimeout.
+func (s *Session) Delete() error {
 	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.location, nil)
 	if err != nil {
 		return err
 	}
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
+	s.auth.set(req)
 	resp, err := s.hc.Do(req)
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ func (q *candidateQueue) next(ctx context.Context) ([]webrtc.ICECandidateInit, b
 // trickle sends each candidate the queue yields in its own PATCH, and then
 // a=end-of-candidates, each answered by 204 (RFC 9725 §4.4.1). offer is the
 // local offer, for the ICE credentials and the media section.
-func trickle(ctx context.Context, s *session, offer string, q *candidateQueue) error {
+func trickle(ctx context.Context, s *Session, offer string, q *candidateQueue) error {
 	for {
 		list, done, err := q.next(ctx)
 		if err != nil {
@@ -150,7 +150,7 @@ func iceCredentials(d *sdp.SessionDescription) (ufrag, pwd string) {
 }
 
 // patchTrickle sends a trickle fragment; the server must answer 204.
-func (s *session) patchTrickle(ctx context.Context, frag string) error {
+func (s *Session) patchTrickle(ctx context.Context, frag string) error {
 	resp, body, err := s.patch(ctx, frag, s.ETag())
 	if err != nil {
 		return err
@@ -163,7 +163,7 @@ func (s *session) patchTrickle(ctx context.Context, frag string) error {
 
 // patch sends one PATCH with an SDP fragment to the session URL, with
 // If-Match when ifMatch is set, and returns the response and its body.
-func (s *session) patch(ctx context.Context, frag, ifMatch string) (*http.Response, string, error) {
+func (s *Session) patch(ctx context.Context, frag, ifMatch string) (*http.Response, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, s.location, strings.NewReader(frag))
 	if err != nil {
 		return nil, "", err
@@ -172,9 +172,7 @@ func (s *session) patch(ctx context.Context, frag, ifMatch string) (*http.Respon
 	if ifMatch != "" {
 		req.Header.Set("If-Match", ifMatch)
 	}
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
+	s.auth.set(req)
 	resp, err := s.hc.Do(req)
 	if err != nil {
 		return nil, "", err
@@ -194,7 +192,7 @@ func (s *session) patch(ctx context.Context, frag, ifMatch string) (*http.Respon
 // ETag; they are applied as an answer built from the previous remote
 // description. If the server refuses, the connection's ICE state is not
 // rolled back and media may not flow again.
-func restartICE(ctx context.Context, pc *webrtc.PeerConnection, s *session) error {
+func restartICE(ctx context.Context, pc *webrtc.PeerConnection, s *Session) error {
 	etag := s.ETag()
 	if etag == "" {
 		return errors.New("ICE restart: the server gave no ETag")

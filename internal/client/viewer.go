@@ -131,7 +131,7 @@ type OpusPacket struct {
 type Viewer struct {
 	extras apiExtras
 	pc     *webrtc.PeerConnection
-	sess   *session
+	sess   *Session
 	state  *connState
 	opts   ViewOptions
 
@@ -494,7 +494,7 @@ func (v *Viewer) Close() error {
 		}
 		var errs []error
 		if v.sess != nil {
-			if err := v.sess.delete(); err != nil && (!endedBefore || StatusOf(err) != http.StatusNotFound) {
+			if err := v.sess.Delete(); err != nil && (!endedBefore || StatusOf(err) != http.StatusNotFound) {
 				errs = append(errs, err)
 			}
 		}

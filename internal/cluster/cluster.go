@@ -19,7 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/hub"
-	"github.com/sluice-media/sluice/internal/reorder"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/rtc"
 )
 
@@ -33,8 +33,8 @@ type Config struct {
 	Linger    time.Duration // an edge pull outlives its last viewer this long
 	// ConnectTimeout bounds an edge pull's ICE/DTLS connection.
 	ConnectTimeout time.Duration
-	// Reorder bounds each pulled track's reorder window, as for publishers.
-	Reorder reorder.Config
+	// Ingest is how pulled tracks are taken in, as publishers' are.
+	Ingest ingest.Options
 }
 
 // peerFactory is what an edge pull needs from rtc.Engine: a PeerConnection

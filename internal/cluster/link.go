@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,11 +14,11 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sluice-media/sluice/internal/frame"
+	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/rtc"
-	"github.com/sluice-media/sluice/internal/whip"
 )
 
 // errLinkClosed is the reason of a link closed by this node.
@@ -29,12 +28,13 @@ var errLinkClosed = errors.New("closed by this node")
 // owner, whose media it writes into this node's hub as the stream's
 // publisher (hub.Publisher).
 type link struct {
-	c        *Cluster
-	stream   string
-	owner    Owner
-	pc       *webrtc.PeerConnection
-	location string // the session's URL at the owner, for DELETE
-	codecs   []media.Codec
+	c      *Cluster
+	stream string
+	owner  Owner
+	pc     *webrtc.PeerConnection
+	sess   *client.Session // at the owner, for DELETE
+	answer *sdp.SessionDescription
+	codecs []media.Codec
 
 	attached chan struct{} // closed by attach: tracks may be added
 	failed   chan struct{} // closed when the connection fails or closes
@@ -43,9 +43,11 @@ type link struct {
 
 	mu      sync.Mutex
 	st      *hub.Stream
-	video   []uint32 // SSRCs of the owner's video tracks, for PLIs
 	closed  bool
 	readers sync.WaitGroup
+	// tracks answer the hub's keyframe requests (PLI or FIR to the
+	// owner's SSRC of the track) and count what the edge lost.
+	tracks ingest.Set
 
 	closeOnce sync.Once
 }
@@ -80,17 +82,21 @@ func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, e
 	case <-ctx.Done():
 		return fail(fmt.Errorf("ICE gathering: %w", ctx.Err()))
 	}
-	answer, location, err := l.post(ctx, pc.LocalDescription().SDP)
+	sess, answer, err := l.post(ctx, pc.LocalDescription().SDP)
 	if err != nil {
 		return fail(err)
 	}
-	l.location = location
+	l.sess = sess
 	pc.OnTrack(l.onTrack)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		l.deleteSession()
 		return fail(fmt.Errorf("owner's answer: %w", err))
 	}
-	if l.codecs, err = answerCodecs(pc, answer); err != nil {
+	if l.answer, err = parseAnswer(answer); err != nil {
+		l.deleteSession()
+		return fail(err)
+	}
+	if l.codecs, err = answerCodecs(pc, l.answer); err != nil {
 		l.deleteSession()
 		return fail(err)
 	}
@@ -98,44 +104,38 @@ func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, e
 	return l, nil
 }
 
-// post sends the offer to the owner's WHEP endpoint (RFC 9725 §4.2) and
-// returns the answer and the session URL.
-func (l *link) post(ctx context.Context, offer string) (answer, location string, err error) {
+// post sends the offer to the owner's WHEP endpoint (RFC 9725 §4.2),
+// signed as a pull of the stream, and returns the session and the answer.
+func (l *link) post(ctx context.Context, offer string) (*client.Session, string, error) {
 	// A simulcast stream's best layer: the edge's own viewers choose
 	// from what the edge has (a no-op for a stream without simulcast).
 	endpoint := strings.TrimSuffix(l.owner.URL, "/") + "/whep/" + url.PathEscape(l.stream) + "?layer=high"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(offer))
+	sess, answer, err := client.Offer(ctx, l.c.hc, endpoint, l.sign, offer)
 	if err != nil {
-		return "", "", err
+		return nil, "", fmt.Errorf("owner %s: %w", l.owner.Node, err)
 	}
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
-	resp, err := l.c.hc.Do(req)
-	if err != nil {
-		return "", "", fmt.Errorf("owner %s: %w", l.owner.Node, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return "", "", fmt.Errorf("owner %s: read answer: %w", l.owner.Node, err)
-	}
-	if resp.StatusCode != http.StatusCreated {
-		return "", "", fmt.Errorf("owner %s answered %d: %s", l.owner.Node, resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	ref, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.Header.Get("Location") == "" {
-		return "", "", fmt.Errorf("owner %s: 201 without a usable Location", l.owner.Node)
-	}
-	return string(body), resp.Request.URL.ResolveReference(ref).String(), nil
+	return sess, answer, nil
 }
 
-// answerCodecs returns the codec of each media section the owner sends:
-// the tracks the hub stream will have.
-func answerCodecs(pc *webrtc.PeerConnection, answer string) ([]media.Codec, error) {
+// sign is the link's credentials for each request to the owner: a fresh
+// pull signature.
+func (l *link) sign(h http.Header) {
+	h.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
+}
+
+// parseAnswer parses the owner's answer, whose feedback lines say how to
+// ask for repairs and keyframes.
+func parseAnswer(answer string) (*sdp.SessionDescription, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(answer); err != nil {
 		return nil, fmt.Errorf("owner's answer: %w", err)
 	}
+	return &d, nil
+}
+
+// answerCodecs returns the codec of each media section the owner sends:
+// the tracks the hub stream will have.
+func answerCodecs(pc *webrtc.PeerConnection, d *sdp.SessionDescription) ([]media.Codec, error) {
 	sending := map[string]bool{}
 	for _, m := range d.MediaDescriptions {
 		mid, _ := m.Attribute("mid")
@@ -194,39 +194,57 @@ func (l *link) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	}
 	st := l.st
 	l.readers.Add(2)
-	if t.Kind() == webrtc.RTPCodecTypeVideo {
-		l.video = append(l.video, uint32(t.SSRC()))
-	}
 	l.mu.Unlock()
 	defer l.readers.Done()
 
 	c := rtc.CodecOf(t.Codec())
 	idx := st.AddTrack(c)
+	fb := rtc.FeedbackOf(l.answer, midOf(l.pc, rcv), uint8(t.PayloadType()))
+	// The owner's session sends one continuous sequence; a gap (loss
+	// between the nodes) is NACKed, and the owner answers from its ring.
+	in := ingest.NewTrack(l.c.cfg.Ingest, ingest.TrackConfig{
+		Index: idx, Codec: c, SSRC: uint32(t.SSRC()), NACK: fb.NACK, FIR: fb.FIR && !fb.PLI,
+		RTCP: l.writeRTCP,
+		Late: &l.c.counts.pullLate, Duplicate: &l.c.counts.pullDup, Unrecovered: &l.c.counts.pullUnrecovered,
+	}, st)
+	l.tracks.Add(in)
 	go func() {
 		defer l.readers.Done()
-		whip.ReadSenderReports(st, rcv, "", uint32(t.SSRC()), idx)
+		in.ReadRTCP(rcv.Read)
 	}()
-	var sniff *frame.InfoSniffer
-	if c.Kind() == media.KindVideo {
-		sniff = frame.NewInfoSniffer(c)
-		st.RequestKeyframe() // start the new link at a keyframe
+	if in.Video() {
+		st.RequestTrackKeyframe(idx) // start the new link at a keyframe
 	}
-	l.read(st, t, idx, sniff)
+	in.ReadFrom(t)
 }
 
-// RequestKeyframe asks the owner for a keyframe (hub.Publisher); the
-// owner passes it on to its publisher, rate-limited.
-func (l *link) RequestKeyframe() {
+// writeRTCP sends feedback to the owner unless the link is closed.
+func (l *link) writeRTCP(pkts []rtcp.Packet) error {
 	l.mu.Lock()
-	pkts := make([]rtcp.Packet, 0, len(l.video))
-	for _, ssrc := range l.video {
-		pkts = append(pkts, &rtcp.PictureLossIndication{MediaSSRC: ssrc})
-	}
 	closed := l.closed
 	l.mu.Unlock()
-	if len(pkts) > 0 && !closed {
-		_ = l.pc.WriteRTCP(pkts)
+	if closed {
+		return errLinkClosed
 	}
+	return l.pc.WriteRTCP(pkts)
+}
+
+// RequestKeyframe asks the owner for a keyframe on every video track
+// (hub.Publisher); the owner passes it on to its publisher, rate-limited.
+func (l *link) RequestKeyframe() { l.tracks.RequestKeyframe() }
+
+// RequestTrackKeyframe asks the owner for a keyframe on one track
+// (hub.TrackKeyframer).
+func (l *link) RequestTrackKeyframe(track int) { l.tracks.RequestTrackKeyframe(track) }
+
+// midOf is the mid of the receiver's transceiver.
+func midOf(pc *webrtc.PeerConnection, rcv *webrtc.RTPReceiver) string {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == rcv {
+			return tr.Mid()
+		}
+	}
+	return ""
 }
 
 func (l *link) fail(err error) {
@@ -275,18 +293,7 @@ func (l *link) close() {
 // deleteSession ends the WHEP session at the owner (RFC 9725 §4.2); an
 // owner that is gone does not answer, which is fine.
 func (l *link) deleteSession() {
-	if l.location == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, l.location, nil)
-	if err != nil {
-		return
-	}
-	req.Header.Set(PeerHeader, signPull(l.c.cfg.Secret, l.c.cfg.NodeID, l.stream, time.Now()))
-	if resp, err := l.c.hc.Do(req); err == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		_ = resp.Body.Close()
+	if l.sess != nil {
+		_ = l.sess.Delete()
 	}
 }

@@ -14,6 +14,9 @@ type Stats struct {
 	Full         uint64 // viewers refused because no node had room (503)
 	LeaseFails   uint64 // lease renewals that Redis did not answer
 	LeasesLost   uint64 // leases found replaced by another node's at renewal
+	// Packets of the edge pulls' tracks that the reorder window dropped as
+	// too late or seen before, and sequence numbers it gave up on.
+	PullLate, PullDuplicates, PullUnrecovered uint64
 }
 
 // PullFailures counts failed attempts to feed a stream from its owner, by
@@ -33,7 +36,15 @@ type counters struct {
 	full                      atomic.Uint64
 	failRegistry, failDial    atomic.Uint64
 	failHub, failConnection   atomic.Uint64
+	// The edge pulls' ingest counters (ingest.Counter).
+	pullLate, pullDup, pullUnrecovered atomicCounter
 }
+
+// atomicCounter is an ingest.Counter summed over every link.
+type atomicCounter struct{ atomic.Uint64 }
+
+// Inc counts one.
+func (c *atomicCounter) Inc() { c.Add(1) }
 
 // Stats reads the node's counts; cheap enough to call at every scrape.
 func (c *Cluster) Stats() Stats {
@@ -54,5 +65,7 @@ func (c *Cluster) Stats() Stats {
 		Full:       n.full.Load(),
 		LeaseFails: c.reg.renewFails.Load(),
 		LeasesLost: c.reg.leasesLost.Load(),
+
+		PullLate: n.pullLate.Load(), PullDuplicates: n.pullDup.Load(), PullUnrecovered: n.pullUnrecovered.Load(),
 	}
 }

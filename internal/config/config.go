@@ -25,7 +25,10 @@ type Config struct {
 	Stream Stream `yaml:"stream"`
 	Limits Limits `yaml:"limits"`
 	HLS    HLS    `yaml:"hls"`
-	Record Record `yaml:"record"`
+	RTSP   RTSP   `yaml:"rtsp"`
+	// Sources are the streams sluice pulls (RTSP cameras, other servers).
+	Sources []Source `yaml:"sources"` // default empty
+	Record  Record   `yaml:"record"`
 	// Transcode is the Opus→AAC transcoder of LL-HLS and recordings.
 	Transcode Transcode   `yaml:"transcode"`
 	Auth      auth.Config `yaml:"auth"`
@@ -184,6 +187,30 @@ type HLS struct {
 	CloseAfter      time.Duration `yaml:"close_after"`      // default 1m; 5s..24h: stop a muxer without requests
 }
 
+// RTSP configures the RTSP server: readers of any stream, RTSP publishers.
+type RTSP struct {
+	Listen      string `yaml:"listen"`        // default "127.0.0.1:8554"; host:port, empty = RTSP off
+	UDPRTPPort  int    `yaml:"udp_rtp_port"`  // default 8000; even, with udp_rtcp_port = udp_rtp_port+1; both 0 = UDP off (TCP only)
+	UDPRTCPPort int    `yaml:"udp_rtcp_port"` // default 8001
+	TLSListen   string `yaml:"tls_listen"`    // default empty = RTSPS off; host:port, e.g. 127.0.0.1:8322, with tls_cert and tls_key
+	TLSCert     string `yaml:"tls_cert"`      // default empty; PEM certificate file of RTSPS
+	TLSKey      string `yaml:"tls_key"`       // default empty; PEM key file of RTSPS
+}
+
+// Source is one pulled stream: sluice plays the URL with an RTSP client
+// and publishes what it gets as the stream.
+type Source struct {
+	Stream string `yaml:"stream"` // the stream name, as in WHIP/WHEP URLs
+	URL    string `yaml:"url"`    // rtsp:// or rtsps://, credentials in the URL
+	// OnDemand pulls only while someone reads the stream; default false
+	// pulls all the time sluice runs.
+	OnDemand bool `yaml:"on_demand"`
+	// OnDemandCloseAfter stops an on-demand pull this long after its last
+	// reader left; default 10s, 1s..1h.
+	OnDemandCloseAfter time.Duration `yaml:"on_demand_close_after"`
+	Transport          string        `yaml:"transport"` // default "auto" (UDP, falling back to TCP); auto, tcp or udp
+}
+
 // Record configures recording streams to fMP4 files on disk.
 type Record struct {
 	Rules []record.Rule `yaml:"rules"` // default empty: nothing is recorded
@@ -243,6 +270,11 @@ func Default() Config {
 			PartDuration:    200 * time.Millisecond,
 			SegmentCount:    7,
 			CloseAfter:      time.Minute,
+		},
+		RTSP: RTSP{
+			Listen:      "127.0.0.1:8554",
+			UDPRTPPort:  8000,
+			UDPRTCPPort: 8001,
 		},
 		Limits: Limits{
 			MaxSessions:         10000,

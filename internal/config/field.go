@@ -267,6 +267,8 @@ func flowExample(f field) string {
 		return `[{url: "http://127.0.0.1:9000/hook", secret: k}]`
 	case "forward":
 		return `[{streams: "live-*", to: ["rtmp://a.rtmp.youtube.com/live2/KEY"]}]`
+	case "sources":
+		return `[{stream: cam1, url: "rtsp://user:pass@192.0.2.10:554/stream"}]`
 	case "record.rules":
 		return `[{streams: "cam-*", dir: /var/lib/sluice/rec, max_age: 168h}]`
 	case "auth.rules":

@@ -51,6 +51,14 @@ var help = map[string]string{
 	"hls.close_after":       "stop a stream's HLS muxer after no request for this long, 5s..24h",
 	"transcode.aac_bitrate": "AAC bitrate in bit/s of the Opus→AAC transcoder (LL-HLS, recordings), 16000..320000; 0: 64000 per channel",
 
+	"rtsp.listen":        "host:port of the RTSP server (read any stream, take RTSP publishers); empty = off",
+	"rtsp.udp_rtp_port":  "UDP port of RTSP's RTP (even; udp_rtcp_port is the next); both 0 = TCP only",
+	"rtsp.udp_rtcp_port": "UDP port of RTSP's RTCP, udp_rtp_port+1",
+	"rtsp.tls_listen":    "host:port of RTSPS (TCP), with rtsp.tls_cert and rtsp.tls_key; empty = off",
+	"rtsp.tls_cert":      "PEM certificate file of RTSPS",
+	"rtsp.tls_key":       "PEM private key file of RTSPS",
+	"sources":            "pulled streams (stream, url, on_demand, on_demand_close_after, transport: auto|tcp|udp), in YAML flow syntax",
+
 	"record.rules": "recording rules (streams, dir, name, segment, max_age, max_bytes, audio, manual), in YAML flow syntax",
 
 	"auth.default": "allow or deny requests that no auth rule matches",

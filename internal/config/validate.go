@@ -101,6 +101,8 @@ func (c Config) problems() []*fieldError {
 	v.durRange("hls.part_duration", c.HLS.PartDuration, 20*time.Millisecond, max(c.HLS.SegmentDuration, 20*time.Millisecond))
 	v.intRange("hls.segment_count", int64(c.HLS.SegmentCount), 7, 100, "; LL-HLS needs at least 7")
 	v.durRange("hls.close_after", c.HLS.CloseAfter, 5*time.Second, 24*time.Hour)
+	v.rtsp(c.RTSP, c.HTTP.Listen)
+	v.sources(c.Sources)
 	for i, r := range c.Record.Rules {
 		v.recordRule(fmt.Sprintf("record.rules[%d]", i), r)
 	}
@@ -361,4 +363,73 @@ func (v *validator) srt(c SRT) {
 	v.durRange("srt.handshake_timeout", c.HandshakeTimeout, time.Second, time.Minute)
 	v.durRange("srt.read_timeout", c.ReadTimeout, time.Second, 5*time.Minute)
 	v.durRange("srt.write_timeout", c.WriteTimeout, time.Second, 5*time.Minute)
+}
+
+func (v *validator) rtsp(r RTSP, httpListen string) {
+	if r.Listen != "" {
+		v.hostPort("rtsp.listen", r.Listen)
+		if _, port, _ := net.SplitHostPort(r.Listen); r.Listen == httpListen && port != "0" {
+			v.add("rtsp.listen", "%q is http.listen's address (allowed: another host:port, or empty for no RTSP)", r.Listen)
+		}
+	}
+	switch {
+	case r.UDPRTPPort == 0 && r.UDPRTCPPort == 0:
+	case r.UDPRTPPort < 2 || r.UDPRTPPort > 65534 || r.UDPRTPPort%2 != 0:
+		v.add("rtsp.udp_rtp_port", "%d is not allowed (allowed: an even port in 2..65534, or 0 with udp_rtcp_port 0 for TCP only)", r.UDPRTPPort)
+	case r.UDPRTCPPort != r.UDPRTPPort+1:
+		v.add("rtsp.udp_rtcp_port", "%d is not allowed (allowed: udp_rtp_port+1 = %d)", r.UDPRTCPPort, r.UDPRTPPort+1)
+	}
+	if r.TLSListen != "" {
+		v.hostPort("rtsp.tls_listen", r.TLSListen)
+		if r.TLSCert == "" || r.TLSKey == "" {
+			v.add("rtsp.tls_listen", "RTSPS needs rtsp.tls_cert and rtsp.tls_key (allowed: both PEM file paths, or tls_listen empty)")
+		}
+	} else if r.TLSCert != "" || r.TLSKey != "" {
+		v.add("rtsp.tls_cert", "tls_cert and tls_key are RTSPS's (allowed: set with rtsp.tls_listen, or empty)")
+	}
+}
+
+func (v *validator) sources(list []Source) {
+	seen := map[string]bool{}
+	for i, s := range list {
+		p := fmt.Sprintf("sources[%d]", i)
+		if !validStreamName(s.Stream) {
+			v.add(p+".stream", "%.40q is not a stream name (allowed: 1-128 of A-Z a-z 0-9 - _ . ~, not starting with a dot)", s.Stream)
+		} else if seen[s.Stream] {
+			v.add(p+".stream", "%q is pulled twice (allowed: one source per stream)", s.Stream)
+		}
+		seen[s.Stream] = true
+		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
+			v.add(p+".url", "%s is not allowed (allowed: an rtsp:// or rtsps:// URL with a host)", redactURL(s.URL))
+		}
+		v.oneOf(p+".transport", s.Transport, "", "auto", "tcp", "udp")
+		if d := s.OnDemandCloseAfter; d != 0 {
+			v.durRange(p+".on_demand_close_after", d, time.Second, time.Hour)
+		}
+	}
+}
+
+// validStreamName is the HTTP and RTSP edges' rule for stream names.
+func validStreamName(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '.' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '-', c == '_', c == '.', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// redactURL is the URL without its password, for errors and logs.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "an unparsable URL"
+	}
+	return u.Redacted()
 }

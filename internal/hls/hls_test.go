@@ -7,72 +7,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"go.uber.org/goleak"
 
-	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/hub/hubtest"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/tap"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var h264Codec = media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1"}
-
-type nopPub struct{}
-
-func (nopPub) RequestKeyframe() {}
-
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// loadClip returns the committed test clip's access units (no AUDs).
-func loadClip(t testing.TB) [][][]byte {
-	t.Helper()
-	aus, err := client.ReadAccessUnitsFile("../../testdata/h264_cbp_320x240_25fps_3s.h264")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aus
-}
-
-// publish writes the clip, looped, to a new video-only stream at ten times
-// real time (a frame every 4 ms, 40 ms apart in media time) until stop.
-func publish(t testing.TB, h *hub.Hub, name string) (st *hub.Stream, stop func()) {
-	t.Helper()
-	st, err := h.Publish(name, nopPub{}, []media.Codec{h264Codec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.AddTrack(h264Codec)
-	clip := loadClip(t)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var seq uint16
-		tick := time.NewTicker(4 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			au := clip[n%len(clip)]
-			for i, nalu := range au {
-				seq++
-				st.Write(&hub.Packet{Marker: i == len(au)-1, SequenceNumber: seq, Timestamp: uint32(n) * 3600, Payload: nalu})
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return st, func() { close(done); wg.Wait() }
-}
 
 func get(s *Server, stream, file string) (*httptest.ResponseRecorder, error) {
 	w := httptest.NewRecorder()
@@ -93,7 +42,7 @@ func TestServerLifecycle(t *testing.T) {
 	if _, err := get(s, "live", "index.m3u8"); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("unpublished stream: %v, want hub.ErrNotFound", err)
 	}
-	st, stop := publish(t, h, "live")
+	st, stop := hubtest.Loop(t, h, "live", true, false)
 	defer stop()
 	w, err := get(s, "live", "index.m3u8")
 	if err != nil || w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "#EXT-X-STREAM-INF") {
@@ -120,7 +69,7 @@ func TestServerLifecycle(t *testing.T) {
 func TestServerAlways(t *testing.T) {
 	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second})
 	s := New(Config{Always: true, SegmentDuration: 200 * time.Millisecond, PartDuration: 50 * time.Millisecond}, h, discard())
-	_, stop := publish(t, h, "always")
+	_, stop := hubtest.Loop(t, h, "always", true, false)
 	defer stop()
 	waitFor(t, "muxing without a request", func() bool { return s.Muxing("always") })
 	s.Close()
@@ -135,11 +84,11 @@ func TestServerNotReady(t *testing.T) {
 	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second})
 	s := New(Config{StartTimeout: 200 * time.Millisecond}, h, discard())
 	defer s.Close()
-	st, err := h.Publish("dark", nopPub{}, []media.Codec{h264Codec})
+	st, err := h.Publish("dark", hubtest.NopPublisher{}, []media.Codec{hubtest.H264})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.AddTrack(h264Codec)
+	st.AddTrack(hubtest.H264)
 	defer st.End()
 	if _, err := get(s, "dark", "index.m3u8"); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("no keyframe: %v, want ErrNotReady", err)
@@ -163,7 +112,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // into one muxer, with 1 s segments and 200 ms parts. One op is one unit
 // written; ns/unit and allocs are per unit.
 func BenchmarkMuxer(b *testing.B) {
-	clip := loadClip(b)
+	clip := hubtest.LoadClip(b)
 	cfg := Config{}
 	cfg.defaults()
 	video := &tap.Track{Codec: tap.H264, ClockRate: 90000}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
-	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/metrics"
@@ -34,7 +33,7 @@ type Config struct {
 	MaxSessions         int
 	MaxSessionsPerIP    int
 	PublisherTakeover   bool
-	ICEServers          []config.LinkICEServer
+	ICEServers          []ICEServer
 	ICEServersOnOptions bool
 	Metrics             *metrics.Metrics   // served at /metrics; nil: none
 	Ready               *metrics.Readiness // served at /readyz; nil: none

@@ -12,13 +12,11 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/sluice-media/sluice/internal/config"
 )
 
 func TestLinkHeaders(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	got := linkHeaders([]config.LinkICEServer{
+	got := linkHeaders([]ICEServer{
 		{URLs: []string{"stun:stun.example.net"}},
 		{URLs: []string{"turn:turn.example.net?transport=udp"}, Username: "u", Credential: "p"},
 		{URLs: []string{"turns:t.example.net"}, Username: "sluice", TURNSecret: "s3cret", TURNTTL: time.Hour},

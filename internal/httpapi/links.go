@@ -8,9 +8,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sluice-media/sluice/internal/config"
 )
+
+// ICEServer is one STUN or TURN server announced to clients in a Link
+// rel="ice-server" header (RFC 9725 §4.6). With TURNSecret set, each
+// response carries fresh time-limited credentials instead of Credential.
+type ICEServer struct {
+	URLs       []string      // stun:, stuns:, turn: or turns: URLs
+	Username   string        // static TURN username, or the user part with TURNSecret
+	Credential string        // static TURN password
+	TURNSecret string        // secret shared with the TURN server (coturn static-auth-secret)
+	TURNTTL    time.Duration // lifetime of generated credentials; 0: 24h
+}
 
 // defaultTURNTTL is the lifetime of generated TURN credentials.
 const defaultTURNTTL = 24 * time.Hour
@@ -23,7 +32,7 @@ const defaultTURNTTL = 24 * time.Hour
 // A server with a TURN secret gets credentials of the TURN REST API scheme
 // (draft-uberti-behave-turn-rest): username "expiry:user" and credential
 // base64(HMAC-SHA1(secret, username)), valid until expiry.
-func linkHeaders(servers []config.LinkICEServer, now time.Time) []string {
+func linkHeaders(servers []ICEServer, now time.Time) []string {
 	var out []string
 	for _, s := range servers {
 		user, cred := s.Username, s.Credential

@@ -23,6 +23,9 @@ type Cluster struct {
 	Full                uint64 // viewers refused: no node had room (503)
 	LeaseRenewalsFailed uint64 // lease renewals Redis did not answer
 	LeasesLost          uint64 // leases found replaced by another node's
+	// Edge pulls' packets dropped by the reorder window as late or
+	// duplicate, and sequence numbers given up on.
+	PullLate, PullDuplicates, PullUnrecovered uint64
 }
 
 // Pull failure reasons, the values of the "reason" label of
@@ -38,6 +41,7 @@ const (
 type clusterCollector struct {
 	owned, pulls, started, fails, moves *prometheus.Desc
 	redirects, full, renewFails, lost   *prometheus.Desc
+	pullPackets                         *prometheus.Desc
 
 	mu   sync.Mutex
 	read func() Cluster
@@ -55,6 +59,9 @@ func (c *clusterCollector) init() {
 	c.redirects = d("sluice_cluster_redirects_total", "WHEP viewers answered 307 to a node with room because this node was at cluster.capacity.")
 	c.full = d("sluice_cluster_full_total", "WHEP viewers answered 503 because no node of the cluster had room.")
 	c.renewFails = d("sluice_cluster_lease_renewals_failed_total", "Stream lease renewals that Redis did not answer (retried at the next tick).")
+	c.pullPackets = prometheus.NewDesc("sluice_cluster_pull_packets_dropped_total",
+		"Packets of edge pulls' tracks the reorder window dropped (late: after their gap was given up; duplicate: seen before) or gave up on (unrecovered).",
+		[]string{"reason"}, nil)
 	c.lost = d("sluice_cluster_leases_lost_total", "Stream leases found replaced by another node's at renewal; the local publisher is closed.")
 }
 
@@ -70,7 +77,7 @@ func (m *Metrics) SetCluster(read func() Cluster) {
 // Describe implements prometheus.Collector.
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.owned, c.pulls, c.started, c.fails, c.moves,
-		c.redirects, c.full, c.renewFails, c.lost} {
+		c.redirects, c.full, c.renewFails, c.lost, c.pullPackets} {
 		ch <- d
 	}
 }
@@ -100,4 +107,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.full, s.Full)
 	counter(c.renewFails, s.LeaseRenewalsFailed)
 	counter(c.lost, s.LeasesLost)
+	counter(c.pullPackets, s.PullLate, "late")
+	counter(c.pullPackets, s.PullDuplicates, "duplicate")
+	counter(c.pullPackets, s.PullUnrecovered, "unrecovered")
 }

@@ -20,36 +20,17 @@ import (
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/hub"
-	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/hub/hubtest"
 	"github.com/sluice-media/sluice/internal/tap"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var (
-	h264Codec = media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1"}
-	opusCodec = media.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}
-)
-
-type nopPub struct{}
-
-func (nopPub) RequestKeyframe() {}
-
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// loadClip returns the committed test clip's access units (no AUDs).
-func loadClip(t testing.TB) [][][]byte {
-	t.Helper()
-	aus, err := client.ReadAccessUnitsFile("../../testdata/h264_cbp_320x240_25fps_3s.h264")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aus
-}
 
 // units builds the clip's video units and Opus test packets, in order.
 func units(t testing.TB, frames int) (video, audio *tap.Track, us []*tap.Unit) {
-	clip := loadClip(t)
+	clip := hubtest.LoadClip(t)
 	video = &tap.Track{Codec: tap.H264, ClockRate: 90000}
 	audio = &tap.Track{Codec: tap.Opus, ClockRate: 48000, Channels: 2}
 	wall := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
@@ -191,44 +172,6 @@ func TestSegmentWriteError(t *testing.T) {
 	parse(t, out.buf.Bytes()) // still readable
 }
 
-// publish writes H264 and Opus to a stream at ten times real time until
-// stop.
-func publish(t testing.TB, h *hub.Hub, name string) (st *hub.Stream, stop func()) {
-	t.Helper()
-	st, err := h.Publish(name, nopPub{}, []media.Codec{h264Codec, opusCodec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, a := st.AddTrack(h264Codec), st.AddTrack(opusCodec)
-	clip := loadClip(t)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var vseq, aseq uint16
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			aseq++
-			st.Write(&hub.Packet{Track: a, SequenceNumber: aseq, Timestamp: uint32(i) * 960, Payload: client.OpusTestPacket(uint16(i))})
-			if i%2 == 0 {
-				au := clip[i/2%len(clip)]
-				for k, nalu := range au {
-					vseq++
-					st.Write(&hub.Packet{Track: v, Marker: k == len(au)-1, SequenceNumber: vseq, Timestamp: uint32(i/2) * 3600, Payload: nalu})
-				}
-			}
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return st, func() { close(done); wg.Wait() }
-}
-
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -255,7 +198,7 @@ func TestDiskFullStopsRecording(t *testing.T) {
 		return s, nil
 	})
 	defer m.Close()
-	st, stop := publish(t, h, "cam")
+	st, stop := hubtest.Loop(t, h, "cam", true, true)
 	defer stop()
 	viewer, err := st.Join()
 	if err != nil {
@@ -300,7 +243,7 @@ func TestSwitches(t *testing.T) {
 	if s, err := m.SetRecording("desk", false); err != nil || s.Enabled {
 		t.Errorf("switching off without a rule: %+v, %v", s, err)
 	}
-	_, stop := publish(t, h, "cam-1")
+	_, stop := hubtest.Loop(t, h, "cam-1", true, true)
 	defer stop()
 	time.Sleep(50 * time.Millisecond)
 	if s := m.Status("cam-1"); s.Enabled || s.Recording || s.Rule != "cam-*" {

@@ -20,9 +20,27 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/sluice-media/sluice/internal/config"
 )
+
+// Config is the engine's share of the configuration: where ICE listens and
+// what it announces. The server fills it from config.WebRTC; the engine
+// imports no configuration package, so it links nothing of the outputs.
+type Config struct {
+	UDPPort    int         // the one UDP port every session shares; 0: the OS picks
+	TCPEnabled bool        // ICE-TCP on one TCP port too
+	TCPPort    int         // ICE-TCP's port; 0: the OS picks
+	ListenIPs  []string    // IP literals to listen on; empty: every interface, loopback included
+	NAT1To1IPs []string    // IP literals announced as host candidates instead of the local ones
+	ICEServers []ICEServer // STUN/TURN servers the engine gathers srflx/relay candidates from
+}
+
+// ICEServer is one STUN or TURN server, as in the W3C RTCIceServer
+// dictionary.
+type ICEServer struct {
+	URLs       []string // stun:, stuns:, turn: or turns: URLs
+	Username   string
+	Credential string
+}
 
 // Engine owns the shared sockets and settings every PeerConnection uses.
 type Engine struct {
@@ -44,7 +62,7 @@ type Engine struct {
 }
 
 // New binds the UDP port (and TCP port, if enabled) on the configured IPs.
-func New(cfg config.WebRTC, log *slog.Logger) (*Engine, error) {
+func New(cfg Config, log *slog.Logger) (*Engine, error) {
 	e := &Engine{done: make(chan struct{})}
 	loggers := newSharedLoggers(log)
 

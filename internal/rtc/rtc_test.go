@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/sluice-media/sluice/internal/config"
 )
 
 // offerFromPion returns a real publisher offer (H264 + Opus, sendonly).
@@ -33,11 +31,9 @@ func offerFromPion(t *testing.T) string {
 	return o.SDP
 }
 
-func newEngine(t *testing.T, mod func(*config.WebRTC)) *Engine {
+func newEngine(t *testing.T, mod func(*Config)) *Engine {
 	t.Helper()
-	cfg := config.Default().WebRTC
-	cfg.UDPPort = 0
-	cfg.ListenIPs = []string{"127.0.0.1"}
+	cfg := Config{UDPPort: 0, TCPPort: 8189, ListenIPs: []string{"127.0.0.1"}}
 	mod(&cfg)
 	e, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -77,7 +73,7 @@ func candidates(sdp string) []string {
 }
 
 func TestAnswerAnnouncesOneUDPPort(t *testing.T) {
-	e := newEngine(t, func(*config.WebRTC) {})
+	e := newEngine(t, func(*Config) {})
 	port := e.UDPAddrs()[0].String()
 	_, port, _ = strings.Cut(port, ":")
 	for range 3 { // every session shares the port
@@ -94,7 +90,7 @@ func TestAnswerAnnouncesOneUDPPort(t *testing.T) {
 }
 
 func TestNAT1To1AndTCP(t *testing.T) {
-	e := newEngine(t, func(c *config.WebRTC) {
+	e := newEngine(t, func(c *Config) {
 		c.NAT1To1IPs = []string{"203.0.113.10"}
 		c.TCPEnabled = true
 		c.TCPPort = 0

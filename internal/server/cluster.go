@@ -8,7 +8,6 @@ import (
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/metrics"
-	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 )
 
@@ -39,7 +38,7 @@ func joinCluster(cfg config.Config, addr net.Addr, tls bool, h *hub.Hub, engine 
 	cl, err := cluster.New(cluster.Config{
 		NodeID: id, PublicURL: trimSlash(url), Capacity: c.Capacity, Secret: c.Secret,
 		LeaseTTL: c.LeaseTTL, Linger: c.Linger, ConnectTimeout: cfg.WebRTC.ConnectTimeout,
-		Reorder: reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
+		Ingest: ingestOptions(cfg.Stream),
 	}, reg, h, engine, log)
 	if err != nil {
 		_ = reg.Close()
@@ -57,6 +56,7 @@ func clusterCounts(cl *cluster.Cluster) metrics.Cluster {
 		PullFailsHub: s.PullFailures.Hub, PullFailsConnection: s.PullFailures.Connection,
 		OwnerMoves: s.OwnerMoves, Redirects: s.Redirects, Full: s.Full,
 		LeaseRenewalsFailed: s.LeaseFails, LeasesLost: s.LeasesLost,
+		PullLate: s.PullLate, PullDuplicates: s.PullDuplicates, PullUnrecovered: s.PullUnrecovered,
 	}
 }
 

@@ -20,11 +20,13 @@ import (
 	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/metrics"
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/rtmp"
+	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
@@ -62,6 +64,7 @@ type Server struct {
 	rtmp    *rtmp.Server     // nil when rtmp.enabled is false
 	srt     *srt.Server      // nil when srt.enabled is false
 	fwd     *forward.Forwarder
+	rtsp    *rtsp.Server // nil when rtsp.listen and rtsp.tls_listen are empty
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -82,7 +85,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	engine, err := rtc.New(cfg.WebRTC, log)
+	engine, err := rtc.New(engineConfig(cfg.WebRTC), log)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +141,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxSessions:         cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:    cfg.Limits.MaxSessionsPerIP,
 		PublisherTakeover:   cfg.Stream.PublisherTakeover,
-		ICEServers:          cfg.HTTP.ICEServers,
+		ICEServers:          linkICEServers(cfg.HTTP.ICEServers),
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
 		Metrics:             m,
 		Ready:               ready,
@@ -148,8 +151,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Forwards:            fwd,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
-			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
-			PLIInterval: cfg.Stream.PLIInterval},
+			Ingest: ingestOptions(cfg.Stream)},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},
@@ -179,6 +181,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
+	if s.rtsp, err = startRTSP(cfg, h, authz, log); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if cfg.Admin.Listen != "" {
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
@@ -198,6 +204,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	ready.SetReady()
 	log.Info("sluice listening", "http", ln.Addr().String(), "udp", fmt.Sprint(engine.UDPAddrs()), "tcp", fmt.Sprint(engine.TCPAddr()))
 	return s, nil
+}
+
+// RTSPAddr is the plain RTSP listener's address, nil when it is off.
+func (s *Server) RTSPAddr() net.Addr {
+	if s.rtsp == nil {
+		return nil
+	}
+	return s.rtsp.Addr()
 }
 
 // HTTPAddr is the address the HTTP server listens on.
@@ -239,6 +253,9 @@ func (s *Server) Close() error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = s.httpSrv.Close()
 	}
+	if s.rtsp != nil {
+		s.rtsp.Close() // its publishers detach like WHIP's
+	}
 	s.api.CloseAll()
 	if s.cluster != nil {
 		s.cluster.Close() // after the publishers, which release their streams
@@ -270,4 +287,41 @@ func outputCounts(hlsSrv *hls.Server, rec *record.Manager) metrics.Outputs {
 		o.HLSMuxers, o.HLSSegments = hs.Muxers, hs.Segments
 	}
 	return o
+}
+
+// ingestOptions is how every source's tracks are taken in: the one place
+// the stream settings become ingest's options.
+func ingestOptions(c config.Stream) ingest.Options {
+	return ingest.Options{
+		Reorder:     reorder.Config{Packets: c.ReorderPackets, MaxDelay: c.ReorderDelay},
+		PLIInterval: c.PLIInterval,
+	}
+}
+
+// startRTSP starts the RTSP server, or returns nil when both its listeners
+// are off.
+func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, log *slog.Logger) (*rtsp.Server, error) {
+	if len(cfg.Sources) > 0 {
+		log.Warn("sources are not pulled yet: this build has the RTSP server but not the source supervisor", "sources", len(cfg.Sources))
+	}
+	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
+		return nil, nil
+	}
+	rc := rtsp.Config{
+		Listen: cfg.RTSP.Listen, UDPRTPPort: cfg.RTSP.UDPRTPPort, UDPRTCPPort: cfg.RTSP.UDPRTCPPort,
+		TLSListen: cfg.RTSP.TLSListen, ReadyTimeout: cfg.Stream.ReadyTimeout,
+		MaxSessions: cfg.Limits.MaxSessions, MaxSessionsPerIP: cfg.Limits.MaxSessionsPerIP,
+	}
+	if cfg.RTSP.TLSListen != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.RTSP.TLSCert, cfg.RTSP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("rtsp.tls_cert/rtsp.tls_key: %w", err)
+		}
+		rc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log,
+		Ingest: ingest.Options{
+			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
+			PLIInterval: cfg.Stream.PLIInterval,
+		}})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/hub/hubtest"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
 
@@ -52,15 +53,15 @@ func TestPoolShares(t *testing.T) {
 	s := newSource(t, true, true)
 	p := NewPool(nil)
 	ctx := context.Background()
-	a, err := p.Open(ctx, s.st, Options{Audio: AudioAAC})
+	a, err := p.Open(ctx, s.Stream, Options{Audio: AudioAAC})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := p.Open(ctx, s.st, Options{Audio: AudioAAC})
+	b, err := p.Open(ctx, s.Stream, Options{Audio: AudioAAC})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := p.Open(ctx, s.st, Options{Audio: AudioOpus})
+	c, err := p.Open(ctx, s.Stream, Options{Audio: AudioOpus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestPoolShares(t *testing.T) {
 	if n := transcode.Counts().Running - base; n != 1 {
 		t.Errorf("%d transcoders running, want 1", n)
 	}
-	d, err := p.Open(ctx, s.st, Options{Audio: AudioAAC})
+	d, err := p.Open(ctx, s.Stream, Options{Audio: AudioAAC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +83,8 @@ func TestPoolShares(t *testing.T) {
 		t.Fatalf("audio tracks %+v %+v %+v", a.Audio(), b.Audio(), c.Audio())
 	}
 
-	s.feed(0, 48)
-	s.st.End()
+	s.Feed(0, 48)
+	s.Stream.End()
 	ua, ub, uc := readAll(t, a), readAll(t, b), readAll(t, c)
 	if len(ua) < 60 || len(ua) != len(ub) {
 		t.Fatalf("%d and %d units, want the same, at least 60", len(ua), len(ub))
@@ -194,7 +195,7 @@ func TestPoolLateAndBehind(t *testing.T) {
 // abandons the wait.
 func TestPoolOpenErrors(t *testing.T) {
 	h := hub.New(hub.Config{RingPackets: 256, PLIMinInterval: time.Second})
-	st, _ := h.Publish("none", nopPub{}, nil)
+	st, _ := h.Publish("none", hubtest.NopPublisher{}, nil)
 	defer st.End()
 	p := NewPool(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

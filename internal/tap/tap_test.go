@@ -12,96 +12,25 @@ import (
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/hub/hubtest"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var (
-	h264Codec = media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1"}
-	opusCodec = media.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}
-)
-
-type nopPub struct{}
-
-func (nopPub) RequestKeyframe() {}
-
-// loadClip returns the committed test clip's access units.
-func loadClip(t testing.TB) [][][]byte {
-	t.Helper()
-	aus, err := client.ReadAccessUnitsFile("../../testdata/h264_cbp_320x240_25fps_3s.h264")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aus
-}
-
-// source publishes H264 (one packet per NAL unit) and Opus to a hub
-// stream, from RTP clocks that start at arbitrary values.
-type source struct {
-	st         *hub.Stream
-	v, a       int // track indexes
-	vseq, aseq uint16
-	vts0, ats0 uint32
-	clip       [][][]byte
-}
-
-func newSource(t testing.TB, video, audio bool) *source {
+// newSource publishes H264 and Opus, as asked, on a hub of its own, from
+// RTP clocks and sequence numbers that start at arbitrary values (video's
+// about to wrap), and ends the stream when the test does. Tests write at
+// most one GOP (25 frames, s.Feed(0, 50)) before they read: a cursor that
+// reads after more starts at the newest keyframe.
+func newSource(t testing.TB, video, audio bool) *hubtest.Source {
 	t.Helper()
 	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second, MaxViewersPerStream: 10})
-	var codecs []media.Codec
-	if video {
-		codecs = append(codecs, h264Codec)
-	}
-	if audio {
-		codecs = append(codecs, opusCodec)
-	}
-	st, err := h.Publish("s", nopPub{}, codecs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &source{st: st, v: -1, a: -1, vts0: 0xfffff000, ats0: 123456789, vseq: 65530, aseq: 1000, clip: loadClip(t)}
-	if video {
-		s.v = st.AddTrack(h264Codec)
-	}
-	if audio {
-		s.a = st.AddTrack(opusCodec)
-	}
-	t.Cleanup(st.End)
+	s := hubtest.NewSource(t, h, "s", video, audio)
+	s.VTS0, s.ATS0, s.VSeq, s.ASeq = 0xfffff000, 123456789, 65530, 1000
+	t.Cleanup(s.Stream.End)
 	return s
-}
-
-// video writes access unit n (of the looped clip) at n×40 ms.
-func (s *source) video(n int) {
-	nalus := s.clip[n%len(s.clip)] // ReadAccessUnits dropped the AUDs
-	for i, nalu := range nalus {
-		s.vseq++
-		s.st.Write(&hub.Packet{Track: s.v, Marker: i == len(nalus)-1, SequenceNumber: s.vseq,
-			Timestamp: s.vts0 + uint32(n)*3600, Payload: nalu})
-	}
-}
-
-// audio writes Opus packet n at n×20 ms.
-func (s *source) audio(n int) {
-	s.aseq++
-	s.st.Write(&hub.Packet{Track: s.a, SequenceNumber: s.aseq, Timestamp: s.ats0 + uint32(n)*960,
-		Payload: client.OpusTestPacket(uint16(n))})
-}
-
-// feed writes packets as a publisher sends them in real time: audio
-// packet i, and every other one video frame i/2, from 0 to n audio
-// packets. Tests write at most one GOP (25 frames) before they read: a
-// cursor that reads after more starts at the newest keyframe.
-func (s *source) feed(from, n int) {
-	for i := from; i < n; i++ {
-		if s.a >= 0 {
-			s.audio(i)
-		}
-		if s.v >= 0 && i%2 == 0 {
-			s.video(i / 2)
-		}
-	}
 }
 
 // units reads until n units came or the stream ended.
@@ -152,15 +81,15 @@ func audioIndex(t testing.TB, u *Unit) int {
 func TestReaderSenderReports(t *testing.T) {
 	s := newSource(t, true, true)
 	t0 := time.Now().Add(-time.Hour)
-	s.st.SetSenderReport(s.v, media.ToNTP(t0), s.vts0)
-	s.st.SetSenderReport(s.a, media.ToNTP(t0.Add(300*time.Millisecond)), s.ats0)
-	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+	s.Stream.SetSenderReport(s.V, media.ToNTP(t0), s.VTS0)
+	s.Stream.SetSenderReport(s.A, media.ToNTP(t0.Add(300*time.Millisecond)), s.ATS0)
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioOpus})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	s.feed(0, 50)
-	s.st.End()
+	s.Feed(0, 50)
+	s.Stream.End()
 	us := units(t, r, 1000)
 	if len(us) != 75 {
 		t.Fatalf("%d units, want 75 (all, at the end)", len(us))
@@ -208,24 +137,24 @@ func TestReaderArrival(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSource(t, true, true)
-			r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+			r, err := Open(context.Background(), s.Stream, Options{Audio: AudioOpus})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer r.Close()
 			for i := range tc.audioBefore {
-				s.audio(i)
+				s.Audio(i)
 			}
 			for i := 0; i < 48; i++ {
 				if tc.videoLeads && i%2 == 0 {
-					s.video(i / 2)
+					s.Video(i / 2)
 				}
-				s.audio(tc.audioBefore + i)
+				s.Audio(tc.audioBefore + i)
 				if !tc.videoLeads && i%2 == 0 {
-					s.video(i / 2)
+					s.Video(i / 2)
 				}
 			}
-			s.st.End()
+			s.Stream.End()
 			us := units(t, r, 1000)
 			checkOrder(t, us)
 			for _, u := range us {
@@ -246,7 +175,7 @@ func TestReaderArrival(t *testing.T) {
 // TestReaderAudioOnly: an audio-only stream starts at its first packet.
 func TestReaderAudioOnly(t *testing.T) {
 	s := newSource(t, false, true)
-	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioOpus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +183,8 @@ func TestReaderAudioOnly(t *testing.T) {
 	if r.Video() != nil || r.Audio() == nil {
 		t.Fatal("want an audio track only")
 	}
-	s.feed(0, 20)
-	s.st.End()
+	s.Feed(0, 20)
+	s.Stream.End()
 	us := units(t, r, 100)
 	if len(us) != 20 {
 		t.Fatalf("%d units, want 20 (all, at the end)", len(us))
@@ -271,13 +200,13 @@ func TestReaderAudioOnly(t *testing.T) {
 // its video out, at most MaxWait late.
 func TestReaderStalledAudio(t *testing.T) {
 	s := newSource(t, true, true)
-	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus, MaxWait: 200 * time.Millisecond})
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioOpus, MaxWait: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	for n := range 20 {
-		s.video(n)
+		s.Video(n)
 	}
 	us := units(t, r, 14) // frames 0..13: those more than MaxWait older than the newest (19)
 	for i, u := range us {
@@ -290,7 +219,7 @@ func TestReaderStalledAudio(t *testing.T) {
 // TestReaderNoAudioOption leaves audio out.
 func TestReaderNoAudioOption(t *testing.T) {
 	s := newSource(t, true, true)
-	r, err := Open(context.Background(), s.st, Options{})
+	r, err := Open(context.Background(), s.Stream, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +227,8 @@ func TestReaderNoAudioOption(t *testing.T) {
 	if r.Audio() != nil {
 		t.Fatal("audio track with AudioNone")
 	}
-	s.feed(0, 10)
-	s.st.End()
+	s.Feed(0, 10)
+	s.Stream.End()
 	for _, u := range units(t, r, 100) {
 		if u.Track.Codec != H264 {
 			t.Fatalf("unit of %s", u.Track.Codec)
@@ -317,7 +246,7 @@ func TestReaderAAC(t *testing.T) {
 		t.Skip(err)
 	}
 	s := newSource(t, true, true)
-	r, err := Open(context.Background(), s.st, Options{Audio: AudioAAC})
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,8 +255,8 @@ func TestReaderAAC(t *testing.T) {
 	if a == nil || a.Codec != AAC || a.ClockRate != 48000 || a.AAC.SampleRate != 48000 || a.Channels != 1 {
 		t.Fatalf("audio track %+v, want mono AAC at 48 kHz (no stereo=1 in the fmtp)", a)
 	}
-	s.feed(0, 48) // 0.96 s
-	s.st.End()
+	s.Feed(0, 48) // 0.96 s
+	s.Stream.End()
 	us := units(t, r, 1000)
 	checkOrder(t, us)
 	var aac []*Unit
@@ -354,13 +283,13 @@ func TestReaderAAC(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	h := hub.New(hub.Config{RingPackets: 256, PLIMinInterval: time.Second})
 	vp8 := media.Codec{MimeType: "video/VP8", ClockRate: 90000}
-	st, _ := h.Publish("vp8", nopPub{}, []media.Codec{vp8})
+	st, _ := h.Publish("vp8", hubtest.NopPublisher{}, []media.Codec{vp8})
 	st.AddTrack(vp8)
 	if _, err := Open(context.Background(), st, Options{Audio: AudioAAC}); !errors.Is(err, ErrNoTracks) {
 		t.Errorf("VP8 only: %v, want ErrNoTracks", err)
 	}
 	st.End()
-	st2, _ := h.Publish("late", nopPub{}, []media.Codec{h264Codec})
+	st2, _ := h.Publish("late", hubtest.NopPublisher{}, []media.Codec{hubtest.H264})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := Open(ctx, st2, Options{}); !errors.Is(err, context.DeadlineExceeded) {
@@ -378,7 +307,7 @@ func TestOpenErrors(t *testing.T) {
 // one GOP (25 frames, 50 Opus packets) and reads it back.
 func BenchmarkReader(b *testing.B) {
 	s := newSource(b, true, true)
-	r, err := Open(context.Background(), s.st, Options{Audio: AudioOpus})
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioOpus})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -388,7 +317,7 @@ func BenchmarkReader(b *testing.B) {
 	b.ResetTimer()
 	read, round := 0, 0
 	for read < b.N {
-		s.feed(round*50, round*50+50)
+		s.Feed(round*50, round*50+50)
 		round++
 		// 75 units a round; all but the newest few are ready now.
 		for ; read < round*75-5; read++ {
@@ -439,15 +368,15 @@ func TestReaderTranscoderLag(t *testing.T) {
 	s := newSource(t, false, true)
 	g := &recGauge{}
 	var stream string
-	r, err := Open(context.Background(), s.st, Options{Audio: AudioAAC,
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC,
 		TranscoderLag: func(name string) Gauge { stream = name; return g }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.feed(0, 25) // 0.5 s of audio, at once
+	s.Feed(0, 25) // 0.5 s of audio, at once
 	const behind = 300 * time.Millisecond
 	time.Sleep(behind)
-	s.st.End()
+	s.Stream.End()
 	if us := units(t, r, 1000); len(us) < 20 {
 		t.Fatalf("%d units", len(us))
 	}

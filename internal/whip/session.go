@@ -9,20 +9,18 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/metrics"
-	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
 )
 
@@ -44,12 +42,9 @@ type Deps struct {
 	ConnectTimeout time.Duration
 	Log            *slog.Logger
 	Metrics        *metrics.Metrics // nil: counted nowhere
-	// Reorder bounds each track's reorder window (zero fields take the
-	// reorder package's defaults: 64 packets, 100 ms).
-	Reorder reorder.Config
-	// PLIInterval, if not 0, asks a publisher for a keyframe when a video
-	// track has sent none for this long.
-	PLIInterval time.Duration
+	// Ingest is how every track is taken in (reorder window, keyframe
+	// timer).
+	Ingest ingest.Options
 }
 
 // Session is one publisher's PeerConnection feeding one hub stream.
@@ -62,16 +57,17 @@ type Session struct {
 	onClose func(reason error)
 	stats   *metrics.Publisher
 
-	offer       *sdp.SessionDescription
-	reorder     reorder.Config
-	pliInterval time.Duration
-	rtcpSSRC    uint32 // sender SSRC of the RTCP feedback sluice sends
+	offer    *sdp.SessionDescription
+	ingest   ingest.Options
+	rtcpSSRC uint32 // sender SSRC of the RTCP feedback sluice sends
+
+	// tracks answer the hub's keyframe requests: PLI or FIR to each
+	// track's own SSRC.
+	tracks ingest.Set
 
 	mu      sync.Mutex
 	closed  bool
 	readers sync.WaitGroup
-	video   []videoSource
-	firSeq  uint8
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -87,7 +83,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	}
 	s := &Session{
 		id: rtc.NewID(), onClose: onClose, done: make(chan struct{}),
-		offer: parsed, reorder: d.Reorder, pliInterval: d.PLIInterval, rtcpSSRC: rand.Uint32(),
+		offer: parsed, ingest: d.Ingest, rtcpSSRC: rand.Uint32(),
 	}
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 
@@ -183,40 +179,6 @@ func (s *Session) Close(reason error) {
 	})
 }
 
-// RequestKeyframe asks for a keyframe on every video track (hub.Publisher):
-// a PLI, or a FIR where the publisher offered "ccm fir" but not "nack pli".
-// The hub rate-limits the calls.
-func (s *Session) RequestKeyframe() { s.requestKeyframes(-1) }
-
-// RequestTrackKeyframe asks for a keyframe on one track, a simulcast
-// layer (hub.TrackKeyframer): only its SSRC gets the PLI or FIR.
-func (s *Session) RequestTrackKeyframe(track int) { s.requestKeyframes(track) }
-
-// requestKeyframes asks the video track with hub index track for a
-// keyframe, or every video track if track is -1.
-func (s *Session) requestKeyframes(track int) {
-	s.mu.Lock()
-	pkts := make([]rtcp.Packet, 0, len(s.video))
-	for _, v := range s.video {
-		if track >= 0 && v.track != track {
-			continue
-		}
-		if v.fir {
-			// RFC 5104 §4.3.1: the FCI names the SSRC and a sequence
-			// number that changes with each new request.
-			s.firSeq++
-			pkts = append(pkts, &rtcp.FullIntraRequest{SenderSSRC: s.rtcpSSRC, FIR: []rtcp.FIREntry{{SSRC: v.ssrc, SequenceNumber: s.firSeq}}})
-			continue
-		}
-		pkts = append(pkts, &rtcp.PictureLossIndication{SenderSSRC: s.rtcpSSRC, MediaSSRC: v.ssrc})
-	}
-	closed := s.closed
-	s.mu.Unlock()
-	if len(pkts) > 0 && !closed {
-		_ = s.pc.WriteRTCP(pkts)
-	}
-}
-
 func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	fb := s.feedback(t, rcv)
 	s.mu.Lock()
@@ -235,40 +197,44 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	} else {
 		idx = s.stream.AddTrack(c)
 	}
-	if t.Kind() == webrtc.RTPCodecTypeVideo {
-		s.mu.Lock()
-		s.video = append(s.video, videoSource{track: idx, ssrc: uint32(t.SSRC()), fir: fb.FIR && !fb.PLI})
-		s.mu.Unlock()
-	}
 	s.log.Info("publisher track", "kind", t.Kind().String(), "codec", c.String(), "ssrc", uint32(t.SSRC()), "rid", t.RID(), "rtx", t.HasRTX())
+	in := ingest.NewTrack(s.ingest, ingest.TrackConfig{
+		Index: idx, Codec: c, SSRC: uint32(t.SSRC()), NACK: fb.NACK, FIR: fb.FIR && !fb.PLI,
+		RTCP: s.writeRTCP, SenderSSRC: s.rtcpSSRC,
+		Late: s.stats.Late, Duplicate: s.stats.Duplicated, Unrecovered: s.stats.Unrecovered,
+	}, s.stream)
+	s.tracks.Add(in)
+	read := rcv.Read
+	if rid := t.RID(); rid != "" {
+		read = func(b []byte) (int, interceptor.Attributes, error) { return rcv.ReadSimulcast(b, rid) }
+	}
 	go func() {
 		defer s.readers.Done()
-		ReadSenderReports(s.stream, rcv, t.RID(), uint32(t.SSRC()), idx)
+		in.ReadRTCP(read)
 	}()
-	cfg := ingestConfig{
-		track: idx, codec: c, reorder: s.reorder, pliInterval: s.pliInterval,
-		late: s.stats.Late, dup: s.stats.Duplicated,
-	}
-	if fb.NACK {
-		ssrc := uint32(t.SSRC())
-		cfg.nack = func(seqs []uint16) {
-			_ = s.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{
-				SenderSSRC: s.rtcpSSRC, MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs),
-			}})
-		}
-	}
-	if t.Kind() == webrtc.RTPCodecTypeVideo {
+	if in.Video() {
 		s.stream.RequestTrackKeyframe(idx)
 	}
-	s.read(t, newIngest(cfg, s.stream))
+	in.ReadFrom(t)
 }
 
-// videoSource is a video track's hub index, SSRC and how it wants keyframe
-// requests.
-type videoSource struct {
-	track int
-	ssrc  uint32
-	fir   bool
+// RequestKeyframe asks for a keyframe on every video track (hub.Publisher).
+// The hub rate-limits the calls.
+func (s *Session) RequestKeyframe() { s.tracks.RequestKeyframe() }
+
+// RequestTrackKeyframe asks for a keyframe on one track, a simulcast
+// layer (hub.TrackKeyframer): only its SSRC gets the PLI or FIR.
+func (s *Session) RequestTrackKeyframe(track int) { s.tracks.RequestTrackKeyframe(track) }
+
+// writeRTCP sends feedback to the publisher unless the session is closed.
+func (s *Session) writeRTCP(pkts []rtcp.Packet) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return rtc.ErrClosed
+	}
+	return s.pc.WriteRTCP(pkts)
 }
 
 // midOf is the mid of the receiver's transceiver.
@@ -290,141 +256,6 @@ func (s *Session) feedback(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) rtc.F
 		}
 	}
 	return rtc.Feedback{}
-}
-
-// read moves RTP from one remote track through its ingest (reorder window,
-// NACKs, keyframe requests) into the ring until the track ends.
-func (s *Session) read(t *webrtc.TrackRemote, in *ingest) {
-	ReadTrack(t, in.cfg.track, in.wake, in.tick, in.push)
-}
-
-// ReadTrack reads a remote track's RTP into hub packets for ring track
-// idx until the track ends; publishers' sessions and the cluster's edge
-// pulls both use it. Each packet gets its own payload buffer: the ring
-// shares it with every viewer, so it can never be reused. push gets every
-// packet in arrival order, with a nil packet for padding only (a bandwidth
-// probe: it takes a sequence number but carries nothing to forward).
-//
-// wake says when the caller needs control even if no packet comes (a
-// reorder window's next deadline; false for no deadline), and tick runs
-// then. pion hands out RTX repairs only from inside Read, before it waits
-// for a media packet: a repair that arrives while Read waits stays queued
-// until the next media packet or the deadline. So when the deadline
-// passes, one more Read with a deadline already past collects queued
-// repairs before tick gives anything up.
-func ReadTrack(t *webrtc.TrackRemote, idx int, wake func() (time.Time, bool), tick func(now time.Time), push func(seq uint16, p *hub.Packet, now time.Time)) {
-	buf := make([]byte, 1500)
-	var h rtp.Header
-	var slab packetSlab
-	var armed time.Time // the read deadline set; zero for none
-	polled := false
-	for {
-		dl, _ := wake()
-		if polled {
-			dl = pastDeadline
-		}
-		if !dl.Equal(armed) {
-			_ = t.SetReadDeadline(dl)
-			armed = dl
-		}
-		n, _, err := t.Read(buf)
-		now := time.Now()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if polled = !polled; !polled {
-					tick(now)
-				}
-				continue
-			}
-			return
-		}
-		polled = false
-		hl, err := h.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		end := n
-		if h.Padding && n > hl {
-			end -= int(buf[n-1])
-		}
-		if end <= hl {
-			push(h.SequenceNumber, nil, now)
-			continue
-		}
-		p := slab.packet(buf[hl:end])
-		p.Track = idx
-		p.Marker = h.Marker
-		p.PayloadType = h.PayloadType
-		p.SequenceNumber = h.SequenceNumber
-		p.Timestamp = h.Timestamp
-		push(h.SequenceNumber, p, now)
-	}
-}
-
-// packetSlab hands out packets and payload copies carved from larger
-// blocks: one allocation per slabPackets packets and per slabBytes of
-// payload, not two per packet. A block lives as long as any packet in it
-// (in the ring, the GOP cache, a recorder's queue), which the ring's
-// first-in first-out order keeps to about one block more than the packets
-// held. Packets and payloads are never reused.
-type packetSlab struct {
-	pkts []hub.Packet
-	data []byte
-}
-
-const (
-	slabPackets = 64
-	slabBytes   = 64 << 10
-)
-
-// packet returns a new packet holding a copy of payload.
-func (s *packetSlab) packet(payload []byte) *hub.Packet {
-	if len(s.pkts) == 0 {
-		s.pkts = make([]hub.Packet, slabPackets)
-	}
-	p := &s.pkts[0]
-	s.pkts = s.pkts[1:]
-	n := len(payload)
-	if len(s.data) < n {
-		s.data = make([]byte, max(slabBytes, n))
-	}
-	p.Payload = s.data[:n:n] // full: an append copies instead of writing into the next payload
-	s.data = s.data[n:]
-	copy(p.Payload, payload)
-	return p
-}
-
-// pastDeadline makes a Read return at once unless something is queued.
-var pastDeadline = time.Unix(1, 0)
-
-// ReadSenderReports keeps a received track's newest RTCP sender report in
-// the stream, which maps its RTP clock to the sender's wall clock (RFC 3550
-// §6.4.1) for A/V sync downstream. It also drains the receiver's RTCP,
-// which pion's interceptors need. rid names a simulcast layer, "" for
-// none. It ends when the track does. Publishers' sessions and the
-// cluster's edge pulls both use it.
-func ReadSenderReports(st *hub.Stream, rcv *webrtc.RTPReceiver, rid string, ssrc uint32, idx int) {
-	buf := make([]byte, 1500)
-	read := rcv.Read
-	if rid != "" {
-		read = func(b []byte) (int, interceptor.Attributes, error) { return rcv.ReadSimulcast(b, rid) }
-	}
-	for {
-		n, _, err := read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
-				st.SetSenderReport(idx, sr.NTPTime, sr.RTPTime)
-			}
-		}
-	}
 }
 
 // PeerConnection is the session's pion PeerConnection, for trickle ICE and

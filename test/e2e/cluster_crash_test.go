@@ -48,6 +48,7 @@ func startClusterProc(t *testing.T, bin, redis, id string) *clusterProc {
 		"-webrtc.udp_port", "0",
 		"-rtmp.listen", "127.0.0.1:0", "-srt.listen", "127.0.0.1:0",
 		"-webrtc.listen_ips", "127.0.0.1",
+		"-rtsp.listen", "127.0.0.1:0", "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
 		"-stream.reconnect_grace", "15s",
 		"-cluster.redis", redis,
 		"-cluster.node_id", id,

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/cluster/redistest"
 	"github.com/sluice-media/sluice/internal/config"
-	"github.com/sluice-media/sluice/internal/server"
 )
 
 const (
@@ -28,66 +26,26 @@ const (
 	clusterTTL      = time.Second
 )
 
-// clusterNode is one sluice of a test cluster; close stops it early (a
-// node dying), and the test's cleanup stops it otherwise.
-type clusterNode struct {
-	id    string
-	base  string
-	srv   *server.Server
-	close func()
-}
-
 // startClusterNode runs a sluice on loopback in the cluster on redis, with
 // leases of clusterTTL and viewer auth on (tokens for publishing, deny
 // otherwise), so that node-to-node pulls must use the cluster secret.
-func startClusterNode(t *testing.T, redis, id string, tweak func(*config.Config)) *clusterNode {
+func startClusterNode(t *testing.T, redis, id string, tweak func(*config.Config)) *node {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.WebRTC.UDPPort = 0
-	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
-	cfg.Stream.ReconnectGrace = 10 * time.Second
-	cfg.Cluster = config.Cluster{Redis: redis, NodeID: id, Secret: clusterSecret, LeaseTTL: clusterTTL, Linger: 500 * time.Millisecond}
-	cfg.Auth = auth.Config{Default: auth.ModeDeny, Rules: []auth.RuleConfig{
-		{Mode: auth.ModeStatic, Tokens: []auth.StaticToken{{Token: clusterPubToken}}},
-	}}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	w := &testLogWriter{t: t}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test_node", id)
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &clusterNode{id: id, base: "http://" + srv.HTTPAddr().String(), srv: srv}
-	n.close = sync.OnceFunc(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("node %s Close: %v", id, err)
+	return startNode(t, func(cfg *config.Config) {
+		cfg.Stream.ReconnectGrace = 10 * time.Second
+		cfg.Cluster = config.Cluster{Redis: redis, NodeID: id, Secret: clusterSecret, LeaseTTL: clusterTTL, Linger: 500 * time.Millisecond}
+		cfg.Auth = auth.Config{Default: auth.ModeDeny, Rules: []auth.RuleConfig{
+			{Mode: auth.ModeStatic, Tokens: []auth.StaticToken{{Token: clusterPubToken}}},
+		}}
+		if tweak != nil {
+			tweak(cfg)
 		}
-		w.stop()
-	})
-	t.Cleanup(n.close)
-	return n
-}
-
-// waitSessions waits until the node holds n sessions (publishers, viewers
-// and other nodes' pulls).
-func (n *clusterNode) waitSessions(t *testing.T, want int, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for n.srv.Sessions() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s holds %d sessions, want %d", n.id, n.srv.Sessions(), want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}, nodeOptions{id: id})
 }
 
 // waitClusterMetrics scrapes the node's /metrics until every series in
 // want has exactly its value and every one in atLeast at least its own.
-func (n *clusterNode) waitClusterMetrics(t *testing.T, what string, want, atLeast map[string]float64) {
+func (n *node) waitClusterMetrics(t *testing.T, what string, want, atLeast map[string]float64) {
 	t.Helper()
 	waitMetrics(t, n.base, "node "+n.id+": "+what, func(s metricSamples) bool {
 		for k, v := range want {
@@ -204,7 +162,7 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 	// the edges have.
 	a.waitSessions(t, 3, 5*time.Second)
 	a.waitClusterMetrics(t, "origin", map[string]float64{"sluice_cluster_owned_streams": 1, "sluice_cluster_edge_pulls": 0}, nil)
-	for _, n := range []*clusterNode{b, c} {
+	for _, n := range []*node{b, c} {
 		n.waitClusterMetrics(t, "edge", map[string]float64{"sluice_cluster_owned_streams": 0, "sluice_cluster_edge_pulls": 1,
 			"sluice_cluster_owner_moves_total": 0}, map[string]float64{"sluice_cluster_pulls_started_total": 1})
 	}
@@ -289,7 +247,7 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 func TestClusterOwnershipRace(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	redisAddr := redistest.Start(t)
-	nodes := []*clusterNode{startClusterNode(t, redisAddr, "a", nil), startClusterNode(t, redisAddr, "b", nil)}
+	nodes := []*node{startClusterNode(t, redisAddr, "a", nil), startClusterNode(t, redisAddr, "b", nil)}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	pubs := make([]*client.Publisher, 2)
@@ -440,7 +398,7 @@ func TestClusterPublisherMoves(t *testing.T) {
 	<-fa.sentAU(1)
 
 	viewers := map[string]*client.Viewer{}
-	for name, n := range map[string]*clusterNode{"A": a, "B": b} {
+	for name, n := range map[string]*node{"A": a, "B": b} {
 		v, err := client.View(ctx, n.base+"/whep/mv", client.ViewOptions{})
 		if err != nil {
 			t.Fatalf("viewer on %s: %v", name, err)

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -23,69 +22,21 @@ import (
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/config"
-	"github.com/sluice-media/sluice/internal/server"
 )
-
-// edgeServer is a running server with its base URL (http:// or https://).
-type edgeServer struct {
-	*server.Server
-	base string
-}
 
 // startEdgeServer is startServer that also returns the *server.Server, for
 // tests that look at its session count, and serves https:// when tweak sets
 // a TLS certificate.
-func startEdgeServer(t testing.TB, tweak func(*config.Config)) *edgeServer {
+func startEdgeServer(t testing.TB, tweak func(*config.Config)) *node {
 	t.Helper()
-	return newEdgeServer(t, tweak, false)
+	return startNode(t, tweak, nodeOptions{})
 }
 
 // newEdgeServer starts the server; quiet discards its log (fuzzing, where
 // every input is a logged refusal and the log would go to a *testing.F).
-func newEdgeServer(t testing.TB, tweak func(*config.Config), quiet bool) *edgeServer {
+func newEdgeServer(t testing.TB, tweak func(*config.Config), quiet bool) *node {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.WebRTC.UDPPort = 0
-	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	w := &testLogWriter{t: t}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if quiet {
-		w.stop()
-		log = slog.New(slog.DiscardHandler)
-	}
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("server Close: %v", err)
-		}
-		w.stop()
-	})
-	scheme := "http://"
-	if cfg.HTTP.TLSCert != "" {
-		scheme = "https://"
-	}
-	return &edgeServer{Server: srv, base: scheme + srv.HTTPAddr().String()}
-}
-
-// waitSessions waits until the server holds n sessions: sessions end on
-// pion's goroutines, shortly after the request that ended them.
-func (s *edgeServer) waitSessions(t testing.TB, n int, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for s.Sessions() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("server holds %d sessions after %v, want %d", s.Sessions(), d, n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a counter: no event to wait on
-	}
+	return startNode(t, tweak, nodeOptions{quiet: quiet})
 }
 
 // response is what send got back.

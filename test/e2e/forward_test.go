@@ -38,6 +38,7 @@ func (ts *targetServer) start() {
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.RTMP.Listen, cfg.SRT.Listen = ts.rtmp, ts.srt
+	cfg.RTSP = config.RTSP{Listen: "127.0.0.1:0"}
 	cfg.WebRTC.UDPPort = 0
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
 	w := &testLogWriter{t: ts.t}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/config"
-	"github.com/sluice-media/sluice/internal/server"
 )
 
 // clipPath is a 3 s, 25 fps, constrained baseline clip with an IDR every 25
@@ -49,34 +47,10 @@ func loadClip(t testing.TB) [][][]byte {
 
 // startServer runs a server on loopback with OS-picked ports and returns its
 // base URL. tweak, if not nil, changes the configuration first. The server is
-// closed when the test ends.
+// closed when the test ends, in under 5 s.
 func startServer(t testing.TB, tweak func(*config.Config)) string {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.WebRTC.UDPPort = 0
-	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	w := &testLogWriter{t: t}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		start := time.Now()
-		if err := srv.Close(); err != nil {
-			t.Errorf("server Close: %v", err)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("server Close took %v, want under 5 s", d)
-		}
-		w.stop()
-	})
-	return "http://" + srv.HTTPAddr().String()
+	return startNode(t, tweak, nodeOptions{closeWithin: 5 * time.Second}).base
 }
 
 // testLogWriter sends the server's log to t.Log until stop, so that a

@@ -14,7 +14,7 @@ import (
 )
 
 // srtURL is the srt:// URL of the server with a stream id.
-func srtURL(srv *edgeServer, streamID string, extra string) string {
+func srtURL(srv *node, streamID string, extra string) string {
 	return "srt://" + srv.SRTAddr().String() + "?streamid=" + streamID + "&latency=120000" + extra
 }
 

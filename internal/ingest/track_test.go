@@ -1,9 +1,13 @@
-package whip
+package ingest
 
 import (
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
@@ -20,6 +24,7 @@ type fakeSink struct {
 func (f *fakeSink) Write(p *hub.Packet)                   { f.seqs = append(f.seqs, p.SequenceNumber) }
 func (f *fakeSink) RequestTrackKeyframe(int) bool         { f.keyframes++; return true }
 func (f *fakeSink) SetVideoInfo(_ int, i media.VideoInfo) { f.info = append(f.info, i) }
+func (f *fakeSink) SetSenderReport(int, uint64, uint32)   {}
 
 type countInc struct{ n int }
 
@@ -41,16 +46,26 @@ func pkt(seq uint16, payload []byte) *hub.Packet {
 
 type nackLog struct{ sent [][]uint16 }
 
-func (n *nackLog) send(seqs []uint16) { n.sent = append(n.sent, slices.Clone(seqs)) }
+// send is a track's RTCP path that keeps the sequence numbers NACKed.
+func (n *nackLog) send(pkts []rtcp.Packet) error {
+	for _, p := range pkts {
+		if nack, ok := p.(*rtcp.TransportLayerNack); ok {
+			var seqs []uint16
+			for _, pair := range nack.Nacks {
+				seqs = append(seqs, pair.PacketList()...)
+			}
+			n.sent = append(n.sent, seqs)
+		}
+	}
+	return nil
+}
 
 func TestIngestNACKAndGiveUp(t *testing.T) {
 	out := &fakeSink{}
 	nacks := &nackLog{}
 	late := &countInc{}
-	in := newIngest(ingestConfig{
-		codec: h264Codec, reorder: reorder.Config{MaxDelay: 100 * time.Millisecond},
-		nack: nacks.send, late: late,
-	}, out)
+	in := NewTrack(Options{Reorder: reorder.Config{MaxDelay: 100 * time.Millisecond}},
+		TrackConfig{Codec: h264Codec, NACK: true, RTCP: nacks.send, Late: late}, out)
 	if in.nackRetry != 25*time.Millisecond {
 		t.Fatalf("NACK retry %v, want a quarter of the window", in.nackRetry)
 	}
@@ -94,7 +109,7 @@ func TestIngestNACKAndGiveUp(t *testing.T) {
 
 func TestIngestAudioLossAsksNothing(t *testing.T) {
 	out := &fakeSink{}
-	in := newIngest(ingestConfig{codec: opusCodec}, out)
+	in := NewTrack(Options{}, TrackConfig{Codec: opusCodec}, out)
 	in.push(1, pkt(1, []byte{1}), ms(0))
 	in.push(3, pkt(3, []byte{3}), ms(20))
 	in.tick(ms(120))
@@ -106,7 +121,7 @@ func TestIngestAudioLossAsksNothing(t *testing.T) {
 func TestIngestPaddingFillsTheSequence(t *testing.T) {
 	out := &fakeSink{}
 	nacks := &nackLog{}
-	in := newIngest(ingestConfig{codec: h264Codec, nack: nacks.send}, out)
+	in := NewTrack(Options{}, TrackConfig{Codec: h264Codec, NACK: true, RTCP: nacks.send}, out)
 	in.push(1, pkt(1, pSlice), ms(0))
 	in.push(2, nil, ms(1)) // padding
 	in.push(3, pkt(3, pSlice), ms(2))
@@ -122,7 +137,7 @@ func TestIngestPaddingFillsTheSequence(t *testing.T) {
 
 func TestIngestPeriodicKeyframeRequest(t *testing.T) {
 	out := &fakeSink{}
-	in := newIngest(ingestConfig{codec: h264Codec, pliInterval: 2 * time.Second}, out)
+	in := NewTrack(Options{PLIInterval: 2 * time.Second}, TrackConfig{Codec: h264Codec}, out)
 	seq := uint16(0)
 	send := func(at int, payload []byte) {
 		seq++
@@ -155,7 +170,7 @@ func TestIngestPeriodicKeyframeRequest(t *testing.T) {
 
 func TestIngestPeriodicOffByDefault(t *testing.T) {
 	out := &fakeSink{}
-	in := newIngest(ingestConfig{codec: h264Codec}, out)
+	in := NewTrack(Options{}, TrackConfig{Codec: h264Codec}, out)
 	for i := range 1000 {
 		in.push(uint16(i), pkt(uint16(i), pSlice), ms(i*40))
 	}
@@ -166,7 +181,7 @@ func TestIngestPeriodicOffByDefault(t *testing.T) {
 
 func TestIngestVideoInfo(t *testing.T) {
 	out := &fakeSink{}
-	in := newIngest(ingestConfig{codec: h264Codec}, out)
+	in := NewTrack(Options{}, TrackConfig{Codec: h264Codec}, out)
 	sps := []byte{0x67, 0x42, 0xc0, 0x1f, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0c, 0x83, 0xc6, 0x0c, 0xa8}
 	in.push(1, pkt(1, sps), ms(0))
 	in.push(2, pkt(2, sps), ms(1))
@@ -175,3 +190,64 @@ func TestIngestVideoInfo(t *testing.T) {
 		t.Fatalf("info %+v, want once %+v", out.info, want)
 	}
 }
+
+// TestWriteRTPGivesUpOnTime: a push-mode track (WriteRTP, as RTSP sessions
+// feed it) gives a gap up by its timer when no packet follows, NACKs it
+// before, copies payloads, and drops what comes after Close.
+func TestWriteRTPGivesUpOnTime(t *testing.T) {
+	out := &lockedSink{}
+	nacks := &nackLog{}
+	in := NewTrack(Options{Reorder: reorder.Config{MaxDelay: 30 * time.Millisecond}},
+		TrackConfig{Codec: opusCodec, NACK: true, RTCP: func(p []rtcp.Packet) error {
+			out.mu.Lock()
+			defer out.mu.Unlock()
+			return nacks.send(p)
+		}}, out)
+	payload := []byte{1, 2, 3}
+	in.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: 1, SSRC: 7}, Payload: payload})
+	payload[0] = 9 // the ring has its own copy
+	in.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: 3, SSRC: 7}, Payload: []byte{3}})
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		out.mu.Lock()
+		n := len(out.seqs)
+		out.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("packet 3 not released after the gap's deadline: %v", out.seqs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	in.Close()
+	in.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: 4, SSRC: 7}, Payload: []byte{4}})
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if !slices.Equal(out.seqs, []uint16{1, 3}) || out.first[0] != 1 {
+		t.Fatalf("written %v (first payload byte %d), want [1 3] from 1", out.seqs, out.first[0])
+	}
+	if len(nacks.sent) == 0 || !slices.Equal(nacks.sent[0], []uint16{2}) {
+		t.Fatalf("NACKs %v, want 2 asked for", nacks.sent)
+	}
+	if s := in.Stats(); s.Unrecovered != 1 {
+		t.Fatalf("unrecovered %d, want 1", s.Unrecovered)
+	}
+}
+
+// lockedSink is a fakeSink for a track whose timer writes concurrently.
+type lockedSink struct {
+	mu    sync.Mutex
+	seqs  []uint16
+	first []byte
+}
+
+func (f *lockedSink) Write(p *hub.Packet) {
+	f.mu.Lock()
+	f.seqs = append(f.seqs, p.SequenceNumber)
+	f.first = append(f.first, p.Payload[0])
+	f.mu.Unlock()
+}
+func (f *lockedSink) RequestTrackKeyframe(int) bool       { return true }
+func (f *lockedSink) SetVideoInfo(int, media.VideoInfo)   {}
+func (f *lockedSink) SetSenderReport(int, uint64, uint32) {}

@@ -1,4 +1,4 @@
-package whip
+package ingest
 
 import (
 	"bytes"

@@ -1,0 +1,149 @@
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/pion/rtp"
+
+	"github.com/sluice-media/sluice/internal/hub"
+)
+
+// A reader is one RTSP client playing a hub stream. Its packets come from
+// a cursor of its own in the stream's ring, like a WHEP viewer's: it joins
+// at the newest cached keyframe, and skips to the newest keyframe when it
+// falls behind (its gortsplib write queue is full). The payload bytes are
+// the publisher's; the header is the reader's own: SSRC (its own
+// gortsplib.ServerStream's), payload type from its SDP, sequence numbers
+// and timestamps shifted by offsets that start at random values and go on
+// without a gap across skips (RFC 3550 §5.1).
+//
+// gortsplib sends the RTCP sender reports from the (RTP timestamp, NTP)
+// pair of each packet; the NTP time is the publisher's wall clock from its
+// own sender reports (hub.Stream.WallClock), so players keep the
+// publisher's audio/video alignment.
+type reader struct {
+	ss     *gortsplib.ServerSession
+	st     *hub.Stream
+	cursor *hub.Cursor
+	medias []*description.Media // by media index
+	media  []int                // by hub track: media index, -1 if not taken
+	out    []outState           // by media index
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	drops  atomic.Uint64 // skips because the client's write queue was full
+}
+
+// outState is one media's header rewriting; owned by the reader's
+// goroutine.
+type outState struct {
+	clock    uint32
+	pt       uint8
+	started  bool
+	seqDelta uint16
+	tsDelta  uint32
+	lastSeq  uint16
+	// The NTP time of packets before the first publisher sender report:
+	// the arrival of the first packet, advanced by RTP time.
+	anchorTS   uint32
+	anchorWall time.Time
+}
+
+func newReader(ss *gortsplib.ServerSession, st *hub.Stream, cursor *hub.Cursor, desc *description.Session, take []int) *reader {
+	r := &reader{ss: ss, st: st, cursor: cursor, medias: desc.Medias, out: make([]outState, len(desc.Medias))}
+	n := 0
+	for _, t := range take {
+		n = max(n, t+1)
+	}
+	r.media = make([]int, n)
+	for i := range r.media {
+		r.media[i] = -1
+	}
+	for i, t := range take {
+		r.media[t] = i
+		f := desc.Medias[i].Formats[0]
+		r.out[i].clock = uint32(f.ClockRate())
+		r.out[i].pt = f.PayloadType()
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// start begins forwarding at the newest cached keyframe.
+func (r *reader) start() {
+	r.cursor.SeekKeyframe()
+	r.wg.Go(r.run)
+}
+
+// close stops forwarding, waits for the goroutine and releases the
+// cursor. It is idempotent.
+func (r *reader) close() {
+	r.cancel()
+	r.wg.Wait()
+	r.cursor.Close()
+}
+
+func (r *reader) run() {
+	var pkt rtp.Packet
+	for {
+		p, restart, err := r.cursor.Next(r.ctx)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				// The publisher left for good: end the client's session
+				// (its TEARDOWN-less end; RTSP has no "stream ended").
+				r.ss.Close()
+			}
+			return
+		}
+		if p.Track >= len(r.media) || r.media[p.Track] < 0 {
+			continue
+		}
+		i := r.media[p.Track]
+		o := &r.out[i]
+		switch {
+		case !o.started:
+			o.started = true
+			o.seqDelta = uint16(rand.Uint32()) - p.SequenceNumber
+			o.tsDelta = rand.Uint32()
+			o.anchorTS, o.anchorWall = p.Timestamp, time.Unix(0, p.Arrived)
+		case restart:
+			o.seqDelta = o.lastSeq + 1 - p.SequenceNumber
+		}
+		pkt.Header = rtp.Header{
+			Version:        2,
+			Marker:         p.Marker,
+			PayloadType:    o.pt,
+			SequenceNumber: p.SequenceNumber + o.seqDelta,
+			Timestamp:      p.Timestamp + o.tsDelta,
+		}
+		pkt.Payload = p.Payload
+		o.lastSeq = pkt.SequenceNumber
+		err = r.ss.WritePacketRTPWithNTP(r.medias[i], &pkt, r.ntp(p, o))
+		var full liberrors.ErrServerWriteQueueFull
+		if errors.As(err, &full) {
+			// The client does not keep up: go on at the newest keyframe
+			// rather than feed it a stale queue.
+			r.drops.Add(1)
+			r.cursor.SeekKeyframe()
+		}
+	}
+}
+
+// ntp is the wall-clock time of a packet: the publisher's, from its sender
+// reports, else from the first packet's arrival.
+func (r *reader) ntp(p *hub.Packet, o *outState) time.Time {
+	if t, ok := r.st.WallClock(p.Track, p.Timestamp); ok {
+		return t
+	}
+	d := int64(int32(p.Timestamp-o.anchorTS)) * int64(time.Second) / int64(max(o.clock, 1))
+	return o.anchorWall.Add(time.Duration(d))
+}

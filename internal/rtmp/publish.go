@@ -12,7 +12,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 
-	ingest "github.com/sluice-media/sluice/internal/framestub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 )
 
@@ -97,9 +97,9 @@ func mapTracks(in []*gortmplib.Track, log *slog.Logger) []inTrack {
 		case *codecs.H265:
 			out = append(out, inTrack{t: t, codec: ingest.H265Codec(c.VPS, c.SPS, c.PPS), ps: [][]byte{c.VPS, c.SPS, c.PPS}})
 		case *codecs.AV1:
-			out = append(out, inTrack{t: t, codec: media.Codec{MimeType: "video/AV1", ClockRate: 90000}})
+			out = append(out, inTrack{t: t, codec: ingest.AV1Codec()})
 		case *codecs.VP9:
-			out = append(out, inTrack{t: t, codec: media.Codec{MimeType: "video/VP9", ClockRate: 90000}})
+			out = append(out, inTrack{t: t, codec: ingest.VP9Codec()})
 		case *codecs.MPEG4Audio:
 			if c.Config == nil {
 				log.Warn("rtmp track left out: AAC without a config")

@@ -17,8 +17,8 @@ import (
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	gosrt "github.com/datarhei/gosrt"
 
-	ingest "github.com/sluice-media/sluice/internal/framestub"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 )
 

@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
 )
@@ -38,6 +39,8 @@ func (s *Server) play(nc net.Conn, sc *gortmplib.ServerConn, name string, log *s
 	}
 	defer sub.Close()
 	log.Info("rtmp playing")
+	s.event(events.ViewerJoined, name, nc, nil)
+	defer s.event(events.ViewerLeft, name, nc, nil)
 	err = Send(ctx, sub, sc, nc, s.cfg.WriteTimeout)
 	if errors.Is(err, hub.ErrEnded) || s.ctx.Err() != nil {
 		return nil

@@ -3,6 +3,7 @@ package rtmp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 )
@@ -74,13 +76,16 @@ func (s *Server) publish(nc net.Conn, sc *gortmplib.ServerConn, name string, log
 		onData(r, t.t, ft)
 	}
 	log.Info("rtmp publishing", "tracks", describe(codecList))
+	s.event(events.StreamPublished, name, nc, nil)
 	_ = nc.SetWriteDeadline(time.Time{})
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		if err := r.Read(); err != nil {
-			if s.ctx.Err() != nil {
+			if s.ctx.Err() != nil || errors.Is(err, io.EOF) {
+				s.event(events.StreamUnpublished, name, nc, nil)
 				return nil
 			}
+			s.event(events.StreamUnpublished, name, nc, err)
 			return err
 		}
 	}

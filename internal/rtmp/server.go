@@ -25,6 +25,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
@@ -49,8 +50,13 @@ type Config struct {
 	// Transcode configures the Opus→AAC transcoder for players of a
 	// WebRTC-published stream.
 	Transcode transcode.Config
+	Events    Events // nil: none
 	Log       *slog.Logger
 }
+
+// Events takes the stream.published/unpublished and viewer.joined/left
+// events of RTMP sessions (an *events.Bus).
+type Events interface{ Publish(events.Event) }
 
 // Admit takes a place for a session from ip under the server's session
 // limits, or says which limit refuses it; release gives it back.
@@ -250,6 +256,19 @@ func (s *Server) serveConn(nc net.Conn, log *slog.Logger) error {
 		return s.publish(nc, sc, name, log)
 	}
 	return s.play(nc, sc, name, log)
+}
+
+// event announces a session's start or end (session: "rtmp-" and the
+// client's address).
+func (s *Server) event(k events.Kind, stream string, nc net.Conn, reason error) {
+	if s.cfg.Events == nil {
+		return
+	}
+	e := events.Event{Kind: k, Stream: stream, Session: "rtmp-" + nc.RemoteAddr().String(), Remote: nc.RemoteAddr().String()}
+	if reason != nil {
+		e.Reason = reason.Error()
+	}
+	s.cfg.Events.Publish(e)
 }
 
 func remoteIP(a net.Addr) netip.Addr {

@@ -28,7 +28,7 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 		r, err := rtmp.New(rtmp.Config{
 			Listen: cfg.RTMP.Listen, TLSListen: cfg.RTMP.TLSListen, TLS: tlsCfg,
 			HandshakeTimeout: cfg.RTMP.HandshakeTimeout, ReadTimeout: cfg.RTMP.ReadTimeout, WriteTimeout: cfg.RTMP.WriteTimeout,
-			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Log: s.log,
+			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Events: s.bus, Log: s.log,
 		})
 		if err != nil {
 			return err
@@ -40,7 +40,7 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 		r, err := srt.New(srt.Config{
 			Listen: cfg.SRT.Listen, Passphrase: cfg.SRT.Passphrase, Latency: cfg.SRT.Latency,
 			HandshakeTimeout: cfg.SRT.HandshakeTimeout, ReadTimeout: cfg.SRT.ReadTimeout, WriteTimeout: cfg.SRT.WriteTimeout,
-			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Log: s.log,
+			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Events: s.bus, Log: s.log,
 		})
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
@@ -52,6 +53,8 @@ type tsPublisher struct {
 	tracks []*tsTrack
 	st     *hub.Stream
 	err    error // the publish failed: the connection ends
+
+	published func() // announces the stream
 }
 
 // publish takes the caller's MPEG-TS into the hub until it leaves.
@@ -63,7 +66,8 @@ func (s *Server) publish(conn gosrt.Conn, name string, log *slog.Logger) error {
 		return fmt.Errorf("MPEG-TS tables: %w", err)
 	}
 	rd.setTimeout(s.cfg.ReadTimeout)
-	p := &tsPublisher{srv: s, name: name, pub: &publisher{remote: conn.RemoteAddr().String()}, log: log}
+	p := &tsPublisher{srv: s, name: name, pub: &publisher{remote: conn.RemoteAddr().String()}, log: log,
+		published: func() { s.event(events.StreamPublished, name, conn, nil) }}
 	for _, t := range r.Tracks() {
 		if tt := p.addTrack(r, t); tt != nil {
 			p.tracks = append(p.tracks, tt)
@@ -80,6 +84,7 @@ func (s *Server) publish(conn gosrt.Conn, name string, log *slog.Logger) error {
 		}
 		if p.st != nil {
 			p.st.Detach(p.pub)
+			s.event(events.StreamUnpublished, name, conn, nil)
 		}
 	}()
 	p.tryPublish()
@@ -203,6 +208,7 @@ func (p *tsPublisher) tryPublish() {
 		names[i] = t.codec.Name()
 	}
 	p.log.Info("srt publishing", "tracks", strings.Join(names, "+"))
+	p.published()
 }
 
 func h264Params(au [][]byte) (media.Codec, [][]byte, bool) {

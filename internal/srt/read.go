@@ -14,6 +14,7 @@ import (
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
 )
@@ -47,6 +48,8 @@ func (s *Server) read(conn gosrt.Conn, st *hub.Stream, log *slog.Logger) error {
 	}
 	defer sub.Close()
 	log.Info("srt reading")
+	s.event(events.ViewerJoined, st.Name(), conn, nil)
+	defer s.event(events.ViewerLeft, st.Name(), conn, nil)
 	err = Send(ctx, sub, conn)
 	if errors.Is(err, hub.ErrEnded) || ctx.Err() != nil {
 		return nil

@@ -19,6 +19,7 @@ import (
 	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
@@ -44,8 +45,13 @@ type Config struct {
 	Taps      *tap.Pool
 	Admit     func(ip netip.Addr) (release func(), err error) // nil: no session limits
 	Transcode transcode.Config                                // Opus→AAC for readers of a WebRTC stream
+	Events    Events                                          // nil: none
 	Log       *slog.Logger
 }
+
+// Events takes the stream.published/unpublished and viewer.joined/left
+// events of SRT sessions (an *events.Bus).
+type Events interface{ Publish(events.Event) }
 
 func (c *Config) defaults() {
 	if c.Latency <= 0 {
@@ -255,6 +261,19 @@ func (s *Server) untrack(c gosrt.Conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	_ = c.Close()
+}
+
+// event announces a session's start or end (session: "srt-" and the
+// caller's socket id).
+func (s *Server) event(k events.Kind, stream string, c gosrt.Conn, reason error) {
+	if s.cfg.Events == nil {
+		return
+	}
+	e := events.Event{Kind: k, Stream: stream, Session: fmt.Sprintf("srt-%08x", c.SocketId()), Remote: c.RemoteAddr().String()}
+	if reason != nil {
+		e.Reason = reason.Error()
+	}
+	s.cfg.Events.Publish(e)
 }
 
 func remoteIP(a net.Addr) netip.Addr {

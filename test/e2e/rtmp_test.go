@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 )
 
@@ -130,9 +131,27 @@ func countFrames(t *testing.T, url string, secs int, extra ...string) int {
 	return n
 }
 
+// waitEvent waits for an event of that kind and stream on sub.
+func waitEvent(t *testing.T, sub *events.Subscription, k events.Kind, stream string, d time.Duration) events.Event {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case e := <-sub.C:
+			if e.Kind == k && e.Stream == stream {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s event for %s within %v", k, stream, d)
+		}
+	}
+}
+
 func TestRTMPPublishToWHEP(t *testing.T) {
 	needTool(t, "ffmpeg")
 	srv := startEdgeServer(t, nil)
+	sub := srv.Events().Subscribe(64)
+	defer sub.Close()
 	ffmpegPublish(t, 6, "flv", "rtmp://"+srv.RTMPAddr().String()+"/live/obs")
 	st := waitStream(t, srv.Hub(), "obs", 10*time.Second)
 	var names []string
@@ -153,6 +172,11 @@ func TestRTMPPublishToWHEP(t *testing.T) {
 	if got := receiveAUs(v, 25, 5*time.Second); got < 25 {
 		t.Fatalf("viewer got %d access units in 5 s, want 25", got)
 	}
+	if e := waitEvent(t, sub, events.StreamPublished, "obs", time.Second); !strings.HasPrefix(e.Session, "rtmp-") {
+		t.Errorf("event %+v: want an rtmp- session", e)
+	}
+	// ffmpeg ends after 6 s: the publisher leaves.
+	waitEvent(t, sub, events.StreamUnpublished, "obs", 10*time.Second)
 }
 
 func TestRTMPPlay(t *testing.T) {

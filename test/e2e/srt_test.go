@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/client"
 	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/events"
 )
 
 // srtURL is the srt:// URL of the server with a stream id.
@@ -21,6 +22,8 @@ func srtURL(srv *node, streamID string, extra string) string {
 func TestSRTPublishToWHEP(t *testing.T) {
 	needTool(t, "ffmpeg")
 	srv := startEdgeServer(t, nil)
+	sub := srv.Events().Subscribe(64)
+	defer sub.Close()
 	ffmpegPublish(t, 6, "mpegts", srtURL(srv, "publish:cam", "&pkt_size=1316"))
 	st := waitStream(t, srv.Hub(), "cam", 10*time.Second)
 	var names []string
@@ -40,6 +43,8 @@ func TestSRTPublishToWHEP(t *testing.T) {
 	if got := receiveAUs(v, 25, 5*time.Second); got < 25 {
 		t.Fatalf("viewer got %d access units in 5 s, want 25", got)
 	}
+	waitEvent(t, sub, events.StreamPublished, "cam", time.Second)
+	waitEvent(t, sub, events.StreamUnpublished, "cam", 15*time.Second)
 }
 
 func TestSRTRead(t *testing.T) {

@@ -61,9 +61,9 @@ func parseTarget(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// redact shortens a target URL for logs and errors: the scheme, host and
-// first path element, without the stream key or query (which hold
-// secrets).
+// redact shortens a target URL for logs, errors and the API: the scheme,
+// host and path without its last element (the stream key) or the query
+// (which may hold a passphrase or token).
 func redact(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
@@ -74,9 +74,9 @@ func redact(s string) string {
 	}
 	out := u.Scheme + "://" + u.Host
 	if p := strings.Trim(u.Path, "/"); p != "" {
-		first, _, more := strings.Cut(p, "/")
-		out += "/" + first
-		if more {
+		if dir, _ := path.Split(p); dir != "" {
+			out += "/" + dir + "…"
+		} else {
 			out += "/…"
 		}
 	}

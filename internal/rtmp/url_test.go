@@ -46,3 +46,20 @@ func TestStreamOf(t *testing.T) {
 		t.Errorf("nil URL: %v", err)
 	}
 }
+
+// FuzzStreamOf: any URL gives a valid stream name or an error.
+func FuzzStreamOf(f *testing.F) {
+	for _, s := range []string{"rtmp://h/live/cam1?token=T", "rtmp://h/live?token=T/cam1", "rtmp://h/", "rtmp://h/a?/b?c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return
+		}
+		name, _, err := streamOf(u)
+		if err == nil && hub.CheckName(name) != nil {
+			t.Fatalf("%q gave invalid stream %q", raw, name)
+		}
+	})
+}

@@ -39,3 +39,17 @@ func TestParseStreamID(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseStreamID: any stream id parses or is refused, never panics,
+// and what parses names a valid stream.
+func FuzzParseStreamID(f *testing.F) {
+	for _, s := range []string{"publish:cam1", "read:cam1:tok", "#!::r=live,m=publish,t=x", "#!::m=request", "", ":", "#!::"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		id, err := parseStreamID(raw)
+		if err == nil && hub.CheckName(id.stream) != nil {
+			t.Fatalf("%q parsed to invalid stream %q", raw, id.stream)
+		}
+	})
+}

@@ -109,3 +109,69 @@ func TestRTMPClipToWHEP(t *testing.T) {
 		})
 	}
 }
+
+// TestRTMPReadH265: a WebRTC publisher's H265 is read over Enhanced RTMP
+// by a gortmplib player, whose access units are the clip's, in order.
+func TestRTMPReadH265(t *testing.T) {
+	clip := loadH265Clip(t)
+	srv := startEdgeServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, srv.base+"/whip/hevc", client.PublishOptions{H265: true, NoAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	// The clip four times at real-time pace (12 s at most: the player
+	// reads 2 s to find the tracks, then collects what it needs).
+	fed := make(chan struct{})
+	fctx, stop := context.WithCancel(ctx)
+	go func() {
+		defer close(fed)
+		start := time.Now()
+		for i := range 4 * len(clip) {
+			if err := pub.WriteH265(clip[i%len(clip)], time.Duration(i)*frameDuration); err != nil {
+				return
+			}
+			select {
+			case <-fctx.Done():
+				return
+			case <-time.After(time.Until(start.Add(time.Duration(i+1) * frameDuration))):
+			}
+		}
+	}()
+	defer func() { stop(); <-fed }()
+	waitStream(t, srv.Hub(), "hevc", 10*time.Second)
+
+	u, _ := url.Parse("rtmp://" + srv.RTMPAddr().String() + "/hevc")
+	conn := &gortmplib.Client{URL: u, Publish: false}
+	if err := conn.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stopRead := context.AfterFunc(ctx, conn.Close)
+	defer stopRead()
+	r := &gortmplib.Reader{Conn: conn}
+	if err := r.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	tracks := r.Tracks()
+	if len(tracks) != 1 {
+		t.Fatalf("player sees %d tracks, want 1", len(tracks))
+	}
+	if _, ok := tracks[0].Codec.(*codecs.H265); !ok {
+		t.Fatalf("player sees %T, want H265", tracks[0].Codec)
+	}
+	var got [][][]byte
+	r.OnDataH265(tracks[0], func(_, _ time.Duration, au [][]byte) { got = append(got, au) })
+	for len(got) < 2*clipGOP {
+		if err := r.Read(); err != nil {
+			t.Fatalf("after %d access units: %v", len(got), err)
+		}
+	}
+	// The clip looped: compare against two copies of it.
+	twice := append(append([][][]byte{}, clip...), clip...)
+	if start := matchStart(twice, got); start < 0 || start%clipGOP != 0 {
+		t.Fatalf("the player's %d access units are not the clip's from a keyframe (start %d)", len(got), start)
+	}
+}

@@ -114,3 +114,31 @@ func TestSRTBadInputAndPassphrase(t *testing.T) {
 	ffmpegPublish(t, 60, "mpegts", srtURL(srv, "publish:withpass", "&pkt_size=1316&passphrase="+pass))
 	waitStream(t, srv.Hub(), "withpass", 10*time.Second)
 }
+
+// TestSRTUnsupportedCodec: an MPEG-1 audio (MP2) track is left out, the
+// H264 track is published.
+func TestSRTUnsupportedCodec(t *testing.T) {
+	needTool(t, "ffmpeg")
+	srv := startEdgeServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=48000",
+		"-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "mp2",
+		"-f", "mpegts", srtURL(srv, "publish:mp2", "&pkt_size=1316"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = cmd.Wait()
+	}()
+	st := waitStream(t, srv.Hub(), "mp2", 10*time.Second)
+	var names []string
+	for _, tr := range st.Tracks() {
+		names = append(names, tr.Codec.Name())
+	}
+	if strings.Join(names, ",") != "H264" {
+		t.Fatalf("tracks %v, want H264 alone", names)
+	}
+}

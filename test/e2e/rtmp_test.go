@@ -63,7 +63,7 @@ func ffmpegPublish(t *testing.T, secs int, format, out string) <-chan error {
 }
 
 // waitStream waits until the hub has a ready stream of that name.
-func waitStream(t *testing.T, h *hub.Hub, name string, d time.Duration) *hub.Stream {
+func waitStream(t testing.TB, h *hub.Hub, name string, d time.Duration) *hub.Stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

@@ -3,6 +3,7 @@ module github.com/sluice-media/sluice
 go 1.26.8
 
 require (
+	github.com/abema/go-mp4 v1.7.3
 	github.com/bluenviron/gohlslib/v2 v2.4.5
 	github.com/bluenviron/gortsplib/v5 v5.6.4
 	github.com/bluenviron/mediacommon/v2 v2.9.5
@@ -22,7 +23,6 @@ require (
 )
 
 require (
-	github.com/abema/go-mp4 v1.7.3 // indirect
 	github.com/asticode/go-astikit v0.30.0 // indirect
 	github.com/asticode/go-astits v1.16.0 // indirect
 	github.com/benburkert/openpgp v0.0.0-20160410205803-c2471f86866c // indirect

@@ -140,12 +140,18 @@ function preferVideoCodec(transceiver, codec) {
 }
 
 // summarize turns a getStats() report into what the overlays show; prev is
-// the previous summary of the same PeerConnection, for rates.
+// the previous summary of the same PeerConnection, for rates. Rates (fps,
+// kbps) are deltas of the counters over the time between the reports'
+// own timestamps, at least RATE_MIN_MS apart (a poll sooner than that keeps
+// the last rates); null until two reports are that far apart.
+const RATE_MIN_MS = 500;
 export function summarize(report, prev) {
   const s = {
-    at: performance.now(),
+    at: 0, // the report's time, ms
     bytes: 0, // all RTP payload bytes in either direction, for the bitrate
-    width: 0, height: 0, fps: 0, kbps: 0, rttMs: null, lossPct: null,
+    frames: 0, // video frames decoded (receiving) or encoded (sending), for the frame rate
+    base: null, // the summary the rates were computed from, when not prev
+    width: 0, height: 0, fps: null, kbps: null, rttMs: null, lossPct: null,
     videoCodec: '', audioCodec: '',
     framesDecoded: 0, framesEncoded: 0,
     audioPackets: 0, audioSamples: 0,
@@ -161,6 +167,7 @@ export function summarize(report, prev) {
       case 'inbound-rtp':
       case 'outbound-rtp': {
         const inbound = r.type === 'inbound-rtp';
+        s.at = Math.max(s.at, r.timestamp || 0);
         s.bytes += (inbound ? r.bytesReceived : r.bytesSent) || 0;
         if (inbound) {
           s.packetsLost += r.packetsLost || 0;
@@ -170,7 +177,8 @@ export function summarize(report, prev) {
         if (r.kind === 'video') {
           s.width = r.frameWidth || s.width;
           s.height = r.frameHeight || s.height;
-          s.fps = r.framesPerSecond || s.fps;
+          // Simulcast sends several layers: the frame rate is the fastest's.
+          s.frames = Math.max(s.frames, (inbound ? r.framesDecoded : r.framesEncoded) || 0);
           s.framesDecoded += r.framesDecoded || 0;
           s.framesEncoded += r.framesEncoded || 0;
           s.videoCodec = codec || s.videoCodec;
@@ -199,9 +207,18 @@ export function summarize(report, prev) {
   if (s.rttMs === null && pair && pair.currentRoundTripTime !== undefined) {
     s.rttMs = pair.currentRoundTripTime * 1000;
   }
-  if (prev) {
-    const dt = (s.at - prev.at) / 1000;
-    if (dt > 0) s.kbps = Math.max(0, (s.bytes - prev.bytes) * 8 / 1000 / dt);
+  if (!s.at) s.at = performance.timeOrigin + performance.now();
+  const base = prev ? prev.base || prev : null;
+  if (base) {
+    const dt = (s.at - base.at) / 1000;
+    if (dt * 1000 >= RATE_MIN_MS) {
+      s.kbps = Math.max(0, (s.bytes - base.bytes) * 8 / 1000 / dt);
+      s.fps = Math.max(0, (s.frames - base.frames) / dt);
+    } else {
+      s.kbps = prev.kbps;
+      s.fps = prev.fps;
+      s.base = base;
+    }
     const lost = s.packetsLost - prev.packetsLost;
     const got = s.packetsReceived - prev.packetsReceived;
     if (got + lost > 0) s.lossPct = Math.max(0, 100 * lost / (got + lost));
@@ -215,8 +232,8 @@ export function formatStats(s) {
   if (!s) return '';
   const parts = [];
   if (s.width && s.height) parts.push(s.width + '×' + s.height);
-  if (s.fps) parts.push(Math.round(s.fps) + ' fps');
-  parts.push(s.kbps >= 1000 ? (s.kbps / 1000).toFixed(2) + ' Mb/s' : Math.round(s.kbps) + ' kb/s');
+  if (s.fps !== null) parts.push(Math.round(s.fps) + ' fps');
+  if (s.kbps !== null) parts.push(s.kbps >= 1000 ? (s.kbps / 1000).toFixed(2) + ' Mb/s' : Math.round(s.kbps) + ' kb/s');
   if (s.rttMs !== null) parts.push('RTT ' + Math.round(s.rttMs) + ' ms');
   if (s.lossPct !== null) parts.push('loss ' + s.lossPct.toFixed(1) + '%');
   const codecs = [s.videoCodec, s.audioCodec].filter(Boolean).map((m) => m.split('/')[1]);

@@ -1,5 +1,6 @@
 // Package web serves the embedded pages: index.html (publish or play one
-// stream, over WHEP or LL-HLS), multi.html (several streams at once) and
+// stream, over WHEP or LL-HLS), multi.html (several streams at once),
+// console.html (also at /console: what is live, and the recordings) and
 // their scripts and style. Every file is plain HTML, ES modules and CSS with
 // no build step and no external URL, served under a same-origin
 // Content-Security-Policy. Third-party code (hls.js) is whatever
@@ -57,6 +58,7 @@ func loadAll() map[string]*asset {
 		panic("web: " + err.Error())
 	}
 	out["/"] = out["/index.html"]
+	out["/console"] = out["/console.html"]
 	return out
 }
 

@@ -29,6 +29,8 @@ type Config struct {
 	// Sources are the streams sluice pulls (RTSP cameras, other servers).
 	Sources []Source `yaml:"sources"` // default empty
 	Record  Record   `yaml:"record"`
+	// Playback serves recordings as MP4 at /playback/{stream}.mp4.
+	Playback Playback `yaml:"playback"`
 	// Transcode is the Opus→AAC transcoder of LL-HLS and recordings.
 	Transcode Transcode   `yaml:"transcode"`
 	Auth      auth.Config `yaml:"auth"`
@@ -216,6 +218,11 @@ type Record struct {
 	Rules []record.Rule `yaml:"rules"` // default empty: nothing is recorded
 }
 
+// Playback configures /playback/{stream}.mp4, the recordings as MP4.
+type Playback struct {
+	MaxDuration time.Duration `yaml:"max_duration"` // default 1h; 1s..24h: longest span of one request
+}
+
 // Transcode configures the Opus→AAC transcoder that a stream's LL-HLS and
 // recording share.
 type Transcode struct {
@@ -276,6 +283,7 @@ func Default() Config {
 			UDPRTPPort:  8000,
 			UDPRTCPPort: 8001,
 		},
+		Playback: Playback{MaxDuration: time.Hour},
 		Limits: Limits{
 			MaxSessions:         10000,
 			MaxViewersPerStream: 5000,

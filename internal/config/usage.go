@@ -49,6 +49,7 @@ var help = map[string]string{
 	"hls.part_duration":     "LL-HLS part duration, 20ms..hls.segment_duration",
 	"hls.segment_count":     "segments kept in the playlist, 7..100",
 	"hls.close_after":       "stop a stream's HLS muxer after no request for this long, 5s..24h",
+	"playback.max_duration": "longest span of one /playback/{stream}.mp4 request, 1s..24h",
 	"transcode.aac_bitrate": "AAC bitrate in bit/s of the Opus→AAC transcoder (LL-HLS, recordings), 16000..320000; 0: 64000 per channel",
 
 	"rtsp.listen":        "host:port of the RTSP server (read any stream, take RTSP publishers); empty = off",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/stun/v4"
 
+	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/webhook"
 )
@@ -103,6 +104,7 @@ func (c Config) problems() []*fieldError {
 	v.durRange("hls.close_after", c.HLS.CloseAfter, 5*time.Second, 24*time.Hour)
 	v.rtsp(c.RTSP, c.HTTP.Listen)
 	v.sources(c.Sources)
+	v.durRange("playback.max_duration", c.Playback.MaxDuration, time.Second, 24*time.Hour)
 	for i, r := range c.Record.Rules {
 		v.recordRule(fmt.Sprintf("record.rules[%d]", i), r)
 	}
@@ -393,7 +395,7 @@ func (v *validator) sources(list []Source) {
 	seen := map[string]bool{}
 	for i, s := range list {
 		p := fmt.Sprintf("sources[%d]", i)
-		if !validStreamName(s.Stream) {
+		if !hub.ValidName(s.Stream) {
 			v.add(p+".stream", "%.40q is not a stream name (allowed: 1-128 of A-Z a-z 0-9 - _ . ~, not starting with a dot)", s.Stream)
 		} else if seen[s.Stream] {
 			v.add(p+".stream", "%q is pulled twice (allowed: one source per stream)", s.Stream)
@@ -407,22 +409,6 @@ func (v *validator) sources(list []Source) {
 			v.durRange(p+".on_demand_close_after", d, time.Second, time.Hour)
 		}
 	}
-}
-
-// validStreamName is the HTTP and RTSP edges' rule for stream names.
-func validStreamName(s string) bool {
-	if s == "" || len(s) > 128 || s[0] == '.' {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '-', c == '_', c == '.', c == '~':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // redactURL is the URL without its password, for errors and logs.

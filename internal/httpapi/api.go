@@ -39,6 +39,9 @@ type Config struct {
 	Ready               *metrics.Readiness // served at /readyz; nil: none
 	HLS                 HLSServer          // serves /hls/; nil: none
 	Recordings          Recordings         // POST /v1/streams/{stream}/recording; nil: none
+	Library             Library            // /v1/recordings and /playback/; nil: none
+	Snapshots           Snapshots          // /v1/streams/{stream}/snapshot.jpg; nil: none
+	PlaybackMaxDuration time.Duration      // longest playback span (0: DefaultPlaybackMaxDuration)
 	Cluster             Cluster            // origin/edge cluster; nil: single node
 	Forwards            Forwards           // forward targets in GET /v1/streams/{stream}; nil: none
 }
@@ -55,6 +58,10 @@ type API struct {
 	whip     whip.Deps
 	whep     whep.Deps
 	sessions *registry
+
+	builds  chan struct{}         // playback files being built (playback.go)
+	builtMu sync.Mutex            // guards built
+	built   map[string]*builtFile // playback files kept for range requests
 }
 
 // New returns the HTTP edge over the given ingest and egress dependencies;
@@ -95,7 +102,10 @@ func (a *API) Handler() http.Handler {
 }
 
 // CloseAll ends every session, in parallel, and waits for them.
-func (a *API) CloseAll() { a.sessions.closeAll() }
+func (a *API) CloseAll() {
+	a.sessions.closeAll()
+	a.closePlayback()
+}
 
 // Sessions is the number of open sessions.
 func (a *API) Sessions() int { return a.sessions.len() }

@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/snapshot"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -54,8 +55,13 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession), errors.Is(err, hls.ErrNoFile):
 		return http.StatusNotFound
-	case errors.Is(err, errBadJSON):
+	case errors.Is(err, errBadJSON), errors.Is(err, errBadSpan), errors.Is(err, record.ErrSpanTooLarge):
 		return http.StatusBadRequest
+	case errors.Is(err, record.ErrNoRecording):
+		return http.StatusNotFound
+	case errors.Is(err, errPlaybackBusy), errors.Is(err, snapshot.ErrUnavailable), errors.Is(err, snapshot.ErrDecode),
+		errors.Is(err, snapshot.ErrNoVideo), errors.Is(err, snapshot.ErrNoKeyframe), errors.Is(err, snapshot.ErrBusy):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, record.ErrNoRule):
 		return http.StatusConflict
 	case errors.Is(err, hls.ErrNotReady), errors.Is(err, hls.ErrClosed):

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/hub"
 )
 
 // HLSServer serves the LL-HLS files of a stream (internal/hls.Server),
@@ -14,7 +15,7 @@ type HLSServer interface {
 }
 
 // routeOutputs adds the routes of the outputs that are configured: LL-HLS
-// and the recording switch.
+// the recording switch, and the recordings and their playback.
 func (a *API) routeOutputs(mux *http.ServeMux) {
 	if a.cfg.HLS != nil {
 		// index.m3u8, the media playlists, init files, segments and parts
@@ -24,6 +25,12 @@ func (a *API) routeOutputs(mux *http.ServeMux) {
 	if a.cfg.Recordings != nil {
 		a.routeRecording(mux)
 	}
+	if a.cfg.Library != nil {
+		a.routeRecordings(mux)
+	}
+	if a.cfg.Snapshots != nil {
+		a.routeSnapshot(mux)
+	}
 }
 
 // serveHLS authorises a player like a WHEP viewer (action read) on every
@@ -31,7 +38,7 @@ func (a *API) routeOutputs(mux *http.ServeMux) {
 func (a *API) serveHLS(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	if !validName(name) {
-		a.fail(w, r, "hls", name, fmt.Errorf("%w: %.40q (1-%d of A-Z a-z 0-9 - _ . ~, not starting with a dot)", errBadName, name, maxNameLen))
+		a.fail(w, r, "hls", name, fmt.Errorf("%w: %.40q (%s)", errBadName, name, hub.NameRule))
 		return
 	}
 	if err := a.authz.Authorize(r.Context(), auth.NewRequest(r, auth.ActionRead, name)); err != nil {

@@ -4,26 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/sluice-media/sluice/internal/hub"
 )
 
-// maxNameLen bounds stream names (they appear in URLs, logs and file names).
-const maxNameLen = 128
-
-// validName accepts letters, digits and "-_.~", not starting with a dot.
-func validName(s string) bool {
-	if s == "" || len(s) > maxNameLen || s[0] == '.' {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
-			c == '-', c == '_', c == '.', c == '~':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validName is the hub's one rule for stream names.
+func validName(s string) bool { return hub.ValidName(s) }
 
 // checkStreamName rejects /whip/{stream} and /whep/{stream} requests whose
 // stream name is not valid, before the mux cleans or redirects the path.
@@ -37,7 +23,7 @@ func (a *API) checkStreamName(next http.Handler) http.Handler {
 			}
 			name, _, _ := strings.Cut(rest, "/")
 			if !validName(name) {
-				err := fmt.Errorf("%w: %.40q (1-%d of A-Z a-z 0-9 - _ . ~, not starting with a dot)", errBadName, name, maxNameLen)
+				err := fmt.Errorf("%w: %.40q (%s)", errBadName, name, hub.NameRule)
 				a.fail(w, r, prefix[1:5], name, err)
 				return
 			}

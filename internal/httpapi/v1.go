@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
 )
 
 // The JSON API (/v1): streams and sessions for operators and dashboards.
@@ -27,6 +28,8 @@ type trackInfo struct {
 	Fmtp      string `json:"fmtp,omitempty"`
 	// Simulcast layers, lowest bit rate first (layer.go).
 	Layers []layerDetail `json:"layers,omitempty"`
+	// Video is what the track's parameter sets say (size, profile).
+	Video *media.VideoInfo `json:"video,omitempty"`
 }
 
 type streamInfo struct {
@@ -36,6 +39,11 @@ type streamInfo struct {
 	Publisher *sessionInfo `json:"publisher,omitempty"`
 	Started   time.Time    `json:"started"`
 	UptimeSec float64      `json:"uptime_seconds"`
+	// IngestedBytes counts the RTP payload bytes taken in: two readings
+	// give the bit rate.
+	IngestedBytes uint64 `json:"ingested_bytes"`
+	// Recording says whether the stream is being recorded now.
+	Recording bool `json:"recording"`
 	// Forwards are the stream's forward targets (restreaming).
 	Forwards []forward.Target `json:"forwards,omitempty"`
 }
@@ -143,6 +151,13 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	for _, t := range s.Tracks() {
 		info.Tracks = append(info.Tracks, trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
 			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp, Layers: layerDetails(s.Layers(t.Index))})
+		if v, ok := s.VideoInfo(t.Index); ok {
+			info.Tracks[len(info.Tracks)-1].Video = &v
+		}
+	}
+	_, info.IngestedBytes = s.Ingested()
+	if a.cfg.Recordings != nil {
+		info.Recording = a.cfg.Recordings.Status(s.Name()).Recording
 	}
 	if e := a.sessions.publisher(s.Name()); e != nil {
 		p := sessionInfoOf(e)

@@ -56,15 +56,16 @@ type Status struct {
 // Manager starts and stops the recorders of all streams, and applies the
 // retention limits.
 type Manager struct {
-	cfg    Config
-	hub    *hub.Hub
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	create func(path string) (sink, error)
-	prune  chan struct{} // wakes the janitor when a file was closed
-	stats  stats
+	cfg     Config
+	hub     *hub.Hub
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	create  func(path string) (sink, error)
+	prune   chan struct{} // wakes the janitor when a file was closed
+	stats   stats
+	catalog *catalog // the files on disk, for listing and playback
 
 	mu       sync.Mutex
 	switches map[string]bool      // the API's on/off per stream name
@@ -92,7 +93,7 @@ func newManager(cfg Config, h *hub.Hub, log *slog.Logger, create func(string) (s
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{cfg: cfg, hub: h, log: log, ctx: ctx, cancel: cancel, create: create,
-		prune: make(chan struct{}, 1), switches: map[string]bool{}, recs: map[string]*recorder{}, open: map[string]bool{}}
+		prune: make(chan struct{}, 1), catalog: newCatalog(rules), switches: map[string]bool{}, recs: map[string]*recorder{}, open: map[string]bool{}}
 	if len(rules) > 0 {
 		m.wg.Add(2)
 		go m.watch()

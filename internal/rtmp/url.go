@@ -10,8 +10,11 @@ import (
 	"github.com/sluice-media/sluice/internal/hub"
 )
 
-// ErrNoStream means the URL names no stream.
-var ErrNoStream = errors.New("no stream name in the URL")
+// Errors of a connection's URL.
+var (
+	ErrNoStream = errors.New("no stream name in the URL")
+	ErrBadName  = errors.New("invalid stream name")
+)
 
 // streamOf returns the stream name (the last path element) and the token
 // (?token=T, on the URL or the stream key) of a connection's URL.
@@ -35,8 +38,8 @@ func streamOf(u *url.URL) (name, token string, err error) {
 	if name == "." || name == "/" || name == "" {
 		return "", "", ErrNoStream
 	}
-	if err := hub.CheckName(name); err != nil {
-		return "", "", err
+	if !hub.ValidName(name) {
+		return "", "", fmt.Errorf("%w: %.40q (%s)", ErrBadName, name, hub.NameRule)
 	}
 	vals, err := url.ParseQuery(q)
 	if err != nil {

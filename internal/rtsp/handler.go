@@ -220,8 +220,8 @@ func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 // action on it.
 func (h *handler) check(sc *gortsplib.ServerConn, req *base.Request, path, query string, action auth.Action) (string, error) {
 	name := strings.Trim(path, "/")
-	if !ValidName(name) {
-		return name, fmt.Errorf("%w: %.40q (1-%d of A-Z a-z 0-9 - _ . ~, not starting with a dot)", errBadName, name, maxNameLen)
+	if !hub.ValidName(name) {
+		return name, fmt.Errorf("%w: %.40q (%s)", errBadName, name, hub.NameRule)
 	}
 	r := auth.Request{Action: action, Stream: name, Token: tokenOf(req, query), Remote: ipOf(remoteOf(sc))}
 	ctx, cancel := context.WithTimeout(h.s.ctx, 10*time.Second)

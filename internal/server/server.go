@@ -27,6 +27,7 @@ import (
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/rtmp"
 	"github.com/sluice-media/sluice/internal/rtsp"
+	"github.com/sluice-media/sluice/internal/snapshot"
 	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
@@ -147,6 +148,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Ready:               ready,
 		HLS:                 hlsOut,
 		Recordings:          rec,
+		Library:             rec,
+		Snapshots:           snapshot.New(snapshot.Config{}, h),
+		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
 		Forwards:            fwd,
 	}, log, authz, bus,

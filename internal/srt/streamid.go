@@ -8,6 +8,9 @@ import (
 	"github.com/sluice-media/sluice/internal/hub"
 )
 
+// ErrBadName means the stream id names an invalid stream.
+var ErrBadName = errors.New("invalid stream name")
+
 // ErrStreamID means a caller's stream id is not one sluice reads.
 var ErrStreamID = errors.New("stream id must be publish:{stream}[:{token}], read:{stream}[:{token}] or #!::r={stream},m=publish|request[,t={token}]")
 
@@ -62,8 +65,8 @@ func parseStreamID(raw string) (streamID, error) {
 		}
 		id.stream, id.token, _ = strings.Cut(rest, ":")
 	}
-	if err := hub.CheckName(id.stream); err != nil {
-		return id, err
+	if !hub.ValidName(id.stream) {
+		return id, fmt.Errorf("%w: %.40q (%s)", ErrBadName, id.stream, hub.NameRule)
 	}
 	return id, nil
 }

@@ -24,8 +24,8 @@ func TestParseStreamID(t *testing.T) {
 		{in: "play:cam1", err: ErrStreamID},
 		{in: "#!::r=live,m=bogus", err: ErrStreamID},
 		{in: "#!::r", err: ErrStreamID},
-		{in: "publish:", err: hub.ErrBadName},
-		{in: "publish:../etc", err: hub.ErrBadName},
+		{in: "publish:", err: ErrBadName},
+		{in: "publish:../etc", err: ErrBadName},
 	} {
 		got, err := parseStreamID(c.in)
 		if c.err != nil {
@@ -48,7 +48,7 @@ func FuzzParseStreamID(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		id, err := parseStreamID(raw)
-		if err == nil && hub.CheckName(id.stream) != nil {
+		if err == nil && !hub.ValidName(id.stream) {
 			t.Fatalf("%q parsed to invalid stream %q", raw, id.stream)
 		}
 	})

@@ -72,11 +72,13 @@ function buildSluice(dir) {
 
 // Server is a running sluice process; url is its HTTP base URL.
 export class Server {
-  static async start() {
+  // extra is more YAML for the configuration; {dir} in it is the
+  // server's own temporary directory.
+  static async start(extra = '') {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-browser-'));
     const bin = buildSluice(dir);
     const config = path.join(dir, 'sluice.yml');
-    fs.writeFileSync(config, CONFIG);
+    fs.writeFileSync(config, CONFIG + extra.replaceAll('{dir}', dir));
     fs.mkdirSync(outDir, { recursive: true });
     let lastErr;
     // A port picked free may be taken before sluice binds it: try again.

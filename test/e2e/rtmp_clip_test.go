@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 )
 
 // TestRTMPClipToWHEP publishes the committed clips from a gortmplib
@@ -173,5 +175,42 @@ func TestRTMPReadH265(t *testing.T) {
 	twice := append(append([][][]byte{}, clip...), clip...)
 	if start := matchStart(twice, got); start < 0 || start%clipGOP != 0 {
 		t.Fatalf("the player's %d access units are not the clip's from a keyframe (start %d)", len(got), start)
+	}
+}
+
+// TestSlowReadersDoNotHoldUpThePublisher: an RTMP player that never
+// reads what it is sent leaves the publisher and a WHEP viewer untouched
+// (it reads through the tap, whose writer never waits for it).
+func TestSlowReadersDoNotHoldUpThePublisher(t *testing.T) {
+	needTool(t, "ffmpeg")
+	srv := startEdgeServer(t, func(c *config.Config) { c.RTMP.WriteTimeout = 2 * time.Second })
+	ffmpegPublish(t, 60, "flv", "rtmp://"+srv.RTMPAddr().String()+"/live/slow")
+	st := waitStream(t, srv.Hub(), "slow", 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	// A player that connects, asks to play and then reads nothing.
+	u, _ := url.Parse("rtmp://" + srv.RTMPAddr().String() + "/slow")
+	stuck := &gortmplib.Client{URL: u, Publish: false}
+	if err := stuck.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if tc, ok := stuck.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096) // fill up soon
+	}
+
+	v, err := client.View(ctx, srv.base+"/whep/slow", client.ViewOptions{NoAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	// 4 s of video (100 frames at 25 fps), past the stuck player's
+	// write timeout.
+	if got := receiveAUs(v, 100, 8*time.Second); got < 100 {
+		t.Fatalf("the viewer got %d access units in 8 s beside a stuck player, want 100", got)
+	}
+	if now, err := srv.Hub().Lookup("slow"); err != nil || now != st {
+		t.Fatalf("the stream was disturbed: %v", err)
 	}
 }

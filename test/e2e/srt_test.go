@@ -142,3 +142,39 @@ func TestSRTUnsupportedCodec(t *testing.T) {
 		t.Fatalf("tracks %v, want H264 alone", names)
 	}
 }
+
+// TestSRTReadH265: a WebRTC publisher's H265 is read over SRT (MPEG-TS)
+// by ffprobe.
+func TestSRTReadH265(t *testing.T) {
+	needTool(t, "ffprobe")
+	clip := loadH265Clip(t)
+	srv := startEdgeServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, srv.base+"/whip/hevc", client.PublishOptions{H265: true, NoAudio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	fed := make(chan struct{})
+	fctx, stop := context.WithCancel(ctx)
+	go func() {
+		defer close(fed)
+		start := time.Now()
+		for i := range 8 * len(clip) {
+			if err := pub.WriteH265(clip[i%len(clip)], time.Duration(i)*frameDuration); err != nil {
+				return
+			}
+			select {
+			case <-fctx.Done():
+				return
+			case <-time.After(time.Until(start.Add(time.Duration(i+1) * frameDuration))):
+			}
+		}
+	}()
+	defer func() { stop(); <-fed }()
+	waitStream(t, srv.Hub(), "hevc", 10*time.Second)
+	if got := probeStreams(t, srtURL(srv, "read:hevc", "")); strings.Join(got, ",") != "hevc" {
+		t.Fatalf("ffprobe over SRT sees %v, want hevc", got)
+	}
+}

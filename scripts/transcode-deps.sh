@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs what Opus→AAC transcoding needs (Debian, as root, idempotent):
+# Installs what audio transcoding (Opus⇄AAC, G.711) needs (Debian, as root, idempotent):
 # internal/transcode compiles against libavcodec's headers with cgo (gcc)
-# and opens libopus/libavcodec at run time. Without them sluice still
+# and opens libopus, libavcodec and libswresample at run time. Without them sluice still
 # builds and runs and reports transcoding as unavailable (LL-HLS and
 # recordings then carry no AAC audio). scripts/run.sh and scripts/test.sh
 # run it. Exits 1 when the packages are still missing afterwards.
 set -euo pipefail
-pkgs="gcc libc6-dev libavcodec-dev"
+pkgs="gcc libc6-dev libavcodec-dev libswresample-dev"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 [ -z "$missing" ] && exit 0

@@ -31,7 +31,8 @@ type Config struct {
 	Record  Record   `yaml:"record"`
 	// Playback serves recordings as MP4 at /playback/{stream}.mp4.
 	Playback Playback `yaml:"playback"`
-	// Transcode is the Opus→AAC transcoder of LL-HLS and recordings.
+	// Transcode is the audio transcoders: Opus→AAC for LL-HLS and
+	// recordings, AAC and G.711→Opus for WebRTC viewers.
 	Transcode Transcode   `yaml:"transcode"`
 	Auth      auth.Config `yaml:"auth"`
 	Events    Events      `yaml:"events"`
@@ -223,10 +224,14 @@ type Playback struct {
 	MaxDuration time.Duration `yaml:"max_duration"` // default 1h; 1s..24h: longest span of one request
 }
 
-// Transcode configures the Opus→AAC transcoder that a stream's LL-HLS and
-// recording share.
+// Transcode configures the audio transcoders: Opus→AAC, which a stream's
+// LL-HLS and recording share, and AAC/G.711→Opus, which its WebRTC viewers
+// share.
 type Transcode struct {
-	AACBitrate int `yaml:"aac_bitrate"` // default 0: 64000 per channel; 0 or 16000..320000 bit/s
+	AACBitrate  int           `yaml:"aac_bitrate"`  // default 0: 64000 per channel; 0 or 16000..320000 bit/s
+	OpusBitrate int           `yaml:"opus_bitrate"` // default 0: 64000 per channel; 0 or 6000..256000 bit/s
+	IdleClose   time.Duration `yaml:"idle_close"`   // default 10s; 0s..1h: keep a transcoder to Opus this long after its last viewer
+	Always      bool          `yaml:"always"`       // default false: run transcoders to Opus from publication, not from the first viewer
 }
 
 // Limits bounds how many sessions the server accepts.
@@ -278,6 +283,7 @@ func Default() Config {
 			SegmentCount:    7,
 			CloseAfter:      time.Minute,
 		},
+		Transcode: Transcode{IdleClose: 10 * time.Second},
 		RTSP: RTSP{
 			Listen:      "127.0.0.1:8554",
 			UDPRTPPort:  8000,

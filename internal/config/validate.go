@@ -111,6 +111,10 @@ func (c Config) problems() []*fieldError {
 	if b := c.Transcode.AACBitrate; b != 0 {
 		v.intRange("transcode.aac_bitrate", int64(b), 16000, 320000, ", or 0 for 64000 per channel)")
 	}
+	if b := c.Transcode.OpusBitrate; b != 0 {
+		v.intRange("transcode.opus_bitrate", int64(b), 6000, 256000, ", or 0 for 64000 per channel)")
+	}
+	v.durRange("transcode.idle_close", c.Transcode.IdleClose, 0, time.Hour)
 
 	for i, h := range c.Events.Webhooks {
 		v.webhook(fmt.Sprintf("events.webhooks[%d]", i), h)

@@ -44,6 +44,7 @@ type Config struct {
 	PlaybackMaxDuration time.Duration      // longest playback span (0: DefaultPlaybackMaxDuration)
 	Cluster             Cluster            // origin/edge cluster; nil: single node
 	Forwards            Forwards           // forward targets in GET /v1/streams/{stream}; nil: none
+	Sources             Sources            // pulled sources; nil: none
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -140,6 +141,12 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			return
 		}
 		defer release()
+		if kind == "whep" {
+			if err := a.demand(r.Context(), name); err != nil {
+				a.fail(w, r, kind, name, err)
+				return
+			}
+		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), offerTimeout+a.whep.WaitForPublisher)
 		defer cancel()

@@ -45,6 +45,10 @@ func (a *API) serveHLS(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, "hls", name, err)
 		return
 	}
+	if err := a.demand(r.Context(), name); err != nil {
+		a.fail(w, r, "hls", name, err)
+		return
+	}
 	if err := a.cfg.HLS.Serve(w, r, name); err != nil {
 		if r.Context().Err() != nil {
 			return // the player left while waiting for the first segment

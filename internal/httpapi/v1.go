@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/sources"
 )
 
 // The JSON API (/v1): streams and sessions for operators and dashboards.
@@ -28,6 +29,13 @@ type trackInfo struct {
 	Fmtp      string `json:"fmtp,omitempty"`
 	// Simulcast layers, lowest bit rate first (layer.go).
 	Layers []layerDetail `json:"layers,omitempty"`
+	// Transcode, on a track that other codecs are derived from: "opus"
+	// (the derived codecs), or why none can be ("unavailable: …": the
+	// libraries missing; WebRTC viewers then get video only).
+	Transcode string `json:"transcode,omitempty"`
+	// DerivedFrom is the index of the track a derived (transcoded) track
+	// is made from.
+	DerivedFrom *int `json:"derived_from,omitempty"`
 	// Video is what the track's parameter sets say (size, profile).
 	Video *media.VideoInfo `json:"video,omitempty"`
 }
@@ -37,13 +45,17 @@ type streamInfo struct {
 	Tracks    []trackInfo  `json:"tracks"`
 	Viewers   int          `json:"viewers"`
 	Publisher *sessionInfo `json:"publisher,omitempty"`
-	Started   time.Time    `json:"started"`
+	Started   time.Time    `json:"started,omitzero"`
 	UptimeSec float64      `json:"uptime_seconds"`
 	// IngestedBytes counts the RTP payload bytes taken in: two readings
 	// give the bit rate.
 	IngestedBytes uint64 `json:"ingested_bytes"`
 	// Recording says whether the stream is being recorded now.
 	Recording bool `json:"recording"`
+	// Live is false for a source's stream that is not published now (an
+	// on-demand source nobody reads, a camera that is down).
+	Live   bool           `json:"live"`
+	Source *sources.State `json:"source,omitempty"`
 	// Forwards are the stream's forward targets (restreaming).
 	Forwards []forward.Target `json:"forwards,omitempty"`
 }
@@ -92,8 +104,17 @@ func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
 	}
 	streams := a.whep.Hub.Streams()
 	out := make([]streamInfo, 0, len(streams))
+	live := make(map[string]bool, len(streams))
 	for _, s := range streams {
 		out = append(out, a.streamInfo(s))
+		live[s.Name()] = true
+	}
+	if a.cfg.Sources != nil {
+		for _, src := range a.cfg.Sources.States() {
+			if !live[src.Stream] {
+				out = append(out, idleSource(src))
+			}
+		}
 	}
 	slices.SortFunc(out, func(x, y streamInfo) int { return strings.Compare(x.Name, y.Name) })
 	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
@@ -106,6 +127,10 @@ func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.whep.Hub.Lookup(name)
 	if err != nil {
+		if src := a.sourceOf(name); src != nil {
+			writeJSON(w, http.StatusOK, idleSource(*src))
+			return
+		}
 		a.fail(w, r, "api", name, err)
 		return
 	}
@@ -147,13 +172,24 @@ func (a *API) kickSession(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	info := streamInfo{Name: s.Name(), Viewers: s.Viewers(), Started: s.Started().UTC(),
-		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}}
-	for _, t := range s.Tracks() {
-		info.Tracks = append(info.Tracks, trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
-			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp, Layers: layerDetails(s.Layers(t.Index))})
-		if v, ok := s.VideoInfo(t.Index); ok {
-			info.Tracks[len(info.Tracks)-1].Video = &v
+		UptimeSec: time.Since(s.Started()).Seconds(), Tracks: []trackInfo{}, Live: true, Source: a.sourceOf(s.Name())}
+	tracks := s.Tracks()
+	for _, t := range tracks {
+		ti := trackInfo{Kind: t.Codec.Kind().String(), Codec: t.Codec.Name(),
+			ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.Fmtp, Layers: layerDetails(s.Layers(t.Index)),
+			Transcode: t.DeriveErr}
+		if t.Derived {
+			ti.DerivedFrom = &t.Source
 		}
+		for _, d := range tracks {
+			if d.Derived && d.Source == t.Index {
+				ti.Transcode = strings.TrimPrefix(ti.Transcode+", "+strings.ToLower(d.Codec.Name()), ", ")
+			}
+		}
+		if v, ok := s.VideoInfo(t.Index); ok {
+			ti.Video = &v
+		}
+		info.Tracks = append(info.Tracks, ti)
 	}
 	_, info.IngestedBytes = s.Ingested()
 	if a.cfg.Recordings != nil {
@@ -167,6 +203,11 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 		info.Forwards = a.cfg.Forwards.Targets(s.Name())
 	}
 	return info
+}
+
+// idleSource is a source's stream that is not published now.
+func idleSource(src sources.State) streamInfo {
+	return streamInfo{Name: src.Stream, Tracks: []trackInfo{}, Source: &src}
 }
 
 func sessionInfoOf(e *entry) sessionInfo {

@@ -28,6 +28,8 @@ type Config struct {
 	// ReconnectGrace is how long a stream whose publisher left waits for a
 	// new publisher before it ends; 0 ends it at once.
 	ReconnectGrace time.Duration
+	// Deriver makes derived tracks (derive.go); nil: none.
+	Deriver Deriver
 	// Now is the clock of the keyframe rate limit and of timestamp
 	// rebasing; time.Now if nil.
 	Now func() time.Time

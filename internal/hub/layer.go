@@ -82,7 +82,9 @@ func (s *Stream) AddLayer(c media.Codec, mid, rid string) int {
 	t := s.newTrackLocked(c)
 	t.rid, t.group = rid, g
 	t.RID, t.Group = rid, g.leader
-	return s.appendTrackLocked(t)
+	i := s.appendTrackLocked(t)
+	s.checkReadyLocked()
+	return i
 }
 
 // Layers returns the simulcast layers of the track whose index Tracks

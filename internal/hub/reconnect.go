@@ -87,7 +87,7 @@ func (s *Stream) reattach(pub Publisher, codecs []media.Codec) error {
 // none. Called with wmu held.
 func (s *Stream) matchTrack(c media.Codec, claimed []bool) int {
 	for i, t := range s.tracks {
-		if !claimed[i] && media.Compatible(c, t.Codec) && media.Compatible(t.Codec, c) {
+		if !claimed[i] && !t.Derived && media.Compatible(c, t.Codec) && media.Compatible(t.Codec, c) {
 			return i
 		}
 	}

@@ -22,6 +22,13 @@ type Track struct {
 	// the leader and for a track without simulcast.
 	RID   string
 	Group int
+	// Derived: no publisher sends the track; a Deriver writes it from
+	// track Source in another codec (derive.go).
+	Derived bool
+	Source  int
+	// DeriveErr says why no track could be derived from this one (the
+	// transcoding libraries missing), or "".
+	DeriveErr string
 }
 
 // trackState is the writer's bookkeeping for one track; keyStart is read by
@@ -123,16 +130,22 @@ func (s *Stream) Name() string { return s.name }
 // it continues.
 func (s *Stream) AddTrack(c media.Codec) int {
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	if s.gen > 0 {
 		if i := s.matchTrack(c, s.claimed); i >= 0 {
 			s.claimed[i] = true
+			s.wmu.Unlock()
 			return i
 		}
 		// The publisher sends another codec than it negotiated first: a
 		// new track that the current viewers do not take.
 	}
-	return s.appendTrackLocked(s.newTrackLocked(c))
+	t := s.newTrackLocked(c)
+	i := s.appendTrackLocked(t)
+	derived := s.addDerivedLocked(t)
+	s.checkReadyLocked()
+	s.wmu.Unlock()
+	s.derivedAdded(derived)
+	return i
 }
 
 // newTrackLocked makes the state of the next track. Called with wmu held.
@@ -149,15 +162,27 @@ func (s *Stream) newTrackLocked(c media.Codec) *trackState {
 }
 
 // appendTrackLocked adds a track and publishes the new track list. Called
-// with wmu held.
+// with wmu held; the caller then calls checkReadyLocked, once the tracks
+// derived from this one are added too.
 func (s *Stream) appendTrackLocked(t *trackState) int {
 	s.tracks = append(s.tracks, t)
 	snap := slices.Clone(s.tracks)
 	s.snapshot.Store(&snap)
-	if len(s.tracks) >= s.expectTracks {
+	return t.Index
+}
+
+// checkReadyLocked makes the stream ready once every track its publisher
+// negotiated is added (derived tracks not counted). Called with wmu held.
+func (s *Stream) checkReadyLocked() {
+	n := 0
+	for _, t := range s.tracks {
+		if !t.Derived {
+			n++
+		}
+	}
+	if n >= s.expectTracks {
 		s.readyOnce.Do(func() { close(s.ready) })
 	}
-	return t.Index
 }
 
 // Ready is closed once every negotiated track has been added.

@@ -85,6 +85,7 @@ type Metrics struct {
 	webhooks webhookCollector
 	outputs  outputsCollector
 	cluster  clusterCollector
+	sources  sourcesCollector
 }
 
 // New returns metrics with every family registered on a fresh private
@@ -167,6 +168,7 @@ func New(cfg Config) *Metrics {
 	m.webhooks.init()
 	m.outputs.init()
 	m.cluster.init()
+	m.sources.init(cfg.PerStreamLabels)
 	m.reg.MustRegister(
 		m.sessions, created, setup, iceFail, m.rejected,
 		m.lost, m.unrecovered, m.late, m.dup, m.nacksSent, m.plisSent,
@@ -176,6 +178,7 @@ func New(cfg Config) *Metrics {
 		&m.webhooks,
 		&m.outputs,
 		&m.cluster,
+		&m.sources,
 		buildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -525,7 +525,7 @@ func BenchmarkScrape(b *testing.B) {
 // source, then what it reports, at every scrape.
 func TestOutputs(t *testing.T) {
 	m := New(Config{})
-	names := []string{"sluice_transcoders", "sluice_transcoded_audio_seconds_total", "sluice_transcode_errors_total",
+	names := []string{`sluice_transcoders{from="opus",to="aac"}`, `sluice_transcoders{from="aac",to="opus"}`, "sluice_transcoded_audio_seconds_total", "sluice_transcode_errors_total",
 		"sluice_hls_muxers", "sluice_hls_segments_total", "sluice_recorders", "sluice_record_files_total",
 		"sluice_record_bytes_total", "sluice_record_errors_total", "sluice_record_files_removed_total"}
 	zero := map[string]float64{}
@@ -533,11 +533,11 @@ func TestOutputs(t *testing.T) {
 		zero[n] = 0
 	}
 	scrape(t, m).want(t, zero)
-	o := Outputs{Transcoders: 1, TranscodedAudio: 2.5, TranscodeErrors: 3, HLSMuxers: 4, HLSSegments: 5,
+	o := Outputs{Transcoders: 1, TranscodersBy: map[[2]string]int{{"aac", "opus"}: 2}, TranscodedAudio: 2.5, TranscodeErrors: 3, HLSMuxers: 4, HLSSegments: 5,
 		Recorders: 6, RecordFiles: 7, RecordBytes: 8, RecordErrors: 9, RecordRemoved: 10}
 	m.SetOutputs(func() Outputs { return o })
 	scrape(t, m).want(t, map[string]float64{
-		"sluice_transcoders": 1, "sluice_transcoded_audio_seconds_total": 2.5, "sluice_transcode_errors_total": 3,
+		`sluice_transcoders{from="opus",to="aac"}`: 1, `sluice_transcoders{from="aac",to="opus"}`: 2, "sluice_transcoded_audio_seconds_total": 2.5, "sluice_transcode_errors_total": 3,
 		"sluice_hls_muxers": 4, "sluice_hls_segments_total": 5, "sluice_recorders": 6, "sluice_record_files_total": 7,
 		"sluice_record_bytes_total": 8, "sluice_record_errors_total": 9, "sluice_record_files_removed_total": 10,
 	})

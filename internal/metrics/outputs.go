@@ -10,7 +10,11 @@ import (
 // Opus→AAC transcoders, LL-HLS, recording) at scrape time: gauges of
 // what runs now and the outputs' own monotonic counters.
 type Outputs struct {
-	Transcoders     int     // Opus→AAC transcoders running
+	Transcoders int // Opus→AAC transcoders running
+	// TranscodersBy are the transcoders running by direction, "from" and
+	// "to" codec ({opus, aac} included: it counts them, not Transcoders,
+	// where set).
+	TranscodersBy   map[[2]string]int
 	TranscodedAudio float64 // seconds of audio encoded to AAC
 	TranscodeErrors uint64  // transcoders stopped by an encoder error
 	HLSMuxers       int     // LL-HLS muxers running
@@ -34,7 +38,7 @@ type outputsCollector struct {
 
 func (c *outputsCollector) init() {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
-	c.transcoders = d("sluice_transcoders", "Opus to AAC transcoders running: one per stream whose LL-HLS or recording needs AAC, shared by both.")
+	c.transcoders = prometheus.NewDesc("sluice_transcoders", "Audio transcoders running, by source and output codec: Opus to AAC one per stream whose LL-HLS or recording needs AAC (shared by both), AAC and G.711 to Opus one per stream with WebRTC viewers that need Opus (shared by them all), G.711 to AAC like Opus to AAC.", []string{"from", "to"}, nil)
 	c.transcoded = d("sluice_transcoded_audio_seconds_total", "Seconds of audio the transcoders encoded to AAC.")
 	c.transcodeErrs = d("sluice_transcode_errors_total", "Transcoders stopped by an AAC encoder error (the output goes on without audio).")
 	c.muxers = d("sluice_hls_muxers", "LL-HLS muxers running, one per stream being served as HLS.")
@@ -76,7 +80,13 @@ func (c *outputsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
 	}
-	gauge(c.transcoders, float64(o.Transcoders))
+	by := map[[2]string]int{{"opus", "aac"}: o.Transcoders, {"aac", "opus"}: 0, {"pcma", "opus"}: 0, {"pcmu", "opus"}: 0}
+	for k, n := range o.TranscodersBy {
+		by[k] = n
+	}
+	for k, n := range by {
+		ch <- prometheus.MustNewConstMetric(c.transcoders, prometheus.GaugeValue, float64(n), k[0], k[1])
+	}
 	counter(c.transcoded, o.TranscodedAudio)
 	counter(c.transcodeErrs, float64(o.TranscodeErrors))
 	gauge(c.muxers, float64(o.HLSMuxers))

@@ -236,10 +236,14 @@ func (h *handler) describe(name string) (*described, error) {
 	if err != nil {
 		return nil, err
 	}
-	tracks := st.Tracks()
-	tc := make([]trackCodec, len(tracks))
-	for i, t := range tracks {
-		tc[i] = trackCodec{index: t.Index, codec: t.Codec}
+	var tc []trackCodec
+	for _, t := range st.Tracks() {
+		if t.Derived {
+			// Transcoded for WebRTC viewers (hub/derive.go): an RTSP
+			// reader gets the published codec.
+			continue
+		}
+		tc = append(tc, trackCodec{index: t.Index, codec: t.Codec})
 	}
 	desc, take, skipped := describe(tc)
 	if len(take) == 0 {

@@ -110,7 +110,12 @@ func publish(h *hub.Hub, name string, tracks []*pubTrack, src packetSource, o in
 func (p *publication) attach() {
 	for _, t := range p.tracks {
 		in := t.in
-		p.src.OnPacketRTP(t.medi, t.forma, func(pkt *rtp.Packet) { in.WriteRTP(pkt) })
+		p.src.OnPacketRTP(t.medi, t.forma, func(pkt *rtp.Packet) {
+			if !p.attached.Load() {
+				p.attached.Store(true) // the first packet after hold
+			}
+			in.WriteRTP(pkt)
+		})
 		p.src.OnPacketRTCP(t.medi, func(pkt rtcp.Packet) {
 			if sr, ok := pkt.(*rtcp.SenderReport); ok {
 				in.SenderReport(sr)
@@ -124,6 +129,10 @@ func (p *publication) attach() {
 		}
 	}
 }
+
+// hold stops feedback until the next packet: a client that switches
+// from UDP to TCP sets its medias up again meanwhile.
+func (p *publication) hold() { p.attached.Store(false) }
 
 // close leaves the stream: it waits the reconnect grace for the publisher
 // to come back, then ends.

@@ -68,7 +68,16 @@ func newReader(ss *gortsplib.ServerSession, st *hub.Stream, cursor *hub.Cursor, 
 	for i := range r.media {
 		r.media[i] = -1
 	}
+	// A client may set up only some of the medias (video without audio):
+	// gortsplib cannot write to the others.
+	setup := map[*description.Media]bool{}
+	for _, m := range ss.Medias() {
+		setup[m] = true
+	}
 	for i, t := range take {
+		if !setup[desc.Medias[i]] {
+			continue
+		}
 		r.media[t] = i
 		f := desc.Medias[i].Formats[0]
 		r.out[i].clock = uint32(f.ClockRate())

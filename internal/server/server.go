@@ -28,6 +28,7 @@ import (
 	"github.com/sluice-media/sluice/internal/rtmp"
 	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/snapshot"
+	"github.com/sluice-media/sluice/internal/sources"
 	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
@@ -54,6 +55,7 @@ type Server struct {
 	hooks   []*webhook.Hook
 	engine  *rtc.Engine
 	hub     *hub.Hub
+	derive  *tap.Transcoders // AAC and G.711 to Opus, for WebRTC viewers
 	api     *httpapi.API
 	hls     *hls.Server     // nil when hls.enabled is false
 	rec     *record.Manager // recording rules and switches
@@ -61,11 +63,12 @@ type Server struct {
 	ln      net.Listener
 	served  chan error
 
-	cluster *cluster.Cluster // nil in single-node mode
-	rtmp    *rtmp.Server     // nil when rtmp.enabled is false
-	srt     *srt.Server      // nil when srt.enabled is false
+	cluster *cluster.Cluster    // nil in single-node mode
+	rtsp    *rtsp.Server        // nil when rtsp.listen and rtsp.tls_listen are empty
+	sources *sources.Supervisor // nil when no source is configured
+	rtmp    *rtmp.Server        // nil when rtmp.enabled is false
+	srt     *srt.Server         // nil when srt.enabled is false
 	fwd     *forward.Forwarder
-	rtsp    *rtsp.Server // nil when rtsp.listen and rtsp.tls_listen are empty
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -98,7 +101,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	bus := events.NewBus()
 	m := metrics.New(metrics.Config{PerStreamLabels: cfg.Metrics.PerStreamLabels})
 	ready := metrics.NewReadiness()
+	// AAC and G.711 tracks get an Opus track for WebRTC viewers, written
+	// by one transcoder per stream while viewers read it.
+	derive := tap.NewTranscoders(tap.TranscodersConfig{Opus: transcode.OpusConfig{Bitrate: cfg.Transcode.OpusBitrate},
+		IdleClose: cfg.Transcode.IdleClose, Always: cfg.Transcode.Always, Log: log})
 	h := hub.New(hub.Config{
+		Deriver:             derive,
 		RingPackets:         cfg.Stream.RingPackets,
 		PLIMinInterval:      cfg.Stream.PLIMinInterval,
 		MaxViewersPerStream: cfg.Limits.MaxViewersPerStream,
@@ -108,6 +116,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		_ = ln.Close()
 		_ = engine.Close()
+		derive.Close()
 		return nil, err
 	}
 	var clusterAPI httpapi.Cluster // stays a nil interface in single-node mode
@@ -133,6 +142,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := m.Register(fwd.Collector()); err != nil {
 		log.Warn("forward metrics", "err", err)
 	}
+	srcs := startSources(cfg, h, m, log)
+	var demander interface {
+		httpapi.Sources
+		rtsp.Demander
+	} // stays a nil interface without sources
+	if srcs != nil {
+		demander = srcs
+	}
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
 	}
@@ -153,6 +170,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
 		Forwards:            fwd,
+		Sources:             demander,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
 			Ingest: ingestOptions(cfg.Stream)},
@@ -166,15 +184,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Handler:           api.Handler(),
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 			ReadTimeout:       cfg.HTTP.ReadTimeout,
-			WriteTimeout:      cfg.HTTP.ReadTimeout + offerWriteTime + cfg.Stream.WaitForPublisher,
-			IdleTimeout:       cfg.HTTP.IdleTimeout,
-			TLSConfig:         tlsCfg,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			// A viewer of a source may wait for it to connect (ready_timeout).
+			WriteTimeout:   cfg.HTTP.ReadTimeout + offerWriteTime + cfg.Stream.WaitForPublisher + cfg.Stream.ReadyTimeout,
+			IdleTimeout:    cfg.HTTP.IdleTimeout,
+			TLSConfig:      tlsCfg,
+			MaxHeaderBytes: 16 << 10,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
 	s.cluster = cl
 	s.fwd = fwd
+	s.cluster, s.derive = cl, derive
+	s.sources = srcs
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)
@@ -185,7 +206,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
-	if s.rtsp, err = startRTSP(cfg, h, authz, log); err != nil {
+	if s.rtsp, err = startRTSP(cfg, h, authz, demander, log); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -216,6 +237,14 @@ func (s *Server) RTSPAddr() net.Addr {
 		return nil
 	}
 	return s.rtsp.Addr()
+}
+
+// RTSPSAddr is the RTSPS listener's address, nil when it is off.
+func (s *Server) RTSPSAddr() net.Addr {
+	if s.rtsp == nil {
+		return nil
+	}
+	return s.rtsp.TLSAddr()
 }
 
 // HTTPAddr is the address the HTTP server listens on.
@@ -260,11 +289,15 @@ func (s *Server) Close() error {
 	if s.rtsp != nil {
 		s.rtsp.Close() // its publishers detach like WHIP's
 	}
+	if s.sources != nil {
+		s.sources.Close() // the pulls end their streams
+	}
 	s.api.CloseAll()
 	if s.cluster != nil {
 		s.cluster.Close() // after the publishers, which release their streams
 	}
 	s.rec.Close() // after the sessions: recorders close their files as their streams end
+	s.derive.Close()
 	for _, h := range s.hooks {
 		h.Close()
 	}
@@ -283,7 +316,11 @@ func (s *Server) Close() error {
 // when HLS is off.
 func outputCounts(hlsSrv *hls.Server, rec *record.Manager) metrics.Outputs {
 	tc, rs := transcode.Counts(), rec.Stats()
-	o := metrics.Outputs{Transcoders: tc.Running, TranscodedAudio: tc.AudioSeconds, TranscodeErrors: tc.Errors,
+	by := map[[2]string]int{}
+	for d, n := range tc.ByDirection {
+		by[[2]string{d.From, d.To}] = n
+	}
+	o := metrics.Outputs{Transcoders: tc.ByDirection[transcode.Direction{From: "opus", To: "aac"}], TranscodersBy: by, TranscodedAudio: tc.AudioSeconds, TranscodeErrors: tc.Errors,
 		Recorders: int(rs.Recording), RecordFiles: rs.Files, RecordBytes: rs.Bytes, RecordErrors: rs.Errors,
 		RecordRemoved: rs.Removed}
 	if hlsSrv != nil {
@@ -304,10 +341,7 @@ func ingestOptions(c config.Stream) ingest.Options {
 
 // startRTSP starts the RTSP server, or returns nil when both its listeners
 // are off.
-func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, log *slog.Logger) (*rtsp.Server, error) {
-	if len(cfg.Sources) > 0 {
-		log.Warn("sources are not pulled yet: this build has the RTSP server but not the source supervisor", "sources", len(cfg.Sources))
-	}
+func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
 	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
 		return nil, nil
 	}
@@ -323,9 +357,5 @@ func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, log *slo
 		}
 		rc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log,
-		Ingest: ingest.Options{
-			Reorder:     reorder.Config{Packets: cfg.Stream.ReorderPackets, MaxDelay: cfg.Stream.ReorderDelay},
-			PLIInterval: cfg.Stream.PLIInterval,
-		}})
+	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream)})
 }

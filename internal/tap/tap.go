@@ -31,11 +31,9 @@ import (
 
 // ErrNoTracks means the stream has no track the output can carry: no
 // H264/H265 video and no usable audio.
-var ErrNoTracks = errors.New("no H264, H265, Opus or AAC track")
+var ErrNoTracks = errors.New("no H264, H265, Opus, AAC or G.711 track")
 
-// Audio says what a Reader does with the stream's audio. A stream that
-// carries AAC itself (published over RTMP or SRT) gives AudioAAC its AAC
-// as it came, without transcoding.
+// Audio says what a Reader does with the stream's Opus track.
 type Audio int
 
 // Audio modes.
@@ -131,10 +129,16 @@ type Reader struct {
 
 	video, audio *Track
 	vdep         frame.Depacketizer
-	aacDec       *aacDepacketizer // the stream's own AAC track, passed through
 	tc           *transcode.Transcoder
 	lag          Gauge // nil: not reported
 	audioErr     error
+
+	// AAC and G.711 sources (audiosrc.go).
+	aacIn     *aacDepacketizer // AAC passed through
+	pcmIn     *pcmSource       // G.711 decoded for toAAC
+	toAAC     *transcode.ToAAC
+	audioRate int    // the audio track's RTP clock rate
+	release   func() // demand of a derived Opus track read
 
 	tl timeline
 	q  interleaver
@@ -157,9 +161,15 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 		opt.MaxWait = time.Second
 	}
 	r := &Reader{st: st, opt: opt}
-	var opus, aac *hub.Track
+	var opus, other *hub.Track
 	for _, t := range st.Tracks() {
+		g711, _ := isG711(t.Codec)
 		switch name := strings.ToUpper(t.Codec.Name()); {
+		case t.Derived && (opt.Audio != AudioOpus || opus != nil):
+			// Transcoded for WebRTC viewers; only an Opus recording of a
+			// stream published without Opus takes it.
+		case t.Derived:
+			opus = &t
 		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC"):
 			c := H264
 			if name != "H264" {
@@ -172,15 +182,15 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 			r.video, r.vdep = &Track{Codec: c, ClockRate: 90000, Index: t.Index}, d
 		case opus == nil && name == "OPUS" && t.Codec.ClockRate == transcode.SampleRate:
 			opus = &t
-		case aac == nil && name == "MPEG4-GENERIC":
-			aac = &t
+		case other == nil && (g711 || isAAC(t.Codec)):
+			other = &t
 		}
 	}
 	switch {
-	case aac != nil && (opt.Audio == AudioAAC || opus == nil && opt.Audio != AudioNone):
-		r.openAAC(*aac)
-	case opus != nil:
+	case opus != nil && (other == nil || opt.Audio == AudioOpus):
 		r.openAudio(*opus)
+	case other != nil && opt.Audio == AudioAAC:
+		r.openOtherAudio(*other)
 	}
 	if r.video == nil && r.audio == nil {
 		return nil, ErrNoTracks
@@ -190,14 +200,18 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 		r.closeAudio()
 		return nil, err
 	}
+	if r.audio != nil && r.audio.Codec == Opus {
+		r.release = st.Demand(r.audio.Index) // a derived track: keep it written
+	}
 	r.cur = cur
 	r.tl.init(r)
 	r.q.init(r.video, r.audio, opt.MaxWait)
 	return r, nil
 }
 
-// openAudio sets up the audio track for the mode asked.
+// openAudio sets up an Opus track for the mode asked.
 func (r *Reader) openAudio(t hub.Track) {
+	r.audioRate = transcode.SampleRate
 	ch := transcode.ChannelsFromFmtp(t.Codec.Fmtp)
 	switch r.opt.Audio {
 	case AudioOpus:
@@ -224,17 +238,6 @@ func (r *Reader) openAudio(t hub.Track) {
 		}
 		r.audio = &Track{Codec: AAC, ClockRate: transcode.SampleRate, Channels: tc.Channels(), AAC: asc, Index: t.Index}
 	}
-}
-
-// openAAC passes the stream's AAC track through.
-func (r *Reader) openAAC(t hub.Track) {
-	d, asc, err := newAACDepacketizer(t.Codec)
-	if err != nil {
-		r.audioErr = err
-		return
-	}
-	r.aacDec = d
-	r.audio = &Track{Codec: AAC, ClockRate: int(t.Codec.ClockRate), Channels: int(t.Codec.Channels), AAC: asc, Index: t.Index}
 }
 
 // Video is the video track, or nil.
@@ -280,19 +283,17 @@ func (r *Reader) Next(ctx context.Context) (*Unit, error) {
 			}
 		case r.audio != nil && p.Track == r.audio.Index:
 			r.tl.audioPacket(p)
-			r.audioPacket(p)
+			if r.aacIn != nil || r.pcmIn != nil {
+				r.otherAudioPacket(p)
+			} else {
+				r.audioPacket(p)
+			}
 		}
 	}
 }
 
-// audioPacket passes an Opus or AAC packet through or transcodes it.
+// audioPacket passes an Opus packet through or transcodes it.
 func (r *Reader) audioPacket(p *hub.Packet) {
-	if r.aacDec != nil {
-		for i, au := range r.aacDec.decode(p) {
-			r.q.push(r.tl.audioUnit(r.tl.aNow+int64(i)*aacSamplesPerAU, au, p.Gen))
-		}
-		return
-	}
 	if r.tc == nil {
 		if len(p.Payload) > 0 {
 			r.q.push(r.tl.audioUnit(r.tl.aNow, p.Payload, p.Gen))
@@ -338,6 +339,7 @@ func (r *Reader) dropAudio(err error) {
 }
 
 func (r *Reader) closeAudio() {
+	r.closeOtherAudio()
 	if r.tc != nil {
 		r.tc.Close()
 		r.tc = nil
@@ -352,4 +354,7 @@ func (r *Reader) closeAudio() {
 func (r *Reader) Close() {
 	r.cur.Close()
 	r.closeAudio()
+	if r.release != nil {
+		r.release()
+	}
 }

@@ -32,8 +32,8 @@ type timeline struct {
 	vTS0, aTS0     uint32
 	vPkt, aPkt     unwrapper // newest packet times, from vTS0 and aTS0
 	vFrame         unwrapper // frame times, from vTS0
-	aNow           int64     // time of the newest audio packet, in aRate units from aTS0
-	aRate          int64     // the audio track's clock rate
+	aNow           int64     // time of the newest audio packet, 48 kHz from aTS0
+	aRate          int64     // the audio track's RTP clock rate
 
 	aligned bool
 	aZero   int64 // audio time (from aTS0) of timeline 0
@@ -61,7 +61,11 @@ func (tl *timeline) init(r *Reader) {
 		tl.hasV, tl.vIdx = true, r.video.Index
 	}
 	if r.audio != nil {
-		tl.hasA, tl.aIdx, tl.aRate = true, r.audio.Index, int64(r.audio.ClockRate)
+		tl.hasA, tl.aIdx = true, r.audio.Index
+	}
+	tl.aRate = int64(r.audioRate)
+	if tl.aRate == 0 {
+		tl.aRate = audioRate
 	}
 }
 
@@ -91,7 +95,7 @@ func (tl *timeline) audioPacket(p *hub.Packet) {
 			tl.align(true)
 		}
 	}
-	tl.aNow = tl.aPkt.at(p.Timestamp)
+	tl.aNow = tl.aPkt.at(p.Timestamp) * audioRate / tl.aRate
 }
 
 // setOrigin fixes the wall-clock time of timeline 0.
@@ -111,11 +115,11 @@ func (tl *timeline) align(audioLast bool) {
 	wa, oka := tl.st.WallClock(tl.aIdx, tl.aTS0)
 	switch {
 	case okv && oka:
-		tl.aZero = int64(math.Round(wv.Sub(wa).Seconds() * float64(tl.aRate)))
+		tl.aZero = int64(math.Round(wv.Sub(wa).Seconds() * float64(audioRate)))
 		tl.bySR = true
 	case audioLast:
 		// The first audio packet is as old as the newest video packet.
-		tl.aZero = -tl.vPkt.t * tl.aRate / videoRate
+		tl.aZero = -tl.vPkt.t * audioRate / videoRate
 	default:
 		// Timeline 0 (the first video packet) is as old as the newest
 		// audio packet.
@@ -125,16 +129,19 @@ func (tl *timeline) align(audioLast bool) {
 	tl.q.alignAudio(tl.aZero)
 }
 
-// videoRate is the clock rate of the Reader's video track.
-const videoRate = 90000
+// Clock rates of the Reader's tracks.
+const (
+	videoRate = 90000
+	audioRate = 48000
+)
 
 // videoUnit stamps a rebuilt video frame.
 func (tl *timeline) videoUnit(f *media.Frame, gen uint32) *Unit {
 	return &Unit{PTS: tl.vFrame.at(f.RTPTimestamp), Key: f.Keyframe, Gen: gen, NALUs: f.NALUs}
 }
 
-// audioUnit stamps an audio access unit whose time is t (in the audio
-// track's clock rate from the first audio packet).
+// audioUnit stamps an audio access unit whose time is t (48 kHz from the
+// first audio packet).
 func (tl *timeline) audioUnit(t int64, payload []byte, gen uint32) *Unit {
 	u := &Unit{PTS: t, Key: true, Gen: gen, Payload: payload}
 	if tl.aligned {

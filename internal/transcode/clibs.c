@@ -32,6 +32,8 @@ const char *opus_strerror(int error);
 #define SL_OPUS_SET_INBAND_FEC_REQUEST 4012
 #define SL_OPUS_SET_PACKET_LOSS_PERC_REQUEST 4014
 #define SL_OPUS_SET_DTX_REQUEST 4016
+#define SL_OPUS_SET_COMPLEXITY_REQUEST 4010
+#define SL_OPUS_GET_LOOKAHEAD_REQUEST 4027
 
 #define SL_OPUS_SYMS(X)         \
 	X(opus_decoder_create)  \
@@ -43,7 +45,7 @@ const char *opus_strerror(int error);
 	X(opus_encoder_destroy) \
 	X(opus_strerror)
 
-#if __has_include(<libavcodec/avcodec.h>)
+#if __has_include(<libavcodec/avcodec.h>) && __has_include(<libswresample/swresample.h>)
 #include <libavcodec/avcodec.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/dict.h>
@@ -51,6 +53,7 @@ const char *opus_strerror(int error);
 #include <libavutil/frame.h>
 #include <libavutil/log.h>
 #include <libavutil/mem.h>
+#include <libswresample/swresample.h>
 #if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 24, 100) // AVChannelLayout: FFmpeg 5.1
 #define SL_HAVE_AVCODEC 1
 #endif
@@ -84,10 +87,17 @@ const char *opus_strerror(int error);
 	X(av_packet_alloc)              \
 	X(av_packet_free)               \
 	X(av_packet_unref)
+#define SL_SWR_SYMS(X)        \
+	X(swr_alloc_set_opts2) \
+	X(swr_init)            \
+	X(swr_convert)         \
+	X(swr_get_delay)       \
+	X(swr_free)
 #define SL_SONAME(lib, major) lib ".so." AV_STRINGIFY(major)
 #else
 #define SL_AVUTIL_SYMS(X)
 #define SL_AVCODEC_SYMS(X)
+#define SL_SWR_SYMS(X)
 #endif
 
 #define SL_DECLARE(name) __typeof__(&name) name;
@@ -95,6 +105,7 @@ static struct {
 	SL_OPUS_SYMS(SL_DECLARE)
 	SL_AVUTIL_SYMS(SL_DECLARE)
 	SL_AVCODEC_SYMS(SL_DECLARE)
+	SL_SWR_SYMS(SL_DECLARE)
 } sl;
 
 static char sl_err[512];
@@ -131,12 +142,17 @@ const char *sl_load(void) {
 		return sl_err;
 	}
 	SL_AVCODEC_SYMS(SL_RESOLVE)
+	soname = SL_SONAME("libswresample", LIBSWRESAMPLE_VERSION_MAJOR);
+	if (!(h = sl_open(soname))) {
+		return sl_err;
+	}
+	SL_SWR_SYMS(SL_RESOLVE)
 	// Errors come back as return values; libavcodec's own log lines
 	// (statistics on close, warnings) would go to sluice's stderr.
 	sl.av_log_set_level(AV_LOG_QUIET);
 	return NULL;
 #else
-	return "built without libavcodec's headers (libavcodec-dev, FFmpeg >= 5.1)";
+	return "built without libavcodec's headers (libavcodec-dev and libswresample-dev, FFmpeg >= 5.1)";
 #endif
 }
 
@@ -177,8 +193,8 @@ struct sl_opusenc {
 	OpusEncoder *st;
 };
 
-sl_opusenc *sl_opusenc_new(int channels, int bitrate, int loss_percent, int dtx, int *err) {
-	OpusEncoder *st = sl.opus_encoder_create(48000, channels, SL_OPUS_APPLICATION_AUDIO, err);
+sl_opusenc *sl_opusenc_new(int rate, int channels, int bitrate, int complexity, int loss_percent, int dtx, int *err) {
+	OpusEncoder *st = sl.opus_encoder_create(rate, channels, SL_OPUS_APPLICATION_AUDIO, err);
 	if (!st) {
 		return NULL;
 	}
@@ -186,6 +202,9 @@ sl_opusenc *sl_opusenc_new(int channels, int bitrate, int loss_percent, int dtx,
 	sl.opus_encoder_ctl(st, SL_OPUS_SET_INBAND_FEC_REQUEST, (int32_t)(loss_percent > 0));
 	sl.opus_encoder_ctl(st, SL_OPUS_SET_PACKET_LOSS_PERC_REQUEST, (int32_t)loss_percent);
 	sl.opus_encoder_ctl(st, SL_OPUS_SET_DTX_REQUEST, (int32_t)dtx);
+	if (complexity >= 0) {
+		sl.opus_encoder_ctl(st, SL_OPUS_SET_COMPLEXITY_REQUEST, (int32_t)complexity);
+	}
 	sl_opusenc *e = calloc(1, sizeof *e);
 	e->st = st;
 	return e;
@@ -193,6 +212,12 @@ sl_opusenc *sl_opusenc_new(int channels, int bitrate, int loss_percent, int dtx,
 
 int sl_opusenc_encode(sl_opusenc *e, const float *pcm, int frame_size, unsigned char *out, int cap) {
 	return sl.opus_encode_float(e->st, pcm, frame_size, out, cap);
+}
+
+int sl_opusenc_lookahead(sl_opusenc *e) {
+	int32_t n = 0;
+	sl.opus_encoder_ctl(e->st, SL_OPUS_GET_LOOKAHEAD_REQUEST, &n);
+	return n;
 }
 
 void sl_opusenc_free(sl_opusenc *e) {
@@ -412,6 +437,49 @@ int sl_aacdec_decode(sl_aacdec *d, const unsigned char *au, int len, float *pcm,
 	return SL_GOT;
 }
 
+// --- libswresample: interleaved float in and out, same channel count.
+
+struct sl_swr {
+	SwrContext *ctx;
+	int channels;
+};
+
+int sl_swr_new(sl_swr **out, int in_rate, int out_rate, int channels) {
+	*out = NULL;
+	AVChannelLayout layout;
+	sl.av_channel_layout_default(&layout, channels);
+	SwrContext *ctx = NULL;
+	int ret = sl.swr_alloc_set_opts2(&ctx, &layout, AV_SAMPLE_FMT_FLT, out_rate, &layout, AV_SAMPLE_FMT_FLT, in_rate, 0, NULL);
+	if (ret < 0) {
+		return ret;
+	}
+	if ((ret = sl.swr_init(ctx)) < 0) {
+		sl.swr_free(&ctx);
+		return ret;
+	}
+	sl_swr *r = calloc(1, sizeof *r);
+	r->ctx = ctx;
+	r->channels = channels;
+	*out = r;
+	return 0;
+}
+
+int sl_swr_convert(sl_swr *r, const float *in, int in_samples, float *out, int out_cap) {
+	const uint8_t *ip[1] = {(const uint8_t *)in};
+	uint8_t *op[1] = {(uint8_t *)out};
+	return sl.swr_convert(r->ctx, op, out_cap, in ? ip : NULL, in_samples);
+}
+
+int64_t sl_swr_delay(sl_swr *r, int rate) { return sl.swr_get_delay(r->ctx, rate); }
+
+void sl_swr_free(sl_swr *r) {
+	if (!r) {
+		return;
+	}
+	sl.swr_free(&r->ctx);
+	free(r);
+}
+
 void sl_averror(int err, char *buf, size_t len) {
 	if (sl.av_strerror(err, buf, len) < 0) {
 		snprintf(buf, len, "libavcodec error %d", err);
@@ -431,5 +499,9 @@ int sl_aacdec_new(sl_aacdec **out, const unsigned char *asc, int asc_len) { retu
 int sl_aacdec_decode(sl_aacdec *d, const unsigned char *au, int len, float *pcm, int cap, int *samples, int *channels) { return -1; }
 void sl_aacdec_free(sl_aacdec *d) {}
 void sl_averror(int err, char *buf, size_t len) { snprintf(buf, len, "libavcodec error %d", err); }
+int sl_swr_new(sl_swr **out, int in_rate, int out_rate, int channels) { return -1; }
+int sl_swr_convert(sl_swr *r, const float *in, int in_samples, float *out, int out_cap) { return -1; }
+int64_t sl_swr_delay(sl_swr *r, int rate) { return 0; }
+void sl_swr_free(sl_swr *r) {}
 
 #endif

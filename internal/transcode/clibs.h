@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// sl_load loads libopus and libavcodec once; it returns NULL when both are
+// sl_load loads libopus, libavcodec and libswresample once; it returns NULL when both are
 // usable, else why not. Every other function needs a successful sl_load.
 const char *sl_load(void);
 
@@ -22,7 +22,9 @@ int sl_opusdec_decode(sl_opusdec *d, const unsigned char *data, int len, float *
 void sl_opusdec_free(sl_opusdec *d);
 
 typedef struct sl_opusenc sl_opusenc;
-sl_opusenc *sl_opusenc_new(int channels, int bitrate, int loss_percent, int dtx, int *err);
+// complexity 0..10, or -1 for libopus's default (9).
+sl_opusenc *sl_opusenc_new(int rate, int channels, int bitrate, int complexity, int loss_percent, int dtx, int *err);
+int sl_opusenc_lookahead(sl_opusenc *e);
 int sl_opusenc_encode(sl_opusenc *e, const float *pcm, int frame_size, unsigned char *out, int cap);
 void sl_opusenc_free(sl_opusenc *e);
 
@@ -51,6 +53,14 @@ int sl_aacdec_new(sl_aacdec **out, const unsigned char *asc, int asc_len);
 // *samples per channel and *channels, SL_AGAIN, or an AVERROR.
 int sl_aacdec_decode(sl_aacdec *d, const unsigned char *au, int len, float *pcm, int cap, int *samples, int *channels);
 void sl_aacdec_free(sl_aacdec *d);
+
+// libswresample, interleaved float in and out with the same channels.
+typedef struct sl_swr sl_swr;
+int sl_swr_new(sl_swr **out, int in_rate, int out_rate, int channels);
+// in NULL drains; returns the samples per channel written, or an AVERROR.
+int sl_swr_convert(sl_swr *r, const float *in, int in_samples, float *out, int out_cap);
+int64_t sl_swr_delay(sl_swr *r, int rate);
+void sl_swr_free(sl_swr *r);
 
 void sl_averror(int err, char *buf, size_t len);
 

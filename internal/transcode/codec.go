@@ -1,13 +1,17 @@
-// Package transcode turns a stream's Opus packets into AAC-LC access units,
-// for the outputs that need AAC (LL-HLS, MP4 recordings). It owns the
-// decode → gap handling → encode path and the two codec libraries behind
-// it: libopus decodes (with its packet loss concealment and in-band FEC),
-// FFmpeg's native AAC encoder (libavcodec) encodes.
+// Package transcode turns a stream's audio from one codec into another,
+// for the consumers that cannot take it as published: Opus into AAC-LC
+// access units for LL-HLS and MP4 recordings (Transcoder: libopus decodes,
+// with its loss concealment and in-band FEC, FFmpeg's native AAC encoder
+// encodes), and decoded AAC or G.711 into Opus packets for WebRTC viewers
+// (ToOpus) or into AAC (ToAAC). It owns the codec libraries: libopus,
+// libavcodec (AAC encoder and decoder) and libswresample (where an encoder
+// cannot take the input's rate); G.711 is a table look-up.
 //
-// Both libraries are opened at run time (dlopen), so sluice builds and runs
-// without them; Available says whether this binary can transcode. An output
-// that needs AAC creates a Transcoder when it starts and closes it when it
-// stops, so nothing is decoded while no output needs AAC.
+// The libraries are opened at run time (dlopen), so sluice builds and runs
+// without them; Available says whether this binary can transcode. A
+// consumer that needs another codec creates a transcoder when it starts
+// and closes it when it stops, so nothing is decoded while none needs it
+// (internal/tap shares them per stream).
 package transcode
 
 import (
@@ -32,7 +36,7 @@ var (
 	// ErrUnavailable is wrapped by every error that says this binary cannot
 	// transcode: built without cgo or libavcodec's headers, or libopus /
 	// libavcodec missing at run time.
-	ErrUnavailable = errors.New("opus→aac transcoding unavailable")
+	ErrUnavailable = errors.New("audio transcoding unavailable")
 	// ErrClosed is returned by a Transcoder used after Flush or Close.
 	ErrClosed = errors.New("transcoder closed")
 )

@@ -26,21 +26,21 @@ var (
 )
 
 // Available reports whether this binary can transcode; the error, which
-// wraps ErrUnavailable, says why not. It loads libopus and libavcodec on
-// its first call.
+// wraps ErrUnavailable, says why not. It loads libopus, libavcodec and
+// libswresample on its first call.
 func Available() error {
 	loadOnce.Do(func() {
 		if msg := C.sl_load(); msg != nil {
 			loadErr = fmt.Errorf("%w: %s", ErrUnavailable, C.GoString(msg))
 			switch {
 			case C.sl_have_avcodec_headers() != 0:
-				loadErr = fmt.Errorf("%w (install libopus and FFmpeg's libavcodec; on Debian 12 libavcodec59)", loadErr)
+				loadErr = fmt.Errorf("%w (install libopus and FFmpeg's libavcodec and libswresample; on Debian 12 libopus0, libavcodec59, libswresample4)", loadErr)
 			case avcodecHeadersInstalled():
 				// Go's build cache does not notice headers installed
 				// after the package was built.
 				loadErr = fmt.Errorf("%w; they are installed now: run `go clean -cache` and rebuild", loadErr)
 			default:
-				loadErr = fmt.Errorf("%w: install libavcodec-dev and rebuild", loadErr)
+				loadErr = fmt.Errorf("%w: install libavcodec-dev and libswresample-dev and rebuild", loadErr)
 			}
 		}
 	})
@@ -48,12 +48,15 @@ func Available() error {
 }
 
 func avcodecHeadersInstalled() bool {
-	for _, p := range []string{"/usr/include/libavcodec/avcodec.h", "/usr/include/x86_64-linux-gnu/libavcodec/avcodec.h", "/usr/include/aarch64-linux-gnu/libavcodec/avcodec.h"} {
-		if _, err := os.Stat(p); err == nil {
-			return true
+	found := func(h string) bool {
+		for _, dir := range []string{"/usr/include/", "/usr/include/x86_64-linux-gnu/", "/usr/include/aarch64-linux-gnu/"} {
+			if _, err := os.Stat(dir + h); err == nil {
+				return true
+			}
 		}
+		return false
 	}
-	return false
+	return found("libavcodec/avcodec.h") && found("libswresample/swresample.h")
 }
 
 func averror(op string, ret C.int) error {
@@ -217,74 +220,3 @@ func (e *ffmpegEncoder) Close() {
 		e.p = nil
 	}
 }
-
-// opusEncoder is libopus's encoder; the tests and the benchmark make their
-// input with it (cgo is not allowed in _test.go files).
-type opusEncoder struct {
-	p        *C.sl_opusenc
-	channels int
-	buf      []byte
-}
-
-func newOpusEncoder(channels, bitrate, lossPercent int, dtx bool) (*opusEncoder, error) {
-	if err := Available(); err != nil {
-		return nil, err
-	}
-	d := 0
-	if dtx {
-		d = 1
-	}
-	var cerr C.int
-	p := C.sl_opusenc_new(C.int(channels), C.int(bitrate), C.int(lossPercent), C.int(d), &cerr)
-	if p == nil {
-		return nil, opusError("encoder", cerr)
-	}
-	return &opusEncoder{p: p, channels: channels, buf: make([]byte, 4000)}, nil
-}
-
-// encode encodes one frame of interleaved samples (2.5 to 60 ms).
-func (e *opusEncoder) encode(pcm []float32) ([]byte, error) {
-	n := C.sl_opusenc_encode(e.p, cFloats(pcm), C.int(len(pcm)/e.channels), cBytes(e.buf), C.int(len(e.buf)))
-	runtime.KeepAlive(pcm)
-	if n < 0 {
-		return nil, opusError("encode", n)
-	}
-	return append([]byte(nil), e.buf[:n]...), nil
-}
-
-func (e *opusEncoder) close() { C.sl_opusenc_free(e.p) }
-
-// aacDecoder is libavcodec's AAC decoder, for the tests.
-type aacDecoder struct {
-	p   *C.sl_aacdec
-	pcm []float32
-}
-
-func newAACDecoder(asc []byte) (*aacDecoder, error) {
-	if err := Available(); err != nil {
-		return nil, err
-	}
-	var p *C.sl_aacdec
-	if ret := C.sl_aacdec_new(&p, cBytes(asc), C.int(len(asc))); ret < 0 {
-		return nil, averror("aac decoder", ret)
-	}
-	return &aacDecoder{p: p, pcm: make([]float32, 8*2048)}, nil
-}
-
-// decode decodes one access unit; it returns interleaved samples (valid
-// until the next call) and the channel count, or no samples where the
-// decoder needs more input.
-func (d *aacDecoder) decode(au []byte) ([]float32, int, error) {
-	var samples, channels C.int
-	ret := C.sl_aacdec_decode(d.p, cBytes(au), C.int(len(au)), cFloats(d.pcm), C.int(len(d.pcm)), &samples, &channels)
-	runtime.KeepAlive(au)
-	switch {
-	case ret == C.SL_AGAIN:
-		return nil, 0, nil
-	case ret < 0:
-		return nil, 0, averror("aac decode", ret)
-	}
-	return d.pcm[:int(samples)*int(channels)], int(channels), nil
-}
-
-func (d *aacDecoder) close() { C.sl_aacdec_free(d.p) }

@@ -2,6 +2,7 @@ package transcode
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,10 @@ type Config struct {
 	// hole and later frames sit that much off the input's timeline
 	// (0: 10 s).
 	MaxGap time.Duration
+
+	// From names the source codec in Counts for a ToAAC ("": "g711");
+	// a Transcoder's is Opus.
+	From string
 
 	// NewDecoder and NewEncoder replace libopus and FFmpeg (nil: those).
 	NewDecoder func(channels int) (Decoder, error)
@@ -125,7 +130,7 @@ func New(cfg Config) (*Transcoder, error) {
 		dec.Close()
 		return nil, fmt.Errorf("transcode: %w", err)
 	}
-	totals.running.Add(1)
+	totals.start("opus", "aac")
 	return &Transcoder{
 		cfg:    cfg,
 		dec:    dec,
@@ -335,33 +340,73 @@ func (t *Transcoder) Close() {
 		t.dec.Close()
 		t.enc.Close()
 		t.dec, t.enc = nil, nil
-		totals.running.Add(-1)
+		totals.stop("opus", "aac")
 	}
 }
 
 // totals count what every Transcoder of the process does, for the
 // metrics: the codecs are a process-wide resource.
-var totals struct {
-	running atomic.Int64
-	frames  atomic.Uint64
-	errors  atomic.Uint64
+type totalsT struct {
+	running    atomic.Int64
+	frames     atomic.Uint64 // AAC access units
+	opusFrames atomic.Uint64 // 20 ms Opus packets
+	errors     atomic.Uint64
+
+	mu          sync.Mutex
+	byDirection map[Direction]int
+}
+
+var totals totalsT
+
+// Direction is a kind of transcoder: source codec to output codec, in
+// lower case ("opus"→"aac", "aac"→"opus", "pcma"→"opus"...).
+type Direction struct{ From, To string }
+
+func (t *totalsT) start(from, to string) {
+	t.running.Add(1)
+	t.mu.Lock()
+	if t.byDirection == nil {
+		t.byDirection = map[Direction]int{}
+	}
+	t.byDirection[Direction{from, to}]++
+	t.mu.Unlock()
+}
+
+func (t *totalsT) stop(from, to string) {
+	t.running.Add(-1)
+	t.mu.Lock()
+	t.byDirection[Direction{from, to}]--
+	t.mu.Unlock()
 }
 
 // Totals is what the process's Transcoders did, as Counts reports it.
 type Totals struct {
-	// Running is the number of Transcoders made and not yet closed.
+	// Running is the number of transcoders (Transcoder, ToOpus, ToAAC)
+	// made and not yet closed.
 	Running int
+	// ByDirection is Running by source and output codec.
+	ByDirection map[Direction]int
 	// AudioSeconds is the audio encoded to AAC, in seconds per channel.
 	AudioSeconds float64
+	// OpusSeconds is the audio encoded to Opus.
+	OpusSeconds float64
 	// Errors counts encoder failures (each ends its transcoder's audio).
 	Errors uint64
 }
 
 // Counts returns the process-wide totals; cheap enough for every scrape.
 func Counts() Totals {
+	totals.mu.Lock()
+	by := make(map[Direction]int, len(totals.byDirection))
+	for d, n := range totals.byDirection {
+		by[d] = n
+	}
+	totals.mu.Unlock()
 	return Totals{
+		ByDirection:  by,
 		Running:      int(totals.running.Load()),
 		AudioSeconds: float64(totals.frames.Load()) * SamplesPerFrame / SampleRate,
+		OpusSeconds:  float64(totals.opusFrames.Load()) / 50,
 		Errors:       totals.errors.Load(),
 	}
 }

@@ -29,6 +29,13 @@ type offeredCodec struct {
 // simply does not get that kind; one whose section lists no compatible codec
 // is refused, since it expects media it cannot decode. The error names what
 // was published and what was offered.
+//
+// A track with derived tracks (hub/derive.go: Opus transcoded from AAC or
+// G.711) is one choice among them for its section: the published codec
+// where the viewer takes it (PCMA to a viewer offering PCMA), else the
+// first derived one it takes. An audio track that could have been
+// transcoded but cannot be here (the libraries missing) is left out: the
+// viewer gets the video.
 func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, error) {
 	sections := map[media.Kind][]*sdp.MediaDescription{}
 	for _, m := range offer.MediaDescriptions {
@@ -43,9 +50,14 @@ func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, erro
 	var published, offered []string
 	used := map[media.Kind]int{}
 	for _, t := range tracks {
-		published = append(published, t.Codec.String())
+		if !t.Derived {
+			published = append(published, t.Codec.String())
+		}
 	}
 	for _, t := range tracks {
+		if t.Derived {
+			continue // a choice of its source's section
+		}
 		k := t.Codec.Kind()
 		if used[k] >= len(sections[k]) {
 			continue
@@ -55,18 +67,21 @@ func match(tracks []hub.Track, offer *sdp.SessionDescription) ([]hub.Track, erro
 		if !canReceive(m) {
 			continue
 		}
-		ok := false
-		for _, c := range codecsOf(m) {
-			if compatible(t.Codec, c) {
-				ok = true
-				break
+		choices := []hub.Track{t}
+		for _, d := range tracks {
+			if d.Derived && d.Source == t.Index {
+				choices = append(choices, d)
 			}
+		}
+		pick, ok := pickCodec(choices, codecsOf(m))
+		if !ok && k == media.KindAudio && t.DeriveErr != "" {
+			continue // audio left out: see above
 		}
 		if !ok {
 			out = nil // refuse the whole offer: see above
 			break
 		}
-		out = append(out, t)
+		out = append(out, pick)
 	}
 	if len(out) > 0 {
 		return out, nil
@@ -137,6 +152,19 @@ func trimOffer(offer *sdp.SessionDescription, tracks []hub.Track) {
 		}
 		m.Attributes = attrs
 	}
+}
+
+// pickCodec returns the first of choices that one of the offered codecs
+// can receive.
+func pickCodec(choices []hub.Track, offered []offeredCodec) (hub.Track, bool) {
+	for _, t := range choices {
+		for _, c := range offered {
+			if compatible(t.Codec, c) {
+				return t, true
+			}
+		}
+	}
+	return hub.Track{}, false
 }
 
 func canReceive(m *sdp.MediaDescription) bool {

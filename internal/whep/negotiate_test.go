@@ -2,6 +2,7 @@ package whep
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,5 +144,50 @@ func TestTrimOffer(t *testing.T) {
 	trimOffer(d, published)
 	if f := strings.Join(d.MediaDescriptions[0].MediaName.Formats, " "); f != "96" || len(d.MediaDescriptions[0].Attributes) != 2 {
 		t.Errorf("section without a usable format changed: %q %v", f, d.MediaDescriptions[0].Attributes)
+	}
+}
+
+// TestMatchDerived: a track with a derived (transcoded) track is one
+// choice among them for its section; audio that cannot be transcoded here
+// is left out, the viewer getting the video.
+func TestMatchDerived(t *testing.T) {
+	h264 := media.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+	pcma := media.Codec{MimeType: "audio/PCMA", ClockRate: 8000, Channels: 1}
+	aac := media.Codec{MimeType: "audio/MPEG4-GENERIC", ClockRate: 48000, Channels: 2, Fmtp: "config=1190"}
+	opusC := media.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}
+	const pcmaOffer = "m=audio 9 UDP/TLS/RTP/SAVPF 8 111\r\na=recvonly\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:111 opus/48000/2\r\n"
+	derived := []hub.Track{{Index: 0, Codec: h264}, {Index: 1, Codec: pcma}, {Index: 2, Codec: opusC, Derived: true, Source: 1}}
+	unavailable := []hub.Track{{Index: 0, Codec: h264}, {Index: 1, Codec: aac, DeriveErr: "unavailable: no libopus"}}
+	noDeriver := []hub.Track{{Index: 0, Codec: h264}, {Index: 1, Codec: aac}}
+	for _, c := range []struct {
+		name     string
+		tracks   []hub.Track
+		sections []string
+		want     []int
+	}{
+		{"opus viewer gets the derived track", derived, []string{h264CBP, opus}, []int{0, 2}},
+		{"pcma viewer gets pcma", derived, []string{h264CBP, pcmaOffer}, []int{0, 1}},
+		{"transcoding unavailable: video only", unavailable, []string{h264CBP, opus}, []int{0}},
+		{"audio-only viewer of an untranscodable stream", unavailable, []string{opus}, nil},
+		{"no deriver: refused as before", noDeriver, []string{h264CBP, opus}, nil},
+	} {
+		got, err := match(c.tracks, offer(t, c.sections...))
+		if c.want == nil {
+			if !errors.Is(err, ErrNoCompatibleCodec) {
+				t.Errorf("%s: err = %v, want ErrNoCompatibleCodec", c.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		var idx []int
+		for _, tr := range got {
+			idx = append(idx, tr.Index)
+		}
+		if !slices.Equal(idx, c.want) {
+			t.Errorf("%s: tracks %v, want %v", c.name, idx, c.want)
+		}
 	}
 }

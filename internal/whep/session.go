@@ -69,6 +69,7 @@ type Session struct {
 	answer      string
 	onClose     func(reason error)
 	tracks      []*outTrack // by hub track index (every simulcast layer); nil where the viewer takes none
+	releases    []func()    // the demand for the derived tracks taken (hub.Stream.Demand)
 	stats       *metrics.Viewer
 
 	// Layer choice and congestion (layer.go); nil without video.
@@ -163,6 +164,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		s.cancel()
 		_ = pc.Close()
 		s.wg.Wait()
+		s.release()
 		cursor.Close()
 		s.stats.Close("")
 		return nil, err
@@ -183,6 +185,11 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 			return fail(fmt.Errorf("add %s track: %w", t.Codec.Kind(), err))
 		}
 		s.tracks[t.Index] = ot
+		if t.Derived {
+			// The transcoder starts now, so its first packets are in the
+			// ring by the time the viewer connects.
+			s.releases = append(s.releases, st.Demand(t.Index))
+		}
 		for _, l := range st.Layers(t.Index) {
 			if l.Track < len(s.tracks) {
 				s.tracks[l.Track] = ot
@@ -466,6 +473,7 @@ func (s *Session) Close(reason error) {
 			_ = pc.Close()
 		}
 		s.wg.Wait()
+		s.release()
 		s.cursor.Close()
 		s.stats.Close(rtc.FailureReason(reason))
 		switch {
@@ -481,6 +489,14 @@ func (s *Session) Close(reason error) {
 			s.onClose(reason)
 		}
 	})
+}
+
+// release ends the session's demand for derived tracks.
+func (s *Session) release() {
+	for _, r := range s.releases {
+		r()
+	}
+	s.releases = nil
 }
 
 // PeerConnection is the session's pion PeerConnection, for trickle ICE and

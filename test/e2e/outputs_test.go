@@ -80,7 +80,7 @@ func TestOutputsShareTranscoder(t *testing.T) {
 				return s.get("sluice_hls_muxers") == 1 && s.get("sluice_recorders") == 1 &&
 					s.get("sluice_record_files_total") >= 1 && s.get("sluice_hls_segments_total") >= 1
 			})
-			if n := s.get("sluice_transcoders"); n != 1 {
+			if n := s.get(`sluice_transcoders{from="opus",to="aac"}`); n != 1 {
 				t.Errorf("sluice_transcoders = %v with HLS and recording of one stream, want 1 (shared)", n)
 			}
 			if s.get("sluice_record_bytes_total") < 10000 || s.get("sluice_transcoded_audio_seconds_total") < 0.5 {
@@ -114,9 +114,9 @@ func TestOutputsShareTranscoder(t *testing.T) {
 				t.Fatalf("switch off: %d %+v", code, st)
 			}
 			s = waitMetrics(t, base, "recorder stopped", func(s metricSamples) bool { return s.get("sluice_recorders") == 0 })
-			if s.get("sluice_transcoders") != 1 || s.get("sluice_hls_muxers") != 1 {
+			if s.get(`sluice_transcoders{from="opus",to="aac"}`) != 1 || s.get("sluice_hls_muxers") != 1 {
 				t.Errorf("after switching recording off: %v transcoders, %v muxers, want 1 and 1",
-					s.get("sluice_transcoders"), s.get("sluice_hls_muxers"))
+					s.get(`sluice_transcoders{from="opus",to="aac"}`), s.get("sluice_hls_muxers"))
 			}
 
 			// The publisher leaves: the stream ends, and with it the
@@ -126,7 +126,7 @@ func TestOutputsShareTranscoder(t *testing.T) {
 			stopped = true
 			pub.Close()
 			waitMetrics(t, base, "outputs stopped", func(s metricSamples) bool {
-				return s.get("sluice_hls_muxers") == 0 && s.get("sluice_recorders") == 0 && s.get("sluice_transcoders") == 0
+				return s.get("sluice_hls_muxers") == 0 && s.get("sluice_recorders") == 0 && s.get(`sluice_transcoders{from="opus",to="aac"}`) == 0
 			})
 		})
 	}

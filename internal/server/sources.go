@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/metrics"
+	"github.com/sluice-media/sluice/internal/rtsp"
+	"github.com/sluice-media/sluice/internal/sources"
+)
+
+// startSources starts the supervisor of the configured sources (pulled
+// with the RTSP edge's client), or returns nil when there are none.
+func startSources(cfg config.Config, h *hub.Hub, m *metrics.Metrics, log *slog.Logger) *sources.Supervisor {
+	if len(cfg.Sources) == 0 {
+		return nil
+	}
+	list := make([]sources.Source, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		list[i] = sources.Source{Stream: s.Stream, URL: s.URL, OnDemand: s.OnDemand, Transport: s.Transport,
+			CloseAfter: s.OnDemandCloseAfter}
+	}
+	in := ingestOptions(cfg.Stream)
+	sup := sources.New(sources.Config{
+		Sources: list,
+		Pull: func(ctx context.Context, s sources.Source, connected, switched func(string)) error {
+			return rtsp.Pull(ctx, h, rtsp.PullConfig{Stream: s.Stream, URL: s.URL, Transport: s.Transport, Ingest: in},
+				connected, switched)
+		},
+		Readers: func(stream string) int {
+			st, err := h.Lookup(stream)
+			if err != nil {
+				return 0
+			}
+			return st.Viewers()
+		},
+		Log: log,
+	})
+	m.SetSources(func() []metrics.Source {
+		states := sup.States()
+		out := make([]metrics.Source, len(states))
+		for i, st := range states {
+			out[i] = metrics.Source{Stream: st.Stream, Connected: st.State == sources.StateConnected, Reconnects: st.Reconnects}
+		}
+		return out
+	})
+	return sup
+}

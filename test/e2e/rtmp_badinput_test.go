@@ -110,10 +110,7 @@ func TestRTMPUnsupportedCodec(t *testing.T) {
 		_ = cmd.Wait()
 	}()
 	st := waitStream(t, srv.Hub(), "mp3", 10*time.Second)
-	var names []string
-	for _, tr := range st.Tracks() {
-		names = append(names, tr.Codec.Name())
-	}
+	names := publishedCodecs(st)
 	if strings.Join(names, ",") != "H264" {
 		t.Fatalf("tracks %v, want H264 alone", names)
 	}

@@ -26,10 +26,7 @@ func TestSRTPublishToWHEP(t *testing.T) {
 	defer sub.Close()
 	ffmpegPublish(t, 6, "mpegts", srtURL(srv, "publish:cam", "&pkt_size=1316"))
 	st := waitStream(t, srv.Hub(), "cam", 10*time.Second)
-	var names []string
-	for _, tr := range st.Tracks() {
-		names = append(names, tr.Codec.Name())
-	}
+	names := publishedCodecs(st)
 	if strings.Join(names, ",") != "H264,MPEG4-GENERIC" {
 		t.Fatalf("tracks %v, want H264 and AAC", names)
 	}
@@ -134,10 +131,7 @@ func TestSRTUnsupportedCodec(t *testing.T) {
 		_ = cmd.Wait()
 	}()
 	st := waitStream(t, srv.Hub(), "mp2", 10*time.Second)
-	var names []string
-	for _, tr := range st.Tracks() {
-		names = append(names, tr.Codec.Name())
-	}
+	names := publishedCodecs(st)
 	if strings.Join(names, ",") != "H264" {
 		t.Fatalf("tracks %v, want H264 alone", names)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/webhook"
 )
@@ -41,6 +42,37 @@ type Config struct {
 	Admin     Admin       `yaml:"admin"`
 	Log       Log         `yaml:"log"`
 	Cluster   Cluster     `yaml:"cluster"`
+	RTMP      RTMP        `yaml:"rtmp"`
+	SRT       SRT         `yaml:"srt"`
+	// Forward pushes streams to other services over RTMP or SRT.
+	Forward []forward.Rule `yaml:"forward"` // default empty: nothing is forwarded
+}
+
+// RTMP configures the RTMP server: publish and play at
+// rtmp://HOST/{stream} and rtmp://HOST/live/{stream}.
+type RTMP struct {
+	Enabled   bool   `yaml:"enabled"`    // default true
+	Listen    string `yaml:"listen"`     // default "127.0.0.1:1935"; host:port
+	TLSListen string `yaml:"tls_listen"` // default empty = off; host:port of RTMPS (e.g. ":1936"), needs tls_cert and tls_key
+	TLSCert   string `yaml:"tls_cert"`   // default empty; PEM certificate file for RTMPS
+	TLSKey    string `yaml:"tls_key"`    // default empty; PEM key file, set together with tls_cert
+
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"` // default 10s; 1s..1m: handshake, connect and publish/play
+	ReadTimeout      time.Duration `yaml:"read_timeout"`      // default 10s; 1s..5m: a publisher silent this long is dropped
+	WriteTimeout     time.Duration `yaml:"write_timeout"`     // default 10s; 1s..5m: a player that takes no data this long is dropped
+}
+
+// SRT configures the SRT server (UDP): stream id publish:{stream} or
+// read:{stream}, MPEG-TS inside.
+type SRT struct {
+	Enabled    bool          `yaml:"enabled"`    // default true
+	Listen     string        `yaml:"listen"`     // default "127.0.0.1:8890"; host:port (UDP)
+	Passphrase string        `yaml:"passphrase"` // default empty = no encryption; 10..79 characters: every caller must use it
+	Latency    time.Duration `yaml:"latency"`    // default 120ms; 20ms..10s: the receive latency (SRT's TSBPD delay)
+
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"` // default 10s; 1s..1m: from the connection to the first MPEG-TS tables
+	ReadTimeout      time.Duration `yaml:"read_timeout"`      // default 10s; 1s..5m: a publisher silent this long is dropped
+	WriteTimeout     time.Duration `yaml:"write_timeout"`     // default 10s; 1s..5m: a reader that takes no data this long is dropped
 }
 
 // Cluster configures the origin/edge cluster on Redis. With Redis empty
@@ -289,6 +321,21 @@ func Default() Config {
 		Cluster: Cluster{
 			LeaseTTL: 10 * time.Second,
 			Linger:   5 * time.Second,
+		},
+		RTMP: RTMP{
+			Enabled:          true,
+			Listen:           "127.0.0.1:1935",
+			HandshakeTimeout: 10 * time.Second,
+			ReadTimeout:      10 * time.Second,
+			WriteTimeout:     10 * time.Second,
+		},
+		SRT: SRT{
+			Enabled:          true,
+			Listen:           "127.0.0.1:8890",
+			Latency:          120 * time.Millisecond,
+			HandshakeTimeout: 10 * time.Second,
+			ReadTimeout:      10 * time.Second,
+			WriteTimeout:     10 * time.Second,
 		},
 	}
 }

@@ -290,7 +290,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown yaml key", file: "http:\n  listen: :1\n  lisen: :2\n",
 			want: []string{`sluice.yml:3: unknown key "http.lisen" (allowed in http: listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options, trusted_proxies)`}},
 		{name: "unknown yaml section", file: "htp:\n  listen: :1\n",
-			want: []string{`sluice.yml:1: unknown key "htp" (allowed at the top level: http, webrtc, stream, limits, hls, rtsp, sources, record, playback, transcode, auth, events, metrics, admin, log, cluster)`}},
+			want: []string{`sluice.yml:1: unknown key "htp" (allowed at the top level: http, webrtc, stream, limits, hls, rtsp, sources, record, playback, transcode, auth, events, metrics, admin, log, cluster, rtmp, srt, forward)`}},
 		{name: "section not a mapping", file: "http: 5\n",
 			want: []string{"http: want a mapping of settings (listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options, trusted_proxies)"}},
 		{name: "top level not a mapping", file: "- a\n",

@@ -71,6 +71,23 @@ var help = map[string]string{
 	"auth.default": "allow or deny requests that no auth rule matches",
 	"auth.rules":   "auth rules (streams, actions, mode: allow|deny|static|jwt|callback), in YAML flow syntax",
 
+	"rtmp.enabled":           "serve RTMP: publish and play at rtmp://HOST/{stream} and rtmp://HOST/live/{stream}",
+	"rtmp.listen":            "host:port of the RTMP server; :1935 for all interfaces",
+	"rtmp.tls_listen":        "host:port of the RTMPS server (e.g. :1936); empty = off; needs rtmp.tls_cert and rtmp.tls_key",
+	"rtmp.tls_cert":          "PEM certificate file for RTMPS",
+	"rtmp.tls_key":           "PEM private key file for rtmp.tls_cert",
+	"rtmp.handshake_timeout": "time for an RTMP client's handshake, connect and publish/play, 1s..1m",
+	"rtmp.read_timeout":      "drop an RTMP publisher silent this long, 1s..5m",
+	"rtmp.write_timeout":     "drop an RTMP player that takes no data this long, 1s..5m",
+	"srt.enabled":            "serve SRT (UDP): stream id publish:{stream} or read:{stream}, MPEG-TS inside",
+	"srt.listen":             "host:port (UDP) of the SRT server; :8890 for all interfaces",
+	"srt.passphrase":         "SRT encryption passphrase every caller must use, 10..79 characters; empty = none",
+	"srt.latency":            "SRT receive latency (TSBPD), 20ms..10s",
+	"srt.handshake_timeout":  "time from an SRT connection to its first MPEG-TS tables, 1s..1m",
+	"srt.read_timeout":       "drop an SRT publisher silent this long, 1s..5m",
+	"srt.write_timeout":      "drop an SRT reader that takes no data this long, 1s..5m",
+	"forward":                "push streams to other services: [{streams: glob, to: [rtmp://…, rtmps://…, srt://…]}], in YAML flow syntax",
+
 	"events.webhooks": "HTTP endpoints that receive stream/session events, in YAML flow syntax",
 
 	"metrics.per_stream_labels": "label packet/byte/loss/session metrics by stream (more series)",

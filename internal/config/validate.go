@@ -134,6 +134,13 @@ func (c Config) problems() []*fieldError {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.cluster(c.Cluster, c.HTTP.Listen)
+	v.rtmp(c.RTMP)
+	v.srt(c.SRT)
+	for i, r := range c.Forward {
+		if err := r.Check(); err != nil {
+			v.add(fmt.Sprintf("forward[%d]", i), "%v", err)
+		}
+	}
 	return v.errs
 }
 
@@ -362,6 +369,39 @@ func validNodeID(id string) bool {
 		}
 	}
 	return id != ""
+}
+
+func (v *validator) rtmp(c RTMP) {
+	if !c.Enabled {
+		return
+	}
+	v.hostPort("rtmp.listen", c.Listen)
+	if c.TLSListen != "" {
+		v.hostPort("rtmp.tls_listen", c.TLSListen)
+		if c.TLSCert == "" || c.TLSKey == "" {
+			v.add("rtmp.tls_listen", "needs rtmp.tls_cert and rtmp.tls_key (allowed: empty for no RTMPS)")
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		v.add("rtmp.tls_cert", "tls_cert and tls_key must be set together")
+	}
+	v.durRange("rtmp.handshake_timeout", c.HandshakeTimeout, time.Second, time.Minute)
+	v.durRange("rtmp.read_timeout", c.ReadTimeout, time.Second, 5*time.Minute)
+	v.durRange("rtmp.write_timeout", c.WriteTimeout, time.Second, 5*time.Minute)
+}
+
+func (v *validator) srt(c SRT) {
+	if !c.Enabled {
+		return
+	}
+	v.hostPort("srt.listen", c.Listen)
+	if n := len(c.Passphrase); n != 0 && (n < 10 || n > 79) {
+		v.add("srt.passphrase", "is %d characters (allowed: empty, or 10..79 characters)", n)
+	}
+	v.durRange("srt.latency", c.Latency, 20*time.Millisecond, 10*time.Second)
+	v.durRange("srt.handshake_timeout", c.HandshakeTimeout, time.Second, time.Minute)
+	v.durRange("srt.read_timeout", c.ReadTimeout, time.Second, 5*time.Minute)
+	v.durRange("srt.write_timeout", c.WriteTimeout, time.Second, 5*time.Minute)
 }
 
 func (v *validator) rtsp(r RTSP, httpListen string) {

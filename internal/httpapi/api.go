@@ -48,6 +48,7 @@ type Config struct {
 	Snapshots           Snapshots          // /v1/streams/{stream}/snapshot.jpg; nil: none
 	PlaybackMaxDuration time.Duration      // longest playback span (0: DefaultPlaybackMaxDuration)
 	Cluster             Cluster            // origin/edge cluster; nil: single node
+	Forwards            Forwards           // forward targets in GET /v1/streams/{stream}; nil: none
 	Sources             Sources            // pulled sources; nil: none
 }
 

@@ -65,7 +65,7 @@ func (s *Server) publish(nc net.Conn, sc *gortmplib.ServerConn, name string, log
 	if err != nil {
 		return err
 	}
-	defer st.Detach(pub)
+	defer st.Detach()
 	for _, t := range tracks {
 		idx := st.AddTrack(t.codec)
 		ft, err := ingest.NewFrameTrack(t.codec, idx, st, log)

@@ -51,7 +51,7 @@ type tsPublisher struct {
 	pub    *publisher
 	log    *slog.Logger
 	tracks []*tsTrack
-	st     *hub.Stream
+	st     *hub.Writer
 	err    error // the publish failed: the connection ends
 
 	published func() // announces the stream
@@ -83,7 +83,7 @@ func (s *Server) publish(conn gosrt.Conn, name string, log *slog.Logger) error {
 			log.Warn("srt: MPEG-TS decode errors", "count", decodeErrs)
 		}
 		if p.st != nil {
-			p.st.Detach(p.pub)
+			p.st.Detach()
 			s.event(events.StreamUnpublished, name, conn, nil)
 		}
 	}()

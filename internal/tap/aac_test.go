@@ -30,13 +30,14 @@ func TestReaderAACPassthrough(t *testing.T) {
 	}
 	opus := ingest.OpusCodec(2)
 	h := hub.New(hub.Config{RingPackets: 1024, PLIMinInterval: time.Second})
-	st, err := h.Publish("aac", hubtest.NopPublisher{}, []media.Codec{opus, aac})
+	stW, err := h.Publish("aac", hubtest.NopPublisher{}, []media.Codec{opus, aac})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.End()
-	st.AddTrack(opus)
-	ft, err := ingest.NewFrameTrack(aac, st.AddTrack(aac), st, nil)
+	st := stW.Stream()
+	defer stW.End()
+	stW.AddTrack(opus)
+	ft, err := ingest.NewFrameTrack(aac, stW.AddTrack(aac), stW, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestReaderAACPassthrough(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st.End()
+	stW.End()
 	got := units(t, r, n)
 	if len(got) != n {
 		t.Fatalf("%d units, want %d", len(got), n)

@@ -415,8 +415,8 @@ func TestTiming(t *testing.T) {
 			t.Errorf("frame %d: wall %v, want %v", i, f.Wall, want)
 		}
 	}
-	if _, err := New(media.Codec{MimeType: "video/VP9"}, 0, nil); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("depacketizer for VP9: %v", err)
+	if _, err := New(media.Codec{MimeType: "video/H266"}, 0, nil); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("depacketizer for H266: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	mcvp9 "github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 
 	"github.com/sluice-media/sluice/internal/tap"
 )
@@ -51,6 +52,8 @@ func newMuxer(cfg Config, video, audio *tap.Track, askKey func(), log *slog.Logg
 		switch video.Codec {
 		case tap.H265:
 			c = &codecs.H265{}
+		case tap.VP9:
+			c = &codecs.VP9{} // gohlslib takes size, profile and bit depth from the first key frame
 		case tap.AV1:
 			c = &codecs.AV1{} // gohlslib takes the sequence header from the first key unit
 		}
@@ -96,14 +99,21 @@ func (mx *muxer) write(u *tap.Unit) error {
 	t := u.Time()
 	var err error
 	switch {
-	case u.NALUs != nil:
+	case u.Track.IsVideo():
 		if mx.video == nil {
+			return nil
+		}
+		if mx.vcodec == tap.VP9 && !u.Key && !vp9Inter(u.Payload) {
+			// gohlslib takes a frame that shows an existing frame for a
+			// key frame (its header has no frame type): left out.
 			return nil
 		}
 		mx.keyframes(u.Key, t)
 		switch mx.vcodec {
 		case tap.H265:
 			err = mx.m.WriteH265(mx.video, u.Wall, u.PTS, u.NALUs)
+		case tap.VP9:
+			err = mx.m.WriteVP9(mx.video, u.Wall, u.PTS, u.Payload)
 		case tap.AV1:
 			err = mx.m.WriteAV1(mx.video, u.Wall, u.PTS, u.NALUs)
 		default:
@@ -121,7 +131,7 @@ func (mx *muxer) write(u *tap.Unit) error {
 		mx.encodeError(err)
 		return nil
 	}
-	if (u.NALUs != nil) == mx.leadVideo && (u.Key || !mx.leadVideo) {
+	if u.Track.IsVideo() == mx.leadVideo && (u.Key || !mx.leadVideo) {
 		mx.cutAt(t)
 	}
 	return nil
@@ -194,4 +204,11 @@ func (w *trackingWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// vp9Inter reports whether a VP9 frame's uncompressed header (VP9
+// bitstream spec §6.2) says NON_KEY_FRAME.
+func vp9Inter(frame []byte) bool {
+	var h mcvp9.Header
+	return h.Unmarshal(frame) == nil && h.NonKeyFrame
 }

@@ -6,8 +6,8 @@ import "time"
 //
 // For H264 and H265, NALUs holds the NAL units without start codes, for
 // AV1 the OBUs of a temporal unit; the byte slices may share memory with
-// the stream's ring and must not be modified. For VP8 and Opus, Payload
-// holds the frame.
+// the stream's ring and must not be modified. For VP8, VP9 and Opus,
+// Payload holds the frame.
 type Frame struct {
 	Track    int  // index of the track in its stream
 	Keyframe bool // a random access point: IDR/IRAP, VP8 key frame; every audio frame

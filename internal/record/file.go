@@ -10,6 +10,7 @@ import (
 	mcav1 "github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	mch265 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	mcvp9 "github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
@@ -91,6 +92,12 @@ func newSegment(out sink, path string, video, audio *tap.Track, first *tap.Unit)
 			s.params = [][]byte{vps, sps, pps}
 			t.h265 = &mch265.DTSExtractor{}
 			t.h265.Initialize()
+		case tap.VP9:
+			// VP-ISOBMFF §2.2: vpcC from the key frame's header.
+			c, s.params = vp9Config(first.Payload)
+			if c == nil {
+				return nil, errors.New("VP9 key frame without a readable header")
+			}
 		case tap.AV1:
 			// AV1-ISOBMFF §2.3: the sequence header OBU goes into av1C.
 			seq := findNALU(first.NALUs, av1Type, av1SequenceHeader)
@@ -137,6 +144,8 @@ func (s *segment) paramsChanged(u *tap.Unit) bool {
 		got = [][]byte{findNALU(u.NALUs, h265Type, 32), findNALU(u.NALUs, h265Type, 33), findNALU(u.NALUs, h265Type, 34)}
 	case tap.AV1:
 		got = [][]byte{findNALU(u.NALUs, av1Type, av1SequenceHeader)}
+	case tap.VP9:
+		_, got = vp9Config(u.Payload)
 	default:
 		return false
 	}
@@ -300,4 +309,25 @@ func findNALU(nalus [][]byte, kind func([]byte) int, typ int) []byte {
 		}
 	}
 	return nil
+}
+
+// vp9Config reads a VP9 key frame's uncompressed header (VP9 bitstream
+// spec §6.2, with mediacommon) into the init block's codec, and returns
+// what it holds as one parameter "set" for paramsChanged; nil if the
+// header does not parse.
+func vp9Config(frame []byte) (codecs.Codec, [][]byte) {
+	var h mcvp9.Header
+	if h.Unmarshal(frame) != nil || h.NonKeyFrame || h.ColorConfig == nil {
+		return nil, nil
+	}
+	c := &codecs.VP9{
+		Width:             h.Width(),
+		Height:            h.Height(),
+		Profile:           h.Profile,
+		BitDepth:          h.ColorConfig.BitDepth,
+		ChromaSubsampling: h.ChromaSubsampling(),
+		ColorRange:        h.ColorConfig.ColorRange,
+	}
+	p := fmt.Appendf(nil, "%dx%d %d %d %d %t", c.Width, c.Height, c.Profile, c.BitDepth, c.ChromaSubsampling, c.ColorRange)
+	return c, [][]byte{p}
 }

@@ -112,7 +112,7 @@ func (w *writer) write(u *tap.Unit) error {
 			if err := w.rotate(); err != nil {
 				return err
 			}
-		case u.Time()-w.seg.start >= rule.Segment, u.NALUs != nil && w.seg.paramsChanged(u):
+		case u.Time()-w.seg.start >= rule.Segment, u.Track.IsVideo() && w.seg.paramsChanged(u):
 			if err := w.rotate(); err != nil {
 				return err
 			}
@@ -126,7 +126,7 @@ func (w *writer) write(u *tap.Unit) error {
 			return err
 		}
 	}
-	if u.NALUs != nil {
+	if u.Track.IsVideo() {
 		w.keyframes(u)
 	}
 	err := w.seg.write(u)

@@ -21,10 +21,10 @@ func (q *interleaver) init(video, audio *Track, maxWait time.Duration) {
 	q.aligned = video == nil
 }
 
-// push queues a unit of the video track (NALUs set) or the audio track.
+// push queues a unit of the video track (Track set, by videoUnit) or the
+// audio track.
 func (q *interleaver) push(u *Unit) {
-	if u.NALUs != nil {
-		u.Track = q.video
+	if u.Track != nil && u.Track == q.video {
 		q.v.push(u)
 		return
 	}

@@ -30,8 +30,8 @@ import (
 )
 
 // ErrNoTracks means the stream has no track the output can carry: no
-// H264/H265/AV1 video and no usable audio.
-var ErrNoTracks = errors.New("no H264, H265, AV1, Opus, AAC or G.711 track")
+// H264/H265/VP9/AV1 video and no usable audio.
+var ErrNoTracks = errors.New("no H264, H265, VP9, AV1, Opus, AAC or G.711 track")
 
 // Audio says what a Reader does with the stream's Opus track.
 type Audio int
@@ -50,6 +50,7 @@ type Codec string
 const (
 	H264 Codec = "H264"
 	H265 Codec = "H265"
+	VP9  Codec = "VP9" // Unit.Payload is the frame
 	AV1  Codec = "AV1" // Unit.NALUs are the OBUs of a temporal unit
 	AAC  Codec = "AAC"
 	Opus Codec = "Opus"
@@ -93,7 +94,9 @@ type Track struct {
 }
 
 // IsVideo reports whether the track carries video.
-func (t *Track) IsVideo() bool { return t.Codec == H264 || t.Codec == H265 || t.Codec == AV1 }
+func (t *Track) IsVideo() bool {
+	return t.Codec == H264 || t.Codec == H265 || t.Codec == VP9 || t.Codec == AV1
+}
 
 // Unit is one access unit of a Reader's output.
 type Unit struct {
@@ -109,9 +112,11 @@ type Unit struct {
 	Wall time.Time
 	Key  bool   // video: a random access point; audio: always
 	Gen  uint32 // which publisher of the stream sent it (hub.Packet.Gen)
-	// NALUs (video) share memory with the stream's ring: read only.
+	// NALUs (H264, H265, AV1) share memory with the stream's ring:
+	// read only.
 	NALUs [][]byte
-	// Payload is an AAC access unit (raw, no ADTS) or an Opus packet.
+	// Payload is a VP9 frame (read only, as NALUs), an AAC access unit
+	// (raw, no ADTS) or an Opus packet.
 	Payload []byte
 }
 
@@ -171,11 +176,13 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 			// stream published without Opus takes it.
 		case t.Derived:
 			opus = &t
-		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC" || name == "AV1"):
+		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC" || name == "VP9" || name == "AV1"):
 			c := H264
 			switch name {
 			case "H265", "HEVC":
 				c = H265
+			case "VP9":
+				c = VP9
 			case "AV1":
 				c = AV1
 			}

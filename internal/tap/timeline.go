@@ -137,7 +137,7 @@ const (
 
 // videoUnit stamps a rebuilt video frame.
 func (tl *timeline) videoUnit(f *media.Frame, gen uint32) *Unit {
-	return &Unit{PTS: tl.vFrame.at(f.RTPTimestamp), Key: f.Keyframe, Gen: gen, NALUs: f.NALUs}
+	return &Unit{Track: tl.q.video, PTS: tl.vFrame.at(f.RTPTimestamp), Key: f.Keyframe, Gen: gen, NALUs: f.NALUs, Payload: f.Payload}
 }
 
 // audioUnit stamps an audio access unit whose time is t (48 kHz from the

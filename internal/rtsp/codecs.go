@@ -19,7 +19,7 @@ var ErrCodec = errors.New("unsupported codec")
 
 // AcceptedCodecs names what an RTSP publisher or camera may send, for
 // error messages.
-const AcceptedCodecs = "H264, H265, VP8, AAC (MPEG4-GENERIC), Opus, PCMU, PCMA"
+const AcceptedCodecs = "H264, H265, VP8, VP9, AV1, AAC (MPEG4-GENERIC), Opus, PCMU, PCMA"
 
 // MimeAAC is the hub's MIME type of AAC in RFC 3640 (MPEG4-GENERIC) RTP.
 const MimeAAC = "audio/MPEG4-GENERIC"
@@ -41,6 +41,10 @@ func codecOf(f format.Format) (media.Codec, error) {
 		c.MimeType = "video/H265"
 	case *format.VP8:
 		c.MimeType = "video/VP8"
+	case *format.VP9:
+		c.MimeType = "video/VP9" // RFC 9628
+	case *format.AV1:
+		c.MimeType = "video/AV1" // the AV1 RTP payload format (AOM)
 	case *format.Opus:
 		c.MimeType = "audio/opus"
 		c.Channels = 2 // RFC 7587 §7: opus/48000/2 whatever the stream carries

@@ -59,6 +59,9 @@ type PublishOptions struct {
 	// H265 makes the video track H265 (RFC 7798, profile-id 1), written
 	// with WriteH265, instead of H264.
 	H265 bool
+	// VP9 makes the video track VP9 (RFC 9628, profile-id 0), written
+	// with WriteVP9, instead of H264.
+	VP9 bool
 	// VideoFeedback is the RTCP feedback offered for video; nil offers
 	// NACK, PLI and FIR like a browser.
 	VideoFeedback []webrtc.RTCPFeedback
@@ -78,7 +81,8 @@ type PublishOptions struct {
 	Simulcast []string
 }
 
-// videoPayloader packetizes one NAL unit (pion's H264 and H265 payloaders).
+// videoPayloader packetizes one NAL unit (pion's H264 and H265
+// payloaders) or one VP9 frame (pion's VP9 payloader).
 type videoPayloader interface {
 	Payload(mtu uint16, nalu []byte) [][]byte
 }
@@ -96,6 +100,7 @@ type Publisher struct {
 	vmu       sync.Mutex // guards the video packetizer state and vpkt
 	payloader videoPayloader
 	h265      bool
+	vp9       bool
 	vseq      uint16
 	vts0      uint32
 	vpkt      rtp.Packet
@@ -128,7 +133,10 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 	if opts.NoVideo && opts.NoAudio {
 		return nil, errors.New("publish: neither video nor audio")
 	}
-	if len(opts.Simulcast) > 0 && (opts.NoVideo || opts.H265 || opts.RTX) {
+	if opts.H265 && opts.VP9 {
+		return nil, errors.New("publish: H265 and VP9 both asked")
+	}
+	if len(opts.Simulcast) > 0 && (opts.NoVideo || opts.H265 || opts.VP9 || opts.RTX) {
 		return nil, errors.New("publish: simulcast needs H264 video, without RTX")
 	}
 	mtu := opts.MTU
@@ -158,6 +166,10 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 	if opts.H265 {
 		videoCap.MimeType, videoCap.SDPFmtpLine = webrtc.MimeTypeH265, "profile-id=1"
 		payloader = &codecs.H265Payloader{}
+	}
+	if opts.VP9 {
+		videoCap.MimeType, videoCap.SDPFmtpLine = webrtc.MimeTypeVP9, "profile-id=0"
+		payloader = &codecs.VP9Payloader{}
 	}
 	audioCap := opusCapability
 	if opts.OpusFmtp != "" {
@@ -209,6 +221,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		mtu:        uint16(mtu),
 		payloader:  payloader,
 		h265:       opts.H265,
+		vp9:        opts.VP9,
 		extras:     extras,
 		vseq:       uint16(rand.Uint32()),
 		vts0:       rand.Uint32(),
@@ -315,8 +328,8 @@ func (p *Publisher) Done() <-chan struct{} { return p.state.ended }
 // the start of the stream. Access unit delimiters and filler data are
 // dropped by the payloader.
 func (p *Publisher) WriteH264(au [][]byte, pts time.Duration) error {
-	if p.h265 {
-		return errors.New("publisher sends H265: use WriteH265")
+	if p.h265 || p.vp9 {
+		return errors.New("publisher does not send H264")
 	}
 	return p.writeVideo(au, pts)
 }
@@ -328,9 +341,19 @@ func (p *Publisher) WriteH264(au [][]byte, pts time.Duration) error {
 // Access unit delimiters are dropped by the payloader.
 func (p *Publisher) WriteH265(au [][]byte, pts time.Duration) error {
 	if !p.h265 {
-		return errors.New("publisher sends H264: use WriteH264")
+		return errors.New("publisher does not send H265")
 	}
 	return p.writeVideo(au, pts)
+}
+
+// WriteVP9 packetizes one VP9 frame into RTP (RFC 9628, pion's payloader:
+// non-flexible mode, a picture ID) and sends it; the last packet carries
+// the marker bit. It needs PublishOptions.VP9.
+func (p *Publisher) WriteVP9(frame []byte, pts time.Duration) error {
+	if !p.vp9 {
+		return errors.New("publisher does not send VP9")
+	}
+	return p.writeVideo([][]byte{frame}, pts)
 }
 
 func (p *Publisher) writeVideo(au [][]byte, pts time.Duration) error {

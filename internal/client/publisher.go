@@ -62,6 +62,9 @@ type PublishOptions struct {
 	// VP9 makes the video track VP9 (RFC 9628, profile-id 0), written
 	// with WriteVP9, instead of H264.
 	VP9 bool
+	// AV1 makes the video track AV1 (the AOM RTP payload format, profile
+	// 0), written with WriteAV1, instead of H264.
+	AV1 bool
 	// VideoFeedback is the RTCP feedback offered for video; nil offers
 	// NACK, PLI and FIR like a browser.
 	VideoFeedback []webrtc.RTCPFeedback
@@ -101,6 +104,7 @@ type Publisher struct {
 	payloader videoPayloader
 	h265      bool
 	vp9       bool
+	av1       bool
 	vseq      uint16
 	vts0      uint32
 	vpkt      rtp.Packet
@@ -133,10 +137,10 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 	if opts.NoVideo && opts.NoAudio {
 		return nil, errors.New("publish: neither video nor audio")
 	}
-	if opts.H265 && opts.VP9 {
-		return nil, errors.New("publish: H265 and VP9 both asked")
+	if btoi(opts.H265)+btoi(opts.VP9)+btoi(opts.AV1) > 1 {
+		return nil, errors.New("publish: more than one of H265, VP9 and AV1 asked")
 	}
-	if len(opts.Simulcast) > 0 && (opts.NoVideo || opts.H265 || opts.VP9 || opts.RTX) {
+	if len(opts.Simulcast) > 0 && (opts.NoVideo || opts.H265 || opts.VP9 || opts.AV1 || opts.RTX) {
 		return nil, errors.New("publish: simulcast needs H264 video, without RTX")
 	}
 	mtu := opts.MTU
@@ -170,6 +174,10 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 	if opts.VP9 {
 		videoCap.MimeType, videoCap.SDPFmtpLine = webrtc.MimeTypeVP9, "profile-id=0"
 		payloader = &codecs.VP9Payloader{}
+	}
+	if opts.AV1 {
+		videoCap.MimeType, videoCap.SDPFmtpLine = webrtc.MimeTypeAV1, "level-idx=5;profile=0;tier=0"
+		payloader = &codecs.AV1Payloader{}
 	}
 	audioCap := opusCapability
 	if opts.OpusFmtp != "" {
@@ -222,6 +230,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		payloader:  payloader,
 		h265:       opts.H265,
 		vp9:        opts.VP9,
+		av1:        opts.AV1,
 		extras:     extras,
 		vseq:       uint16(rand.Uint32()),
 		vts0:       rand.Uint32(),
@@ -328,7 +337,7 @@ func (p *Publisher) Done() <-chan struct{} { return p.state.ended }
 // the start of the stream. Access unit delimiters and filler data are
 // dropped by the payloader.
 func (p *Publisher) WriteH264(au [][]byte, pts time.Duration) error {
-	if p.h265 || p.vp9 {
+	if p.h265 || p.vp9 || p.av1 {
 		return errors.New("publisher does not send H264")
 	}
 	return p.writeVideo(au, pts)
@@ -354,6 +363,23 @@ func (p *Publisher) WriteVP9(frame []byte, pts time.Duration) error {
 		return errors.New("publisher does not send VP9")
 	}
 	return p.writeVideo([][]byte{frame}, pts)
+}
+
+// WriteAV1 packetizes one AV1 temporal unit (OBUs in the low overhead
+// bitstream format, with obu_size) into RTP (pion's payloader) and sends
+// it; the last packet carries the marker bit. It needs PublishOptions.AV1.
+func (p *Publisher) WriteAV1(tu []byte, pts time.Duration) error {
+	if !p.av1 {
+		return errors.New("publisher does not send AV1")
+	}
+	return p.writeVideo([][]byte{tu}, pts)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (p *Publisher) writeVideo(au [][]byte, pts time.Duration) error {

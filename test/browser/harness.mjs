@@ -104,6 +104,7 @@ export class Server {
       '-config', config,
       '-http.listen', '127.0.0.1:' + httpPort,
       '-rtmp.listen', '127.0.0.1:0', '-srt.listen', '127.0.0.1:0',
+      '-rtsp.listen', '127.0.0.1:0', '-rtsp.udp_rtp_port', '0', '-rtsp.udp_rtcp_port', '0',
       '-webrtc.udp_port', String(udpPort),
       '-webrtc.listen_ips', '127.0.0.1',
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() });

@@ -67,6 +67,11 @@ func publishClipRTSP(ctx context.Context, t *testing.T, addr, stream string, cli
 				p.fail(err)
 				return
 			}
+			// Noted before it is written: a viewer may get it before
+			// WritePacketRTP returns.
+			p.mu.Lock()
+			p.sent = append(p.sent, au)
+			p.mu.Unlock()
 			for _, pkt := range pkts {
 				pkt.Timestamp = ts
 				if err := c.WritePacketRTP(desc.Medias[0], pkt); err != nil {
@@ -74,9 +79,6 @@ func publishClipRTSP(ctx context.Context, t *testing.T, addr, stream string, cli
 					return
 				}
 			}
-			p.mu.Lock()
-			p.sent = append(p.sent, au)
-			p.mu.Unlock()
 			ts += 3600
 			select {
 			case <-tick.C:
@@ -273,6 +275,14 @@ func TestWHIPToRTSPReaderByteIdentical(t *testing.T) {
 	}
 	r.waitCounts(t, 40, 80, 15*time.Second)
 	r.c.Close()
+	// The feed notes an access unit once WriteH264 returned, which may be
+	// after the reader got it: one more noted means all before it are.
+	sent, _, _ := f.result()
+	select {
+	case <-f.sentAU(len(sent) + 1):
+	case <-ctx.Done():
+		t.Fatal("the feed stopped")
+	}
 
 	sent, nopus, err := f.result()
 	if err != nil {

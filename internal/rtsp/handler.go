@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -147,7 +148,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		tracks, err = accepted(ctx.Description)
 	}
 	if err == nil {
-		sess.pub, err = publish(h.s.deps.Hub, name, tracks, ctx.Session, h.s.deps.Ingest)
+		sess.pub, err = publish(h.s.deps.Hub, name, tracks, ctx.Session, h.s.deps.Ingest, protocolOf(ctx.Conn), sess.remote)
 	}
 	if err != nil {
 		return h.fail(ctx.Conn, "ANNOUNCE", name, err)
@@ -324,6 +325,17 @@ func tokenOf(req *base.Request, query string) string {
 		}
 	}
 	return ""
+}
+
+// protocolOf is "rtsps" for a connection over TLS, else "rtsp".
+func protocolOf(sc *gortsplib.ServerConn) string {
+	if sc == nil {
+		return "rtsp"
+	}
+	if _, ok := sc.NetConn().(*tls.Conn); ok {
+		return "rtsps"
+	}
+	return "rtsp"
 }
 
 func remoteOf(sc *gortsplib.ServerConn) string {

@@ -42,7 +42,7 @@ type link struct {
 	why      error
 
 	mu      sync.Mutex
-	st      *hub.Stream
+	st      *hub.Writer
 	closed  bool
 	readers sync.WaitGroup
 	// tracks answer the hub's keyframe requests (PLI or FIR to the
@@ -174,7 +174,7 @@ func (l *link) attach(h *hub.Hub) error {
 	return nil
 }
 
-func (l *link) hubStream() *hub.Stream {
+func (l *link) hubStream() *hub.Writer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.st
@@ -282,7 +282,7 @@ func (l *link) close() {
 		st := l.st
 		l.mu.Unlock()
 		if st != nil {
-			st.Detach(l)
+			st.Detach()
 		}
 		_ = l.pc.Close()
 		l.readers.Wait()

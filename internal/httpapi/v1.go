@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/sources"
@@ -58,6 +59,13 @@ type streamInfo struct {
 	// Origin is how the stream comes in; absent while its publisher is
 	// away (the reconnect grace) or when it cannot say.
 	Origin *originInfo `json:"origin,omitempty"`
+	// Forwards are the stream's forward targets (restreaming).
+	Forwards []forward.Target `json:"forwards,omitempty"`
+}
+
+// Forwards is what the API reads of the forwarder.
+type Forwards interface {
+	Targets(stream string) []forward.Target
 }
 
 // originInfo is how a stream comes in: its protocol (whip, rtsp, rtsps,
@@ -218,6 +226,9 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	}
 	if info.Origin != nil {
 		info.Origin.Pulled = info.Source != nil
+	}
+	if a.cfg.Forwards != nil {
+		info.Forwards = a.cfg.Forwards.Targets(s.Name())
 	}
 	return info
 }

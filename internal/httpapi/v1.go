@@ -69,7 +69,7 @@ type Forwards interface {
 }
 
 // originInfo is how a stream comes in: its protocol (whip, rtsp, rtsps,
-// and whatever else a publisher names), from where, and whether sluice
+// rtmp, srt: what the publisher names), from where, and whether sluice
 // pulls it (a configured source) rather than being sent it.
 type originInfo struct {
 	Protocol string `json:"protocol"`

@@ -49,9 +49,9 @@ func listOrigins(t *testing.T, base string) map[string]*streamOrigin {
 }
 
 // TestStreamOrigin: GET /v1/streams says how each stream comes in, for
-// the console: an RTSP publisher (ffmpeg) is "rtsp" from its address, a
-// pion WHIP publisher "whip" from its, a configured RTSP source "rtsp"
-// pulled from the camera's host:port.
+// the console: RTSP, RTMP and SRT publishers (ffmpeg) are "rtsp", "rtmp"
+// and "srt" from their addresses, a pion WHIP publisher "whip" from its, a
+// configured RTSP source "rtsp" pulled from the camera's host:port.
 func TestStreamOrigin(t *testing.T) {
 	needFFmpeg(t)
 	cam := startCamera(t, cameraOptions{})
@@ -73,6 +73,9 @@ func TestStreamOrigin(t *testing.T) {
 	defer func() { _ = ff.Wait() }()
 	defer cancel()
 
+	ffmpegPublish(t, 20, "flv", "rtmp://"+n.RTMPAddr().String()+"/live/rt")
+	ffmpegPublish(t, 20, "mpegts", srtURL(n, "publish:srt", "&pkt_size=1316"))
+
 	pub, err := client.Publish(ctx, n.base+"/whip/w", client.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +90,7 @@ func TestStreamOrigin(t *testing.T) {
 	var got map[string]*streamOrigin
 	for {
 		got = listOrigins(t, n.base)
-		if got["ff"] != nil && got["w"] != nil && got["pulled"] != nil {
+		if got["ff"] != nil && got["w"] != nil && got["pulled"] != nil && got["rt"] != nil && got["srt"] != nil {
 			break
 		}
 		select {
@@ -101,6 +104,11 @@ func TestStreamOrigin(t *testing.T) {
 	}
 	if o := got["w"]; o.Protocol != "whip" || !addr.MatchString(o.Remote) || o.Pulled {
 		t.Errorf("WHIP publisher's origin %+v, want whip from 127.0.0.1:port, not pulled", *o)
+	}
+	for name, proto := range map[string]string{"rt": "rtmp", "srt": "srt"} {
+		if o := got[name]; o.Protocol != proto || !addr.MatchString(o.Remote) || o.Pulled {
+			t.Errorf("%s publisher's origin %+v, want %s from 127.0.0.1:port, not pulled", proto, *o, proto)
+		}
 	}
 	if o := got["pulled"]; o.Protocol != "rtsp" || o.Remote != cam.addr || !o.Pulled {
 		t.Errorf("pulled source's origin %+v, want rtsp pulled from %s", *o, cam.addr)

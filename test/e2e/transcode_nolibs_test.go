@@ -70,7 +70,8 @@ func TestTranscodeLibrariesMissing(t *testing.T) {
 	cmd := exec.Command(bin,
 		"-http.listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"-webrtc.udp_port", "0", "-webrtc.listen_ips", "127.0.0.1",
-		"-rtsp.listen", fmt.Sprintf("127.0.0.1:%d", rtspPort), "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0")
+		"-rtsp.listen", fmt.Sprintf("127.0.0.1:%d", rtspPort), "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
+		"-rtmp.listen", "127.0.0.1:0", "-srt.listen", "127.0.0.1:0")
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SLUICE_") && !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
 			cmd.Env = append(cmd.Env, kv)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
@@ -60,9 +61,13 @@ type Server struct {
 	ln      net.Listener
 	served  chan error
 
-	cluster *cluster.Cluster    // nil in single-node mode
-	rtsp    *rtsp.Server        // nil when rtsp.listen and rtsp.tls_listen are empty
-	sources *sources.Supervisor // nil when no source is configured
+	cluster *cluster.Cluster // nil in single-node mode
+	rtsp    *rtsp.Server     // nil when rtsp.listen and rtsp.tls_listen are empty
+	sources *sources.Supervisor
+
+	reloadMu sync.Mutex    // one Reload at a time
+	cfg      config.Config // the running config, as Reload last applied it
+	authz    *swapAuth
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -71,10 +76,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	authz, err := auth.New(cfg.Auth, nil)
+	rules, err := auth.New(cfg.Auth, nil)
 	if err != nil {
 		return nil, err
 	}
+	authz := newSwapAuth(rules)
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
@@ -132,14 +138,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
-	srcs := startSources(cfg, h, m, log)
-	var demander interface {
-		httpapi.Sources
-		rtsp.Demander
-	} // stays a nil interface without sources
-	if srcs != nil {
-		demander = srcs
-	}
+	srcs := startSources(cfg, h, engine, m, log)
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
 	}
@@ -159,7 +158,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Snapshots:           snapshot.New(snapshot.Config{}, h),
 		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
-		Sources:             demander,
+		Sources:             srcs,
+		SourceEditor:        sourceEditor{srcs},
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
 			Ingest: ingestOptions(cfg.Stream)},
@@ -182,7 +182,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		},
 	}
 	s.cluster, s.derive = cl, derive
-	s.sources = srcs
+	s.sources, s.cfg, s.authz = srcs, cfg, authz
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)
@@ -193,7 +193,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
-	if s.rtsp, err = startRTSP(cfg, h, authz, demander, log); err != nil {
+	if s.rtsp, err = startRTSP(cfg, h, authz, srcs, log); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -271,9 +271,7 @@ func (s *Server) Close() error {
 	if s.rtsp != nil {
 		s.rtsp.Close() // its publishers detach like WHIP's
 	}
-	if s.sources != nil {
-		s.sources.Close() // the pulls end their streams
-	}
+	s.sources.Close() // the pulls end their streams
 	s.api.CloseAll()
 	if s.cluster != nil {
 		s.cluster.Close() // after the publishers, which release their streams

@@ -7,24 +7,18 @@ import (
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/metrics"
+	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/sources"
 )
 
 // startSources starts the supervisor of the configured sources (pulled
-// with the RTSP edge's client), or returns nil when there are none.
-func startSources(cfg config.Config, h *hub.Hub, m *metrics.Metrics, log *slog.Logger) *sources.Supervisor {
-	if len(cfg.Sources) == 0 {
-		return nil
-	}
-	list := make([]sources.Source, len(cfg.Sources))
-	for i, s := range cfg.Sources {
-		list[i] = sources.Source{Stream: s.Stream, URL: s.URL, OnDemand: s.OnDemand, Transport: s.Transport,
-			CloseAfter: s.OnDemandCloseAfter}
-	}
+// with the RTSP edge's client); it runs without sources too, for those
+// added by a reload or the API.
+func startSources(cfg config.Config, h *hub.Hub, engine *rtc.Engine, m *metrics.Metrics, log *slog.Logger) *sources.Supervisor {
 	in := ingestOptions(cfg.Stream)
 	sup := sources.New(sources.Config{
-		Sources: list,
+		Sources: sourceList(cfg.Sources),
 		Pull: func(ctx context.Context, s sources.Source, connected, switched func(string)) error {
 			return rtsp.Pull(ctx, h, rtsp.PullConfig{Stream: s.Stream, URL: s.URL, Transport: s.Transport, Ingest: in},
 				connected, switched)

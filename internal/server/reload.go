@@ -23,20 +23,41 @@ type swapAuth struct {
 	cur atomic.Pointer[authHolder]
 }
 
-type authHolder struct{ a auth.Authenticator }
+type authHolder struct {
+	a      auth.Authenticator
+	tokens []string // the static rules' tokens, which RTSP Digest answers are checked against
+}
 
-func newSwapAuth(a auth.Authenticator) *swapAuth {
+func newSwapAuth(a auth.Authenticator, c auth.Config) *swapAuth {
 	s := &swapAuth{}
-	s.cur.Store(&authHolder{a})
+	s.swap(a, c)
 	return s
 }
+
+// staticTokens lists the tokens of c's static rules.
+func staticTokens(c auth.Config) []string {
+	var out []string
+	for _, r := range c.Rules {
+		if r.Mode == auth.ModeStatic {
+			for _, t := range r.Tokens {
+				out = append(out, t.Token)
+			}
+		}
+	}
+	return out
+}
+
+// tokens are the static rules' tokens (rtsp.Deps.DigestTokens).
+func (s *swapAuth) tokens() []string { return s.cur.Load().tokens }
 
 // Authorize asks the current rules (auth.Authenticator).
 func (s *swapAuth) Authorize(ctx context.Context, r auth.Request) error {
 	return s.cur.Load().a.Authorize(ctx, r)
 }
 
-func (s *swapAuth) swap(a auth.Authenticator) { s.cur.Store(&authHolder{a}) }
+func (s *swapAuth) swap(a auth.Authenticator, c auth.Config) {
+	s.cur.Store(&authHolder{a: a, tokens: staticTokens(c)})
+}
 
 // Reload applies a new configuration (config.Load of the same file,
 // environment and flags as at start) to the running server: the sources
@@ -59,7 +80,7 @@ func (s *Server) Reload(cfg config.Config) error {
 	}
 	restart := changedSections(s.cfg, cfg)
 	if !reflect.DeepEqual(s.cfg.Auth, cfg.Auth) {
-		s.authz.swap(authz)
+		s.authz.swap(authz, cfg.Auth)
 	}
 	diff := s.sources.Apply(sourceList(cfg.Sources))
 	s.cfg.Sources, s.cfg.Auth = cfg.Sources, cfg.Auth

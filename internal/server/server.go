@@ -80,7 +80,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authz := newSwapAuth(rules)
+	authz := newSwapAuth(rules, cfg.Auth)
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
@@ -321,7 +321,7 @@ func ingestOptions(c config.Stream) ingest.Options {
 
 // startRTSP starts the RTSP server, or returns nil when both its listeners
 // are off.
-func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
+func startRTSP(cfg config.Config, h *hub.Hub, authz *swapAuth, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
 	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
 		return nil, nil
 	}
@@ -337,5 +337,6 @@ func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rts
 		}
 		rc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream)})
+	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream),
+		DigestTokens: authz.tokens})
 }

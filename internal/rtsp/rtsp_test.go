@@ -1,10 +1,10 @@
 package rtsp
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"bufio"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"

@@ -64,6 +64,12 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reads the configuration again, from the same file,
+	// environment and flags, and applies what can change while running;
+	// caught from here on, so that one sent while starting ends nothing.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	srv, err := server.New(cfg, log)
 	if err != nil {
@@ -78,11 +84,6 @@ func run() int {
 	}()
 	defer func() { <-trimmed }() // Run returns once ctx is done
 
-	// SIGHUP reads the configuration again, from the same file,
-	// environment and flags, and applies what can change while running.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for running := true; running; {
 		select {
 		case <-hup:

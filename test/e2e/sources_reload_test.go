@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
 )
 
@@ -40,7 +41,7 @@ func sourceList(t *testing.T, base string) map[string]string {
 // viewer keeps its session, the camera sees no new DESCRIBE); a reload
 // that removes a source stops it; a config that does not validate is
 // refused and the sources stay; a changed setting that needs a restart
-// does not stop the reload.
+// does not stop the reload; a new auth section applies at once.
 func TestSourcesReload(t *testing.T) {
 	camA := startCamera(t, cameraOptions{})
 	camB := startCamera(t, cameraOptions{})
@@ -89,6 +90,16 @@ func TestSourcesReload(t *testing.T) {
 	}
 	if got := sourceList(t, n.base); len(got) != 1 || got["b"] != "connected" {
 		t.Errorf("sources %v, want only b, connected", got)
+	}
+
+	// The auth section applies too: reads denied from now on.
+	next.Auth = auth.Config{Default: auth.ModeDeny}
+	if err := n.Reload(next); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	code, _, body := do(t, http.MethodPost, n.base+"/whep/b", "application/sdp", strings.NewReader("v=0\r\n"))
+	if code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Errorf("WHEP POST after auth became deny: %d %s, want 401 or 403", code, body)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
@@ -78,7 +79,7 @@ func (s *Server) Reload(cfg config.Config) error {
 		s.log.Error("config reload refused; the running config stays", "err", oneLine(err))
 		return err
 	}
-	restart := changedSections(s.cfg, cfg)
+	restart := changedSettings(s.cfg, cfg)
 	if !reflect.DeepEqual(s.cfg.Auth, cfg.Auth) {
 		s.authz.swap(authz, cfg.Auth)
 	}
@@ -88,26 +89,39 @@ func (s *Server) Reload(cfg config.Config) error {
 		"started", diff.Started, "stopped", diff.Stopped, "restarted", diff.Restarted)
 	if len(restart) > 0 {
 		s.log.Warn("config reload: these settings changed and need a restart; they are kept as they were",
-			"sections", strings.Join(restart, ", "))
+			"settings", strings.Join(restart, ", "))
 	}
 	return nil
 }
 
-// changedSections names the top-level sections (by yaml key) that differ
-// between old and cur and that Reload does not apply.
-func changedSections(old, cur config.Config) []string {
+// changedSettings names the settings (by yaml path: "hls.segment_count",
+// "record.rules") that differ between old and cur and that Reload does
+// not apply.
+func changedSettings(old, cur config.Config) []string {
 	var out []string
-	ov, cv := reflect.ValueOf(old), reflect.ValueOf(cur)
-	t := ov.Type()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if reloaded[name] {
-			continue
-		}
-		if !reflect.DeepEqual(ov.Field(i).Interface(), cv.Field(i).Interface()) {
-			out = append(out, name)
+	var walk func(prefix string, a, b reflect.Value)
+	walk = func(prefix string, a, b reflect.Value) {
+		t := a.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if name == "" || (prefix == "" && reloaded[name]) {
+				continue
+			}
+			path := name
+			if prefix != "" {
+				path = prefix + "." + name
+			}
+			fa, fb := a.Field(i), b.Field(i)
+			if fa.Kind() == reflect.Struct && fa.Type() != reflect.TypeFor[time.Duration]() {
+				walk(path, fa, fb)
+				continue
+			}
+			if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+				out = append(out, path)
+			}
 		}
 	}
+	walk("", reflect.ValueOf(old), reflect.ValueOf(cur))
 	return out
 }
 

@@ -3,7 +3,7 @@
 // module, no build step.
 //
 // Query parameters: streams=a,b,c (starts at once), publish=NAME (also
-// publish the camera and microphone as NAME), codec=h264|vp8 (for that),
+// publish the camera and microphone as NAME), codec=h264|vp8|vp9|av1 (for that),
 // token=TOKEN (sent as Bearer on every request), autostart=0 (wait for Start).
 //
 // Test hooks on window.sluice:

@@ -128,6 +128,7 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 		"-http.listen", addr,
 		"-webrtc.udp_port", strconv.Itoa(udpPort),
 		"-webrtc.listen_ips", "127.0.0.1",
+		"-rtmp.listen", "127.0.0.1:0", "-srt.listen", "127.0.0.1:0",
 		"-log.level", "warn",
 		"-limits.max_sessions_per_ip", strconv.Itoa(MaxViewers + 10),
 		// The other protocols' listeners on OS-picked ports (TCP only for

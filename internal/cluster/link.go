@@ -45,7 +45,7 @@ func dial(ctx context.Context, c *Cluster, stream string, owner Owner) (*link, e
 // attach makes the link the publisher of its stream in h.
 func (l *link) attach(h *hub.Hub) error { return l.Attach(h, l.stream) }
 
-func (l *link) hubStream() *hub.Stream { return l.Stream() }
+func (l *link) hubStream() *hub.Writer { return l.Writer() }
 
 func (l *link) isFailed() bool { return l.IsFailed() }
 

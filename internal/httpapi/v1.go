@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/sources"
@@ -55,6 +56,13 @@ type streamInfo struct {
 	// on-demand source nobody reads, a camera that is down).
 	Live   bool           `json:"live"`
 	Source *sources.State `json:"source,omitempty"`
+	// Forwards are the stream's forward targets (restreaming).
+	Forwards []forward.Target `json:"forwards,omitempty"`
+}
+
+// Forwards is what the API reads of the forwarder.
+type Forwards interface {
+	Targets(stream string) []forward.Target
 }
 
 type sessionInfo struct {
@@ -190,6 +198,9 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	if e := a.sessions.publisher(s.Name()); e != nil {
 		p := sessionInfoOf(e)
 		info.Publisher = &p
+	}
+	if a.cfg.Forwards != nil {
+		info.Forwards = a.cfg.Forwards.Targets(s.Name())
 	}
 	return info
 }

@@ -14,9 +14,12 @@ import (
 
 var videoFeedback = []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 
-// ingestCodecs are the codecs a publisher may send, in sluice's order of
-// preference. H264 comes in every profile/packetization-mode pair browsers,
-// OBS and GStreamer offer, since SDP matches them exactly.
+// ingestCodecs are the codecs a PeerConnection made by NewPublisherPC
+// receives (a cluster edge's pull, which makes the offer), in sluice's
+// order of preference. H264 comes in the profile/packetization-mode pairs
+// browsers offer, since pion matches them by bytes. A WHIP publisher's
+// PeerConnection instead takes the one codec per section SelectIngest
+// chose from its offer.
 var ingestCodecs = func() []webrtc.RTPCodecParameters {
 	c := []webrtc.RTPCodecParameters{{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
@@ -44,6 +47,26 @@ var ingestCodecs = func() []webrtc.RTPCodecParameters {
 		webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
 			PayloadType:        96,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFeedback},
+			PayloadType:        124,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2", RTCPFeedback: videoFeedback},
+			PayloadType:        125,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, SDPFmtpLine: "level-idx=5;profile=0;tier=0", RTCPFeedback: videoFeedback},
+			PayloadType:        45,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
+			PayloadType:        0,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000},
+			PayloadType:        8,
 		},
 	)
 	return withRTX(c, rtxPayloadTypes)
@@ -75,7 +98,7 @@ func withRTX(codecs []webrtc.RTPCodecParameters, pts []webrtc.PayloadType) []web
 }
 
 // AcceptedCodecs names what a publisher may send, for error messages.
-const AcceptedCodecs = "H264, H265, VP8, Opus"
+const AcceptedCodecs = "H264, H265, VP8, VP9, AV1, Opus, PCMU, PCMA"
 
 // NewPublisherPC returns a PeerConnection for a WHIP publisher: it accepts
 // the ingest codecs (with RTX), sends receiver reports, and gives the
@@ -85,10 +108,14 @@ const AcceptedCodecs = "H264, H265, VP8, Opus"
 // arrive on the RTX SSRC) and would ask for them again and again.
 // obs, if not nil, sees the tracks and every RTCP packet sent (metrics).
 func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error) {
+	return e.newPublisherPC(obs, ingestCodecs)
+}
+
+func (e *Engine) newPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParameters) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
-	for _, c := range ingestCodecs {
+	for _, c := range codecs {
 		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: payload type %d: %v", ErrBadOffer, c.PayloadType, err)
 		}
 	}
 	ir := &interceptor.Registry{}

@@ -24,7 +24,7 @@ import (
 // go back as RTCP PLIs, which cameras may ignore.
 type publication struct {
 	ingest.Set
-	st       *hub.Stream
+	st       *hub.Writer
 	tracks   []*pubTrack
 	src      packetSource
 	attached atomic.Bool // packets flow: the source's medias are set up
@@ -143,5 +143,5 @@ func (p *publication) close() {
 	for _, t := range p.tracks {
 		t.in.Close()
 	}
-	p.st.Detach(p)
+	p.st.Detach()
 }

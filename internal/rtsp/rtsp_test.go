@@ -79,7 +79,7 @@ func newHub() *hub.Hub {
 
 // writeGOP writes one access unit: SPS, PPS and IDR when key, else one
 // non-IDR slice.
-func writeGOP(st *hub.Stream, seq *uint16, ts uint32, key bool) {
+func writeGOP(st *hub.Writer, seq *uint16, ts uint32, key bool) {
 	nals := [][]byte{{0x61, 0xe0, 0x01}}
 	if key {
 		nals = [][]byte{{0x67, 0x42, 0xe0, 0x1f}, {0x68, 0xce}, {0x65, 0x88, 0x84}}
@@ -139,18 +139,18 @@ func TestReadStartsAtKeyframe(t *testing.T) {
 		t.Run(proto.String(), func(t *testing.T) {
 			h := newHub()
 			srv := newTestServer(t, h, nil, nil)
-			st, err := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
+			stW, err := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.AddTrack(h264Codec)
+			stW.AddTrack(h264Codec)
 			var seq uint16 = 100
 			ts := uint32(1000)
-			writeGOP(st, &seq, ts, false) // before any keyframe: never sent
+			writeGOP(stW, &seq, ts, false) // before any keyframe: never sent
 			ts += 3000
-			writeGOP(st, &seq, ts, true)
+			writeGOP(stW, &seq, ts, true)
 			ts += 3000
-			writeGOP(st, &seq, ts, false)
+			writeGOP(stW, &seq, ts, false)
 			// Keep writing while the reader connects.
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -164,7 +164,7 @@ func TestReadStartsAtKeyframe(t *testing.T) {
 						return
 					case <-tick.C:
 						ts += 3000
-						writeGOP(st, &seq, ts, i%10 == 9)
+						writeGOP(stW, &seq, ts, i%10 == 9)
 					}
 				}
 			})
@@ -193,11 +193,11 @@ func TestReadStartsAtKeyframe(t *testing.T) {
 func TestReadersOwnSSRC(t *testing.T) {
 	h := newHub()
 	srv := newTestServer(t, h, nil, nil)
-	st, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
-	st.AddTrack(h264Codec)
+	stW, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
+	stW.AddTrack(h264Codec)
 	var seq uint16
 	ts := uint32(0)
-	writeGOP(st, &seq, ts, true)
+	writeGOP(stW, &seq, ts, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -209,7 +209,7 @@ func TestReadersOwnSSRC(t *testing.T) {
 				return
 			case <-tick.C:
 				ts += 3000
-				writeGOP(st, &seq, ts, false)
+				writeGOP(stW, &seq, ts, false)
 			}
 		}
 	})
@@ -290,8 +290,8 @@ func TestAuthToken(t *testing.T) {
 	h := newHub()
 	authz := tokenAuth{"s3cret"}
 	srv := newTestServer(t, h, authz, nil)
-	st, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
-	st.AddTrack(h264Codec)
+	stW, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
+	stW.AddTrack(h264Codec)
 	addr := srv.Addr().String()
 
 	res := rawRequest(t, addr, "DESCRIBE rtsp://"+addr+"/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n")
@@ -423,8 +423,8 @@ func TestBadInput(t *testing.T) {
 	h := newHub()
 	srv := newTestServer(t, h, nil, nil)
 	addr := srv.Addr().String()
-	st, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
-	st.AddTrack(h264Codec)
+	stW, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
+	stW.AddTrack(h264Codec)
 
 	stalled, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -465,7 +465,7 @@ func TestBadInput(t *testing.T) {
 				return
 			case <-tick.C:
 				ts += 3000
-				writeGOP(st, &seq, ts, i%5 == 0)
+				writeGOP(stW, &seq, ts, i%5 == 0)
 			}
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
@@ -25,9 +26,11 @@ import (
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/rtmp"
 	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/snapshot"
 	"github.com/sluice-media/sluice/internal/sources"
+	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -64,6 +67,9 @@ type Server struct {
 	cluster *cluster.Cluster // nil in single-node mode
 	rtsp    *rtsp.Server     // nil when rtsp.listen and rtsp.tls_listen are empty
 	sources *sources.Supervisor
+	rtmp    *rtmp.Server // nil when rtmp.enabled is false
+	srt     *srt.Server  // nil when srt.enabled is false
+	fwd     *forward.Forwarder
 
 	reloadMu sync.Mutex    // one Reload at a time
 	cfg      config.Config // the running config, as Reload last applied it
@@ -81,6 +87,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	authz := newSwapAuth(rules, cfg.Auth)
+	trusted, err := config.Prefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	exempt, err := config.Prefixes(cfg.Limits.PerIPExempt)
+	if err != nil {
+		return nil, fmt.Errorf("limits.per_ip_exempt: %w", err)
+	}
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
@@ -138,6 +152,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
+	fwd := forward.New(forward.Config{Rules: cfg.Forward, Hub: h, Taps: taps, Transcode: aac, Log: log})
+	if err := m.Register(fwd.Collector()); err != nil {
+		log.Warn("forward metrics", "err", err)
+	}
 	srcs := startSources(cfg, h, engine, m, log)
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
@@ -147,6 +165,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
 		MaxSessions:         cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:    cfg.Limits.MaxSessionsPerIP,
+		TrustedProxies:      trusted,
+		PerIPExempt:         exempt,
 		PublisherTakeover:   cfg.Stream.PublisherTakeover,
 		ICEServers:          linkICEServers(cfg.HTTP.ICEServers),
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
@@ -158,11 +178,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Snapshots:           snapshot.New(snapshot.Config{}, h),
 		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
+		Forwards:            fwd,
 		Sources:             srcs,
 		SourceEditor:        sourceEditor{srcs},
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
-			Ingest: ingestOptions(cfg.Stream)},
+			Ingest: ingestOptions(cfg.Stream), VideoCodecs: cfg.WebRTC.VideoCodecs},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},
@@ -181,6 +202,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
+	s.cluster = cl
+	s.fwd = fwd
 	s.cluster, s.derive = cl, derive
 	s.sources, s.cfg, s.authz = srcs, cfg, authz
 	for _, hc := range cfg.Events.Webhooks {
@@ -207,6 +230,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.admin = &http.Server{Handler: metrics.AdminHandler(m, ready), ReadHeaderTimeout: 10 * time.Second}
 		s.adminLn = aln
 		go func() { _ = s.admin.Serve(aln) }()
+	}
+	if err := s.startEdges(cfg, authz, taps, aac); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	s.ready = ready
 	ready.SetReady()
@@ -262,6 +289,7 @@ func (s *Server) Close() error {
 	if s.hls != nil {
 		s.hls.Close() // first: it answers the playlist requests that wait on it
 	}
+	s.closeEdges()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := s.httpSrv.Shutdown(ctx)

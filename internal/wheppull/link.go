@@ -70,7 +70,7 @@ type Link struct {
 	why       error
 
 	mu      sync.Mutex
-	st      *hub.Stream
+	st      *hub.Writer
 	closed  bool
 	readers sync.WaitGroup
 	// tracks answer the hub's keyframe requests (PLI or FIR to the
@@ -188,8 +188,9 @@ func (l *Link) Attach(h *hub.Hub, stream string) error {
 	return nil
 }
 
-// Stream is the hub stream the link publishes, nil before Attach.
-func (l *Link) Stream() *hub.Stream {
+// Writer is the link's handle on the hub stream it publishes, nil
+// before Attach.
+func (l *Link) Writer() *hub.Writer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.st
@@ -308,7 +309,7 @@ func (l *Link) Close() {
 		st := l.st
 		l.mu.Unlock()
 		if st != nil {
-			st.Detach(l)
+			st.Detach()
 		}
 		_ = l.pc.Close()
 		l.readers.Wait()

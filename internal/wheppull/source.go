@@ -110,7 +110,7 @@ func Pull(ctx context.Context, h *hub.Hub, cfg PullConfig, connected func(transp
 	if ctx.Err() != nil {
 		// Stopped on purpose: nobody waits for it to come back (unless
 		// another publisher took the stream over meanwhile).
-		if st := l.Stream(); st != nil && st.Detached() {
+		if st := l.Writer(); st != nil && st.Detached() {
 			st.End()
 		}
 		return nil

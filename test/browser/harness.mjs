@@ -103,6 +103,7 @@ export class Server {
     this.proc = spawn(bin, [
       '-config', config,
       '-http.listen', '127.0.0.1:' + httpPort,
+      '-rtmp.listen', '127.0.0.1:0', '-srt.listen', '127.0.0.1:0',
       '-webrtc.udp_port', String(udpPort),
       '-webrtc.listen_ips', '127.0.0.1',
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() });

@@ -133,15 +133,15 @@ func TestFrameSourceToWHEPAndHLS(t *testing.T) {
 		t.Fatal("the clip does not start with SPS and PPS")
 	}
 	vc, ac := ingest.H264Codec(sps, pps), ingest.OpusCodec(2)
-	st, err := h.Publish("frames", framePublisher{}, []media.Codec{vc, ac})
+	stW, err := h.Publish("frames", framePublisher{}, []media.Codec{vc, ac})
 	if err != nil {
 		t.Fatal(err)
 	}
-	video, err := ingest.NewFrameTrack(vc, st.AddTrack(vc), st, nil)
+	video, err := ingest.NewFrameTrack(vc, stW.AddTrack(vc), stW, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	audio, err := ingest.NewFrameTrack(ac, st.AddTrack(ac), st, nil)
+	audio, err := ingest.NewFrameTrack(ac, stW.AddTrack(ac), stW, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestFrameSourceToWHEPAndHLS(t *testing.T) {
 	f := &frameFeed{video: video, audio: audio, clip: clip, sps: sps, pps: pps}
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait(); st.End() }()
+	defer func() { stop(); wg.Wait(); stW.End() }()
 	wg.Go(func() { f.run(fctx, 500) })
 
 	// The first HLS request starts the muxer and waits for its first

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -246,6 +247,18 @@ func (l *Link) writeRTCP(pkts []rtcp.Packet) error {
 }
 
 // RequestKeyframe asks the server for a keyframe on every video track
+// Protocol names what feeds the stream, for the API (an edge pull or a
+// whep:// source).
+func (*Link) Protocol() string { return "whep" }
+
+// Remote is the WHEP server's host and port.
+func (l *Link) Remote() string {
+	if u, err := url.Parse(l.cfg.Endpoint); err == nil {
+		return u.Host
+	}
+	return ""
+}
+
 // (hub.Publisher).
 func (l *Link) RequestKeyframe() { l.tracks.RequestKeyframe() }
 

@@ -69,11 +69,11 @@ func (c *Config) defaults() {
 	if c.Auth == nil {
 		c.Auth = auth.AllowAll{}
 	}
-	if c.Taps == nil {
-		c.Taps = tap.NewPool(c.Log)
-	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Taps == nil {
+		c.Taps = tap.NewPool(c.Log)
 	}
 }
 

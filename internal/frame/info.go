@@ -10,8 +10,9 @@ import (
 // InfoSniffer finds what a video track's parameter sets say (resolution,
 // profile, level) by looking at single RTP payloads on the ingest path,
 // without depacketizing: H264 and H265 SPS sent whole (single NAL unit or
-// aggregation packet, as every common sender does) and VP8 key frame
-// headers. A payload costs a byte compare unless the SPS changed.
+// aggregation packet, as every common sender does), VP8 key frame
+// headers and VP9 key frame uncompressed headers (in the first packet of
+// the frame). A payload costs a byte compare unless the SPS changed.
 type InfoSniffer struct {
 	codec string
 	last  []byte
@@ -22,7 +23,7 @@ type InfoSniffer struct {
 // does not know (audio).
 func NewInfoSniffer(c media.Codec) *InfoSniffer {
 	switch n := strings.ToUpper(c.Name()); n {
-	case "H264", "H265", "VP8":
+	case "H264", "H265", "VP8", "VP9":
 		return &InfoSniffer{codec: n}
 	}
 	return nil
@@ -41,6 +42,8 @@ func (s *InfoSniffer) Sniff(p []byte) (media.VideoInfo, bool) {
 		if start, off, ok := vp8Descriptor(p); ok && start && p[off]&0x01 == 0 && len(p) >= off+10 {
 			params = p[off : off+10]
 		}
+	case "VP9":
+		params = vp9KeyHeader(p)
 	}
 	if params == nil || bytes.Equal(params, s.last) {
 		return media.VideoInfo{}, false
@@ -56,6 +59,8 @@ func (s *InfoSniffer) Sniff(p []byte) (media.VideoInfo, bool) {
 		info, err = h265Codec{}.videoInfo(params)
 	case "VP8":
 		info, ok = vp8Info(params)
+	case "VP9":
+		info, ok = vp9Info(params)
 	}
 	if err != nil || !ok || info == s.info {
 		return media.VideoInfo{}, false

@@ -7,6 +7,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpvp9"
 	mcvp9 "github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
@@ -71,8 +72,7 @@ func (d *VP9) Push(p *hub.Packet) (*media.Frame, bool) {
 	}
 	d.waitKey = false
 	if key {
-		d.info = media.VideoInfo{Width: h.Width(), Height: h.Height(), Profile: strconv.Itoa(int(h.Profile))}
-		d.hasInfo = true
+		d.info, d.hasInfo = vp9HeaderInfo(&h), true
 	}
 	f := d.newFrame(p.Timestamp, key)
 	f.Payload = fr
@@ -81,3 +81,33 @@ func (d *VP9) Push(p *hub.Packet) (*media.Frame, bool) {
 
 // VideoInfo implements VideoInfoer.
 func (d *VP9) VideoInfo() (media.VideoInfo, bool) { return d.info, d.hasInfo }
+
+func vp9HeaderInfo(h *mcvp9.Header) media.VideoInfo {
+	return media.VideoInfo{Width: h.Width(), Height: h.Height(), Profile: strconv.Itoa(int(h.Profile))}
+}
+
+// vp9KeyHeader returns the start of the key frame header in the first
+// packet of a key frame (RFC 9628 §4.2: B set, P clear; pion parses the
+// descriptor), enough for the frame size; nil for other packets. The
+// descriptor's first byte is checked first, so that most packets cost
+// one compare.
+func vp9KeyHeader(p []byte) []byte {
+	if len(p) == 0 || p[0]&0x08 == 0 || p[0]&0x40 != 0 {
+		return nil
+	}
+	var pkt codecs.VP9Packet
+	if _, err := pkt.Unmarshal(p); err != nil || len(pkt.Payload) == 0 {
+		return nil
+	}
+	return pkt.Payload[:min(len(pkt.Payload), 16)]
+}
+
+// vp9Info reads a key frame's uncompressed header (VP9 bitstream spec
+// §6.2, with mediacommon).
+func vp9Info(b []byte) (media.VideoInfo, bool) {
+	var h mcvp9.Header
+	if h.Unmarshal(b) != nil || h.ShowExistingFrame || h.NonKeyFrame {
+		return media.VideoInfo{}, false
+	}
+	return vp9HeaderInfo(&h), true
+}

@@ -97,3 +97,21 @@ func FuzzVP9(f *testing.F) {
 		}
 	})
 }
+
+// TestInfoSnifferVP9: the first packet of a key frame gives its size and
+// profile; an inter frame's and a continuation packet give nothing.
+func TestInfoSnifferVP9(t *testing.T) {
+	s := NewInfoSniffer(media.Codec{MimeType: "video/VP9"})
+	for _, p := range [][]byte{append([]byte{vp9P | vp9B | vp9E}, vp9Inter...), append([]byte{vp9E}, vp9Key...)} {
+		if info, ok := s.Sniff(p); ok {
+			t.Errorf("Sniff(% x) = %+v", p, info)
+		}
+	}
+	info, ok := s.Sniff(append([]byte{vp9B}, vp9Key[:12]...))
+	if want := (media.VideoInfo{Width: 1920, Height: 804, Profile: "0"}); !ok || info != want {
+		t.Errorf("Sniff = %+v %v, want %+v", info, ok, want)
+	}
+	if _, ok := s.Sniff(append([]byte{vp9B | vp9E}, vp9Key...)); ok {
+		t.Error("the same key frame header again: reported again")
+	}
+}

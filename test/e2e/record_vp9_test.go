@@ -171,6 +171,34 @@ func TestHLSVP9(t *testing.T) {
 	}
 	defer feedVP9(t, ctx, track, clip, 500)()
 
+	// The API reads the size from the key frames' headers on ingest.
+	var info struct {
+		Tracks []struct {
+			Codec string `json:"codec"`
+			Video *struct {
+				Width   int    `json:"width"`
+				Height  int    `json:"height"`
+				Profile string `json:"profile"`
+			} `json:"video"`
+		} `json:"tracks"`
+	}
+	for info.Tracks == nil || info.Tracks[0].Video == nil {
+		code, _, body := do(t, http.MethodGet, base+"/v1/streams/vp9hls", "", nil)
+		if code == http.StatusOK {
+			if err := json.Unmarshal([]byte(body), &info); err != nil {
+				t.Fatalf("GET /v1/streams/vp9hls: %v: %s", err, body)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no video info in the API: %d %s", code, body)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if v := info.Tracks[0].Video; len(info.Tracks) != 1 || v.Width != 320 || v.Height != 240 || v.Profile != "0" {
+		t.Errorf("API video info %+v, want 320x240 profile 0", *v)
+	}
+
 	hlsBase := base + "/hls/vp9hls/"
 	code, index := httpGet(t, hlsBase+"index.m3u8")
 	if code != http.StatusOK || !strings.Contains(string(index), "vp09.") {

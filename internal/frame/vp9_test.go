@@ -75,15 +75,20 @@ func TestVP9ShowExisting(t *testing.T) {
 	}
 }
 
-// FuzzVP9 feeds arbitrary payloads: no panic, every frame out has a
-// payload, and a key frame's header parses as one.
+// FuzzVP9 feeds arbitrary payloads to the depacketizer and the info
+// sniffer: no panic, every frame out has a payload, a key frame at least
+// a header's bytes, video info a size.
 func FuzzVP9(f *testing.F) {
 	f.Add(append([]byte{vp9B}, vp9Key[:10]...), append([]byte{vp9E}, vp9Key[10:]...))
 	f.Add(append([]byte{vp9B | vp9E}, vp9Key...), append([]byte{vp9P | vp9B | vp9E}, vp9Inter...))
 	f.Add([]byte{0xff, 0xff, 0xff, 0x08}, []byte{0x0a, 0x88})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		d := NewVP9()
+		s := NewInfoSniffer(media.Codec{MimeType: "video/VP9"})
 		for i, p := range [][]byte{a, b, a, b} {
+			if info, ok := s.Sniff(p); ok && (info.Width < 1 || info.Height < 1) {
+				t.Errorf("video info %+v from %x", info, p)
+			}
 			fr, ok := d.Push(&hub.Packet{SequenceNumber: uint16(i), Timestamp: uint32(i / 2), Marker: i%2 == 1, Payload: p})
 			if !ok {
 				continue

@@ -182,7 +182,7 @@ func TestHLSVP9(t *testing.T) {
 			} `json:"video"`
 		} `json:"tracks"`
 	}
-	for info.Tracks == nil || info.Tracks[0].Video == nil {
+	for len(info.Tracks) == 0 || info.Tracks[0].Video == nil {
 		code, _, body := do(t, http.MethodGet, base+"/v1/streams/vp9hls", "", nil)
 		if code == http.StatusOK {
 			if err := json.Unmarshal([]byte(body), &info); err != nil {

@@ -114,6 +114,10 @@ type WebRTC struct {
 	// answers its ICE, RTCP and DTLS close in sluice (whep/detach.go).
 	// Default true.
 	DetachViewers bool `yaml:"detach_viewers"`
+	// DetachPublishers moves a connected WHIP publisher below pion: sluice
+	// reads its SRTP and sends its RTCP feedback (TWCC, receiver reports)
+	// itself (whip/detach.go).
+	DetachPublishers bool `yaml:"detach_publishers"`
 }
 
 // ICEServer is one STUN or TURN server, as in the W3C RTCIceServer dictionary.
@@ -230,11 +234,12 @@ func Default() Config {
 			IdleTimeout:       2 * time.Minute,
 		},
 		WebRTC: WebRTC{
-			UDPPort:        8189,
-			TCPEnabled:     false,
-			TCPPort:        8189,
-			ConnectTimeout: 10 * time.Second,
-			DetachViewers:  true,
+			UDPPort:          8189,
+			TCPEnabled:       false,
+			TCPPort:          8189,
+			ConnectTimeout:   10 * time.Second,
+			DetachViewers:    true,
+			DetachPublishers: true,
 		},
 		Stream: Stream{
 			RingPackets:    4096,

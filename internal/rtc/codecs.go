@@ -85,10 +85,46 @@ const AcceptedCodecs = "H264, H265, VP8, Opus"
 // arrive on the RTX SSRC) and would ask for them again and again.
 // obs, if not nil, sees the tracks and every RTCP packet sent (metrics).
 func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error) {
+	m, ir, err := publisherEngine(obs)
+	if err != nil {
+		return nil, err
+	}
+	return e.newPeerConnection(e.settings, m, ir)
+}
+
+// NewDirectPublisherPC is NewPublisherPC with the connection's direct
+// path (Direct), through which a connected publisher can be detached from
+// pion: sluice then reads its SRTP itself (DetachConfig.OnRTP). The
+// Direct is nil when the offer leaves sluice no way to be the DTLS server
+// (a=setup:passive).
+func (e *Engine) NewDirectPublisherPC(obs RTCPObserver, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *Direct, error) {
+	m, ir, err := publisherEngine(obs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if offeredSetup(offer) == "passive" {
+		pc, err := e.newPeerConnection(e.settings, m, ir)
+		return pc, nil, err
+	}
+	d := &Direct{engine: e}
+	s, err := d.settings(e.settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := e.newPeerConnection(s, m, ir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, d, nil
+}
+
+// publisherEngine is the media engine and interceptors of a publisher's
+// PeerConnection.
+func publisherEngine(obs RTCPObserver) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range ingestCodecs {
 		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	ir := &interceptor.Registry{}
@@ -97,17 +133,17 @@ func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error
 		ir.Add(observeFactory{obs}) // sees all RTCP sent
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Simulcast (RFC 8853): layers are told apart by the RID header
 	// extension; the MID extension maps SSRCs not in the SDP to sections.
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return e.newPeerConnection(e.settings, m, ir)
+	return m, ir, nil
 }
 
 // NewViewerPC returns a PeerConnection for a WHEP viewer that can send

@@ -22,6 +22,7 @@ import (
 	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/stun/v4"
@@ -87,6 +88,10 @@ type DetachConfig struct {
 	// OnRTCP gets each decrypted compound RTCP packet, in the socket's
 	// read goroutine; plain is reused after it returns.
 	OnRTCP func(plain []byte)
+	// OnRTP, when set, gets each decrypted RTP packet the peer sends (a
+	// publisher's), in the socket's read goroutine: its header and its
+	// payload without padding; both are reused after it returns.
+	OnRTP func(h *rtp.Header, payload []byte)
 	// OnMove runs when the peer's media address changes.
 	OnMove func(netip.AddrPort)
 	// OnClose runs once, in its own goroutine, when the peer closed the
@@ -113,9 +118,10 @@ type detached struct {
 	once     sync.Once
 
 	mu    sync.Mutex // the socket read goroutines, ICE restarts, Release
-	srtcp *srtp.Context
+	srtcp *srtp.Context // the peer's keys: its SRTCP, and its SRTP for OnRTP
 	hdr   rtcp.Header
 	plain []byte
+	rtp   rtp.Header
 	local iceCreds
 	next  iceCreds // offered by an ICE restart until the peer uses it
 	dtls  *ciphersuite.GCM
@@ -283,8 +289,33 @@ func (d *Direct) receive(p []byte, from netip.AddrPort, c *batchConn) bool {
 		x.lastSeen.Store(time.Now().UnixNano())
 		x.cfg.OnRTCP(plain)
 		return true
+	case b >= 128 && b < 192 && x.cfg.OnRTP != nil:
+		return d.receiveRTP(x, p)
 	}
 	return false
+}
+
+// receiveRTP decrypts a detached publisher's SRTP packet and hands it to
+// OnRTP. What does not authenticate is dropped (pion would drop it too).
+func (d *Direct) receiveRTP(x *detached, p []byte) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	plain, err := x.srtcp.DecryptRTP(x.plain[:0], p, &x.rtp)
+	if err != nil {
+		return false
+	}
+	x.plain = plain[:0]
+	x.lastSeen.Store(time.Now().UnixNano())
+	hl, err := x.rtp.Unmarshal(plain)
+	if err != nil {
+		return true
+	}
+	end := len(plain)
+	if x.rtp.Padding && end > hl {
+		end -= int(plain[end-1])
+	}
+	x.cfg.OnRTP(&x.rtp, plain[hl:max(end, hl)])
+	return true
 }
 
 // receiveSTUN answers a binding request made with the connection's ICE

@@ -162,7 +162,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Sources:             demander,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
-			Ingest: ingestOptions(cfg.Stream)},
+			Ingest: ingestOptions(cfg.Stream), Detach: cfg.WebRTC.DetachPublishers},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},

@@ -117,7 +117,7 @@ type detached struct {
 	lastSeen atomic.Int64 // unix nanoseconds of the last authenticated packet
 	once     sync.Once
 
-	mu    sync.Mutex // the socket read goroutines, ICE restarts, Release
+	mu    sync.Mutex    // the socket read goroutines, ICE restarts, Release
 	srtcp *srtp.Context // the peer's keys: its SRTCP, and its SRTP for OnRTP
 	hdr   rtcp.Header
 	plain []byte

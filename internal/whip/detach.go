@@ -68,6 +68,7 @@ type detachState struct {
 	tracks []directTrack
 	twcc   *twcc.Recorder
 	epoch  time.Time // TWCC arrival times count from here
+	clock  func() time.Time
 	pkt    rtp.Packet
 	push   bool // pion's readers have returned: packets go to the tracks
 }
@@ -129,7 +130,8 @@ func (s *Session) detach() {
 	x.fbMu.Lock()
 	x.tracks = x.started
 	x.twcc = twcc.NewRecorder(s.rtcpSSRC)
-	x.epoch = time.Now()
+	x.clock = time.Now
+	x.epoch = x.clock()
 	x.fbMu.Unlock()
 	err := x.direct.Detach(rtc.DetachConfig{
 		LocalUfrag: lu, LocalPwd: lp,
@@ -164,10 +166,10 @@ func (s *Session) detach() {
 // rtpDetached takes one decrypted packet of a detached publisher, in the
 // shared socket's read goroutine.
 func (s *Session) rtpDetached(h *rtp.Header, payload []byte) {
-	now := time.Now()
 	x := &s.det
 	x.fbMu.Lock()
 	defer x.fbMu.Unlock()
+	now := x.clock()
 	if x.twccID != 0 {
 		if ext := h.GetExtension(x.twccID); len(ext) >= 2 {
 			x.twcc.Record(h.SSRC, binary.BigEndian.Uint16(ext), now.Sub(x.epoch).Microseconds())

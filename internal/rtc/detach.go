@@ -264,6 +264,19 @@ func (d *Direct) WriteRTCP(pkts []rtcp.Packet) error {
 	return err
 }
 
+// ContinueRTCP makes the SRTCP of sender SSRC ssrc go on after the sent
+// packets pion already sent from it: the peer's SRTCP replay protection
+// (RFC 3711 §3.3.2) drops an index it has seen, so a new context that
+// started again at 0 would be silenced. A margin covers a write pion
+// had in flight.
+func (d *Direct) ContinueRTCP(ssrc, sent uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx != nil {
+		d.ctx.SetIndex(ssrc, sent+64)
+	}
+}
+
 // receive handles a packet from a detached peer's address (or a STUN
 // check naming its ufrag), in the socket's read goroutine (RFC 7983
 // demultiplexing). It reports whether the packet was the peer's; what

@@ -71,7 +71,19 @@ type detachState struct {
 	clock  func() time.Time
 	pkt    rtp.Packet
 	push   bool // pion's readers have returned: packets go to the tracks
+	held   []heldPacket
 }
+
+// heldPacket is a packet read while pion's readers were still ending.
+type heldPacket struct {
+	h       rtp.Header
+	payload []byte
+	at      time.Time
+}
+
+// maxHeld bounds the packets held while pion's readers end (about a
+// second of a 4 Mbit/s publisher).
+const maxHeld = 512
 
 // trackStarted notes a started track for detaching and detaches once
 // every negotiated track started on a connected session. s.mu is held.
@@ -125,6 +137,9 @@ func (s *Session) detach() {
 		fail(err)
 		return
 	}
+	// The tracks' NACKs and keyframe requests went out through pion from
+	// the same sender SSRC as sluice's feedback now will.
+	x.direct.ContinueRTCP(s.rtcpSSRC, s.pionRTCP.Load())
 	lu, lp := rtc.LocalCredentials(pc)
 	ru, rp := rtc.RemoteCredentials(pc)
 	x.fbMu.Lock()
@@ -150,14 +165,18 @@ func (s *Session) detach() {
 	s.bg.Go(func() {
 		_ = x.direct.ClosePeer(pc) // Watch's callback ignores it: see pcDown
 		// pion's track readers end with the connection; until then the
-		// tracks are theirs, and what sluice reads meanwhile is dropped
-		// (NACKs repair the video).
+		// tracks are theirs, and what sluice reads meanwhile is held.
 		s.readers.Wait()
 		s.mu.Lock()
 		s.pc = nil // for its memory to be freed
 		s.mu.Unlock()
 		x.fbMu.Lock()
 		x.push = true
+		for i := range x.held {
+			p := &x.held[i]
+			s.deliver(&p.h, p.payload, p.at)
+		}
+		x.held = nil
 		x.fbMu.Unlock()
 		s.feedbackLoop()
 	})
@@ -176,8 +195,19 @@ func (s *Session) rtpDetached(h *rtp.Header, payload []byte) {
 		}
 	}
 	if !x.push {
+		if len(x.held) < maxHeld {
+			h := *h
+			h.Extensions = nil // not needed downstream, and reused by the caller
+			x.held = append(x.held, heldPacket{h: h, payload: append([]byte(nil), payload...), at: now})
+		}
 		return
 	}
+	s.deliver(h, payload, now)
+}
+
+// deliver hands one packet to its track, RTX unwrapped. fbMu is held.
+func (s *Session) deliver(h *rtp.Header, payload []byte, now time.Time) {
+	x := &s.det
 	for i := range x.tracks {
 		t := &x.tracks[i]
 		switch h.SSRC {
@@ -192,13 +222,14 @@ func (s *Session) rtpDetached(h *rtp.Header, payload []byte) {
 			h.SSRC, h.PayloadType = t.ssrc, t.pt
 			h.SequenceNumber = binary.BigEndian.Uint16(payload)
 			payload = payload[2:]
+
 			t.stats.packet(h.SequenceNumber, h.Timestamp, now, true)
 		default:
 			continue
 		}
 		x.pkt.Header = *h
 		x.pkt.Payload = payload
-		t.in.WriteRTP(&x.pkt)
+		t.in.WriteRTPAt(&x.pkt, now)
 		x.pkt.Payload = nil
 		return
 	}

@@ -74,6 +74,7 @@ type Session struct {
 
 	det      detachState
 	detached atomic.Bool
+	pionRTCP atomic.Uint32  // RTCP packets written through pion (detach.go)
 	bg       sync.WaitGroup // the detached session's feedback loop
 	stop     chan struct{}  // closed by Close: bg returns
 
@@ -278,6 +279,7 @@ func (s *Session) writeRTCP(pkts []rtcp.Packet) error {
 	if pc == nil {
 		return rtc.ErrClosed
 	}
+	s.pionRTCP.Add(1)
 	return pc.WriteRTCP(pkts)
 }
 

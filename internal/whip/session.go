@@ -273,6 +273,9 @@ func (s *Session) writeRTCP(pkts []rtcp.Packet) error {
 		return rtc.ErrClosed
 	}
 	if s.detached.Load() {
+		if s.stats != nil {
+			s.stats.SentRTCP(pkts) // what pion's observing interceptor did
+		}
 		return s.det.direct.WriteRTCP(pkts)
 	}
 	pc := s.PeerConnection()

@@ -15,7 +15,7 @@ go build -o "$out/sluice" ./cmd/sluice
 go build -o "$out/sluice-bench" ./cmd/sluice-bench
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 http=$(port); admin=$(port); udp=$(port)
-env -u SLUICE_CONFIG "$out/sluice" -http.listen 127.0.0.1:$http -admin.listen 127.0.0.1:$admin \
+env -u SLUICE_CONFIG "$out/sluice" -http.listen 127.0.0.1:$http -rtmp.listen 127.0.0.1:0 -srt.listen 127.0.0.1:0 -rtsp.listen 127.0.0.1:0 -rtsp.udp_rtp_port 0 -rtsp.udp_rtcp_port 0 -admin.listen 127.0.0.1:$admin \
   -webrtc.udp_port $udp -webrtc.listen_ips 127.0.0.1 -log.level warn \
   -limits.max_sessions_per_ip $((viewers + 10)) >"$out/sluice.log" 2>&1 &
 pid=$!

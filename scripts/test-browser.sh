@@ -5,6 +5,7 @@
 # installs only what is missing, as root on Debian 12:
 #   chromium (Debian's package; never a browser download),
 #   nodejs and npm (Debian's packages) if there is no node,
+#   GStreamer 1.22 (webrtcbin, x264enc, libnice) and python3-gi,
 #   playwright-core at the version pinned in test/browser/package-lock.json,
 #   hls.js into web/vendor/ (scripts/web-deps.sh) for the LL-HLS page.
 # Screenshots, the server log and timings.txt go to test/browser/out/.
@@ -31,6 +32,14 @@ if [ ! -x "$chromium" ]; then
   fi
   need+=(chromium)
 fi
+# GStreamer's webrtcbin, x264enc and libnice with python3-gi, for the
+# GStreamer publisher (test/browser/gst_whip.py).
+for pkg in python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 \
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    need+=("$pkg")
+  fi
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test-browser.sh: needs ${need[*]}; run as root to install them, or SKIP_BROWSER_TESTS=1" >&2
@@ -58,11 +67,12 @@ trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/sluice" ./cmd/sluice
 
 echo "test-browser.sh: $("$chromium" --version 2>/dev/null | head -n1), node $(node --version)"
-# The suites bound themselves (200 s, 120 s and 120 s); timeout is the backstop for a hung browser.
+# The suites bound themselves (200 s, 120 s, 120 s, 150 s, 90 s, 90 s, 90 s and 120 s); timeout is the backstop for a hung browser.
 status=0
-BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 470 \
+BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 1020 \
   node --test --test-concurrency=1 --test-reporter=spec test/browser/sluice.test.mjs test/browser/simulcast.test.mjs \
-  test/browser/console.test.mjs || status=$?
+  test/browser/console.test.mjs test/browser/codecs.test.mjs test/browser/gstreamer.test.mjs \
+  test/browser/audio.test.mjs test/browser/multi.test.mjs test/browser/camera.test.mjs || status=$?
 if [ -f test/browser/out/timings.txt ]; then
   echo "-- test/browser/out/timings.txt"
   cat test/browser/out/timings.txt

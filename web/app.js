@@ -4,7 +4,7 @@
 //
 // Query parameters: stream=NAME, mode=publish|play|hls, token=TOKEN (sent as
 // Bearer; for HLS as ?token=), autostart=1, and for publishing
-// source=camera|screen|none, audio=0|1, codec=h264|vp8, bitrate=KBPS,
+// source=camera|screen|none, audio=0|1, codec=h264|vp8|vp9|av1, bitrate=KBPS,
 // simulcast=1 (three layers); for play, layer=low|mid|high|RID (pin a
 // simulcast layer).
 //

@@ -114,7 +114,7 @@ async function release(s, keepalive = false) {
 const AUX_CODECS = new Set(['video/rtx', 'video/red', 'video/ulpfec', 'video/flexfec-03']);
 
 // VIDEO_CODECS are the codecs a publisher may choose, by their page name.
-export const VIDEO_CODECS = { h264: 'video/h264', vp8: 'video/vp8' };
+export const VIDEO_CODECS = { h264: 'video/h264', vp8: 'video/vp8', vp9: 'video/vp9', av1: 'video/av1' };
 
 // preferVideoCodec restricts a sending transceiver to one codec (H264:
 // packetization-mode=1 Constrained Baseline first, other profiles as
@@ -318,7 +318,7 @@ export const SIMULCAST_LAYERS = [
 // Publisher sends media from the camera, microphone or screen with WHIP.
 export class Publisher extends Session {
   // options: name, token, source ('camera' | 'screen' | 'none'), audio
-  // (boolean), codec ('h264' | 'vp8'), bitrateKbps (0: the browser decides),
+  // (boolean), codec ('h264' | 'vp8' | 'vp9' | 'av1'), bitrateKbps (0: the browser decides),
   // simulcast (boolean: three layers, SIMULCAST_LAYERS).
   constructor(video, options) {
     super(video, options);

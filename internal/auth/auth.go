@@ -56,8 +56,8 @@ type Request struct {
 }
 
 // NewRequest builds the Request for an HTTP request: the token from
-// TokenFromRequest and the remote address from r.RemoteAddr (forwarding
-// headers are not trusted).
+// TokenFromRequest and the remote address from r.RemoteAddr (which the HTTP
+// edge has set to the client's when a trusted proxy names it).
 func NewRequest(r *http.Request, action Action, stream string) Request {
 	req := Request{Action: action, Stream: stream, Token: TokenFromRequest(r)}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {

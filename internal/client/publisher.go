@@ -44,6 +44,10 @@ type PublishOptions struct {
 	NoVideo, NoAudio bool
 	// H264Fmtp is the fmtp line offered for H264; DefaultH264Fmtp if empty.
 	H264Fmtp string
+	// AudioCodec makes the audio track webrtc.MimeTypePCMU or
+	// webrtc.MimeTypePCMA (G.711, 8 kHz, static payload type 0 or 8),
+	// written with WriteOpus all the same; empty means Opus.
+	AudioCodec string
 	// OpusFmtp is the fmtp line offered for Opus (say, with "stereo=1;
 	// sprop-stereo=1"); "minptime=10;useinbandfec=1" if empty.
 	OpusFmtp string
@@ -101,10 +105,11 @@ type Publisher struct {
 	vts0      uint32
 	vpkt      rtp.Packet
 
-	amu  sync.Mutex // guards the audio packetizer state and apkt
-	aseq uint16
-	ats0 uint32
-	apkt rtp.Packet
+	amu   sync.Mutex // guards the audio packetizer state and apkt
+	aseq  uint16
+	ats0  uint32
+	arate int64 // the audio clock rate: 48000 for Opus, 8000 for G.711
+	apkt  rtp.Packet
 
 	layers *simulcast // nil without PublishOptions.Simulcast
 
@@ -165,6 +170,18 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 	if opts.OpusFmtp != "" {
 		audioCap.SDPFmtpLine = opts.OpusFmtp
 	}
+	audioPT := webrtc.PayloadType(111)
+	switch opts.AudioCodec {
+	case "", webrtc.MimeTypeOpus:
+	case webrtc.MimeTypePCMU, webrtc.MimeTypePCMA:
+		audioCap = webrtc.RTPCodecCapability{MimeType: opts.AudioCodec, ClockRate: 8000, Channels: 1}
+		audioPT = 0
+		if opts.AudioCodec == webrtc.MimeTypePCMA {
+			audioPT = 8
+		}
+	default:
+		return nil, fmt.Errorf("publish: audio codec %q (want Opus, PCMU or PCMA)", opts.AudioCodec)
+	}
 	if !opts.NoVideo {
 		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: videoCap, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err
@@ -177,7 +194,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		}
 	}
 	if !opts.NoAudio {
-		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: audioCap, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: audioCap, PayloadType: audioPT}, webrtc.RTPCodecTypeAudio); err != nil {
 			return nil, err
 		}
 	}
@@ -204,6 +221,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 		vts0:       rand.Uint32(),
 		aseq:       uint16(rand.Uint32()),
 		ats0:       rand.Uint32(),
+		arate:      int64(audioCap.ClockRate),
 		keyframeCh: make(chan struct{}, 1),
 	}
 	p.vpkt.Version, p.apkt.Version = 2, 2
@@ -347,7 +365,8 @@ func (p *Publisher) writeVideo(au [][]byte, pts time.Duration) error {
 	return nil
 }
 
-// WriteOpus sends one Opus packet (RFC 7587) with presentation time pts.
+// WriteOpus sends one Opus packet (RFC 7587), or a G.711 one with
+// PublishOptions.AudioCodec, with presentation time pts.
 func (p *Publisher) WriteOpus(payload []byte, pts time.Duration) error {
 	if p.audio == nil {
 		return errors.New("publisher has no audio track")
@@ -355,7 +374,7 @@ func (p *Publisher) WriteOpus(payload []byte, pts time.Duration) error {
 	p.amu.Lock()
 	defer p.amu.Unlock()
 	p.apkt.SequenceNumber = p.aseq
-	p.apkt.Timestamp = p.ats0 + uint32(int64(pts)*48000/int64(time.Second))
+	p.apkt.Timestamp = p.ats0 + uint32(int64(pts)*p.arate/int64(time.Second))
 	p.apkt.Payload = payload
 	p.aseq++
 	if err := p.audio.WriteRTP(&p.apkt); err != nil {
@@ -393,7 +412,7 @@ func (p *Publisher) NACKedPackets() int { return int(p.nackedPkts.Load()) }
 // WriteH264/WriteOpus use) was sampled at wall time ntp. Use it with
 // PublishOptions.NoSenderReports to state a known capture timing.
 func (p *Publisher) WriteSenderReport(video bool, ntp time.Time, pts time.Duration) error {
-	i, base, rate := 1, p.ats0, int64(48000)
+	i, base, rate := 1, p.ats0, p.arate
 	if video {
 		i, base, rate = 0, p.vts0, 90000
 	}

@@ -148,6 +148,7 @@ type Viewer struct {
 	mu         sync.Mutex
 	closed     bool
 	videoTrack *webrtc.TrackRemote
+	audioTrack *webrtc.TrackRemote
 	firstPkt   uint8 // NAL type of the first video payload; 0 until one arrives
 	firstNALU  uint8 // NAL type of the first NAL unit inside it
 
@@ -266,6 +267,8 @@ func (v *Viewer) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		v.videoTrack = t
+	} else {
+		v.audioTrack = t
 	}
 	v.mu.Unlock()
 
@@ -459,6 +462,16 @@ func (v *Viewer) VideoCodec() (webrtc.RTPCodecParameters, bool) {
 		return webrtc.RTPCodecParameters{}, false
 	}
 	return v.videoTrack.Codec(), true
+}
+
+// AudioCodec returns the negotiated audio codec, once the track arrived.
+func (v *Viewer) AudioCodec() (webrtc.RTPCodecParameters, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.audioTrack == nil {
+		return webrtc.RTPCodecParameters{}, false
+	}
+	return v.audioTrack.Codec(), true
 }
 
 // SendPLI asks the sender for a keyframe (RFC 4585 §6.3.1).

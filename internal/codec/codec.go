@@ -1,5 +1,5 @@
 // Package codec inspects RTP payloads of the codecs sluice relays (H264,
-// H265, VP8, Opus) without depacketizing them: enough to find keyframes on
+// H265, VP8, VP9, AV1, Opus, G.711) without depacketizing them: enough to find keyframes on
 // the ingest path at a few nanoseconds per packet.
 package codec
 
@@ -23,6 +23,10 @@ func KeyframeDetector(c media.Codec) KeyframeFunc {
 		return H265Keyframe
 	case "VP8":
 		return VP8Keyframe
+	case "VP9":
+		return VP9Keyframe
+	case "AV1":
+		return AV1Keyframe
 	}
 	return nil
 }

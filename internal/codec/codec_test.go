@@ -1,6 +1,8 @@
 package codec
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sluice-media/sluice/internal/media"
@@ -37,6 +39,34 @@ var keyframeCases = []struct {
 	{"vp8 key pid 7-bit tl0 tid", VP8Keyframe, []byte{0x90, 0xe0, 0x12, 0x01, 0x40, 0x00}, true},
 	{"vp8 truncated ext", VP8Keyframe, []byte{0x90, 0x80}, false},
 	{"vp8 empty", VP8Keyframe, nil, false},
+	{"vp9 key", VP9Keyframe, []byte{0x0c, 0x82, 0x49, 0x83}, true},
+	{"vp9 inter", VP9Keyframe, []byte{0x4c, 0x86, 0x00}, false},
+	{"vp9 not predicted, not a key frame", VP9Keyframe, []byte{0x0c, 0x86}, false},
+	{"vp9 key middle packet", VP9Keyframe, []byte{0x04, 0x82}, false},
+	{"vp9 key pid 15-bit", VP9Keyframe, []byte{0x8c, 0x92, 0x34, 0x82}, true},
+	{"vp9 key pid 7-bit", VP9Keyframe, []byte{0x8c, 0x12, 0x82}, true},
+	{"vp9 layers sid 0", VP9Keyframe, []byte{0x2c, 0x00, 0x05, 0x82}, true},
+	{"vp9 layers sid 1", VP9Keyframe, []byte{0x2c, 0x02, 0x05, 0x82}, false},
+	{"vp9 flexible layers sid 0", VP9Keyframe, []byte{0x3c, 0x00, 0x82}, true},
+	{"vp9 scalability structure", VP9Keyframe, []byte{0x0e, 0x18, 0x01, 0x40, 0x00, 0xf0, 0x01, 0x04, 0x01, 0x82}, true},
+	{"vp9 scalability structure truncated", VP9Keyframe, []byte{0x0e, 0x18, 0x01, 0x40}, false},
+	{"vp9 show existing frame", VP9Keyframe, []byte{0x0c, 0x88}, false},
+	{"vp9 profile 3 key", VP9Keyframe, []byte{0x0c, 0xb0}, true},
+	{"vp9 profile 3 inter", VP9Keyframe, []byte{0x0c, 0xb2}, false},
+	{"vp9 bad frame marker", VP9Keyframe, []byte{0x0c, 0x02}, false},
+	{"vp9 truncated", VP9Keyframe, []byte{0x8c}, false},
+	{"vp9 empty", VP9Keyframe, nil, false},
+	{"av1 new coded video sequence", AV1Keyframe, []byte{0x18, 0x0a, 0x0b, 0x00}, true},
+	{"av1 sequence header, one element", AV1Keyframe, []byte{0x10, 0x0a, 0x0b, 0x00}, true},
+	{"av1 sequence header then frame", AV1Keyframe, []byte{0x20, 0x02, 0x08, 0x00, 0x30, 0x10}, true},
+	{"av1 lengths: delimiter then sequence header", AV1Keyframe, []byte{0x00, 0x01, 0x12, 0x02, 0x08, 0x00}, true},
+	{"av1 frame only", AV1Keyframe, []byte{0x10, 0x32, 0x00}, false},
+	{"av1 continuation that looks like one", AV1Keyframe, []byte{0x90, 0x08, 0x00}, false},
+	{"av1 continuation then sequence header", AV1Keyframe, []byte{0xa0, 0x01, 0x30, 0x08, 0x00}, true},
+	{"av1 length past the end", AV1Keyframe, []byte{0x00, 0x05, 0x08}, false},
+	{"av1 unterminated length", AV1Keyframe, []byte{0x00, 0x80}, false},
+	{"av1 huge length", AV1Keyframe, []byte{0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x08}, false},
+	{"av1 short", AV1Keyframe, []byte{0x10}, false},
 }
 
 func TestKeyframe(t *testing.T) {
@@ -48,7 +78,7 @@ func TestKeyframe(t *testing.T) {
 }
 
 func TestKeyframeDetector(t *testing.T) {
-	for mime, want := range map[string]bool{"video/H264": true, "video/h265": true, "video/VP8": true, "audio/opus": false, "video/AV1": false} {
+	for mime, want := range map[string]bool{"video/H264": true, "video/h265": true, "video/VP8": true, "audio/opus": false, "audio/PCMU": false, "video/VP9": true, "video/AV1": true} {
 		if got := KeyframeDetector(media.Codec{MimeType: mime}) != nil; got != want {
 			t.Errorf("%s: detector present = %v, want %v", mime, got, want)
 		}
@@ -65,6 +95,35 @@ func FuzzKeyframe(f *testing.F) {
 		H264Keyframe(p)
 		H265Keyframe(p)
 		VP8Keyframe(p)
+		VP9Keyframe(p)
+		AV1Keyframe(p)
+	})
+}
+
+// FuzzVP9Keyframe and FuzzAV1Keyframe check that a payload found a
+// keyframe stays one with anything appended (the detectors look only at
+// the packet's start), and never panic.
+func FuzzVP9Keyframe(f *testing.F) {
+	for _, c := range keyframeCases {
+		if strings.HasPrefix(c.name, "vp9") {
+			f.Add(c.payload)
+		}
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if VP9Keyframe(p) && !VP9Keyframe(append(slices.Clip(p), 0xff, 0)) {
+			t.Errorf("%x is a keyframe, not with bytes appended", p)
+		}
+	})
+}
+
+func FuzzAV1Keyframe(f *testing.F) {
+	for _, c := range keyframeCases {
+		if strings.HasPrefix(c.name, "av1") {
+			f.Add(c.payload)
+		}
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		AV1Keyframe(p)
 	})
 }
 

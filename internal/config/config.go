@@ -9,9 +9,12 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/webhook"
 )
@@ -39,6 +42,37 @@ type Config struct {
 	Admin     Admin       `yaml:"admin"`
 	Log       Log         `yaml:"log"`
 	Cluster   Cluster     `yaml:"cluster"`
+	RTMP      RTMP        `yaml:"rtmp"`
+	SRT       SRT         `yaml:"srt"`
+	// Forward pushes streams to other services over RTMP or SRT.
+	Forward []forward.Rule `yaml:"forward"` // default empty: nothing is forwarded
+}
+
+// RTMP configures the RTMP server: publish and play at
+// rtmp://HOST/{stream} and rtmp://HOST/live/{stream}.
+type RTMP struct {
+	Enabled   bool   `yaml:"enabled"`    // default true
+	Listen    string `yaml:"listen"`     // default "127.0.0.1:1935"; host:port
+	TLSListen string `yaml:"tls_listen"` // default empty = off; host:port of RTMPS (e.g. ":1936"), needs tls_cert and tls_key
+	TLSCert   string `yaml:"tls_cert"`   // default empty; PEM certificate file for RTMPS
+	TLSKey    string `yaml:"tls_key"`    // default empty; PEM key file, set together with tls_cert
+
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"` // default 10s; 1s..1m: handshake, connect and publish/play
+	ReadTimeout      time.Duration `yaml:"read_timeout"`      // default 10s; 1s..5m: a publisher silent this long is dropped
+	WriteTimeout     time.Duration `yaml:"write_timeout"`     // default 10s; 1s..5m: a player that takes no data this long is dropped
+}
+
+// SRT configures the SRT server (UDP): stream id publish:{stream} or
+// read:{stream}, MPEG-TS inside.
+type SRT struct {
+	Enabled    bool          `yaml:"enabled"`    // default true
+	Listen     string        `yaml:"listen"`     // default "127.0.0.1:8890"; host:port (UDP)
+	Passphrase string        `yaml:"passphrase"` // default empty = no encryption; 10..79 characters: every caller must use it
+	Latency    time.Duration `yaml:"latency"`    // default 120ms; 20ms..10s: the receive latency (SRT's TSBPD delay)
+
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"` // default 10s; 1s..1m: from the connection to the first MPEG-TS tables
+	ReadTimeout      time.Duration `yaml:"read_timeout"`      // default 10s; 1s..5m: a publisher silent this long is dropped
+	WriteTimeout     time.Duration `yaml:"write_timeout"`     // default 10s; 1s..5m: a reader that takes no data this long is dropped
 }
 
 // Cluster configures the origin/edge cluster on Redis. With Redis empty
@@ -86,6 +120,11 @@ type HTTP struct {
 
 	ICEServers          []LinkICEServer `yaml:"ice_servers"`            // default empty; offered to clients in Link headers (RFC 9725 §4.6)
 	ICEServersOnOptions bool            `yaml:"ice_servers_on_options"` // default false; also send the Link headers on OPTIONS
+
+	// TrustedProxies are the reverse proxies (CIDRs or IPs) whose
+	// Forwarded (RFC 7239) or X-Forwarded-For header names the client;
+	// from anyone else those headers are ignored. Default loopback.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // LinkICEServer is a STUN/TURN server offered to WHIP/WHEP clients in a
@@ -118,6 +157,10 @@ type WebRTC struct {
 	// reads its SRTP and sends its RTCP feedback (TWCC, receiver reports)
 	// itself (whip/detach.go).
 	DetachPublishers bool `yaml:"detach_publishers"`
+	// VideoCodecs, if set, are the video codecs publishers may send, in
+	// sluice's order of preference; default empty takes every one sluice
+	// serves (H264, H265, VP8, VP9, AV1) in the publisher's own order.
+	VideoCodecs []string `yaml:"video_codecs"`
 }
 
 // ICEServer is one STUN or TURN server, as in the W3C RTCIceServer dictionary.
@@ -173,10 +216,11 @@ type RTSP struct {
 }
 
 // Source is one pulled stream: sluice plays the URL with an RTSP client
-// and publishes what it gets as the stream.
+// (rtsp://, rtsps://) or a WHEP client (whep://, wheps://: WHEP over
+// http:// or https://) and publishes what it gets as the stream.
 type Source struct {
 	Stream string `yaml:"stream"` // the stream name, as in WHIP/WHEP URLs
-	URL    string `yaml:"url"`    // rtsp:// or rtsps://, credentials in the URL
+	URL    string `yaml:"url"`    // rtsp://, rtsps://, whep:// or wheps://; RTSP credentials in the URL, a WHEP bearer token as ?token=
 	// OnDemand pulls only while someone reads the stream; default false
 	// pulls all the time sluice runs.
 	OnDemand bool `yaml:"on_demand"`
@@ -211,6 +255,10 @@ type Limits struct {
 	MaxSessions         int `yaml:"max_sessions"`           // default 10000; >=1: publishers+viewers on the server
 	MaxViewersPerStream int `yaml:"max_viewers_per_stream"` // default 5000; >=1
 	MaxSessionsPerIP    int `yaml:"max_sessions_per_ip"`    // default 100; >=1: sessions one client address may hold (429 beyond)
+	// PerIPExempt are client addresses (CIDRs or IPs, after the trusted
+	// proxies' headers are read) that max_sessions_per_ip does not bound.
+	// Default loopback.
+	PerIPExempt []string `yaml:"per_ip_exempt"`
 }
 
 // Log configures the process logger (see Config.Logger).
@@ -232,6 +280,8 @@ func Default() Config {
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
+
+			TrustedProxies: Loopback(),
 		},
 		WebRTC: WebRTC{
 			UDPPort:          8189,
@@ -267,6 +317,7 @@ func Default() Config {
 			MaxSessions:         10000,
 			MaxViewersPerStream: 5000,
 			MaxSessionsPerIP:    100,
+			PerIPExempt:         Loopback(),
 		},
 		Auth: auth.Config{Default: "allow"},
 		Log: Log{
@@ -277,5 +328,42 @@ func Default() Config {
 			LeaseTTL: 10 * time.Second,
 			Linger:   5 * time.Second,
 		},
+		RTMP: RTMP{
+			Enabled:          true,
+			Listen:           "127.0.0.1:1935",
+			HandshakeTimeout: 10 * time.Second,
+			ReadTimeout:      10 * time.Second,
+			WriteTimeout:     10 * time.Second,
+		},
+		SRT: SRT{
+			Enabled:          true,
+			Listen:           "127.0.0.1:8890",
+			Latency:          120 * time.Millisecond,
+			HandshakeTimeout: 10 * time.Second,
+			ReadTimeout:      10 * time.Second,
+			WriteTimeout:     10 * time.Second,
+		},
 	}
+}
+
+// Loopback is the default of http.trusted_proxies and limits.per_ip_exempt:
+// the IPv4 and IPv6 loopback networks.
+func Loopback() []string { return []string{"127.0.0.0/8", "::1/128"} }
+
+// Prefixes parses a validated list of CIDRs or IP addresses (an IP is its
+// own /32 or /128).
+func Prefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR (192.0.2.0/24, 2001:db8::/32) nor an IP address", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -227,6 +227,14 @@ func TestErrors(t *testing.T) {
 			want: []string{"sluice.yml:5: webrtc.tcp_port: -1 is out of range (allowed 0..65535)"}},
 		{name: "listen ip", args: []string{"-webrtc.listen_ips", "10.0.0.1,eth0"},
 			want: []string{`webrtc.listen_ips[1]: "eth0" is not an IP address (allowed: an IPv4 or IPv6 literal`}},
+		{name: "trusted proxy not a CIDR", args: []string{"-http.trusted_proxies", "10.0.0.0/8,proxy.local"},
+			want: []string{`http.trusted_proxies[1]: "proxy.local" is neither a CIDR`}},
+		{name: "per-ip exempt bad prefix", env: []string{"SLUICE_LIMITS_PER_IP_EXEMPT=10.0.0.0/33"},
+			want: []string{`limits.per_ip_exempt[0]: "10.0.0.0/33" is neither a CIDR`}},
+		{name: "video codec unknown", args: []string{"-webrtc.video_codecs", "h264,theora"},
+			want: []string{`webrtc.video_codecs[1]: "theora" is not a video codec sluice serves (allowed: H264, H265, VP8, VP9, AV1)`}},
+		{name: "video codec twice", args: []string{"-webrtc.video_codecs", "VP8,vp8"},
+			want: []string{`webrtc.video_codecs[1]: "vp8" is listed twice`}},
 		{name: "nat ip unspecified", env: []string{"SLUICE_WEBRTC_NAT_1TO1_IPS=0.0.0.0"},
 			want: []string{`webrtc.nat_1to1_ips[0]: "0.0.0.0" is not allowed (allowed: an address peers can reach`}},
 		{name: "ice url scheme", file: "webrtc:\n  ice_servers:\n    - urls: [\"http://x\"]\n",
@@ -280,11 +288,11 @@ func TestErrors(t *testing.T) {
 			want: []string{"log.level:", "\n", "log.format:"}},
 
 		{name: "unknown yaml key", file: "http:\n  listen: :1\n  lisen: :2\n",
-			want: []string{`sluice.yml:3: unknown key "http.lisen" (allowed in http: listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options)`}},
+			want: []string{`sluice.yml:3: unknown key "http.lisen" (allowed in http: listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options, trusted_proxies)`}},
 		{name: "unknown yaml section", file: "htp:\n  listen: :1\n",
-			want: []string{`sluice.yml:1: unknown key "htp" (allowed at the top level: http, webrtc, stream, limits, hls, rtsp, sources, record, playback, transcode, auth, events, metrics, admin, log, cluster)`}},
+			want: []string{`sluice.yml:1: unknown key "htp" (allowed at the top level: http, webrtc, stream, limits, hls, rtsp, sources, record, playback, transcode, auth, events, metrics, admin, log, cluster, rtmp, srt, forward)`}},
 		{name: "section not a mapping", file: "http: 5\n",
-			want: []string{"http: want a mapping of settings (listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options)"}},
+			want: []string{"http: want a mapping of settings (listen, cors_origin, max_body_bytes, tls_cert, tls_key, read_header_timeout, read_timeout, idle_timeout, ice_servers, ice_servers_on_options, trusted_proxies)"}},
 		{name: "top level not a mapping", file: "- a\n",
 			want: []string{"want a mapping of sections"}},
 		{name: "yaml syntax", file: "http: [\n",
@@ -471,4 +479,52 @@ func FuzzYAMLFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseSource: an API body in the shape of a YAML source entry, with
+// the validator's messages naming the field.
+func TestParseSource(t *testing.T) {
+	s, err := ParseSource("cam", []byte(`{"url": "rtsp://192.0.2.1/x", "on_demand": true, "on_demand_close_after": "30s", "transport": "tcp"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Source{Stream: "cam", URL: "rtsp://192.0.2.1/x", OnDemand: true, OnDemandCloseAfter: 30 * time.Second, Transport: "tcp"}); s != want {
+		t.Errorf("got %+v, want %+v", s, want)
+	}
+	for _, tc := range []struct{ stream, body, want string }{
+		{"cam", `{"url": "http://192.0.2.1/x"}`, "url: "},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "transport": "quic"}`, "transport: "},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "bogus": 1}`, "bogus"},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "stream": "other"}`, "stream: "},
+		{"bad name!", `{"url": "rtsp://192.0.2.1/x"}`, "stream: "},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "on_demand_close_after": "5ms"}`, "on_demand_close_after: "},
+	} {
+		if _, err := ParseSource(tc.stream, []byte(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseSource(%q, %s) = %v, want an error with %q", tc.stream, tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestPrefixes(t *testing.T) {
+	got, err := Prefixes([]string{"10.1.2.3/8", "192.0.2.7", "::ffff:192.0.2.8", "2001:db8::/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "192.0.2.8/32", "2001:db8::/32"}
+	for i, p := range got {
+		if p.String() != want[i] {
+			t.Errorf("%d: %s, want %s", i, p, want[i])
+		}
+	}
+	if _, err := Prefixes([]string{"nope"}); err == nil {
+		t.Error("nope parsed")
+	}
+	// Empty lists load as nil: no trusted proxy, no exemption.
+	cfg, err := Load([]string{"-http.trusted_proxies=", "-limits.per_ip_exempt="}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.TrustedProxies != nil || cfg.Limits.PerIPExempt != nil {
+		t.Errorf("empty lists load as %q, %q", cfg.HTTP.TrustedProxies, cfg.Limits.PerIPExempt)
+	}
 }

@@ -265,6 +265,8 @@ func flowExample(f field) string {
 		return `[{urls: ["stun:stun.l.google.com:19302"]}]`
 	case "events.webhooks":
 		return `[{url: "http://127.0.0.1:9000/hook", secret: k}]`
+	case "forward":
+		return `[{streams: "live-*", to: ["rtmp://a.rtmp.youtube.com/live2/KEY"]}]`
 	case "sources":
 		return `[{stream: cam1, url: "rtsp://user:pass@192.0.2.10:554/stream"}]`
 	case "record.rules":

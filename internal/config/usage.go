@@ -19,6 +19,7 @@ var help = map[string]string{
 	"http.idle_timeout":           "keep-alive connections idle longer are closed, 1s..1h",
 	"http.ice_servers":            "STUN/TURN servers offered to clients in Link headers, in YAML flow syntax",
 	"http.ice_servers_on_options": "also send the ice-server Link headers on OPTIONS",
+	"http.trusted_proxies":        "reverse proxies (CIDRs or IPs) whose Forwarded / X-Forwarded-For name the client; empty trusts none",
 
 	"webrtc.udp_port":          "the one UDP port carrying all WebRTC media; 0 lets the OS pick",
 	"webrtc.tcp_enabled":       "also accept ICE over TCP, on webrtc.tcp_port",
@@ -27,6 +28,7 @@ var help = map[string]string{
 	"webrtc.nat_1to1_ips":      "public IPs announced instead of the local ones (Docker, 1:1 NAT)",
 	"webrtc.ice_servers":       "STUN/TURN servers for srflx/relay candidates, in YAML flow syntax",
 	"webrtc.connect_timeout":   "close a session not ICE/DTLS-connected within this time, 1s..5m",
+	"webrtc.video_codecs":      "video codecs publishers may send, in order of preference (H264, H265, VP8, VP9, AV1); empty = all, in the publisher's order",
 	"webrtc.detach_viewers":    "once a viewer is connected, close its pion PeerConnection and answer its ICE and RTCP in sluice (about 30 KB instead of 150 KB per viewer)",
 	"webrtc.detach_publishers": "once a WHIP publisher (UDP, no simulcast) is connected, close its pion PeerConnection: sluice reads its SRTP and sends its receiver reports, NACKs, PLIs and TWCC feedback",
 
@@ -43,6 +45,7 @@ var help = map[string]string{
 	"limits.max_sessions":           "publishers plus viewers on this server, >= 1",
 	"limits.max_viewers_per_stream": "viewers of one stream, >= 1",
 	"limits.max_sessions_per_ip":    "sessions one client IP may hold (429 beyond), >= 1",
+	"limits.per_ip_exempt":          "client addresses (CIDRs or IPs) max_sessions_per_ip does not bound; empty exempts none",
 
 	"hls.enabled":            "serve streams as LL-HLS at /hls/{stream}/index.m3u8",
 	"hls.always":             "mux every stream from its publication, not from its first HLS request",
@@ -62,12 +65,29 @@ var help = map[string]string{
 	"rtsp.tls_listen":    "host:port of RTSPS (TCP), with rtsp.tls_cert and rtsp.tls_key; empty = off",
 	"rtsp.tls_cert":      "PEM certificate file of RTSPS",
 	"rtsp.tls_key":       "PEM private key file of RTSPS",
-	"sources":            "pulled streams (stream, url, on_demand, on_demand_close_after, transport: auto|tcp|udp), in YAML flow syntax",
+	"sources":            "pulled streams (stream, url: rtsp://, rtsps://, whep:// or wheps://, on_demand, on_demand_close_after, transport: auto|tcp|udp), in YAML flow syntax; SIGHUP reloads them",
 
 	"record.rules": "recording rules (streams, dir, name, segment, max_age, max_bytes, audio, manual), in YAML flow syntax",
 
 	"auth.default": "allow or deny requests that no auth rule matches",
 	"auth.rules":   "auth rules (streams, actions, mode: allow|deny|static|jwt|callback), in YAML flow syntax",
+
+	"rtmp.enabled":           "serve RTMP: publish and play at rtmp://HOST/{stream} and rtmp://HOST/live/{stream}",
+	"rtmp.listen":            "host:port of the RTMP server; :1935 for all interfaces",
+	"rtmp.tls_listen":        "host:port of the RTMPS server (e.g. :1936); empty = off; needs rtmp.tls_cert and rtmp.tls_key",
+	"rtmp.tls_cert":          "PEM certificate file for RTMPS",
+	"rtmp.tls_key":           "PEM private key file for rtmp.tls_cert",
+	"rtmp.handshake_timeout": "time for an RTMP client's handshake, connect and publish/play, 1s..1m",
+	"rtmp.read_timeout":      "drop an RTMP publisher silent this long, 1s..5m",
+	"rtmp.write_timeout":     "drop an RTMP player that takes no data this long, 1s..5m",
+	"srt.enabled":            "serve SRT (UDP): stream id publish:{stream} or read:{stream}, MPEG-TS inside",
+	"srt.listen":             "host:port (UDP) of the SRT server; :8890 for all interfaces",
+	"srt.passphrase":         "SRT encryption passphrase every caller must use, 10..79 characters; empty = none",
+	"srt.latency":            "SRT receive latency (TSBPD), 20ms..10s",
+	"srt.handshake_timeout":  "time from an SRT connection to its first MPEG-TS tables, 1s..1m",
+	"srt.read_timeout":       "drop an SRT publisher silent this long, 1s..5m",
+	"srt.write_timeout":      "drop an SRT reader that takes no data this long, 1s..5m",
+	"forward":                "push streams to other services: [{streams: glob, to: [rtmp://…, rtmps://…, srt://…]}], in YAML flow syntax",
 
 	"events.webhooks": "HTTP endpoints that receive stream/session events, in YAML flow syntax",
 

@@ -72,6 +72,8 @@ func (c Config) problems() []*fieldError {
 		}
 	}
 
+	v.prefixes("http.trusted_proxies", c.HTTP.TrustedProxies)
+
 	v.intRange("webrtc.udp_port", int64(c.WebRTC.UDPPort), 0, 65535, "")
 	v.intRange("webrtc.tcp_port", int64(c.WebRTC.TCPPort), 0, 65535, "")
 	v.ips("webrtc.listen_ips", c.WebRTC.ListenIPs, false)
@@ -80,6 +82,7 @@ func (c Config) problems() []*fieldError {
 		v.iceServer(fmt.Sprintf("webrtc.ice_servers[%d]", i), s)
 	}
 	v.durRange("webrtc.connect_timeout", c.WebRTC.ConnectTimeout, time.Second, 5*time.Minute)
+	v.videoCodecs("webrtc.video_codecs", c.WebRTC.VideoCodecs)
 
 	if n := c.Stream.RingPackets; n < minRingPackets || n > maxRingPackets || n&(n-1) != 0 {
 		v.add("stream.ring_packets", "%d is not allowed (allowed: a power of two in %d..%d)", n, minRingPackets, maxRingPackets)
@@ -97,6 +100,7 @@ func (c Config) problems() []*fieldError {
 	v.atLeast("limits.max_sessions", c.Limits.MaxSessions, 1)
 	v.atLeast("limits.max_viewers_per_stream", c.Limits.MaxViewersPerStream, 1)
 	v.atLeast("limits.max_sessions_per_ip", c.Limits.MaxSessionsPerIP, 1)
+	v.prefixes("limits.per_ip_exempt", c.Limits.PerIPExempt)
 
 	v.durRange("hls.segment_duration", c.HLS.SegmentDuration, 200*time.Millisecond, 30*time.Second)
 	v.durRange("hls.part_duration", c.HLS.PartDuration, 20*time.Millisecond, max(c.HLS.SegmentDuration, 20*time.Millisecond))
@@ -130,6 +134,13 @@ func (c Config) problems() []*fieldError {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.cluster(c.Cluster, c.HTTP.Listen)
+	v.rtmp(c.RTMP)
+	v.srt(c.SRT)
+	for i, r := range c.Forward {
+		if err := r.Check(); err != nil {
+			v.add(fmt.Sprintf("forward[%d]", i), "%v", err)
+		}
+	}
 	return v.errs
 }
 
@@ -208,6 +219,35 @@ func (v *validator) ips(path string, list []string, specified bool) {
 		case specified && ip.IsUnspecified():
 			v.add(p, "%q is not allowed (allowed: an address peers can reach, not 0.0.0.0 or ::)", s)
 		}
+	}
+}
+
+// prefixes checks a list of CIDRs or IP addresses.
+func (v *validator) prefixes(path string, list []string) {
+	for i, s := range list {
+		if _, err := Prefixes([]string{s}); err != nil {
+			v.add(fmt.Sprintf("%s[%d]", path, i), "%s", err)
+		}
+	}
+}
+
+// videoCodecs are the names rtc.SelectIngest knows (rtc.VideoCodecs; rtc
+// imports config, so the list is repeated here, and server's
+// TestVideoCodecNames keeps the two the same).
+var videoCodecs = []string{"H264", "H265", "VP8", "VP9", "AV1"}
+
+// videoCodecs checks webrtc.video_codecs: known names, each once.
+func (v *validator) videoCodecs(path string, list []string) {
+	seen := map[string]bool{}
+	for i, s := range list {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		u := strings.ToUpper(s)
+		if !slices.Contains(videoCodecs, u) {
+			v.add(p, "%q is not a video codec sluice serves (allowed: %s)", s, strings.Join(videoCodecs, ", "))
+		} else if seen[u] {
+			v.add(p, "%q is listed twice", s)
+		}
+		seen[u] = true
 	}
 }
 
@@ -331,6 +371,39 @@ func validNodeID(id string) bool {
 	return id != ""
 }
 
+func (v *validator) rtmp(c RTMP) {
+	if !c.Enabled {
+		return
+	}
+	v.hostPort("rtmp.listen", c.Listen)
+	if c.TLSListen != "" {
+		v.hostPort("rtmp.tls_listen", c.TLSListen)
+		if c.TLSCert == "" || c.TLSKey == "" {
+			v.add("rtmp.tls_listen", "needs rtmp.tls_cert and rtmp.tls_key (allowed: empty for no RTMPS)")
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		v.add("rtmp.tls_cert", "tls_cert and tls_key must be set together")
+	}
+	v.durRange("rtmp.handshake_timeout", c.HandshakeTimeout, time.Second, time.Minute)
+	v.durRange("rtmp.read_timeout", c.ReadTimeout, time.Second, 5*time.Minute)
+	v.durRange("rtmp.write_timeout", c.WriteTimeout, time.Second, 5*time.Minute)
+}
+
+func (v *validator) srt(c SRT) {
+	if !c.Enabled {
+		return
+	}
+	v.hostPort("srt.listen", c.Listen)
+	if n := len(c.Passphrase); n != 0 && (n < 10 || n > 79) {
+		v.add("srt.passphrase", "is %d characters (allowed: empty, or 10..79 characters)", n)
+	}
+	v.durRange("srt.latency", c.Latency, 20*time.Millisecond, 10*time.Second)
+	v.durRange("srt.handshake_timeout", c.HandshakeTimeout, time.Second, time.Minute)
+	v.durRange("srt.read_timeout", c.ReadTimeout, time.Second, 5*time.Minute)
+	v.durRange("srt.write_timeout", c.WriteTimeout, time.Second, 5*time.Minute)
+}
+
 func (v *validator) rtsp(r RTSP, httpListen string) {
 	if r.Listen != "" {
 		v.hostPort("rtsp.listen", r.Listen)
@@ -365,8 +438,8 @@ func (v *validator) sources(list []Source) {
 			v.add(p+".stream", "%q is pulled twice (allowed: one source per stream)", s.Stream)
 		}
 		seen[s.Stream] = true
-		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
-			v.add(p+".url", "%s is not allowed (allowed: an rtsp:// or rtsps:// URL with a host)", redactURL(s.URL))
+		if u, err := url.Parse(s.URL); err != nil || !slices.Contains([]string{"rtsp", "rtsps", "whep", "wheps"}, u.Scheme) || u.Host == "" {
+			v.add(p+".url", "%s is not allowed (allowed: an rtsp://, rtsps://, whep:// or wheps:// URL with a host)", redactURL(s.URL))
 		}
 		v.oneOf(p+".transport", s.Transport, "", "auto", "tcp", "udp")
 		if d := s.OnDemandCloseAfter; d != 0 {

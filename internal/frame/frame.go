@@ -69,6 +69,8 @@ func New(c media.Codec, track int, wc WallClock) (Depacketizer, error) {
 		return d, nil
 	case "VP8":
 		return &VP8{base: b}, nil
+	case "AV1":
+		return &AV1{base: b}, nil
 	case "OPUS":
 		return &Opus{base: b}, nil
 	}

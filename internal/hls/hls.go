@@ -1,6 +1,6 @@
 // Package hls serves live streams as Low-Latency HLS (fMP4 segments and
-// parts, blocking playlist reloads), muxed by bluenviron/gohlslib: H264 or
-// H265 video as published, Opus audio transcoded to AAC-LC.
+// parts, blocking playlist reloads), muxed by bluenviron/gohlslib: H264,
+// H265 or AV1 video as published, Opus audio transcoded to AAC-LC.
 //
 // A stream is muxed on its first HLS request (or from its publication with
 // Config.Always) by one goroutine that reads its own hub cursor

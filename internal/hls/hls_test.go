@@ -84,12 +84,12 @@ func TestServerNotReady(t *testing.T) {
 	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second})
 	s := New(Config{StartTimeout: 200 * time.Millisecond}, h, discard())
 	defer s.Close()
-	st, err := h.Publish("dark", hubtest.NopPublisher{}, []media.Codec{hubtest.H264})
+	stW, err := h.Publish("dark", hubtest.NopPublisher{}, []media.Codec{hubtest.H264})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.AddTrack(hubtest.H264)
-	defer st.End()
+	stW.AddTrack(hubtest.H264)
+	defer stW.End()
 	if _, err := get(s, "dark", "index.m3u8"); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("no keyframe: %v, want ErrNotReady", err)
 	}

@@ -48,8 +48,11 @@ func newMuxer(cfg Config, video, audio *tap.Track, askKey func(), log *slog.Logg
 	var tracks []*gohlslib.Track
 	if video != nil {
 		var c codecs.Codec = &codecs.H264{}
-		if video.Codec == tap.H265 {
+		switch video.Codec {
+		case tap.H265:
 			c = &codecs.H265{}
+		case tap.AV1:
+			c = &codecs.AV1{} // gohlslib takes the sequence header from the first key unit
 		}
 		mx.video = &gohlslib.Track{Codec: c, ClockRate: video.ClockRate}
 		mx.vcodec = video.Codec
@@ -98,9 +101,12 @@ func (mx *muxer) write(u *tap.Unit) error {
 			return nil
 		}
 		mx.keyframes(u.Key, t)
-		if mx.vcodec == tap.H265 {
+		switch mx.vcodec {
+		case tap.H265:
 			err = mx.m.WriteH265(mx.video, u.Wall, u.PTS, u.NALUs)
-		} else {
+		case tap.AV1:
+			err = mx.m.WriteAV1(mx.video, u.Wall, u.PTS, u.NALUs)
+		default:
 			err = mx.m.WriteH264(mx.video, u.Wall, u.PTS, u.NALUs)
 		}
 	default:

@@ -28,10 +28,15 @@ import (
 
 // Config is the HTTP edge's share of the configuration.
 type Config struct {
-	CORSOrigin          string
-	MaxBodyBytes        int64
-	MaxSessions         int
-	MaxSessionsPerIP    int
+	CORSOrigin       string
+	MaxBodyBytes     int64
+	MaxSessions      int
+	MaxSessionsPerIP int
+	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
+	// headers name the client (clientaddr.go); PerIPExempt the clients
+	// MaxSessionsPerIP does not bound.
+	TrustedProxies      []netip.Prefix
+	PerIPExempt         []netip.Prefix
 	PublisherTakeover   bool
 	ICEServers          []ICEServer
 	ICEServersOnOptions bool
@@ -43,7 +48,9 @@ type Config struct {
 	Snapshots           Snapshots          // /v1/streams/{stream}/snapshot.jpg; nil: none
 	PlaybackMaxDuration time.Duration      // longest playback span (0: DefaultPlaybackMaxDuration)
 	Cluster             Cluster            // origin/edge cluster; nil: single node
+	Forwards            Forwards           // forward targets in GET /v1/streams/{stream}; nil: none
 	Sources             Sources            // pulled sources; nil: none
+	SourceEditor        SourceEditor       // PUT/DELETE /v1/sources/{stream}; nil: 501
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -83,6 +90,7 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("OPTIONS /"+kind+"/{stream}/{session}", a.preflight)
 	}
 	a.routeV1(mux)
+	a.routeSources(mux)
 	a.routeOutputs(mux)
 	if a.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", a.cfg.Metrics.Handler())
@@ -98,7 +106,7 @@ func (a *API) Handler() http.Handler {
 	for _, p := range web.Paths() {
 		mux.Handle("GET "+p, page)
 	}
-	return a.cors(a.checkStreamName(mux))
+	return a.clientAddr(a.cors(a.checkStreamName(mux)))
 }
 
 // CloseAll ends every session, in parallel, and waits for them.
@@ -131,8 +139,8 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			return
 		}
 		ip := clientIP(r)
-		if peer {
-			ip = netip.Addr{} // other nodes' pulls are not held to the per-address limit
+		if peer || inPrefixes(ip, a.cfg.PerIPExempt) {
+			ip = netip.Addr{} // other nodes' pulls and exempt clients are not held to the per-address limit
 		}
 		release, err := a.sessions.reserve(ip)
 		if err != nil {

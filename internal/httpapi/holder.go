@@ -37,8 +37,8 @@ func (e *entry) checkHolder(r *http.Request) error {
 	return nil
 }
 
-// clientIP is the request's peer address (forwarding headers are not
-// trusted: a client could forge them to escape the per-address limit).
+// clientIP is the request's client address: the peer's, or the one a
+// trusted proxy named (clientAddr has put it in RemoteAddr).
 func clientIP(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -20,8 +20,9 @@ func BenchmarkHubFanout(b *testing.B) {
 		b.Run(fmt.Sprintf("cursors=%d", n), func(b *testing.B) {
 			const ringSize = 4096
 			h := New(Config{RingPackets: ringSize, PLIMinInterval: time.Second, MaxViewersPerStream: n})
-			s, _ := h.Publish("bench", &fakePub{}, []media.Codec{opus})
-			s.AddTrack(opus) // audio: no keyframe logic, every packet delivered
+			sW, _ := h.Publish("bench", &fakePub{}, []media.Codec{opus})
+			s := sW.Stream()
+			s.addTrack(opus) // audio: no keyframe logic, every packet delivered
 			pkts := make([]Packet, ringSize)
 			payload := make([]byte, 1200)
 
@@ -59,7 +60,7 @@ func BenchmarkHubFanout(b *testing.B) {
 				for j := range k {
 					p := &pkts[(written+j)%ringSize]
 					*p = Packet{Track: 0, SequenceNumber: uint16(written + j), Payload: payload}
-					s.Write(p)
+					s.write(p)
 				}
 				wg.Wait()
 				written += k
@@ -94,8 +95,9 @@ func BenchmarkSimulcastCursor(b *testing.B) {
 				s, w, _ = newSimulcastStream(b)
 			} else {
 				h := New(Config{RingPackets: 1024, PLIMinInterval: time.Second})
-				s, _ = h.Publish("single", &fakePub{}, []media.Codec{h264})
-				s.AddTrack(h264)
+				sw, _ := h.Publish("single", &fakePub{}, []media.Codec{h264})
+				sw.AddTrack(h264)
+				s = sw.Stream()
 			}
 			if c, err = s.Join(); err != nil {
 				b.Fatal(err)
@@ -111,7 +113,7 @@ func BenchmarkSimulcastCursor(b *testing.B) {
 						payload = idr
 					}
 					seq++
-					s.Write(&Packet{Track: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Payload: payload, Marker: k == bc.pkts-1})
+					s.write(&Packet{Track: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Payload: payload, Marker: k == bc.pkts-1})
 				}
 			}
 			delivered := 0

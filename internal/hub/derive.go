@@ -20,12 +20,14 @@ type Deriver interface {
 	// libraries missing). It is called with the stream's lock held and
 	// must not call back into the stream.
 	Derive(c media.Codec) ([]media.Codec, error)
-	// Added says that derived track d of st was added (a deriver that
-	// keeps its tracks running starts here). Called without the lock.
-	Added(st *Stream, d Track)
-	// Demand says that a consumer reads derived track d of st from now
-	// until release is called: the deriver writes it meanwhile.
-	Demand(st *Stream, d Track) (release func())
+	// Added says that derived track d of w's stream was added (a deriver
+	// that keeps its tracks running starts here). Called without the
+	// lock. The deriver writes the track through w.
+	Added(w *Writer, d Track)
+	// Demand says that a consumer reads derived track d of w's stream
+	// from now until release is called: the deriver writes it through w
+	// meanwhile.
+	Demand(w *Writer, d Track) (release func())
 }
 
 // addDerivedLocked adds the tracks derived from source, if a Deriver is
@@ -53,7 +55,7 @@ func (s *Stream) addDerivedLocked(src *trackState) []Track {
 // derivedAdded tells the Deriver of tracks added; called without wmu.
 func (s *Stream) derivedAdded(ts []Track) {
 	for _, t := range ts {
-		s.hub.cfg.Deriver.Added(s, t)
+		s.hub.cfg.Deriver.Added(&Writer{s: s}, t)
 	}
 }
 
@@ -65,7 +67,7 @@ func (s *Stream) Demand(i int) (release func()) {
 	if t == nil || !t.Derived || s.hub.cfg.Deriver == nil {
 		return func() {}
 	}
-	return s.hub.cfg.Deriver.Demand(s, t.Track)
+	return s.hub.cfg.Deriver.Demand(&Writer{s: s}, t.Track)
 }
 
 // Derived returns the tracks derived from track i.

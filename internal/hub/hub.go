@@ -64,8 +64,9 @@ func New(cfg Config) *Hub {
 // the given codecs (one per negotiated track); the stream is ready for
 // viewers once that many tracks were added. A stream whose publisher left
 // less than ReconnectGrace ago is taken over if the codecs match, and ended
-// (its viewers get ErrCodecChanged) if they do not.
-func (h *Hub) Publish(name string, pub Publisher, codecs []media.Codec) (*Stream, error) {
+// (its viewers get ErrCodecChanged) if they do not. The publisher feeds
+// the stream through the Writer returned.
+func (h *Hub) Publish(name string, pub Publisher, codecs []media.Codec) (*Writer, error) {
 	h.mu.Lock()
 	old, ok := h.streams[name]
 	if ok {
@@ -75,7 +76,7 @@ func (h *Hub) Publish(name string, pub Publisher, codecs []media.Codec) (*Stream
 			if err != nil {
 				return nil, err
 			}
-			return old, nil
+			return &Writer{s: old, pub: pub}, nil
 		}
 		delete(h.streams, name)
 		defer old.end(err) // after the unlock: end removes under h.mu
@@ -85,7 +86,7 @@ func (h *Hub) Publish(name string, pub Publisher, codecs []media.Codec) (*Stream
 	close(h.published)
 	h.published = make(chan struct{})
 	h.mu.Unlock()
-	return s, nil
+	return &Writer{s: s, pub: pub}, nil
 }
 
 // Lookup returns the live stream with that name.

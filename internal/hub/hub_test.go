@@ -29,11 +29,12 @@ func newTestStream(t testing.TB, ring int) (*Hub, *Stream, *fakePub) {
 	t.Helper()
 	h := New(Config{RingPackets: ring, PLIMinInterval: time.Second, MaxViewersPerStream: 3})
 	pub := &fakePub{}
-	s, err := h.Publish("live", pub, []media.Codec{h264, opus})
+	sW, err := h.Publish("live", pub, []media.Codec{h264, opus})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.AddTrack(h264) != 0 || s.AddTrack(opus) != 1 {
+	s := sW.Stream()
+	if s.addTrack(h264) != 0 || s.addTrack(opus) != 1 {
 		t.Fatal("unexpected track indexes")
 	}
 	return h, s, pub
@@ -49,7 +50,7 @@ type writer struct {
 
 func (w *writer) write(track int, ts uint32, payload []byte) {
 	w.seq[track]++
-	w.s.Write(&Packet{Track: track, SequenceNumber: w.seq[track], Timestamp: ts, Payload: payload})
+	w.s.write(&Packet{Track: track, SequenceNumber: w.seq[track], Timestamp: ts, Payload: payload})
 }
 
 func (w *writer) frame(key bool) {
@@ -87,14 +88,15 @@ func TestPublishTwiceIsBusy(t *testing.T) {
 
 func TestReadyAfterAllTracks(t *testing.T) {
 	h := New(Config{RingPackets: 256, PLIMinInterval: time.Second})
-	s, _ := h.Publish("x", &fakePub{}, []media.Codec{h264, opus})
-	s.AddTrack(h264)
+	sW, _ := h.Publish("x", &fakePub{}, []media.Codec{h264, opus})
+	s := sW.Stream()
+	s.addTrack(h264)
 	select {
 	case <-s.Ready():
 		t.Fatal("ready with one of two tracks")
 	default:
 	}
-	s.AddTrack(opus)
+	s.addTrack(opus)
 	<-s.Ready()
 }
 
@@ -219,7 +221,7 @@ func TestViewerLimitAndEnd(t *testing.T) {
 		_, _, err := cs[1].Next(context.Background())
 		done <- err
 	}()
-	s.End()
+	s.end(ErrEnded)
 	if err := <-done; !errors.Is(err, ErrEnded) {
 		t.Fatalf("Next after End = %v", err)
 	}
@@ -276,7 +278,7 @@ func TestConcurrentReaders(t *testing.T) {
 	for i := range 5000 {
 		w.frame(i%30 == 0)
 	}
-	s.End()
+	s.end(ErrEnded)
 	wg.Wait()
 }
 
@@ -293,7 +295,8 @@ func TestAwait(t *testing.T) {
 		got <- s
 	}()
 	h.Publish("other", &fakePub{}, []media.Codec{opus})
-	s, _ := h.Publish("late", &fakePub{}, []media.Codec{opus})
+	sW, _ := h.Publish("late", &fakePub{}, []media.Codec{opus})
+	s := sW.Stream()
 	if <-got != s {
 		t.Fatal("Await returned another stream")
 	}

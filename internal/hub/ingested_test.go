@@ -7,7 +7,7 @@ func TestIngestedCountsWrites(t *testing.T) {
 	w := &writer{s: s}
 	w.frame(true)                            // SPS, PPS, IDR, audio
 	w.frame(false)                           // slice, audio
-	s.Write(&Packet{Track: 7, Payload: idr}) // no such track: not taken
+	s.write(&Packet{Track: 7, Payload: idr}) // no such track: not taken
 	packets, bytes := s.Ingested()
 	want := len(sps) + len(pps) + len(idr) + len(slice) + 2*len(audio)
 	if packets != 6 || bytes != uint64(want) {
@@ -29,7 +29,7 @@ func TestFrameOpen(t *testing.T) {
 		{Packet{Track: 1, Payload: audio}, false},
 	}
 	for i, st := range steps {
-		s.Write(&st.p)
+		s.write(&st.p)
 		if got := s.FrameOpen(); got != st.open {
 			t.Fatalf("after packet %d: FrameOpen %v, want %v", i, got, st.open)
 		}

@@ -55,11 +55,11 @@ const (
 	rateStale  = 2 * time.Second
 )
 
-// AddLayer declares one simulcast layer (rid) of the media section mid and
+// addLayer declares one simulcast layer (rid) of the media section mid and
 // returns its track index for Write; layers of the same mid form one
 // group. A publisher that took over a detached stream gets the track of
 // the layer with the same codec and RID, when there is one.
-func (s *Stream) AddLayer(c media.Codec, mid, rid string) int {
+func (s *Stream) addLayer(c media.Codec, mid, rid string) int {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.gen > 0 {

@@ -52,13 +52,14 @@ func newSimulcastStream(t testing.TB) (*Stream, *simulcastWriter, *layerPub) {
 	clock := &fakeClock{now: time.Unix(1000, 0)}
 	h := New(Config{RingPackets: 1024, PLIMinInterval: time.Second, Now: clock.Now})
 	pub := &layerPub{}
-	s, err := h.Publish("sc", pub, []media.Codec{h264, h264, h264})
+	sW, err := h.Publish("sc", pub, []media.Codec{h264, h264, h264})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := sW.Stream()
 	w := &simulcastWriter{s: s, clock: clock, seq: [3]uint16{100, 40000, 65500}, ts0: [3]uint32{7, 1 << 31, 4e9}}
 	for i, rid := range []string{"h", "l", "m"} { // arrival order is not rank order
-		w.tracks[i] = s.AddLayer(h264, "0", rid)
+		w.tracks[i] = s.addLayer(h264, "0", rid)
 	}
 	select {
 	case <-s.Ready():
@@ -82,7 +83,7 @@ func (w *simulcastWriter) frame(key bool) {
 			if key && k == 0 && pkts > 1 {
 				payload = sps
 			}
-			w.s.Write(&Packet{Track: w.tracks[i], SequenceNumber: w.seq[i], Timestamp: ts, Payload: payload, Marker: k == pkts-1})
+			w.s.write(&Packet{Track: w.tracks[i], SequenceNumber: w.seq[i], Timestamp: ts, Payload: payload, Marker: k == pkts-1})
 			w.seq[i]++
 		}
 	}
@@ -266,10 +267,10 @@ func TestCursorKeyframesOnly(t *testing.T) {
 			w.write(0, w.ts, sps)
 			w.write(0, w.ts, pps)
 			w.seq[0]++
-			s.Write(&Packet{Track: 0, SequenceNumber: w.seq[0], Timestamp: w.ts, Payload: idr, Marker: true})
+			s.write(&Packet{Track: 0, SequenceNumber: w.seq[0], Timestamp: w.ts, Payload: idr, Marker: true})
 		} else {
 			w.seq[0]++
-			s.Write(&Packet{Track: 0, SequenceNumber: w.seq[0], Timestamp: w.ts, Payload: slice, Marker: true})
+			s.write(&Packet{Track: 0, SequenceNumber: w.seq[0], Timestamp: w.ts, Payload: slice, Marker: true})
 		}
 		w.write(1, w.ts, audio)
 	}
@@ -315,13 +316,14 @@ func TestSimulcastReconnect(t *testing.T) {
 	h := New(Config{RingPackets: 1024, PLIMinInterval: time.Second, ReconnectGrace: time.Minute, Now: clock.Now})
 	a := &layerPub{}
 	codecs := []media.Codec{h264, h264, h264}
-	s, err := h.Publish("sc", a, codecs)
+	sW, err := h.Publish("sc", a, codecs)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := sW.Stream()
 	w := &simulcastWriter{s: s, clock: clock, seq: [3]uint16{1, 2, 3}, ts0: [3]uint32{10, 20, 30}}
 	for i, rid := range []string{"h", "l", "m"} {
-		w.tracks[i] = s.AddLayer(h264, "0", rid)
+		w.tracks[i] = s.addLayer(h264, "0", rid)
 	}
 	w.frame(true)
 	w.frame(false)
@@ -334,17 +336,17 @@ func TestSimulcastReconnect(t *testing.T) {
 		}
 		lastSeq[i], lastTS = p.SequenceNumber, p.Timestamp
 	}
-	s.Detach(a)
+	sW.Detach()
 	clock.advance(time.Second)
-	if s2, err := h.Publish("sc", &layerPub{}, codecs); err != nil || s2 != s {
+	if s2, err := h.Publish("sc", &layerPub{}, codecs); err != nil || s2.Stream() != s {
 		t.Fatalf("takeover: %v", err)
 	}
 	// The new publisher's layers arrive as m, h, l under mid "1".
 	old := w.tracks
 	w2 := &simulcastWriter{s: s, clock: clock, seq: [3]uint16{9000, 50000, 60000}, ts0: [3]uint32{1 << 30, 5, 3 << 30}}
-	w2.tracks[2] = s.AddLayer(h264, "1", "m")
-	w2.tracks[0] = s.AddLayer(h264, "1", "h")
-	w2.tracks[1] = s.AddLayer(h264, "1", "l")
+	w2.tracks[2] = s.addLayer(h264, "1", "m")
+	w2.tracks[0] = s.addLayer(h264, "1", "h")
+	w2.tracks[1] = s.addLayer(h264, "1", "l")
 	if w2.tracks != old {
 		t.Fatalf("layers mapped to %v, want %v (by RID)", w2.tracks, old)
 	}

@@ -20,10 +20,10 @@ var ErrCodecChanged = errors.New("publisher came back with other codecs")
 // continuous RTP stream; cursors restart each video track at the new
 // publisher's first keyframe.
 
-// Detach is how a publisher leaves: the stream waits for a successor for
+// detach is how a publisher leaves: the stream waits for a successor for
 // the reconnect grace period, then ends. A pub that is no longer the
 // stream's publisher (it was replaced) changes nothing.
-func (s *Stream) Detach(pub Publisher) {
+func (s *Stream) detach(pub Publisher) {
 	s.wmu.Lock()
 	if s.pub != pub || s.detached {
 		s.wmu.Unlock()
@@ -32,7 +32,7 @@ func (s *Stream) Detach(pub Publisher) {
 	grace := s.hub.cfg.ReconnectGrace
 	if grace <= 0 || len(s.tracks) == 0 {
 		s.wmu.Unlock()
-		s.End()
+		s.end(ErrEnded)
 		return
 	}
 	s.detached, s.pub = true, nil
@@ -45,7 +45,7 @@ func (s *Stream) endIfDetached() {
 	detached := s.detached
 	s.wmu.Unlock()
 	if detached {
-		s.End()
+		s.end(ErrEnded)
 	}
 }
 

@@ -19,12 +19,13 @@ func newGraceHub(grace time.Duration) *Hub {
 func TestReconnectContinues(t *testing.T) {
 	h := newGraceHub(time.Minute)
 	a := &fakePub{}
-	s, err := h.Publish("live", a, []media.Codec{h264, opus})
+	sW, err := h.Publish("live", a, []media.Codec{h264, opus})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.AddTrack(h264)
-	s.AddTrack(opus)
+	s := sW.Stream()
+	s.addTrack(h264)
+	s.addTrack(opus)
 	wa := &writer{s: s}
 	wa.frame(true)
 	wa.frame(false)
@@ -35,11 +36,11 @@ func TestReconnectContinues(t *testing.T) {
 	}
 	lastVideoSeq, lastVideoTS := wa.seq[0], wa.ts
 
-	s.Detach(&fakePub{}) // not the publisher: ignored
+	s.detach(&fakePub{}) // not the publisher: ignored
 	if s.Detached() {
 		t.Fatal("a stranger detached the stream")
 	}
-	s.Detach(a)
+	sW.Detach()
 	if !s.Detached() {
 		t.Fatal("not detached")
 	}
@@ -47,11 +48,11 @@ func TestReconnectContinues(t *testing.T) {
 		t.Fatal("detached stream left the registry")
 	}
 	b := &fakePub{}
-	s2, err := h.Publish("live", b, []media.Codec{opus, h264})
-	if err != nil || s2 != s {
-		t.Fatalf("takeover: %v, same stream %v", err, s2 == s)
+	s2W, err := h.Publish("live", b, []media.Codec{opus, h264})
+	if err != nil || s2W.Stream() != s {
+		t.Fatalf("takeover: %v, same stream %v", err, s2W.Stream() == s)
 	}
-	if s.AddTrack(opus) != 1 || s.AddTrack(h264) != 0 {
+	if s.addTrack(opus) != 1 || s.addTrack(h264) != 0 {
 		t.Fatal("new publisher's tracks not mapped onto the old ones")
 	}
 	// B numbers from elsewhere; its first video is a P slice, then a keyframe.
@@ -84,13 +85,15 @@ func TestReconnectContinues(t *testing.T) {
 func TestReconnectCodecChangeEnds(t *testing.T) {
 	h := newGraceHub(time.Minute)
 	a := &fakePub{}
-	s, _ := h.Publish("live", a, []media.Codec{h264})
-	s.AddTrack(h264)
+	sW, _ := h.Publish("live", a, []media.Codec{h264})
+	s := sW.Stream()
+	s.addTrack(h264)
 	c, _ := s.Join()
 	defer c.Close()
-	s.Detach(a)
+	sW.Detach()
 	vp8 := media.Codec{MimeType: "video/VP8", ClockRate: 90000}
-	s2, err := h.Publish("live", &fakePub{}, []media.Codec{vp8})
+	s2W, err := h.Publish("live", &fakePub{}, []media.Codec{vp8})
+	s2 := s2W.Stream()
 	if err != nil || s2 == s {
 		t.Fatalf("publish with a new codec: %v, same stream %v", err, s2 == s)
 	}
@@ -106,12 +109,13 @@ func TestReconnectCodecChangeEnds(t *testing.T) {
 func TestReconnectGraceExpires(t *testing.T) {
 	h := newGraceHub(20 * time.Millisecond)
 	a := &fakePub{}
-	s, _ := h.Publish("live", a, []media.Codec{opus})
-	s.AddTrack(opus)
+	sW, _ := h.Publish("live", a, []media.Codec{opus})
+	s := sW.Stream()
+	s.addTrack(opus)
 	if _, err := h.Publish("live", &fakePub{}, []media.Codec{opus}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second publisher while the first is live: %v", err)
 	}
-	s.Detach(a)
+	sW.Detach()
 	select {
 	case <-s.Done():
 	case <-time.After(5 * time.Second):
@@ -122,8 +126,9 @@ func TestReconnectGraceExpires(t *testing.T) {
 	}
 
 	h0 := newGraceHub(0)
-	s0, _ := h0.Publish("now", a, []media.Codec{opus})
-	s0.Detach(a)
+	s0W, _ := h0.Publish("now", a, []media.Codec{opus})
+	s0 := s0W.Stream()
+	s0W.Detach()
 	select {
 	case <-s0.Done():
 	default:

@@ -124,11 +124,11 @@ func newStream(h *Hub, name string, pub Publisher, expectTracks int) *Stream {
 // Name is the stream's name.
 func (s *Stream) Name() string { return s.name }
 
-// AddTrack declares a track the publisher sends and returns its index for
+// addTrack declares a track the publisher sends and returns its index for
 // Write. The stream becomes ready when all expected tracks are added. A
 // publisher that took over a detached stream gets the index of the track
 // it continues.
-func (s *Stream) AddTrack(c media.Codec) int {
+func (s *Stream) addTrack(c media.Codec) int {
 	s.wmu.Lock()
 	if s.gen > 0 {
 		if i := s.matchTrack(c, s.claimed); i >= 0 {
@@ -216,9 +216,9 @@ func (s *Stream) TrackCount() int {
 // Viewers is the number of cursors open on the stream.
 func (s *Stream) Viewers() int { return int(s.viewers.Load()) }
 
-// Write appends a packet of track p.Track to the ring. The stream takes
+// write appends a packet of track p.Track to the ring. The stream takes
 // ownership of p and its payload. Write never waits for a viewer.
-func (s *Stream) Write(p *Packet) {
+func (s *Stream) write(p *Packet) {
 	s.wmu.Lock()
 	if p.Track < 0 || p.Track >= len(s.tracks) {
 		s.wmu.Unlock()
@@ -269,6 +269,15 @@ func (s *Stream) Ingested() (packets, bytes uint64) {
 	return s.packetsIn, s.bytesIn
 }
 
+// Publisher is the stream's publisher now, nil while it is detached (the
+// reconnect grace). Operators' views ask it, by type assertion, what it
+// can say about itself (its protocol, its remote address).
+func (s *Stream) Publisher() Publisher {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.pub
+}
+
 // RequestKeyframe asks the publisher for a keyframe, at most once per
 // PLIMinInterval; it reports whether the request was passed on.
 func (s *Stream) RequestKeyframe() bool {
@@ -284,10 +293,6 @@ func (s *Stream) RequestKeyframe() bool {
 	pub.RequestKeyframe()
 	return true
 }
-
-// End removes the stream from the hub and wakes every cursor, which then
-// returns ErrEnded. It is idempotent.
-func (s *Stream) End() { s.end(ErrEnded) }
 
 func (s *Stream) end(reason error) {
 	s.endOnce.Do(func() {

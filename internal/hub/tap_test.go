@@ -43,7 +43,7 @@ func TestTapIsNotAViewer(t *testing.T) {
 	if n := s.Viewers(); n != 0 {
 		t.Fatalf("viewers after closing: %d", n)
 	}
-	s.End()
+	s.end(ErrEnded)
 	if _, err := s.Tap(); err == nil || s.Viewers() != 0 {
 		t.Fatalf("tap on an ended stream: %v, viewers %d", err, s.Viewers())
 	}

@@ -35,9 +35,9 @@ func (s *Stream) Packet(track int, seq uint16) (*Packet, bool) {
 	return p, true
 }
 
-// SetSenderReport records the newest RTCP sender report of a track: RTP
+// setSenderReport records the newest RTCP sender report of a track: RTP
 // timestamp rtp was sampled at NTP time ntp (RFC 3550 §6.4.1).
-func (s *Stream) SetSenderReport(track int, ntp uint64, rtp uint32) {
+func (s *Stream) setSenderReport(track int, ntp uint64, rtp uint32) {
 	if t := s.track(track); t != nil {
 		// In the stream's numbering, which a taken-over stream shifts.
 		t.sr.Store(&media.SenderReport{NTP: media.NTPTime(ntp), RTP: rtp + t.tsOff.Load()})
@@ -73,8 +73,8 @@ func (s *Stream) WallClock(track int, rtp uint32) (time.Time, bool) {
 	return sr.WallClock(rtp, t.Codec.ClockRate), true
 }
 
-// SetVideoInfo records what a video track's parameter sets say.
-func (s *Stream) SetVideoInfo(track int, info media.VideoInfo) {
+// setVideoInfo records what a video track's parameter sets say.
+func (s *Stream) setVideoInfo(track int, info media.VideoInfo) {
 	if t := s.track(track); t != nil {
 		t.info.Store(&info)
 	}

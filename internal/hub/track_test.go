@@ -47,8 +47,8 @@ func TestWallClock(t *testing.T) {
 		t.Fatal("wall clock before any sender report")
 	}
 	base := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	s.SetSenderReport(0, media.ToNTP(base), 90000)
-	s.SetSenderReport(1, media.ToNTP(base.Add(-250*time.Millisecond)), 4000000000)
+	s.setSenderReport(0, media.ToNTP(base), 90000)
+	s.setSenderReport(1, media.ToNTP(base.Add(-250*time.Millisecond)), 4000000000)
 	for _, c := range []struct {
 		track int
 		rtp   uint32
@@ -75,7 +75,7 @@ func TestVideoInfo(t *testing.T) {
 	if _, ok := s.VideoInfo(0); ok {
 		t.Fatal("info before any was set")
 	}
-	s.SetVideoInfo(0, media.VideoInfo{Width: 320, Height: 240, Profile: "Constrained Baseline", Level: "3.1"})
+	s.setVideoInfo(0, media.VideoInfo{Width: 320, Height: 240, Profile: "Constrained Baseline", Level: "3.1"})
 	if got, ok := s.VideoInfo(0); !ok || got.Width != 320 || got.Level != "3.1" {
 		t.Fatalf("VideoInfo = %+v, %v", got, ok)
 	}
@@ -103,7 +103,8 @@ func TestRequestKeyframeRateLimitClock(t *testing.T) {
 	clk := &fakeClock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	h := New(Config{RingPackets: 256, PLIMinInterval: time.Second, Now: clk.Now})
 	pub := &fakePub{}
-	s, _ := h.Publish("x", pub, []media.Codec{h264})
+	sW, _ := h.Publish("x", pub, []media.Codec{h264})
+	s := sW.Stream()
 	if !s.RequestKeyframe() {
 		t.Fatal("first request not passed on")
 	}

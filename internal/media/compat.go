@@ -4,28 +4,40 @@ import "strings"
 
 // Compatible reports whether a receiver that negotiated codec b can decode
 // what a sender sends as codec a: same encoding and clock rate and, for
-// H264, the same packetization-mode and the same profile_idc and
-// profile-iop bytes of profile-level-id (RFC 6184 §8.1, as pion matches it),
-// so a constrained-baseline-only decoder never gets High profile.
+// H264, the same packetization-mode and a profile b's decoder takes (by
+// meaning, not by bytes: "42c01e" and "42e01f" are both Constrained
+// Baseline, which a Main or High decoder also takes; see H264Profile); for
+// VP9 and AV1 the same profile (draft-ietf-payload-vp9 "profile-id", the
+// AV1 RTP spec's "profile", 0 when absent), as pion matches them.
 func Compatible(a, b Codec) bool {
 	if !strings.EqualFold(a.Name(), b.Name()) || a.ClockRate != b.ClockRate {
 		return false
 	}
-	if !strings.EqualFold(a.Name(), "H264") || a.Fmtp == b.Fmtp {
+	if a.Fmtp == b.Fmtp {
 		return true
 	}
 	pa, pb := ParseFmtp(a.Fmtp), ParseFmtp(b.Fmtp)
-	// pion (which binds the tracks) wants packetization-mode on both sides.
-	ma, okA := pa["packetization-mode"]
-	mb, okB := pb["packetization-mode"]
-	if !okA || !okB || ma != mb {
-		return false
+	param := func(f map[string]string, k, def string) string {
+		if v, ok := f[k]; ok {
+			return strings.TrimSpace(v)
+		}
+		return def
 	}
-	la, lb := pa["profile-level-id"], pb["profile-level-id"]
-	if la == "" || lb == "" {
-		return la == lb
+	switch strings.ToUpper(a.Name()) {
+	case "H264":
+		// pion (which binds the tracks) wants packetization-mode on both sides.
+		ma, okA := pa["packetization-mode"]
+		mb, okB := pb["packetization-mode"]
+		if !okA || !okB || ma != mb {
+			return false
+		}
+		return ParseH264Profile(param(pb, "profile-level-id", "")).Decodes(ParseH264Profile(param(pa, "profile-level-id", "")))
+	case "VP9":
+		return param(pa, "profile-id", "0") == param(pb, "profile-id", "0")
+	case "AV1":
+		return param(pa, "profile", "0") == param(pb, "profile", "0")
 	}
-	return len(la) >= 4 && len(lb) >= 4 && strings.EqualFold(la[:4], lb[:4])
+	return true
 }
 
 // ParseFmtp splits an a=fmtp parameter list ("k=v;k2=v2") into a map with

@@ -4,9 +4,10 @@ import "time"
 
 // Frame is one access unit (video) or packet (audio) rebuilt from RTP.
 //
-// For H264 and H265, NALUs holds the NAL units without start codes; the
-// byte slices may share memory with the stream's ring and must not be
-// modified. For VP8 and Opus, Payload holds the frame.
+// For H264 and H265, NALUs holds the NAL units without start codes, for
+// AV1 the OBUs of a temporal unit; the byte slices may share memory with
+// the stream's ring and must not be modified. For VP8 and Opus, Payload
+// holds the frame.
 type Frame struct {
 	Track    int  // index of the track in its stream
 	Keyframe bool // a random access point: IDR/IRAP, VP8 key frame; every audio frame

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	mcav1 "github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	mch265 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -54,6 +55,7 @@ type segTrack struct {
 	timescale int64
 	h264      *mch264.DTSExtractor
 	h265      *mch265.DTSExtractor
+	av1       bool // samples are temporal units in the low overhead bitstream format
 
 	pending    *fmp4.Sample
 	pendingDTS int64
@@ -89,6 +91,15 @@ func newSegment(out sink, path string, video, audio *tap.Track, first *tap.Unit)
 			s.params = [][]byte{vps, sps, pps}
 			t.h265 = &mch265.DTSExtractor{}
 			t.h265.Initialize()
+		case tap.AV1:
+			// AV1-ISOBMFF §2.3: the sequence header OBU goes into av1C.
+			seq := findNALU(first.NALUs, av1Type, av1SequenceHeader)
+			if seq == nil {
+				return nil, errors.New("key temporal unit without a sequence header")
+			}
+			c = &codecs.AV1{SequenceHeader: seq}
+			s.params = [][]byte{seq}
+			t.av1 = true
 		}
 		s.addTrack(&init, t, c)
 	}
@@ -124,6 +135,8 @@ func (s *segment) paramsChanged(u *tap.Unit) bool {
 		got = [][]byte{findNALU(u.NALUs, h264Type, 7), findNALU(u.NALUs, h264Type, 8)}
 	case tap.H265:
 		got = [][]byte{findNALU(u.NALUs, h265Type, 32), findNALU(u.NALUs, h265Type, 33), findNALU(u.NALUs, h265Type, 34)}
+	case tap.AV1:
+		got = [][]byte{findNALU(u.NALUs, av1Type, av1SequenceHeader)}
 	default:
 		return false
 	}
@@ -171,6 +184,13 @@ func (s *segment) write(u *tap.Unit) error {
 		}
 		sample.PTSOffset = int32(pts - dts)
 		sample.Payload = avcc
+	case t.av1:
+		// AV1 has no reordering between temporal units: DTS is PTS.
+		bs, err := mcav1.Bitstream(u.NALUs).Marshal()
+		if err != nil {
+			return nil
+		}
+		sample.Payload = bs
 	default:
 		sample.Payload = u.Payload
 	}
@@ -267,6 +287,10 @@ func (s *segment) abort() { _ = s.out.Close() }
 
 func h264Type(n []byte) int { return int(n[0] & 0x1f) }
 func h265Type(n []byte) int { return int(n[0] >> 1 & 0x3f) }
+func av1Type(n []byte) int  { return int(n[0] >> 3 & 0x0f) }
+
+// av1SequenceHeader is OBU_SEQUENCE_HEADER (AV1 spec §6.2.2).
+const av1SequenceHeader = 1
 
 // findNALU returns the first NAL unit of type typ.
 func findNALU(nalus [][]byte, kind func([]byte) int, typ int) []byte {

@@ -1,5 +1,5 @@
 // Package record records live streams to disk as fragmented MP4 files:
-// H264 or H265 video as published, AAC (transcoded from Opus) or Opus
+// H264, H265 or AV1 video as published, AAC (transcoded from Opus) or Opus
 // audio, one file per segment, each playable on its own. Rules (from the
 // configuration) say which streams are recorded, where, and how long files
 // are kept; the JSON API switches recording on and off per stream.

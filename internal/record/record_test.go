@@ -200,7 +200,7 @@ func TestDiskFullStopsRecording(t *testing.T) {
 	defer m.Close()
 	st, stop := hubtest.Loop(t, h, "cam", true, true)
 	defer stop()
-	viewer, err := st.Join()
+	viewer, err := st.Stream().Join()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,12 @@ import (
 
 var videoFeedback = []webrtc.RTCPFeedback{{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 
-// ingestCodecs are the codecs a publisher may send, in sluice's order of
-// preference. H264 comes in every profile/packetization-mode pair browsers,
-// OBS and GStreamer offer, since SDP matches them exactly.
+// ingestCodecs are the codecs a PeerConnection made by NewPublisherPC
+// receives (a cluster edge's pull, which makes the offer), in sluice's
+// order of preference. H264 comes in the profile/packetization-mode pairs
+// browsers offer, since pion matches them by bytes. A WHIP publisher's
+// PeerConnection instead takes the one codec per section SelectIngest
+// chose from its offer.
 var ingestCodecs = func() []webrtc.RTPCodecParameters {
 	c := []webrtc.RTPCodecParameters{{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
@@ -44,6 +47,26 @@ var ingestCodecs = func() []webrtc.RTPCodecParameters {
 		webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
 			PayloadType:        96,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFeedback},
+			PayloadType:        124,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2", RTCPFeedback: videoFeedback},
+			PayloadType:        125,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, SDPFmtpLine: "level-idx=5;profile=0;tier=0", RTCPFeedback: videoFeedback},
+			PayloadType:        45,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
+			PayloadType:        0,
+		},
+		webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000},
+			PayloadType:        8,
 		},
 	)
 	return withRTX(c, rtxPayloadTypes)
@@ -75,7 +98,7 @@ func withRTX(codecs []webrtc.RTPCodecParameters, pts []webrtc.PayloadType) []web
 }
 
 // AcceptedCodecs names what a publisher may send, for error messages.
-const AcceptedCodecs = "H264, H265, VP8, Opus"
+const AcceptedCodecs = "H264, H265, VP8, VP9, AV1, Opus, PCMU, PCMA"
 
 // NewPublisherPC returns a PeerConnection for a WHIP publisher: it accepts
 // the ingest codecs (with RTX), sends receiver reports, and gives the
@@ -85,25 +108,17 @@ const AcceptedCodecs = "H264, H265, VP8, Opus"
 // arrive on the RTX SSRC) and would ask for them again and again.
 // obs, if not nil, sees the tracks and every RTCP packet sent (metrics).
 func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error) {
-	m, ir, err := publisherEngine(obs)
-	if err != nil {
-		return nil, err
-	}
-	return e.newPeerConnection(e.settings, m, ir)
+	return e.newPublisherPC(obs, ingestCodecs, e.settings)
 }
 
-// NewDirectPublisherPC is NewPublisherPC with the connection's direct
+// NewDirectPublisherPC is NewPublisherPCFor with the connection's direct
 // path (Direct), through which a connected publisher can be detached from
 // pion: sluice then reads its SRTP itself (DetachConfig.OnRTP). The
 // Direct is nil when the offer leaves sluice no way to be the DTLS server
 // (a=setup:passive).
-func (e *Engine) NewDirectPublisherPC(obs RTCPObserver, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *Direct, error) {
-	m, ir, err := publisherEngine(obs)
-	if err != nil {
-		return nil, nil, err
-	}
+func (e *Engine) NewDirectPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParameters, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *Direct, error) {
 	if offeredSetup(offer) == "passive" {
-		pc, err := e.newPeerConnection(e.settings, m, ir)
+		pc, err := e.newPublisherPC(obs, codecs, e.settings)
 		return pc, nil, err
 	}
 	d := &Direct{engine: e}
@@ -111,20 +126,18 @@ func (e *Engine) NewDirectPublisherPC(obs RTCPObserver, offer *sdp.SessionDescri
 	if err != nil {
 		return nil, nil, err
 	}
-	pc, err := e.newPeerConnection(s, m, ir)
+	pc, err := e.newPublisherPC(obs, codecs, s)
 	if err != nil {
 		return nil, nil, err
 	}
 	return pc, d, nil
 }
 
-// publisherEngine is the media engine and interceptors of a publisher's
-// PeerConnection.
-func publisherEngine(obs RTCPObserver) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+func (e *Engine) newPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParameters, s webrtc.SettingEngine) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
-	for _, c := range ingestCodecs {
+	for _, c := range codecs {
 		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
-			return nil, nil, err
+			return nil, fmt.Errorf("%w: payload type %d: %v", ErrBadOffer, c.PayloadType, err)
 		}
 	}
 	ir := &interceptor.Registry{}
@@ -133,17 +146,17 @@ func publisherEngine(obs RTCPObserver) (*webrtc.MediaEngine, *interceptor.Regist
 		ir.Add(observeFactory{obs}) // sees all RTCP sent
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Simulcast (RFC 8853): layers are told apart by the RID header
 	// extension; the MID extension maps SSRCs not in the SDP to sections.
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return m, ir, nil
+	return e.newPeerConnection(s, m, ir)
 }
 
 // NewViewerPC returns a PeerConnection for a WHEP viewer that can send

@@ -43,10 +43,54 @@ func ParseOffer(body string) (*sdp.SessionDescription, error) {
 	if _, ok := d.Attribute("ice-ufrag"); !ok && !hasMediaAttr(&d, "ice-ufrag") {
 		return nil, fmt.Errorf("%w: no ice-ufrag", ErrBadOffer)
 	}
+	if _, ok := d.Attribute("ice-pwd"); !ok && !hasMediaAttr(&d, "ice-pwd") {
+		return nil, fmt.Errorf("%w: no ice-pwd", ErrBadOffer)
+	}
+	if err := checkICEAttrs(d.Attributes); err != nil {
+		return nil, fmt.Errorf("%w: session: %v", ErrBadOffer, err)
+	}
+	for i, m := range d.MediaDescriptions {
+		if err := checkICEAttrs(m.Attributes); err != nil {
+			return nil, fmt.Errorf("%w: media section %d: %v", ErrBadOffer, i, err)
+		}
+	}
 	if _, ok := d.Attribute("fingerprint"); !ok && !hasMediaAttr(&d, "fingerprint") {
 		return nil, fmt.Errorf("%w: no DTLS fingerprint", ErrBadOffer)
 	}
 	return &d, nil
+}
+
+// checkICEAttrs checks the ice-ufrag and ice-pwd attributes among attrs.
+func checkICEAttrs(attrs []sdp.Attribute) error {
+	for _, a := range attrs {
+		switch a.Key {
+		case "ice-ufrag":
+			if err := CheckICEChars("ice-ufrag", a.Value, 4); err != nil {
+				return err
+			}
+		case "ice-pwd":
+			if err := CheckICEChars("ice-pwd", a.Value, 22); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// CheckICEChars checks an ICE username fragment or password (RFC 8839
+// §5.4): min to 256 characters of the ice-char set (ALPHA / DIGIT / "+" /
+// "/"); the error says which rule v breaks.
+func CheckICEChars(name, v string, min int) error {
+	if len(v) < min || len(v) > 256 {
+		return fmt.Errorf("%s has %d characters, RFC 8839 allows %d to 256", name, len(v), min)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '/') {
+			return fmt.Errorf("%s has %q at %d, outside the ice-char set (RFC 8839 §5.4)", name, c, i)
+		}
+	}
+	return nil
 }
 
 func hasMediaAttr(d *sdp.SessionDescription, key string) bool {

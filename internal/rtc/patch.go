@@ -68,9 +68,13 @@ func ParseFragment(body string) (Fragment, error) {
 	if (f.Ufrag == "") != (f.Pwd == "") {
 		return f, fmt.Errorf("%w: ice-ufrag and ice-pwd must come together", ErrBadFragment)
 	}
-	// RFC 8839 §5.4: ufrag 4-256 characters, password 22-256.
-	if f.Ufrag != "" && (len(f.Ufrag) < 4 || len(f.Ufrag) > 256 || len(f.Pwd) < 22 || len(f.Pwd) > 256) {
-		return f, fmt.Errorf("%w: ice-ufrag must have 4-256 and ice-pwd 22-256 characters", ErrBadFragment)
+	if f.Ufrag != "" {
+		if err := CheckICEChars("ice-ufrag", f.Ufrag, 4); err != nil {
+			return f, fmt.Errorf("%w: %v", ErrBadFragment, err)
+		}
+		if err := CheckICEChars("ice-pwd", f.Pwd, 22); err != nil {
+			return f, fmt.Errorf("%w: %v", ErrBadFragment, err)
+		}
 	}
 	return f, nil
 }

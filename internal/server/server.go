@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/events"
+	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hls"
 	"github.com/sluice-media/sluice/internal/httpapi"
 	"github.com/sluice-media/sluice/internal/hub"
@@ -24,9 +26,11 @@ import (
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/reorder"
 	"github.com/sluice-media/sluice/internal/rtc"
+	"github.com/sluice-media/sluice/internal/rtmp"
 	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/snapshot"
 	"github.com/sluice-media/sluice/internal/sources"
+	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/transcode"
 	"github.com/sluice-media/sluice/internal/webhook"
@@ -60,9 +64,16 @@ type Server struct {
 	ln      net.Listener
 	served  chan error
 
-	cluster *cluster.Cluster    // nil in single-node mode
-	rtsp    *rtsp.Server        // nil when rtsp.listen and rtsp.tls_listen are empty
-	sources *sources.Supervisor // nil when no source is configured
+	cluster *cluster.Cluster // nil in single-node mode
+	rtsp    *rtsp.Server     // nil when rtsp.listen and rtsp.tls_listen are empty
+	sources *sources.Supervisor
+	rtmp    *rtmp.Server // nil when rtmp.enabled is false
+	srt     *srt.Server  // nil when srt.enabled is false
+	fwd     *forward.Forwarder
+
+	reloadMu sync.Mutex    // one Reload at a time
+	cfg      config.Config // the running config, as Reload last applied it
+	authz    *swapAuth
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -71,9 +82,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	authz, err := auth.New(cfg.Auth, nil)
+	rules, err := auth.New(cfg.Auth, nil)
 	if err != nil {
 		return nil, err
+	}
+	authz := newSwapAuth(rules, cfg.Auth)
+	trusted, err := config.Prefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	exempt, err := config.Prefixes(cfg.Limits.PerIPExempt)
+	if err != nil {
+		return nil, fmt.Errorf("limits.per_ip_exempt: %w", err)
 	}
 	var tlsCfg *tls.Config
 	if cfg.HTTP.TLSCert != "" {
@@ -132,14 +152,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
-	srcs := startSources(cfg, h, m, log)
-	var demander interface {
-		httpapi.Sources
-		rtsp.Demander
-	} // stays a nil interface without sources
-	if srcs != nil {
-		demander = srcs
+	fwd := forward.New(forward.Config{Rules: cfg.Forward, Hub: h, Taps: taps, Transcode: aac, Log: log})
+	if err := m.Register(fwd.Collector()); err != nil {
+		log.Warn("forward metrics", "err", err)
 	}
+	srcs := startSources(cfg, h, engine, m, log)
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
 	}
@@ -148,6 +165,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
 		MaxSessions:         cfg.Limits.MaxSessions,
 		MaxSessionsPerIP:    cfg.Limits.MaxSessionsPerIP,
+		TrustedProxies:      trusted,
+		PerIPExempt:         exempt,
 		PublisherTakeover:   cfg.Stream.PublisherTakeover,
 		ICEServers:          linkICEServers(cfg.HTTP.ICEServers),
 		ICEServersOnOptions: cfg.HTTP.ICEServersOnOptions,
@@ -159,10 +178,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Snapshots:           snapshot.New(snapshot.Config{}, h),
 		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
-		Sources:             demander,
+		Forwards:            fwd,
+		Sources:             srcs,
+		SourceEditor:        sourceEditor{srcs},
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
-			Ingest: ingestOptions(cfg.Stream), Detach: cfg.WebRTC.DetachPublishers},
+			Ingest: ingestOptions(cfg.Stream), VideoCodecs: cfg.WebRTC.VideoCodecs, Detach: cfg.WebRTC.DetachPublishers},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},
@@ -181,8 +202,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
+	s.cluster = cl
+	s.fwd = fwd
 	s.cluster, s.derive = cl, derive
-	s.sources = srcs
+	s.sources, s.cfg, s.authz = srcs, cfg, authz
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)
@@ -193,7 +216,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
-	if s.rtsp, err = startRTSP(cfg, h, authz, demander, log); err != nil {
+	if s.rtsp, err = startRTSP(cfg, h, authz, srcs, log); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -207,6 +230,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.admin = &http.Server{Handler: metrics.AdminHandler(m, ready), ReadHeaderTimeout: 10 * time.Second}
 		s.adminLn = aln
 		go func() { _ = s.admin.Serve(aln) }()
+	}
+	if err := s.startEdges(cfg, authz, taps, aac); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	s.ready = ready
 	ready.SetReady()
@@ -262,6 +289,7 @@ func (s *Server) Close() error {
 	if s.hls != nil {
 		s.hls.Close() // first: it answers the playlist requests that wait on it
 	}
+	s.closeEdges()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := s.httpSrv.Shutdown(ctx)
@@ -271,9 +299,7 @@ func (s *Server) Close() error {
 	if s.rtsp != nil {
 		s.rtsp.Close() // its publishers detach like WHIP's
 	}
-	if s.sources != nil {
-		s.sources.Close() // the pulls end their streams
-	}
+	s.sources.Close() // the pulls end their streams
 	s.api.CloseAll()
 	if s.cluster != nil {
 		s.cluster.Close() // after the publishers, which release their streams
@@ -323,7 +349,7 @@ func ingestOptions(c config.Stream) ingest.Options {
 
 // startRTSP starts the RTSP server, or returns nil when both its listeners
 // are off.
-func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
+func startRTSP(cfg config.Config, h *hub.Hub, authz *swapAuth, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
 	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
 		return nil, nil
 	}
@@ -339,5 +365,6 @@ func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rts
 		}
 		rc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream)})
+	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream),
+		DigestTokens: authz.tokens})
 }

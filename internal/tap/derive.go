@@ -100,15 +100,15 @@ func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 }
 
 // Added starts the transcoder at once with Always.
-func (x *Transcoders) Added(st *hub.Stream, d hub.Track) {
+func (x *Transcoders) Added(w *hub.Writer, d hub.Track) {
 	if x.cfg.Always {
-		x.acquire(st, d, true)
+		x.acquire(w, d, true)
 	}
 }
 
 // Demand starts the transcoder of d if it is not running.
-func (x *Transcoders) Demand(st *hub.Stream, d hub.Track) (release func()) {
-	r := x.acquire(st, d, false)
+func (x *Transcoders) Demand(w *hub.Writer, d hub.Track) (release func()) {
+	r := x.acquire(w, d, false)
 	if r == nil {
 		return func() {}
 	}
@@ -116,13 +116,13 @@ func (x *Transcoders) Demand(st *hub.Stream, d hub.Track) (release func()) {
 	return func() { once.Do(func() { x.release(r) }) }
 }
 
-func (x *Transcoders) acquire(st *hub.Stream, d hub.Track, pin bool) *runner {
+func (x *Transcoders) acquire(w *hub.Writer, d hub.Track, pin bool) *runner {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed {
 		return nil
 	}
-	k := runKey{st, d.Index}
+	k := runKey{w.Stream(), d.Index}
 	r := x.running[k]
 	if r == nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -132,7 +132,7 @@ func (x *Transcoders) acquire(st *hub.Stream, d hub.Track, pin bool) *runner {
 		go func() {
 			defer x.wg.Done()
 			defer close(r.done)
-			x.run(ctx, st, d)
+			x.run(ctx, w, d)
 			x.mu.Lock()
 			if x.running[k] == r {
 				delete(x.running, k)
@@ -191,17 +191,17 @@ func (x *Transcoders) Close() {
 	x.wg.Wait()
 }
 
-// run transcodes track d.Source of st into d until ctx is done or the
-// stream ends.
-func (x *Transcoders) run(ctx context.Context, st *hub.Stream, d hub.Track) {
-	log := x.cfg.Log.With("stream", st.Name(), "track", d.Index)
+// run transcodes track d.Source of w's stream into d until ctx is done
+// or the stream ends.
+func (x *Transcoders) run(ctx context.Context, w *hub.Writer, d hub.Track) {
+	log := x.cfg.Log.With("stream", w.Name(), "track", d.Index)
 	var src hub.Track
-	for _, t := range st.Tracks() {
+	for _, t := range w.Stream().Tracks() {
 		if t.Index == d.Source {
 			src = t
 		}
 	}
-	err := x.transcode(ctx, st, src, d)
+	err := x.transcode(ctx, w, src, d)
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, hub.ErrEnded):
 	default:
@@ -209,7 +209,8 @@ func (x *Transcoders) run(ctx context.Context, st *hub.Stream, d hub.Track) {
 	}
 }
 
-func (x *Transcoders) transcode(ctx context.Context, st *hub.Stream, src, d hub.Track) error {
+func (x *Transcoders) transcode(ctx context.Context, hw *hub.Writer, src, d hub.Track) error {
+	st := hw.Stream()
 	in, err := newPCMSource(src.Codec)
 	if err != nil {
 		return err
@@ -234,7 +235,7 @@ func (x *Transcoders) transcode(ctx context.Context, st *hub.Stream, src, d hub.
 		return err
 	}
 	defer cur.Close()
-	w := &originWriter{st: st}
+	w := &originWriter{w: hw}
 	ft, err := ingest.NewFrameTrack(d.Codec, d.Index, w, nil)
 	if err != nil {
 		return err
@@ -283,11 +284,11 @@ func (x *Transcoders) transcode(ctx context.Context, st *hub.Stream, src, d hub.
 		if sr, ok := st.SenderReport(src.Index); ok {
 			if sr != lastSR {
 				lastSR = sr
-				st.SetSenderReport(d.Index, media.ToNTP(sr.NTP), out(ext+int64(int32(sr.RTP-p.Timestamp))))
+				hw.SetSenderReport(d.Index, media.ToNTP(sr.NTP), out(ext+int64(int32(sr.RTP-p.Timestamp))))
 			}
 		} else if arrived := time.Unix(0, p.Arrived); p.Arrived != 0 && arrived.Sub(arrivalSR) >= time.Second {
 			arrivalSR = arrived
-			st.SetSenderReport(d.Index, media.ToNTP(arrived), out(ext))
+			hw.SetSenderReport(d.Index, media.ToNTP(arrived), out(ext))
 		}
 	}
 }
@@ -309,7 +310,7 @@ func ticksToDuration(t int64) time.Duration {
 // originWriter passes the frame writer's packets to the stream and tells
 // the random origin of its timestamps, which the sender reports need.
 type originWriter struct {
-	st     *hub.Stream
+	w      *hub.Writer
 	last   uint32 // timestamp of the newest packet
 	origin uint32 // last minus the ticks written, once known
 	known  bool
@@ -317,7 +318,7 @@ type originWriter struct {
 
 func (w *originWriter) Write(p *hub.Packet) {
 	w.last = p.Timestamp
-	w.st.Write(p)
+	w.w.Write(p)
 }
 
 // learn notes that the newest packet was written for ticks.

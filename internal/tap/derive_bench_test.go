@@ -60,13 +60,14 @@ func BenchmarkTranscoders(b *testing.B) {
 			sts := make([]*hub.Stream, n)
 			fts := make([]*ingest.FrameTrack, n)
 			for i := range sts {
-				st, err := h.Publish(fmt.Sprint("s", i), hubtest.NopPublisher{}, []media.Codec{codec})
+				stW, err := h.Publish(fmt.Sprint("s", i), hubtest.NopPublisher{}, []media.Codec{codec})
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer st.End()
-				track := st.AddTrack(codec)
-				if fts[i], err = ingest.NewFrameTrack(codec, track, st, nil); err != nil {
+				st := stW.Stream()
+				defer stW.End()
+				track := stW.AddTrack(codec)
+				if fts[i], err = ingest.NewFrameTrack(codec, track, stW, nil); err != nil {
 					b.Fatal(err)
 				}
 				defer st.Demand(track + 1)()

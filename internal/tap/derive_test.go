@@ -17,24 +17,24 @@ import (
 var pcmaCodec = media.Codec{MimeType: "audio/PCMA", ClockRate: 8000, Channels: 1}
 
 // derivedStream publishes a PCMA stream into a hub whose Deriver is x.
-func derivedStream(t *testing.T, x *Transcoders) (*hub.Stream, int) {
+func derivedStream(t *testing.T, x *Transcoders) (*hub.Writer, int) {
 	t.Helper()
 	h := hub.New(hub.Config{RingPackets: 1024, PLIMinInterval: time.Second, MaxViewersPerStream: 10, Deriver: x})
-	st, err := h.Publish("s", hubtest.NopPublisher{}, []media.Codec{pcmaCodec})
+	stW, err := h.Publish("s", hubtest.NopPublisher{}, []media.Codec{pcmaCodec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st, st.AddTrack(pcmaCodec)
+	return stW, stW.AddTrack(pcmaCodec)
 }
 
 // feedPCMA writes n 20 ms packets of A-law silence-ish samples.
-func feedPCMA(st *hub.Stream, track, from, n int) {
+func feedPCMA(w *hub.Writer, track, from, n int) {
 	for i := from; i < from+n; i++ {
 		p := make([]byte, 160)
 		for j := range p {
 			p[j] = 0xd5 ^ byte(j&7) // small steps around zero
 		}
-		st.Write(&hub.Packet{Track: track, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), Payload: p})
+		w.Write(&hub.Packet{Track: track, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), Payload: p})
 	}
 }
 
@@ -58,8 +58,9 @@ func TestTranscodersLifecycle(t *testing.T) {
 	needTranscode(t)
 	x := NewTranscoders(TranscodersConfig{IdleClose: 50 * time.Millisecond})
 	defer x.Close()
-	st, src := derivedStream(t, x)
-	defer st.End()
+	w, src := derivedStream(t, x)
+	st := w.Stream()
+	defer w.End()
 	tracks := st.Tracks()
 	if len(tracks) != 2 || !tracks[1].Derived || tracks[1].Source != src || !strings.EqualFold(tracks[1].Codec.Name(), "opus") {
 		t.Fatalf("tracks %+v, want PCMA and an Opus track derived from it", tracks)
@@ -84,7 +85,7 @@ func TestTranscodersLifecycle(t *testing.T) {
 	defer cancel()
 	var got []*hub.Packet
 	for i := 0; len(got) < 10; i++ {
-		feedPCMA(st, src, i*5, 5)
+		feedPCMA(w, src, i*5, 5)
 		for {
 			rctx, rcancel := context.WithTimeout(ctx, 20*time.Millisecond)
 			p, _, err := cur.Next(rctx)
@@ -136,7 +137,8 @@ func TestTranscodersAlways(t *testing.T) {
 	needTranscode(t)
 	x := NewTranscoders(TranscodersConfig{Always: true, IdleClose: 10 * time.Millisecond})
 	defer x.Close()
-	st, _ := derivedStream(t, x)
+	w, _ := derivedStream(t, x)
+	st := w.Stream()
 	waitRunning(t, x, 1)
 	release := st.Demand(1)
 	release()
@@ -144,7 +146,7 @@ func TestTranscodersAlways(t *testing.T) {
 	if x.Running() != 1 {
 		t.Fatal("an always-on transcoder stopped after its viewer left")
 	}
-	st.End()
+	w.End()
 	waitRunning(t, x, 0)
 }
 
@@ -164,12 +166,13 @@ func TestTranscodersUnavailable(t *testing.T) {
 	defer x.Close()
 	x.avail = errors.New("libopus.so.0: cannot open shared object file")
 	for range 2 {
-		st, _ := derivedStream(t, x)
+		w, _ := derivedStream(t, x)
+		st := w.Stream()
 		tracks := st.Tracks()
 		if len(tracks) != 1 || !strings.HasPrefix(tracks[0].DeriveErr, "unavailable: ") || !strings.Contains(tracks[0].DeriveErr, "libopus") {
 			t.Fatalf("tracks %+v, want PCMA alone saying why it is not transcoded", tracks)
 		}
-		st.End()
+		w.End()
 	}
 	if n := logs.n.Load(); n != 1 {
 		t.Errorf("%d log lines, want 1", n)

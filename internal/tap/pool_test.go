@@ -84,7 +84,7 @@ func TestPoolShares(t *testing.T) {
 	}
 
 	s.Feed(0, 48)
-	s.Stream.End()
+	s.Writer.End()
 	ua, ub, uc := readAll(t, a), readAll(t, b), readAll(t, c)
 	if len(ua) < 60 || len(ua) != len(ub) {
 		t.Fatalf("%d and %d units, want the same, at least 60", len(ua), len(ub))
@@ -195,8 +195,9 @@ func TestPoolLateAndBehind(t *testing.T) {
 // abandons the wait.
 func TestPoolOpenErrors(t *testing.T) {
 	h := hub.New(hub.Config{RingPackets: 256, PLIMinInterval: time.Second})
-	st, _ := h.Publish("none", hubtest.NopPublisher{}, nil)
-	defer st.End()
+	stW, _ := h.Publish("none", hubtest.NopPublisher{}, nil)
+	st := stW.Stream()
+	defer stW.End()
 	p := NewPool(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -206,7 +207,7 @@ func TestPoolOpenErrors(t *testing.T) {
 	if p.Running() != 0 {
 		t.Errorf("%d readers after the only subscriber gave up", p.Running())
 	}
-	st.End()
+	stW.End()
 	if _, err := p.Open(context.Background(), st, Options{}); !errors.Is(err, hub.ErrEnded) {
 		t.Errorf("ended stream: %v, want hub.ErrEnded", err)
 	}

@@ -30,8 +30,8 @@ import (
 )
 
 // ErrNoTracks means the stream has no track the output can carry: no
-// H264/H265 video and no usable audio.
-var ErrNoTracks = errors.New("no H264, H265, Opus, AAC or G.711 track")
+// H264/H265/AV1 video and no usable audio.
+var ErrNoTracks = errors.New("no H264, H265, AV1, Opus, AAC or G.711 track")
 
 // Audio says what a Reader does with the stream's Opus track.
 type Audio int
@@ -50,6 +50,7 @@ type Codec string
 const (
 	H264 Codec = "H264"
 	H265 Codec = "H265"
+	AV1  Codec = "AV1" // Unit.NALUs are the OBUs of a temporal unit
 	AAC  Codec = "AAC"
 	Opus Codec = "Opus"
 )
@@ -92,7 +93,7 @@ type Track struct {
 }
 
 // IsVideo reports whether the track carries video.
-func (t *Track) IsVideo() bool { return t.Codec == H264 || t.Codec == H265 }
+func (t *Track) IsVideo() bool { return t.Codec == H264 || t.Codec == H265 || t.Codec == AV1 }
 
 // Unit is one access unit of a Reader's output.
 type Unit struct {
@@ -170,10 +171,13 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 			// stream published without Opus takes it.
 		case t.Derived:
 			opus = &t
-		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC"):
+		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC" || name == "AV1"):
 			c := H264
-			if name != "H264" {
+			switch name {
+			case "H265", "HEVC":
 				c = H265
+			case "AV1":
+				c = AV1
 			}
 			d, err := frame.ForTrack(st, t)
 			if err != nil {

@@ -29,7 +29,7 @@ func newSource(t testing.TB, video, audio bool) *hubtest.Source {
 	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second, MaxViewersPerStream: 10})
 	s := hubtest.NewSource(t, h, "s", video, audio)
 	s.VTS0, s.ATS0, s.VSeq, s.ASeq = 0xfffff000, 123456789, 65530, 1000
-	t.Cleanup(s.Stream.End)
+	t.Cleanup(s.Writer.End)
 	return s
 }
 
@@ -81,15 +81,15 @@ func audioIndex(t testing.TB, u *Unit) int {
 func TestReaderSenderReports(t *testing.T) {
 	s := newSource(t, true, true)
 	t0 := time.Now().Add(-time.Hour)
-	s.Stream.SetSenderReport(s.V, media.ToNTP(t0), s.VTS0)
-	s.Stream.SetSenderReport(s.A, media.ToNTP(t0.Add(300*time.Millisecond)), s.ATS0)
+	s.Writer.SetSenderReport(s.V, media.ToNTP(t0), s.VTS0)
+	s.Writer.SetSenderReport(s.A, media.ToNTP(t0.Add(300*time.Millisecond)), s.ATS0)
 	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioOpus})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	s.Feed(0, 50)
-	s.Stream.End()
+	s.Writer.End()
 	us := units(t, r, 1000)
 	if len(us) != 75 {
 		t.Fatalf("%d units, want 75 (all, at the end)", len(us))
@@ -154,7 +154,7 @@ func TestReaderArrival(t *testing.T) {
 					s.Video(i / 2)
 				}
 			}
-			s.Stream.End()
+			s.Writer.End()
 			us := units(t, r, 1000)
 			checkOrder(t, us)
 			for _, u := range us {
@@ -184,7 +184,7 @@ func TestReaderAudioOnly(t *testing.T) {
 		t.Fatal("want an audio track only")
 	}
 	s.Feed(0, 20)
-	s.Stream.End()
+	s.Writer.End()
 	us := units(t, r, 100)
 	if len(us) != 20 {
 		t.Fatalf("%d units, want 20 (all, at the end)", len(us))
@@ -228,7 +228,7 @@ func TestReaderNoAudioOption(t *testing.T) {
 		t.Fatal("audio track with AudioNone")
 	}
 	s.Feed(0, 10)
-	s.Stream.End()
+	s.Writer.End()
 	for _, u := range units(t, r, 100) {
 		if u.Track.Codec != H264 {
 			t.Fatalf("unit of %s", u.Track.Codec)
@@ -256,7 +256,7 @@ func TestReaderAAC(t *testing.T) {
 		t.Fatalf("audio track %+v, want mono AAC at 48 kHz (no stereo=1 in the fmtp)", a)
 	}
 	s.Feed(0, 48) // 0.96 s
-	s.Stream.End()
+	s.Writer.End()
 	us := units(t, r, 1000)
 	checkOrder(t, us)
 	var aac []*Unit
@@ -283,19 +283,21 @@ func TestReaderAAC(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	h := hub.New(hub.Config{RingPackets: 256, PLIMinInterval: time.Second})
 	vp8 := media.Codec{MimeType: "video/VP8", ClockRate: 90000}
-	st, _ := h.Publish("vp8", hubtest.NopPublisher{}, []media.Codec{vp8})
-	st.AddTrack(vp8)
+	stW, _ := h.Publish("vp8", hubtest.NopPublisher{}, []media.Codec{vp8})
+	st := stW.Stream()
+	stW.AddTrack(vp8)
 	if _, err := Open(context.Background(), st, Options{Audio: AudioAAC}); !errors.Is(err, ErrNoTracks) {
 		t.Errorf("VP8 only: %v, want ErrNoTracks", err)
 	}
-	st.End()
-	st2, _ := h.Publish("late", hubtest.NopPublisher{}, []media.Codec{hubtest.H264})
+	stW.End()
+	st2W, _ := h.Publish("late", hubtest.NopPublisher{}, []media.Codec{hubtest.H264})
+	st2 := st2W.Stream()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := Open(ctx, st2, Options{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("tracks never added: %v, want the context's error", err)
 	}
-	st2.End()
+	st2W.End()
 	if _, err := Open(context.Background(), st2, Options{}); !errors.Is(err, hub.ErrEnded) {
 		t.Errorf("ended stream: %v, want hub.ErrEnded", err)
 	}
@@ -376,7 +378,7 @@ func TestReaderTranscoderLag(t *testing.T) {
 	s.Feed(0, 25) // 0.5 s of audio, at once
 	const behind = 300 * time.Millisecond
 	time.Sleep(behind)
-	s.Stream.End()
+	s.Writer.End()
 	if us := units(t, r, 1000); len(us) < 20 {
 		t.Fatalf("%d units", len(us))
 	}

@@ -20,11 +20,12 @@ func (nopPublisher) RequestKeyframe() {}
 func TestPumpAllocatesNothing(t *testing.T) {
 	opus := media.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}
 	h := hub.New(hub.Config{RingPackets: 1024, PLIMinInterval: time.Second, MaxViewersPerStream: 1})
-	st, err := h.Publish("allocs", nopPublisher{}, []media.Codec{opus})
+	stW, err := h.Publish("allocs", nopPublisher{}, []media.Codec{opus})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.AddTrack(opus)
+	st := stW.Stream()
+	stW.AddTrack(opus)
 	cur, err := st.Join()
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestPumpAllocatesNothing(t *testing.T) {
 	w.pkts = make([]rtp.Packet, 0, 2*len(pkts))
 	n := 0
 	allocs := testing.AllocsPerRun(runs, func() {
-		st.Write(&pkts[n])
+		stW.Write(&pkts[n])
 		n++
 		s.pump(nil)
 	})

@@ -47,7 +47,7 @@ func waitCount(t *testing.T, w *lockedWriter, n int) {
 // frameRig is one viewer of a one-track H264 stream, forwarded by its own
 // Fanout.
 type frameRig struct {
-	st      *hub.Stream
+	st      *hub.Writer
 	s       *Session
 	w       *lockedWriter
 	seq     uint16
@@ -57,11 +57,12 @@ type frameRig struct {
 func newFrameRig(t *testing.T, frameWait time.Duration) *frameRig {
 	h264 := media.Codec{MimeType: "video/H264", ClockRate: 90000}
 	hb := hub.New(hub.Config{RingPackets: 1024, PLIMinInterval: time.Second, MaxViewersPerStream: 1})
-	st, err := hb.Publish("frames", nopPublisher{}, []media.Codec{h264})
+	stW, err := hb.Publish("frames", nopPublisher{}, []media.Codec{h264})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.AddTrack(h264)
+	st := stW.Stream()
+	stW.AddTrack(h264)
 	cur, err := st.Join()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func newFrameRig(t *testing.T, frameWait time.Duration) *frameRig {
 	}
 	payload := make([]byte, 1000)
 	payload[0] = 0x65 // an IDR slice: the cursor starts at a keyframe
-	return &frameRig{st: st, s: s, w: w, payload: payload}
+	return &frameRig{st: stW, s: s, w: w, payload: payload}
 }
 
 func (r *frameRig) write(marker bool, ts uint32) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/rtc"
 )
 
 // ErrNoCompatibleCodec means the viewer cannot take any published track.
@@ -23,7 +24,10 @@ type offeredCodec struct {
 	fmtp      string
 }
 
-// match picks the published tracks the viewer can receive. Following pion's
+// match picks the published tracks the viewer can receive, each video
+// track with the fmtp of the first format of the viewer's section that can
+// decode it (so the answer names the viewer's H264 profile, not the
+// publisher's bytes). Following pion's
 // transceiver reuse, the n-th published track of a kind goes to the n-th
 // media section of that kind. A viewer that offers no section of a kind
 // simply does not get that kind; one whose section lists no compatible codec
@@ -160,6 +164,13 @@ func pickCodec(choices []hub.Track, offered []offeredCodec) (hub.Track, bool) {
 	for _, t := range choices {
 		for _, c := range offered {
 			if compatible(t.Codec, c) {
+				if t.Codec.Kind() == media.KindVideo {
+					// RFC 6184 §8.2.2: the answer keeps the viewer's
+					// format (its profile-level-id), which is what pion
+					// binds the track to; the publisher's stream is
+					// within what that format decodes.
+					t.Codec.Fmtp = c.fmtp
+				}
 				return t, true
 			}
 		}
@@ -168,7 +179,7 @@ func pickCodec(choices []hub.Track, offered []offeredCodec) (hub.Track, bool) {
 }
 
 func canReceive(m *sdp.MediaDescription) bool {
-	if m.MediaName.Port.Value == 0 {
+	if !rtc.Active(m) {
 		return false
 	}
 	for _, a := range []string{"sendonly", "inactive"} {

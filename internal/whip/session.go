@@ -33,7 +33,7 @@ const MaxLayers = 3
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
-	NewDirectPublisherPC(obs rtc.RTCPObserver, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *rtc.Direct, error)
+	NewDirectPublisherPC(obs rtc.RTCPObserver, codecs []webrtc.RTPCodecParameters, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *rtc.Direct, error)
 }
 
 // Deps are the long-lived parts a Session uses.
@@ -46,6 +46,10 @@ type Deps struct {
 	// Ingest is how every track is taken in (reorder window, keyframe
 	// timer).
 	Ingest ingest.Options
+	// VideoCodecs, if not nil, are the video codecs publishers may send,
+	// in sluice's order of preference (webrtc.video_codecs); nil takes
+	// every codec sluice serves, in each publisher's own order.
+	VideoCodecs []string
 	// Detach moves connected publishers below pion (detach.go).
 	Detach bool
 }
@@ -53,7 +57,7 @@ type Deps struct {
 // Session is one publisher's PeerConnection feeding one hub stream.
 type Session struct {
 	id      string
-	stream  *hub.Stream
+	stream  *hub.Writer
 	log     *slog.Logger
 	answer  string
 	onClose func(reason error)
@@ -96,24 +100,38 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	}
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
 
+	// Each section is trimmed to the one codec the publisher will send,
+	// chosen here, so that what sluice cannot serve is refused before an
+	// answer is made.
+	chosen, err := rtc.SelectIngest(parsed, d.VideoCodecs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoMedia, err)
+	}
+	trimmed, err := parsed.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", rtc.ErrBadOffer, err)
+	}
 	s.stats = d.Metrics.Publisher(streamName, time.Now())
-	s.pc, s.det.direct, err = d.Peers.NewDirectPublisherPC(s.stats, parsed)
+	s.pc, s.det.direct, err = d.Peers.NewDirectPublisherPC(s.stats, chosen, parsed)
 	if !d.Detach {
 		s.det.direct = nil
 	}
 	if err != nil {
 		s.stats.Close("")
+		if errors.Is(err, rtc.ErrBadOffer) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	fail := func(err error) (*Session, error) {
 		s.stats.Close("")
 		_ = s.pc.Close()
 		if s.stream != nil {
-			s.stream.Detach(s)
+			s.stream.Detach()
 		}
 		return nil, err
 	}
-	if err := rtc.SetOffer(s.pc, offer); err != nil {
+	if err := rtc.SetOffer(s.pc, string(trimmed)); err != nil {
 		return fail(err)
 	}
 	// The first negotiated codec of each section is what the publisher
@@ -135,7 +153,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	tracks := len(codecs)
 	s.det.want = tracks
 	if tracks == 0 {
-		return fail(fmt.Errorf("%w: offer has %d media sections, none in %s", ErrNoMedia, len(parsed.MediaDescriptions), rtc.AcceptedCodecs))
+		return fail(fmt.Errorf("%w: offer has %d media sections, none sending %s", ErrNoMedia, len(parsed.MediaDescriptions), rtc.AcceptedCodecs))
 	}
 	// Claim the stream before the slow part (ICE gathering) so that a second
 	// publisher is refused at once.
@@ -146,7 +164,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 	if s.answer, err = rtc.Answer(ctx, s.pc); err != nil {
 		return fail(err)
 	}
-	s.stats.Negotiated(s.stream.Ingested)
+	s.stats.Negotiated(s.stream.Stream().Ingested)
 	if s.det.direct != nil {
 		if a, err := rtc.ParseOffer(s.answer); err == nil {
 			s.det.twccID = extmapID(a, sdp.TransportCCURI)
@@ -187,7 +205,7 @@ func (s *Session) Close(reason error) {
 		close(s.stop)
 		// The stream waits for a successor for the reconnect grace period;
 		// its viewers stay connected meanwhile.
-		s.stream.Detach(s)
+		s.stream.Detach()
 		if s.detached.Load() {
 			s.det.direct.Release(true)
 		}

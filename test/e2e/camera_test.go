@@ -182,7 +182,8 @@ type sourceView struct {
 	Name   string `json:"name"`
 	Live   bool   `json:"live"`
 	Tracks []struct {
-		Codec string `json:"codec"`
+		Codec       string `json:"codec"`
+		DerivedFrom *int   `json:"derived_from"` // a transcoded track, not the camera's
 	} `json:"tracks"`
 	Source *struct {
 		URL        string  `json:"url"`

@@ -46,6 +46,7 @@ func startClusterProc(t *testing.T, bin, redis, id string) *clusterProc {
 	p.cmd = exec.Command(bin,
 		"-http.listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"-webrtc.udp_port", "0",
+		"-rtmp.listen", "127.0.0.1:0", "-srt.listen", "127.0.0.1:0",
 		"-webrtc.listen_ips", "127.0.0.1",
 		"-rtsp.listen", "127.0.0.1:0", "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
 		"-stream.reconnect_grace", "15s",

@@ -63,7 +63,7 @@ func TestConformance(t *testing.T) {
 	pubID := pub.Location()[strings.LastIndex(pub.Location(), "/")+1:]
 
 	trickle := fragment(t, pub.Offer(), "", "", "a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n")
-	restart := fragment(t, pub.Offer(), "newufrag", "a-new-ice-password-of-24-chars", "a=end-of-candidates\r\n")
+	restart := fragment(t, pub.Offer(), "newufrag", "aNewIcePasswordOf24Chars", "a=end-of-candidates\r\n")
 
 	// deleteIt ends a session a case created.
 	deleteIt := func(t *testing.T, r response) {
@@ -424,7 +424,7 @@ func testLimits(t *testing.T, whipOffer, whepOffer string) {
 		tweak func(*config.Config)
 		want  int
 	}{
-		{"per address", func(c *config.Config) { c.Limits.MaxSessionsPerIP = 2 }, http.StatusTooManyRequests},
+		{"per address", func(c *config.Config) { c.Limits.MaxSessionsPerIP = 2; c.Limits.PerIPExempt = nil }, http.StatusTooManyRequests},
 		{"per server", func(c *config.Config) { c.Limits.MaxSessions = 2 }, http.StatusServiceUnavailable},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -71,6 +71,7 @@ func fanout50(b *testing.B, simulcast bool) {
 		"-http.listen", "127.0.0.1:"+strconv.Itoa(httpPort),
 		"-webrtc.udp_port", strconv.Itoa(udpPort),
 		"-webrtc.listen_ips", "127.0.0.1",
+		"-rtmp.listen", "127.0.0.1:0", "-srt.listen", "127.0.0.1:0",
 		"-rtsp.listen", "127.0.0.1:0", "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
 		"-log.level", "warn")
 	cmd.Stdout, cmd.Stderr = &serverLog, &serverLog

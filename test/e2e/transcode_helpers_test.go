@@ -53,6 +53,7 @@ const (
 // hubSource publishes the stream and feeds it in real time until stopped.
 type hubSource struct {
 	st     *hub.Stream
+	w      *hub.Writer
 	t0     time.Time // wall-clock time of stream time 0
 	vTrack int
 	aTrack int
@@ -91,14 +92,14 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 	case pcmaMono:
 		ac = ingest.G711Codec(false, 8000, 1)
 	}
-	st, err := h.Publish(name, nopPublisher{}, []media.Codec{h264Codec(), ac})
+	stW, err := h.Publish(name, nopPublisher{}, []media.Codec{h264Codec(), ac})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &hubSource{st: st, t0: time.Now(), done: make(chan struct{})}
-	s.vTrack = st.AddTrack(h264Codec())
-	s.aTrack = st.AddTrack(ac)
-	vw, aw := &learnWriter{st: st}, &learnWriter{st: st}
+	s := &hubSource{st: stW.Stream(), w: stW, t0: time.Now(), done: make(chan struct{})}
+	s.vTrack = stW.AddTrack(h264Codec())
+	s.aTrack = stW.AddTrack(ac)
+	vw, aw := &learnWriter{w: s.w}, &learnWriter{w: s.w}
 	vft, err := ingest.NewFrameTrack(h264Codec(), s.vTrack, vw, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +115,7 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 		if enc != nil {
 			defer enc.Close()
 		}
-		defer st.End()
+		defer stW.End()
 		var frames []transcode.AACFrame
 		var sample int64 // next audio sample (per channel) to encode
 		frame := 0       // next video frame
@@ -125,8 +126,8 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 				lastSR = time.Now()
 				el := lastSR.Sub(s.t0)
 				ntp := media.ToNTP(lastSR)
-				st.SetSenderReport(s.vTrack, ntp, vw.origin+rtpTicks(el, 90000))
-				st.SetSenderReport(s.aTrack, ntp, aw.origin+rtpTicks(el, aRate))
+				stW.SetSenderReport(s.vTrack, ntp, vw.origin+rtpTicks(el, 90000))
+				stW.SetSenderReport(s.aTrack, ntp, aw.origin+rtpTicks(el, aRate))
 			}
 			for ; time.Duration(frame)*40*time.Millisecond <= now; frame++ {
 				pts := time.Duration(frame) * 40 * time.Millisecond
@@ -192,13 +193,13 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 // learnWriter passes a frame writer's packets on and learns the random
 // origin of its timestamps, for the source's sender reports.
 type learnWriter struct {
-	st     *hub.Stream
+	w      *hub.Writer
 	last   uint32
 	origin uint32
 	known  bool
 }
 
-func (w *learnWriter) Write(p *hub.Packet) { w.last = p.Timestamp; w.st.Write(p) }
+func (w *learnWriter) Write(p *hub.Packet) { w.last = p.Timestamp; w.w.Write(p) }
 
 func (w *learnWriter) learn(ticks uint32) {
 	if !w.known {

@@ -62,10 +62,11 @@ func LoadClip(t testing.TB) [][][]byte {
 // packets (client.OpusTestPacket) to a hub stream. Video frame n has the
 // RTP timestamp VTS0 + n×3600 (40 ms), Opus packet n ATS0 + n×960 (20 ms).
 type Source struct {
-	Stream     *hub.Stream
-	V, A       int    // track indexes; -1 when absent
-	VSeq, ASeq uint16 // sequence numbers last written: the next packet has one more
-	VTS0, ATS0 uint32 // RTP timestamps of video frame 0 and Opus packet 0
+	Writer     *hub.Writer // the publishing side
+	Stream     *hub.Stream // what readers see
+	V, A       int         // track indexes; -1 when absent
+	VSeq, ASeq uint16      // sequence numbers last written: the next packet has one more
+	VTS0, ATS0 uint32      // RTP timestamps of video frame 0 and Opus packet 0
 	clip       [][][]byte
 }
 
@@ -85,7 +86,7 @@ func NewSource(t testing.TB, h *hub.Hub, name string, video, audio bool) *Source
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Source{Stream: st, V: -1, A: -1, clip: LoadClip(t)}
+	s := &Source{Writer: st, Stream: st.Stream(), V: -1, A: -1, clip: LoadClip(t)}
 	if video {
 		s.V = st.AddTrack(H264)
 	}
@@ -100,7 +101,7 @@ func (s *Source) Video(n int) {
 	nalus := s.clip[n%len(s.clip)]
 	for i, nalu := range nalus {
 		s.VSeq++
-		s.Stream.Write(&hub.Packet{Track: s.V, Marker: i == len(nalus)-1, SequenceNumber: s.VSeq,
+		s.Writer.Write(&hub.Packet{Track: s.V, Marker: i == len(nalus)-1, SequenceNumber: s.VSeq,
 			Timestamp: s.VTS0 + uint32(n)*3600, Payload: nalu})
 	}
 }
@@ -108,7 +109,7 @@ func (s *Source) Video(n int) {
 // Audio writes Opus packet n at n×20 ms.
 func (s *Source) Audio(n int) {
 	s.ASeq++
-	s.Stream.Write(&hub.Packet{Track: s.A, SequenceNumber: s.ASeq, Timestamp: s.ATS0 + uint32(n)*960,
+	s.Writer.Write(&hub.Packet{Track: s.A, SequenceNumber: s.ASeq, Timestamp: s.ATS0 + uint32(n)*960,
 		Payload: client.OpusTestPacket(uint16(n))})
 }
 
@@ -127,9 +128,9 @@ func (s *Source) Feed(from, n int) {
 
 // Loop publishes stream name on h (see NewSource) and feeds it, looped,
 // at ten times real time (20 ms of media every 2 ms: a video frame every
-// 4 ms) until stop, which waits for the writer. The stream is the
+// 4 ms) until stop, which waits for the feed. The writer returned is the
 // caller's to end.
-func Loop(t testing.TB, h *hub.Hub, name string, video, audio bool) (st *hub.Stream, stop func()) {
+func Loop(t testing.TB, h *hub.Hub, name string, video, audio bool) (w *hub.Writer, stop func()) {
 	t.Helper()
 	s := NewSource(t, h, name, video, audio)
 	done := make(chan struct{})
@@ -148,5 +149,5 @@ func Loop(t testing.TB, h *hub.Hub, name string, video, audio bool) (st *hub.Str
 			}
 		}
 	}()
-	return s.Stream, func() { close(done); wg.Wait() }
+	return s.Writer, func() { close(done); wg.Wait() }
 }

@@ -312,6 +312,11 @@ func (p *Publisher) TrickledCandidates() int { return int(p.sess.trickled.Load()
 // ETag. Do not call it concurrently with itself.
 func (p *Publisher) RestartICE(ctx context.Context) error { return restartICE(ctx, p.pc, p.sess) }
 
+// Hangup closes the PeerConnection without DELETE, as a browser tab that
+// is closed: the server learns it from the DTLS close_notify. Close must
+// still be called to free the rest.
+func (p *Publisher) Hangup() error { return p.pc.Close() }
+
 // Done is closed when the connection is closed by either side, has failed
 // or is disconnected, and at the latest when Close returns.
 func (p *Publisher) Done() <-chan struct{} { return p.state.ended }

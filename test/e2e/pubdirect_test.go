@@ -112,6 +112,41 @@ func TestPublisherDetachesFromPion(t *testing.T) {
 	}
 }
 
+// TestDetachedPublisherHangsUp: a detached publisher that closes its
+// PeerConnection without DELETE (a closed browser tab) ends its session
+// at once: sluice reads its DTLS close_notify (the consent timeout,
+// 15 s, would end it otherwise).
+func TestDetachedPublisherHangsUp(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace = 0 })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, base+"/whip/hangup", client.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	f := newFeed(pub, loadClip(t), 0)
+	fctx, stop := context.WithCancel(ctx)
+	go f.run(fctx)
+	defer func() { stop(); <-f.done }()
+	if s := publisherSession(t, base, "direct"); !s.Detached {
+		t.Fatalf("publisher session %+v, want it detached", s)
+	}
+	stop()
+	<-f.done
+	if err := pub.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for publisherSession(t, base, "").ID != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the detached publisher's session is still listed 3 s after it hung up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestDetachPublishersOff: with webrtc.detach_publishers false the
 // publisher stays on pion's path and its viewer plays.
 func TestDetachPublishersOff(t *testing.T) {

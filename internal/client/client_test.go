@@ -237,7 +237,13 @@ collect:
 	}
 	off := len(sent) - len(got)
 	for i := range got {
-		if !slices.EqualFunc(got[i], sent[off+i], slices.Equal) {
+		want := sent[off+i]
+		if i == 0 && len(got[0]) < len(want) {
+			// Forwarding may start inside the first access unit: what
+			// arrives of it is its last NAL units, whole.
+			want = want[len(want)-len(got[0]):]
+		}
+		if !slices.EqualFunc(got[i], want, slices.Equal) {
 			t.Fatalf("received AU %d differs from sent AU %d", i, off+i)
 		}
 	}

@@ -54,6 +54,11 @@ func newAPI(endpoint string, localIPs []string, me *webrtc.MediaEngine, extra ..
 			return nil, err
 		}
 	}
+	if x != nil && x.twccSender {
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(me, ir); err != nil {
+			return nil, err
+		}
+	}
 	if x != nil && x.simulcast {
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 			return nil, err

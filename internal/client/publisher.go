@@ -82,6 +82,11 @@ type PublishOptions struct {
 	// do: a=simulcast and a=rid in the offer, no a=ssrc for the video,
 	// and the MID and RID header extensions on every packet.
 	Simulcast []string
+	// TransportCC puts transport-wide sequence numbers on every packet
+	// (draft-holmer-rmcat-transport-wide-cc-extensions-01), as a
+	// browser's congestion controller does, so that the server sends
+	// TWCC feedback (counted by TWCCFeedback).
+	TransportCC bool
 }
 
 // videoPayloader packetizes one NAL unit (pion's H264 and H265
@@ -120,6 +125,8 @@ type Publisher struct {
 	keyframeReqs  atomic.Int64
 	firReqs       atomic.Int64
 	nackedPkts    atomic.Int64
+	twccFeedback  atomic.Int64
+	recvReports   atomic.Int64
 	keyframeCh    chan struct{}
 	senders       [2]*webrtc.RTPSender // video, audio
 	extras        apiExtras
@@ -211,7 +218,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 			return nil, err
 		}
 	}
-	extras := apiExtras{wrap: opts.WrapConn, noSenderReports: opts.NoSenderReports, simulcast: len(opts.Simulcast) > 0}
+	extras := apiExtras{wrap: opts.WrapConn, noSenderReports: opts.NoSenderReports, simulcast: len(opts.Simulcast) > 0, twccSender: opts.TransportCC}
 	api, err := newAPI(url, opts.LocalIPs, me, &extras)
 	if err != nil {
 		return nil, err
@@ -327,6 +334,11 @@ func (p *Publisher) TrickledCandidates() int { return int(p.sess.trickled.Load()
 // ETag. Do not call it concurrently with itself.
 func (p *Publisher) RestartICE(ctx context.Context) error { return restartICE(ctx, p.pc, p.sess) }
 
+// Hangup closes the PeerConnection without DELETE, as a browser tab that
+// is closed: the server learns it from the DTLS close_notify. Close must
+// still be called to free the rest.
+func (p *Publisher) Hangup() error { return p.pc.Close() }
+
 // Done is closed when the connection is closed by either side, has failed
 // or is disconnected, and at the latest when Close returns.
 func (p *Publisher) Done() <-chan struct{} { return p.state.ended }
@@ -434,6 +446,14 @@ func (p *Publisher) SentPackets() (video, audio uint64) {
 // KeyframeRequests returns how many PLI and FIR messages the server sent.
 func (p *Publisher) KeyframeRequests() int { return int(p.keyframeReqs.Load()) }
 
+// TWCCFeedback is how many transport-wide congestion-control feedback
+// packets the publisher received.
+func (p *Publisher) TWCCFeedback() int { return int(p.twccFeedback.Load()) }
+
+// ReceiverReports is how many RTCP receiver reports the publisher
+// received.
+func (p *Publisher) ReceiverReports() int { return int(p.recvReports.Load()) }
+
 // FIRRequests returns how many of the keyframe requests were FIRs.
 func (p *Publisher) FIRRequests() int { return int(p.firReqs.Load()) }
 
@@ -499,6 +519,10 @@ func (p *Publisher) readRTCPFrom(read func([]byte) (int, interceptor.Attributes,
 			case *rtcp.FullIntraRequest:
 				k++
 				p.firReqs.Add(1)
+			case *rtcp.TransportLayerCC:
+				p.twccFeedback.Add(1)
+			case *rtcp.ReceiverReport:
+				p.recvReports.Add(1)
 			case *rtcp.TransportLayerNack:
 				for _, pair := range pkt.Nacks {
 					p.nackedPkts.Add(int64(len(pair.PacketList())))

@@ -23,6 +23,7 @@ type apiExtras struct {
 	wrap            WrapConn
 	noSenderReports bool
 	twcc            bool // send transport-wide congestion feedback
+	twccSender      bool // number packets for the peer's TWCC feedback
 	simulcast       bool // MID and RID header extensions
 	tcp             bool // ICE over TCP only (active candidates)
 

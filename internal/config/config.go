@@ -153,6 +153,10 @@ type WebRTC struct {
 	// answers its ICE, RTCP and DTLS close in sluice (whep/detach.go).
 	// Default true.
 	DetachViewers bool `yaml:"detach_viewers"`
+	// DetachPublishers moves a connected WHIP publisher below pion: sluice
+	// reads its SRTP and sends its RTCP feedback (TWCC, receiver reports)
+	// itself (whip/detach.go).
+	DetachPublishers bool `yaml:"detach_publishers"`
 	// VideoCodecs, if set, are the video codecs publishers may send, in
 	// sluice's order of preference; default empty takes every one sluice
 	// serves (H264, H265, VP8, VP9, AV1) in the publisher's own order.
@@ -280,11 +284,12 @@ func Default() Config {
 			TrustedProxies: Loopback(),
 		},
 		WebRTC: WebRTC{
-			UDPPort:        8189,
-			TCPEnabled:     false,
-			TCPPort:        8189,
-			ConnectTimeout: 10 * time.Second,
-			DetachViewers:  true,
+			UDPPort:          8189,
+			TCPEnabled:       false,
+			TCPPort:          8189,
+			ConnectTimeout:   10 * time.Second,
+			DetachViewers:    true,
+			DetachPublishers: true,
 		},
 		Stream: Stream{
 			RingPackets:    4096,

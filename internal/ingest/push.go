@@ -20,8 +20,12 @@ type pushState struct {
 // session's packet callback): the payload is copied, so pkt may be reused
 // at once. Safe for concurrent use; while the reorder window waits for a
 // gap a timer NACKs again and gives up on time when no packet comes.
-func (t *Track) WriteRTP(pkt *rtp.Packet) {
-	now := time.Now()
+func (t *Track) WriteRTP(pkt *rtp.Packet) { t.WriteRTPAt(pkt, time.Now()) }
+
+// WriteRTPAt is WriteRTP for a packet that arrived at now, earlier: one
+// held while the source changed hands (a publisher detached from pion)
+// is judged by the reorder window as of its arrival.
+func (t *Track) WriteRTPAt(pkt *rtp.Packet, now time.Time) {
 	t.pushed.mu.Lock()
 	defer t.pushed.mu.Unlock()
 	if t.pushed.closed {

@@ -108,10 +108,32 @@ const AcceptedCodecs = "H264, H265, VP8, VP9, AV1, Opus, PCMU, PCMA"
 // arrive on the RTX SSRC) and would ask for them again and again.
 // obs, if not nil, sees the tracks and every RTCP packet sent (metrics).
 func (e *Engine) NewPublisherPC(obs RTCPObserver) (*webrtc.PeerConnection, error) {
-	return e.newPublisherPC(obs, ingestCodecs)
+	return e.newPublisherPC(obs, ingestCodecs, e.settings)
 }
 
-func (e *Engine) newPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParameters) (*webrtc.PeerConnection, error) {
+// NewDirectPublisherPC is NewPublisherPCFor with the connection's direct
+// path (Direct), through which a connected publisher can be detached from
+// pion: sluice then reads its SRTP itself (DetachConfig.OnRTP). The
+// Direct is nil when the offer leaves sluice no way to be the DTLS server
+// (a=setup:passive).
+func (e *Engine) NewDirectPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParameters, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *Direct, error) {
+	if offeredSetup(offer) == "passive" {
+		pc, err := e.newPublisherPC(obs, codecs, e.settings)
+		return pc, nil, err
+	}
+	d := &Direct{engine: e}
+	s, err := d.settings(e.settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := e.newPublisherPC(obs, codecs, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, d, nil
+}
+
+func (e *Engine) newPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParameters, s webrtc.SettingEngine) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range codecs {
 		if err := m.RegisterCodec(c, kindOf(c.MimeType)); err != nil {
@@ -134,7 +156,7 @@ func (e *Engine) newPublisherPC(obs RTCPObserver, codecs []webrtc.RTPCodecParame
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, err
 	}
-	return e.newPeerConnection(e.settings, m, ir)
+	return e.newPeerConnection(s, m, ir)
 }
 
 // NewViewerPC returns a PeerConnection for a WHEP viewer that can send

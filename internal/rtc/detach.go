@@ -22,6 +22,7 @@ import (
 	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/stun/v4"
@@ -87,6 +88,10 @@ type DetachConfig struct {
 	// OnRTCP gets each decrypted compound RTCP packet, in the socket's
 	// read goroutine; plain is reused after it returns.
 	OnRTCP func(plain []byte)
+	// OnRTP, when set, gets each decrypted RTP packet the peer sends (a
+	// publisher's), in the socket's read goroutine: its header and its
+	// payload without padding; both are reused after it returns.
+	OnRTP func(h *rtp.Header, payload []byte)
 	// OnMove runs when the peer's media address changes.
 	OnMove func(netip.AddrPort)
 	// OnClose runs once, in its own goroutine, when the peer closed the
@@ -112,10 +117,11 @@ type detached struct {
 	lastSeen atomic.Int64 // unix nanoseconds of the last authenticated packet
 	once     sync.Once
 
-	mu    sync.Mutex // the socket read goroutines, ICE restarts, Release
-	srtcp *srtp.Context
+	mu    sync.Mutex    // the socket read goroutines, ICE restarts, Release
+	srtcp *srtp.Context // the peer's keys: its SRTCP, and its SRTP for OnRTP
 	hdr   rtcp.Header
 	plain []byte
+	rtp   rtp.Header
 	local iceCreds
 	next  iceCreds // offered by an ICE restart until the peer uses it
 	dtls  *ciphersuite.GCM
@@ -258,6 +264,19 @@ func (d *Direct) WriteRTCP(pkts []rtcp.Packet) error {
 	return err
 }
 
+// ContinueRTCP makes the SRTCP of sender SSRC ssrc go on after the sent
+// packets pion already sent from it: the peer's SRTCP replay protection
+// (RFC 3711 §3.3.2) drops an index it has seen, so a new context that
+// started again at 0 would be silenced. A margin covers a write pion
+// had in flight.
+func (d *Direct) ContinueRTCP(ssrc, sent uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx != nil {
+		d.ctx.SetIndex(ssrc, sent+64)
+	}
+}
+
 // receive handles a packet from a detached peer's address (or a STUN
 // check naming its ufrag), in the socket's read goroutine (RFC 7983
 // demultiplexing). It reports whether the packet was the peer's; what
@@ -283,8 +302,33 @@ func (d *Direct) receive(p []byte, from netip.AddrPort, c *batchConn) bool {
 		x.lastSeen.Store(time.Now().UnixNano())
 		x.cfg.OnRTCP(plain)
 		return true
+	case b >= 128 && b < 192 && x.cfg.OnRTP != nil:
+		return d.receiveRTP(x, p)
 	}
 	return false
+}
+
+// receiveRTP decrypts a detached publisher's SRTP packet and hands it to
+// OnRTP. What does not authenticate is dropped (pion would drop it too).
+func (d *Direct) receiveRTP(x *detached, p []byte) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	plain, err := x.srtcp.DecryptRTP(x.plain[:0], p, &x.rtp)
+	if err != nil {
+		return false
+	}
+	x.plain = plain[:0]
+	x.lastSeen.Store(time.Now().UnixNano())
+	hl, err := x.rtp.Unmarshal(plain)
+	if err != nil {
+		return true
+	}
+	end := len(plain)
+	if x.rtp.Padding && end > hl {
+		end -= int(plain[end-1])
+	}
+	x.cfg.OnRTP(&x.rtp, plain[hl:max(end, hl)])
+	return true
 }
 
 // receiveSTUN answers a binding request made with the connection's ICE

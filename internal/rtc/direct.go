@@ -349,6 +349,12 @@ func (k *keyCapture) context(remote bool) (*srtp.Context, error) {
 	if err != nil {
 		return nil, err
 	}
+	if remote {
+		// A peer that negotiated cryptex (RFC 9335, which pion offers
+		// and accepts) encrypts its RTP header extensions: decrypting
+		// needs the mode on; other packets decrypt as before.
+		return srtp.CreateContext(key, salt, profile, srtp.Cryptex(srtp.CryptexModeEnabled))
+	}
 	return srtp.CreateContext(key, salt, profile)
 }
 

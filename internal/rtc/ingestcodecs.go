@@ -252,5 +252,5 @@ func KeepFormats(m *sdp.MediaDescription, keep func(pt uint8) bool) {
 // NewPublisherPCFor is NewPublisherPC for an offer already answered by
 // SelectIngest: the MediaEngine holds exactly the chosen codecs.
 func (e *Engine) NewPublisherPCFor(obs RTCPObserver, codecs []webrtc.RTPCodecParameters) (*webrtc.PeerConnection, error) {
-	return e.newPublisherPC(obs, codecs)
+	return e.newPublisherPC(obs, codecs, e.settings)
 }

@@ -183,7 +183,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		SourceEditor:        sourceEditor{srcs},
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
-			Ingest: ingestOptions(cfg.Stream), VideoCodecs: cfg.WebRTC.VideoCodecs},
+			Ingest: ingestOptions(cfg.Stream), VideoCodecs: cfg.WebRTC.VideoCodecs, Detach: cfg.WebRTC.DetachPublishers},
 		whep.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, ReadyTimeout: cfg.Stream.ReadyTimeout,
 			WaitForPublisher: cfg.Stream.WaitForPublisher, Log: log, Metrics: m, Fanout: whep.NewFanout(),
 			Detach: cfg.WebRTC.DetachViewers},

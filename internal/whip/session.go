@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -32,7 +33,7 @@ const MaxLayers = 3
 
 // peerFactory is what a Session needs from rtc.Engine.
 type peerFactory interface {
-	NewPublisherPCFor(obs rtc.RTCPObserver, codecs []webrtc.RTPCodecParameters) (*webrtc.PeerConnection, error)
+	NewDirectPublisherPC(obs rtc.RTCPObserver, codecs []webrtc.RTPCodecParameters, offer *sdp.SessionDescription) (*webrtc.PeerConnection, *rtc.Direct, error)
 }
 
 // Deps are the long-lived parts a Session uses.
@@ -49,13 +50,14 @@ type Deps struct {
 	// in sluice's order of preference (webrtc.video_codecs); nil takes
 	// every codec sluice serves, in each publisher's own order.
 	VideoCodecs []string
+	// Detach moves connected publishers below pion (detach.go).
+	Detach bool
 }
 
 // Session is one publisher's PeerConnection feeding one hub stream.
 type Session struct {
 	id      string
 	stream  *hub.Writer
-	pc      *webrtc.PeerConnection
 	log     *slog.Logger
 	answer  string
 	onClose func(reason error)
@@ -72,6 +74,13 @@ type Session struct {
 	mu      sync.Mutex
 	closed  bool
 	readers sync.WaitGroup
+	pc      *webrtc.PeerConnection // nil once detached (s.mu)
+
+	det      detachState
+	detached atomic.Bool
+	pionRTCP atomic.Uint32  // RTCP packets written through pion (detach.go)
+	bg       sync.WaitGroup // the detached session's feedback loop
+	stop     chan struct{}  // closed by Close: bg returns
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -86,7 +95,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		return nil, err
 	}
 	s := &Session{
-		id: rtc.NewID(), onClose: onClose, done: make(chan struct{}),
+		id: rtc.NewID(), onClose: onClose, done: make(chan struct{}), stop: make(chan struct{}),
 		offer: parsed, ingest: d.Ingest, rtcpSSRC: rand.Uint32(),
 	}
 	s.log = d.Log.With("stream", streamName, "session", s.id, "remote", remote)
@@ -103,7 +112,10 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		return nil, fmt.Errorf("%w: %v", rtc.ErrBadOffer, err)
 	}
 	s.stats = d.Metrics.Publisher(streamName, time.Now())
-	s.pc, err = d.Peers.NewPublisherPCFor(s.stats, chosen)
+	s.pc, s.det.direct, err = d.Peers.NewDirectPublisherPC(s.stats, chosen, parsed)
+	if !d.Detach {
+		s.det.direct = nil
+	}
 	if err != nil {
 		s.stats.Close("")
 		if errors.Is(err, rtc.ErrBadOffer) {
@@ -139,6 +151,7 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		}
 	}
 	tracks := len(codecs)
+	s.det.want = tracks
 	if tracks == 0 {
 		return fail(fmt.Errorf("%w: offer has %d media sections, none sending %s", ErrNoMedia, len(parsed.MediaDescriptions), rtc.AcceptedCodecs))
 	}
@@ -152,12 +165,18 @@ func New(ctx context.Context, d Deps, streamName, offer, remote string, onClose 
 		return fail(err)
 	}
 	s.stats.Negotiated(s.stream.Stream().Ingested)
+	if s.det.direct != nil {
+		if a, err := rtc.ParseOffer(s.answer); err == nil {
+			s.det.twccID = extmapID(a, sdp.TransportCCURI)
+		}
+	}
 	// The client cannot connect before it has the answer, so watching from
 	// here on misses nothing.
 	rtc.Watch(s.pc, d.ConnectTimeout, func() {
 		s.stats.Connected()
 		s.log.Info("publisher connected")
-	}, s.Close)
+		s.onConnected()
+	}, s.pcDown)
 	s.log.Info("publisher session created", "tracks", tracks)
 	return s, nil
 }
@@ -178,12 +197,28 @@ func (s *Session) Close(reason error) {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		pc := s.pc
+		if s.det.timer != nil {
+			s.det.timer.Stop()
+		}
 		s.mu.Unlock()
+		close(s.stop)
 		// The stream waits for a successor for the reconnect grace period;
 		// its viewers stay connected meanwhile.
 		s.stream.Detach()
-		_ = s.pc.Close()
+		if s.detached.Load() {
+			s.det.direct.Release(true)
+		}
+		if pc != nil {
+			_ = pc.Close()
+		}
 		s.readers.Wait()
+		s.bg.Wait()
+		s.det.fbMu.Lock()
+		for _, t := range s.det.tracks {
+			t.in.Close()
+		}
+		s.det.fbMu.Unlock()
 		s.stats.Close(rtc.FailureReason(reason))
 		if reason != nil && !errors.Is(reason, rtc.ErrClosed) {
 			s.log.Warn("publisher session closed", "err", reason)
@@ -211,7 +246,7 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	c := rtc.CodecOf(t.Codec())
 	var idx int
 	if rid := t.RID(); rid != "" {
-		idx = s.stream.AddLayer(c, midOf(s.pc, rcv), rid)
+		idx = s.stream.AddLayer(c, midOf(s.PeerConnection(), rcv), rid)
 	} else {
 		idx = s.stream.AddTrack(c)
 	}
@@ -222,6 +257,9 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		Late: s.stats.Late, Duplicate: s.stats.Duplicated, Unrecovered: s.stats.Unrecovered,
 	}, s.stream)
 	s.tracks.Add(in)
+	s.mu.Lock()
+	s.trackStarted(t, in)
+	s.mu.Unlock()
 	read := rcv.Read
 	if rid := t.RID(); rid != "" {
 		read = func(b []byte) (int, interceptor.Attributes, error) { return rcv.ReadSimulcast(b, rid) }
@@ -252,7 +290,18 @@ func (s *Session) writeRTCP(pkts []rtcp.Packet) error {
 	if closed {
 		return rtc.ErrClosed
 	}
-	return s.pc.WriteRTCP(pkts)
+	if s.detached.Load() {
+		if s.stats != nil {
+			s.stats.SentRTCP(pkts) // what pion's observing interceptor did
+		}
+		return s.det.direct.WriteRTCP(pkts)
+	}
+	pc := s.PeerConnection()
+	if pc == nil {
+		return rtc.ErrClosed
+	}
+	s.pionRTCP.Add(1)
+	return pc.WriteRTCP(pkts)
 }
 
 // midOf is the mid of the receiver's transceiver.
@@ -268,7 +317,11 @@ func midOf(pc *webrtc.PeerConnection, rcv *webrtc.RTPReceiver) string {
 // feedback returns the RTCP feedback the publisher's offer lists for the
 // track's codec.
 func (s *Session) feedback(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) rtc.Feedback {
-	for _, tr := range s.pc.GetTransceivers() {
+	pc := s.PeerConnection()
+	if pc == nil {
+		return rtc.Feedback{}
+	}
+	for _, tr := range pc.GetTransceivers() {
 		if tr.Receiver() == rcv {
 			return rtc.FeedbackOf(s.offer, tr.Mid(), uint8(t.PayloadType()))
 		}
@@ -277,5 +330,9 @@ func (s *Session) feedback(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) rtc.F
 }
 
 // PeerConnection is the session's pion PeerConnection, for trickle ICE and
-// ICE restarts.
-func (s *Session) PeerConnection() *webrtc.PeerConnection { return s.pc }
+// ICE restarts; nil once detached.
+func (s *Session) PeerConnection() *webrtc.PeerConnection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pc
+}

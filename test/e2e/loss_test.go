@@ -188,6 +188,11 @@ func TestPublisherLossRecovered(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer v.Close()
+			// The losses are repaired on the detached path: sluice reads
+			// the publisher's SRTP (and RTX) and sends its NACKs.
+			if s := publisherSession(t, base, "direct"); s.RTPPath != "direct" {
+				t.Errorf("publisher session %+v, want it on the direct path", s)
+			}
 			<-f.done
 			sent, _, err := f.result()
 			if err != nil {

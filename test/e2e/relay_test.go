@@ -108,6 +108,11 @@ func TestRelayH264Opus(t *testing.T) {
 	if paths := waitRTPPaths(t, base, "", map[string]int{"direct": 3}); paths["direct"] != 3 {
 		t.Errorf("viewer RTP paths = %v, want 3 direct", paths)
 	}
+	// So does the ingest: the publisher is detached from pion
+	// (webrtc.detach_publishers), its SRTP read by sluice.
+	if s := publisherSession(t, base, "direct"); s.RTPPath != "direct" || !s.Detached {
+		t.Errorf("publisher session %+v, want detached on the direct path", s)
+	}
 
 	<-f.done
 	sent, opusSent, err := f.result()

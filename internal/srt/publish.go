@@ -54,7 +54,9 @@ type tsPublisher struct {
 	st     *hub.Writer
 	err    error // the publish failed: the connection ends
 
-	published func() // announces the stream
+	published func()        // announces the stream
+	list      func() func() // lists the publisher in the API's table
+	unlist    func()        // set once published
 }
 
 // publish takes the caller's MPEG-TS into the hub until it leaves.
@@ -67,7 +69,8 @@ func (s *Server) publish(conn gosrt.Conn, name string, log *slog.Logger) error {
 	}
 	rd.setTimeout(s.cfg.ReadTimeout)
 	p := &tsPublisher{srv: s, name: name, pub: &publisher{remote: conn.RemoteAddr().String()}, log: log,
-		published: func() { s.event(events.StreamPublished, name, conn, nil) }}
+		published: func() { s.event(events.StreamPublished, name, conn, nil) },
+		list:      func() func() { return s.listed("srt-publish", name, conn) }}
 	for _, t := range r.Tracks() {
 		if tt := p.addTrack(r, t); tt != nil {
 			p.tracks = append(p.tracks, tt)
@@ -84,6 +87,7 @@ func (s *Server) publish(conn gosrt.Conn, name string, log *slog.Logger) error {
 		}
 		if p.st != nil {
 			p.st.Detach()
+			p.unlist()
 			s.event(events.StreamUnpublished, name, conn, nil)
 		}
 	}()
@@ -190,11 +194,16 @@ func (p *tsPublisher) tryPublish() {
 		codecs[i] = t.codec
 	}
 	st, err := p.srv.cfg.Hub.Publish(p.name, p.pub, codecs)
+	if errors.Is(err, hub.ErrBusy) && p.srv.cfg.Takeover != nil && p.srv.cfg.Takeover(p.name) {
+		p.log.Info("publisher taken over")
+		st, err = p.srv.cfg.Hub.Publish(p.name, p.pub, codecs)
+	}
 	if err != nil {
 		p.err = err
 		return
 	}
 	p.st = st
+	p.unlist = p.list()
 	names := make([]string, len(codecs))
 	for i, t := range p.tracks {
 		idx := st.AddTrack(t.codec)

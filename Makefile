@@ -3,9 +3,11 @@
 
 GO ?= go
 # Scenarios of bench-compare: one publisher at BITRATE, each count of viewers;
-# and STREAMS publishers, each with one viewer (empty: none).
+# STREAMS publishers, each with one viewer; and one publisher with each count
+# of RTSP_READERS RTSP readers over TCP (empty: none).
 VIEWERS ?= 50,100,200
 STREAMS ?= 50
+RTSP_READERS ?= 100
 BITRATE ?= 2.5M
 WARMUP ?= 10s
 DURATION ?= 10s
@@ -38,7 +40,7 @@ bin/mediamtx:
 
 bench-compare: sluice sluice-bench mediamtx
 	bin/sluice-bench compare -sluice bin/sluice -mediamtx bin/mediamtx \
-		-mediamtx-config $(PEERS)/mediamtx.yml -viewers $(VIEWERS) -streams "$(STREAMS)" -bitrate $(BITRATE) \
+		-mediamtx-config $(PEERS)/mediamtx.yml -viewers $(VIEWERS) -streams "$(STREAMS)" -rtsp-readers "$(RTSP_READERS)" -bitrate $(BITRATE) \
 		-warmup $(WARMUP) -duration $(DURATION) -batch $(BATCH) $(BENCH_FLAGS)
 
 # Scale test (issue 6): VIEWERS=500 pion viewers of one stream against the

@@ -9,7 +9,8 @@
 //
 // Test hooks on window.sluice:
 //   streams()            the names shown
-//   card(name)           {thumbWidth, thumbHeight, recordings} of a card
+//   card(name)           {thumbWidth, thumbHeight, recordings, recording,
+//                        source} of a card
 //   playLive(name)       as a click on its thumbnail
 //   playRecording(name, fraction)  as a click on its timeline at fraction
 //                        (0: 24 h ago, 1: now); resolves to the URL played
@@ -80,9 +81,19 @@ function newCard(name) {
   return c;
 }
 
+// originText says how the stream comes in: "WHIP from 10.0.0.7:50123",
+// "RTSP from …", "RTSP pull of rtsp://camera/…" (a configured source).
+function originText(s) {
+  const o = s.origin;
+  if (!o) return s.live === false ? 'not live' : 'publisher away';
+  const proto = o.protocol.toUpperCase();
+  if (o.pulled && s.source) return proto + ' pull of ' + s.source.url;
+  return proto + (o.remote ? ' from ' + o.remote : '');
+}
+
 function render(c, s, now) {
   const q = (sel) => c.el.querySelector(sel);
-  q('.source').textContent = s.publisher ? s.publisher.kind + ' from ' + s.publisher.remote : 'no publisher session';
+  q('.source').textContent = originText(s);
   q('.codecs').textContent = s.tracks.map((t) => t.codec).join(', ') || '—';
   const v = s.tracks.find((t) => t.video);
   q('.size').textContent = v ? v.video.width + '×' + v.video.height : '—';
@@ -251,6 +262,7 @@ window.sluice = {
       thumbHeight: img.complete ? img.naturalHeight : 0,
       recordings: c.recordings,
       recording: c.el.dataset.recording === 'true',
+      source: c.el.querySelector('.source').textContent,
     };
   },
   playLive: (name) => playLive(name),

@@ -13,6 +13,8 @@
 //   tile(name)          {state, lastError, framesDecoded, stats, ttffMs,
 //                       width, height} of one stream's tile, or null
 //   framesDecoded(name) frames that tile's <video> element has shown
+//   rawStats(name, type) that tile's PeerConnection's getStats() entries of
+//                       that type ('outbound-rtp', ...), or all of them
 //   start(), stop()     the same as the buttons
 
 import { Player, Publisher, VIDEO_CODECS, formatStats } from './client.js';
@@ -134,6 +136,11 @@ window.sluice = {
     };
   },
   framesDecoded: (name) => (tiles.has(name) ? tiles.get(name).session.framesDecoded() : 0),
+  async rawStats(name, type) {
+    const pc = tiles.has(name) && tiles.get(name).session.pc;
+    if (!pc) return [];
+    return [...(await pc.getStats()).values()].filter((r) => !type || r.type === type);
+  },
   start: () => start(),
   stop: () => stop(),
 };

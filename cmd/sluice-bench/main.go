@@ -49,7 +49,8 @@ const mediaHelp = `What the publisher sends (be aware when reading the numbers):
   audio  Opus, 50 packets/s: one 20 ms CELT silence frame padded to the size
          for -audio-bitrate.
 Viewers are pion WHEP clients that count packets and watch sequence numbers,
-keyframes and stamps; they do not decode.`
+keyframes and stamps; they do not decode. RTSP readers (-rtsp, or compare
+-rtsp-readers) are gortsplib clients over TCP that do the same.`
 
 // mediaFlags are the flags shared by both modes.
 type mediaFlags struct {
@@ -139,7 +140,8 @@ func runOne(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	m.register(fs, 5*time.Second, 10*time.Second)
 	whip := fs.String("whip", "", "WHIP endpoint URL of the stream, e.g. http://127.0.0.1:8080/whip/bench")
 	whep := fs.String("whep", "", "WHEP endpoint URL of the same stream, e.g. http://127.0.0.1:8080/whep/bench")
-	token := fs.String("token", "", "bearer token for the publisher and the viewers")
+	rtspURL := fs.String("rtsp", "", "RTSP URL of the same stream (e.g. rtsp://127.0.0.1:8554/bench): the -viewers are then RTSP readers over TCP instead of WHEP viewers, and -whep is not needed")
+	token := fs.String("token", "", "bearer token for the publisher and the viewers (RTSP readers send it as the password)")
 	viewers := fs.Int("viewers", 10, "WHEP viewers to open, spread over the streams")
 	streams := fs.Int("streams", 1, "publishers, each on its own stream: with more than one, stream i's URLs are -whip and -whep with \"-i\" appended (i from 1), or put where they say {n}")
 	goURL := fs.String("goroutines-url", "", "Prometheus URL of the server (sluice: http://HOST/metrics): report its goroutines per viewer session")
@@ -177,6 +179,7 @@ Flags:
 	}
 	cfg.WHIP, cfg.WHEP, cfg.Token, cfg.Viewers, cfg.Streams, cfg.PID = *whip, *whep, *token, *viewers, *streams, *pid
 	cfg.GoroutinesURL = *goURL
+	cfg.RTSP = *rtspURL
 	stopProfile, err := m.startProfile()
 	if err != nil {
 		fmt.Fprintln(stderr, "sluice-bench:", err)
@@ -210,6 +213,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	mtxCfg := fs.String("mediamtx-config", "../shared/peers/mediamtx.yml", "MediaMTX configuration to derive from (its webrtcAddress and webrtcLocalUDPAddress are replaced)")
 	viewers := fs.String("viewers", "50,100,200", "viewer counts, comma-separated: one scenario each of one publisher and that many viewers")
 	streams := fs.String("streams", "", "stream counts, comma-separated: one scenario each of that many publishers with one viewer each (e.g. 50)")
+	rtspReaders := fs.String("rtsp-readers", "", "RTSP reader counts, comma-separated: one scenario each of one publisher (WHIP) and that many RTSP readers over TCP (e.g. 100); MediaMTX serves RTSP on a free port for them")
 	workDir := fs.String("workdir", "", "folder for server configurations and logs (default: a new temporary folder)")
 	settle := fs.Duration("settle", 30*time.Second, "before each run, wait up to this long for the machine to be quiet (see -quiet-percent)")
 	quietPct := fs.Float64("quiet-percent", 15, "share of all cores busy (%) under which the machine counts as quiet")
@@ -251,14 +255,19 @@ Flags:
 		fmt.Fprintf(stderr, "sluice-bench compare: -streams %q: want counts in 1..%d separated by commas\n", *streams, bench.MaxStreams)
 		return 2
 	}
-	if len(counts) == 0 && len(streamCounts) == 0 {
-		fmt.Fprintln(stderr, "sluice-bench compare: no scenario: give -viewers or -streams")
+	rtspCounts, ok := countList(*rtspReaders, bench.MaxViewers)
+	if !ok {
+		fmt.Fprintf(stderr, "sluice-bench compare: -rtsp-readers %q: want counts in 1..%d separated by commas\n", *rtspReaders, bench.MaxViewers)
+		return 2
+	}
+	if len(counts) == 0 && len(streamCounts) == 0 && len(rtspCounts) == 0 {
+		fmt.Fprintln(stderr, "sluice-bench compare: no scenario: give -viewers, -streams or -rtsp-readers")
 		return 2
 	}
 	cc := bench.CompareConfig{
 		SluiceBin: *sluiceBin, SluiceArgs: strings.Fields(*sluiceArgs),
 		MediaMTXBin: *mtxBin, MediaMTXConfig: *mtxCfg,
-		Viewers: counts, Streams: streamCounts, Run: cfg, WorkDir: *workDir,
+		Viewers: counts, Streams: streamCounts, RTSPReaders: rtspCounts, Run: cfg, WorkDir: *workDir,
 		Settle: *settle, QuietPercent: *quietPct, Retries: *retries, DisturbedPercent: *disturbed,
 	}
 	if !m.quiet {

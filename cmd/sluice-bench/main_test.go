@@ -20,7 +20,9 @@ func TestFlags(t *testing.T) {
 		{[]string{"-whip", "http://127.0.0.1:1/whip/x", "-whep", "http://127.0.0.1:1/whep/x", "-bitrate", "fast"}, 2, `bit rate "fast"`},
 		{[]string{"-resolution", "720p"}, 2, `resolution "720p"`},
 		{[]string{"-viewers", "3", "extra"}, 2, "unexpected arguments"},
-		{[]string{"-viewers", "3"}, 1, "both a WHIP and a WHEP URL"},
+		{[]string{"-viewers", "3"}, 1, "a WHIP URL and a WHEP or an RTSP URL"},
+		{[]string{"compare", "-viewers", "", "-rtsp-readers", "0"}, 2, "-rtsp-readers"},
+		{[]string{"compare", "-viewers", ""}, 2, "give -viewers, -streams or -rtsp-readers"},
 		{[]string{"compare", "-viewers", "50,x"}, 2, "-viewers"},
 		{[]string{"compare", "-sluice", "/nonexistent/sluice", "-viewers", "1"}, 1, "/nonexistent/sluice"},
 	} {

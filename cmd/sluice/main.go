@@ -3,8 +3,9 @@
 // sluice.yml documents each of them. "sluice version" prints the version
 // and build information.
 //
-// This file only reads the configuration, starts the server and stops it on
-// SIGINT or SIGTERM; everything else lives in internal/server.
+// This file only reads the configuration, starts the server, reloads it on
+// SIGHUP and stops it on SIGINT or SIGTERM; everything else lives in
+// internal/server.
 package main
 
 import (
@@ -63,6 +64,12 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reads the configuration again, from the same file,
+	// environment and flags, and applies what can change while running;
+	// caught from here on, so that one sent while starting ends nothing.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	srv, err := server.New(cfg, log)
 	if err != nil {
@@ -77,7 +84,20 @@ func run() int {
 	}()
 	defer func() { <-trimmed }() // Run returns once ctx is done
 
-	<-ctx.Done()
+	for running := true; running; {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration")
+			next, err := config.Load(os.Args[1:], os.Environ())
+			if err != nil {
+				log.Error("config reload refused; the running config stays", "err", strings.ReplaceAll(err.Error(), "\n", "; "))
+				continue
+			}
+			_ = srv.Reload(next) // it logs what it applied or why it refused
+		case <-ctx.Done():
+			running = false
+		}
+	}
 	stop() // from here a second signal ends the process at once
 	log.Info("sluice stopping", "deadline", exitTimeout.String())
 

@@ -29,6 +29,10 @@ type CompareConfig struct {
 	// Streams lists the many-stream scenarios: that many publishers, each
 	// on its own stream with one viewer.
 	Streams []int
+	// RTSPReaders lists the RTSP fan-out scenarios: one publisher (WHIP),
+	// that many RTSP readers over TCP. MediaMTX gets its RTSP server on a
+	// free port for them.
+	RTSPReaders []int
 	// Run is the template for every run: media, batch, lead, warm-up,
 	// duration, timeout, progress. Its URLs, Viewers and PID are set per
 	// scenario.
@@ -67,8 +71,10 @@ type CompareResult struct {
 
 // Scenario is one shape (publishers and viewers) against both servers.
 type Scenario struct {
-	Streams       int     `json:"streams"`
-	Viewers       int     `json:"viewers"`
+	Streams int `json:"streams"`
+	Viewers int `json:"viewers"`
+	// Reader is "rtsp" when the viewers are RTSP readers, "" for WHEP.
+	Reader        string  `json:"reader,omitempty"`
 	MediaMTX      *Report `json:"mediamtx,omitempty"`
 	MediaMTXError string  `json:"mediamtx_error,omitempty"`
 	Sluice        *Report `json:"sluice,omitempty"`
@@ -96,6 +102,9 @@ type Ratios struct {
 // label names a scenario in tables and logs: "200" viewers of one stream,
 // or "50x(1+1)" for 50 streams with a viewer each.
 func (sc Scenario) label() string {
+	if sc.Reader == "rtsp" {
+		return strconv.Itoa(sc.Viewers) + "rtsp"
+	}
 	if sc.Streams <= 1 {
 		return strconv.Itoa(sc.Viewers)
 	}
@@ -105,6 +114,9 @@ func (sc Scenario) label() string {
 // describe names a scenario in sentences: "200 viewers", "50 streams × (1
 // publisher + 1 viewer)".
 func (sc Scenario) describe() string {
+	if sc.Reader == "rtsp" {
+		return fmt.Sprintf("%d RTSP readers", sc.Viewers)
+	}
 	if sc.Streams <= 1 {
 		return fmt.Sprintf("%d viewers", sc.Viewers)
 	}
@@ -115,8 +127,8 @@ func (sc Scenario) describe() string {
 // fresh server. A scenario that fails on one side is reported and the
 // comparison goes on; Compare fails only if it cannot start.
 func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
-	if len(cc.Viewers) == 0 && len(cc.Streams) == 0 {
-		return nil, errors.New("compare: no viewer or stream counts")
+	if len(cc.Viewers) == 0 && len(cc.Streams) == 0 && len(cc.RTSPReaders) == 0 {
+		return nil, errors.New("compare: no viewer, stream or RTSP reader counts")
 	}
 	for _, bin := range []string{cc.SluiceBin, cc.MediaMTXBin, cc.MediaMTXConfig} {
 		if _, err := os.Stat(bin); err != nil {
@@ -151,6 +163,9 @@ func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
 	}
 	for _, k := range cc.Streams {
 		shapes = append(shapes, Scenario{Streams: k, Viewers: k})
+	}
+	for _, n := range cc.RTSPReaders {
+		shapes = append(shapes, Scenario{Streams: 1, Viewers: n, Reader: "rtsp"})
 	}
 	for _, sc := range shapes {
 		for _, side := range []string{"MediaMTX", "sluice"} {
@@ -225,7 +240,7 @@ func compareOne(ctx context.Context, cc CompareConfig, side string, sc Scenario,
 	if side == "sluice" {
 		srv, err = startSluiceProc(cc.SluiceBin, cc.SluiceArgs, dir)
 	} else {
-		srv, err = startMediaMTXProc(cc.MediaMTXBin, cc.MediaMTXConfig, dir)
+		srv, err = startMediaMTXProc(cc.MediaMTXBin, cc.MediaMTXConfig, dir, sc.Reader == "rtsp")
 	}
 	if err != nil {
 		return nil, err
@@ -233,6 +248,9 @@ func compareOne(ctx context.Context, cc CompareConfig, side string, sc Scenario,
 	cfg := cc.Run
 	cfg.WHIP, cfg.WHEP, cfg.Viewers, cfg.Streams, cfg.PID = srv.whip, srv.whep, sc.Viewers, sc.Streams, srv.pid()
 	cfg.GoroutinesURL = srv.metrics
+	if sc.Reader == "rtsp" {
+		cfg.RTSP = srv.rtsp
+	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.MaxRunTime())
 	defer cancel()
 	rep, err := Run(rctx, cfg)

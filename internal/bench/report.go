@@ -17,6 +17,8 @@ type Report struct {
 	Date time.Time `json:"date"`
 	WHIP string    `json:"whip"`
 	WHEP string    `json:"whep"`
+	// RTSP is the readers' URL when they were RTSP readers (Config.RTSP).
+	RTSP string `json:"rtsp,omitempty"`
 
 	Media   MediaReport   `json:"media"`
 	Viewers ViewerReport  `json:"viewers"`
@@ -204,7 +206,11 @@ func fmtMS(v float64) string {
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
-	row("target", "%s → %s", r.WHIP, r.WHEP)
+	if r.RTSP != "" {
+		row("target", "%s → %s (RTSP readers over TCP)", r.WHIP, r.RTSP)
+	} else {
+		row("target", "%s → %s", r.WHIP, r.WHEP)
+	}
 	row("media", "%s", r.Media.Source)
 	row("sent", "%.0f kbit/s video (target %.0f), %.0f RTP packets/s, %d fps", r.Media.SentVideoKbps, r.Media.TargetVideoKbps, r.Media.SentPacketsPerS, r.Media.FPS)
 	if st := r.Streams; st.Count > 1 {

@@ -15,9 +15,17 @@ import (
 	"github.com/sluice-media/sluice/internal/client"
 )
 
-// Config is one run: a publisher on WHIP, Viewers viewers on WHEP.
+// Config is one run: a publisher on WHIP, Viewers viewers on WHEP (or
+// RTSP readers).
 type Config struct {
 	WHIP, WHEP string
+	// RTSP, when set, is the stream's RTSP URL (rtsp://HOST:PORT/NAME, a
+	// template like WHEP's with more than one stream): the viewers are
+	// then RTSP readers over TCP (gortsplib's client, interleaved), not
+	// WHEP viewers, and WHEP may be empty. They are measured alike:
+	// packets, loss, first keyframe and stamps, setup and time to first
+	// keyframe from the DESCRIBE.
+	RTSP string
 	// Token, when set, is sent as a bearer token by the publisher and by
 	// every viewer.
 	Token string
@@ -75,8 +83,8 @@ func (c Config) withDefaults() (Config, error) {
 		c.Timeout = 20 * time.Second
 	}
 	switch {
-	case c.WHIP == "" || c.WHEP == "":
-		return c, errors.New("both a WHIP and a WHEP URL are needed")
+	case c.WHIP == "" || (c.WHEP == "" && c.RTSP == ""):
+		return c, errors.New("a WHIP URL and a WHEP or an RTSP URL are needed")
 	case c.Viewers < 1 || c.Viewers > MaxViewers:
 		return c, fmt.Errorf("viewers %d: want 1..%d", c.Viewers, MaxViewers)
 	case c.Streams < 1 || c.Streams > MaxStreams:
@@ -126,6 +134,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Date: time.Now().UTC().Truncate(time.Second),
 		WHIP: streamURL(cfg.WHIP, 0, 1),
 		WHEP: streamURL(cfg.WHEP, 0, 1),
+		RTSP: streamURL(cfg.RTSP, 0, 1),
 		Media: MediaReport{
 			Source: m.desc, Width: m.width, Height: m.height, FPS: m.fps,
 			TargetVideoKbps: float64(mc.VideoBitrate) / 1000,
@@ -371,9 +380,15 @@ type runner struct {
 	ended     func() error // non-nil once the publisher is gone
 }
 
+// session is a viewer's connection: a WHEP session or an RTSP reader.
+type session interface {
+	Done() <-chan struct{}
+	Close() error
+}
+
 // viewer is a connected viewer and its measurements.
 type viewer struct {
-	*client.Viewer
+	session
 	probe  *probe
 	setup  time.Duration
 	stream int // index of the stream it watches
@@ -438,6 +453,9 @@ func (r *runner) connectOne(ctx context.Context, stream int) (*viewer, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	p := &probe{log: r.logs[stream], measuring: r.measuring}
+	if r.cfg.RTSP != "" {
+		return r.connectRTSP(ctx, stream, p)
+	}
 	opts := client.ViewOptions{
 		HTTPClient: &http.Client{Transport: &postClock{rt: r.transport, p: p}},
 		Token:      r.cfg.Token,
@@ -447,9 +465,28 @@ func (r *runner) connectOne(ctx context.Context, stream int) (*viewer, error) {
 	for {
 		v, err := client.View(ctx, streamURL(r.cfg.WHEP, stream, r.cfg.Streams), opts)
 		if err == nil {
-			return &viewer{Viewer: v, probe: p, setup: time.Duration(r.log.now() - p.postAt.Load()), stream: stream}, nil
+			return &viewer{session: v, probe: p, setup: time.Duration(r.log.now() - p.postAt.Load()), stream: stream}, nil
 		}
 		if !retryStatuses[client.StatusOf(err)] {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// connectRTSP opens one RTSP reader, retrying while the stream is not
+// there yet (404, or 503 from a server waiting for its publisher).
+func (r *runner) connectRTSP(ctx context.Context, stream int, p *probe) (*viewer, error) {
+	for {
+		rd, err := readRTSP(ctx, streamURL(r.cfg.RTSP, stream, r.cfg.Streams), r.cfg.Token, r.cfg.Timeout, p)
+		if err == nil {
+			return &viewer{session: rd, probe: p, setup: time.Duration(r.log.now() - p.postAt.Load()), stream: stream}, nil
+		}
+		if !retryStatuses[rtspStatus(err)] {
 			return nil, err
 		}
 		select {

@@ -28,6 +28,12 @@ func TestMain(m *testing.M) {
 // returns its base URL.
 func startSluice(t *testing.T) string {
 	t.Helper()
+	return "http://" + startSluiceServer(t).HTTPAddr().String()
+}
+
+// startSluiceServer is startSluice returning the server.
+func startSluiceServer(t *testing.T) *server.Server {
+	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0"
@@ -43,7 +49,7 @@ func startSluice(t *testing.T) string {
 			t.Errorf("server Close: %v", err)
 		}
 	})
-	return "http://" + srv.HTTPAddr().String()
+	return srv
 }
 
 // TestRunAgainstSluice checks that a small run reports sane fields; it

@@ -30,6 +30,7 @@ type serverProc struct {
 	logPath    string
 	whip, whep string
 	metrics    string // Prometheus endpoint, "" when unknown
+	rtsp       string // RTSP URL template of the stream, "" when off
 }
 
 // pid returns the child's process id.
@@ -124,6 +125,11 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(httpPort)
+	rtspPort, _, err := freePorts()
+	if err != nil {
+		return nil, err
+	}
+	rtspAddr := "127.0.0.1:" + strconv.Itoa(rtspPort)
 	args := append([]string{
 		"-http.listen", addr,
 		"-webrtc.udp_port", strconv.Itoa(udpPort),
@@ -131,9 +137,9 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 		"-rtmp.listen", "127.0.0.1:0", "-srt.listen", "127.0.0.1:0",
 		"-log.level", "warn",
 		"-limits.max_sessions_per_ip", strconv.Itoa(MaxViewers + 10),
-		// The other protocols' listeners on OS-picked ports (TCP only for
-		// RTSP): two compares on one machine must not collide.
-		"-rtsp.listen", "127.0.0.1:0", "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
+		// The other protocols' listeners on free or OS-picked ports (TCP
+		// only for RTSP): two compares on one machine must not collide.
+		"-rtsp.listen", rtspAddr, "-rtsp.udp_rtp_port", "0", "-rtsp.udp_rtcp_port", "0",
 	}, extra...)
 	s, err := startServer("sluice", bin, args, filepath.Join(dir, "sluice.log"), "http://"+addr+"/healthz", false)
 	if err != nil {
@@ -141,19 +147,29 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 	}
 	s.whip, s.whep = "http://"+addr+"/whip/bench{n}", "http://"+addr+"/whep/bench{n}"
 	s.metrics = "http://" + addr + "/metrics"
+	s.rtsp = "rtsp://" + rtspAddr + "/bench{n}"
 	return s, nil
 }
 
 // startMediaMTXProc runs MediaMTX with a configuration derived from
 // template: the same settings with the WebRTC HTTP and UDP addresses moved
-// to free loopback ports.
-func startMediaMTXProc(bin, template, dir string) (*serverProc, error) {
+// to free loopback ports and, with rtsp, its RTSP server on (TCP only) on
+// a free port.
+func startMediaMTXProc(bin, template, dir string, rtsp bool) (*serverProc, error) {
 	httpPort, udpPort, err := freePorts()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(httpPort)
-	cfg, err := mediaMTXConfig(template, addr, "127.0.0.1:"+strconv.Itoa(udpPort))
+	rtspAddr := ""
+	if rtsp {
+		p, _, err := freePorts()
+		if err != nil {
+			return nil, err
+		}
+		rtspAddr = "127.0.0.1:" + strconv.Itoa(p)
+	}
+	cfg, err := mediaMTXConfig(template, addr, "127.0.0.1:"+strconv.Itoa(udpPort), rtspAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -167,19 +183,29 @@ func startMediaMTXProc(bin, template, dir string) (*serverProc, error) {
 		return nil, err
 	}
 	s.whip, s.whep = "http://"+addr+"/bench{n}/whip", "http://"+addr+"/bench{n}/whep"
+	if rtsp {
+		s.rtsp = "rtsp://" + rtspAddr + "/bench{n}"
+	}
 	return s, nil
 }
 
 // mediaMTXConfig rewrites the top-level webrtcAddress and
 // webrtcLocalUDPAddress of a MediaMTX YAML configuration, keeping every
-// other line.
-func mediaMTXConfig(template, httpAddr, udpAddr string) ([]byte, error) {
+// other line. With rtspAddr, it turns RTSP on there, over TCP only (no
+// UDP ports to collide with), setting or adding rtsp, rtspAddress and
+// rtspTransports.
+func mediaMTXConfig(template, httpAddr, udpAddr, rtspAddr string) ([]byte, error) {
 	f, err := os.Open(template)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	set := map[string]string{"webrtcAddress": httpAddr, "webrtcLocalUDPAddress": udpAddr}
+	var add []string // keys set if present, else appended
+	if rtspAddr != "" {
+		set["rtsp"], set["rtspAddress"], set["rtspTransports"] = "yes", rtspAddr, "[tcp]"
+		add = []string{"rtsp", "rtspAddress", "rtspTransports"}
+	}
 	seen := map[string]bool{}
 	var out strings.Builder
 	sc := bufio.NewScanner(f)
@@ -198,6 +224,11 @@ func mediaMTXConfig(template, httpAddr, udpAddr string) ([]byte, error) {
 	for _, k := range []string{"webrtcAddress", "webrtcLocalUDPAddress"} {
 		if !seen[k] {
 			return nil, errors.New(template + ": no top-level " + k + " to set")
+		}
+	}
+	for _, k := range add {
+		if !seen[k] {
+			out.WriteString(k + ": " + set[k] + "\n")
 		}
 	}
 	return []byte(out.String()), nil

@@ -209,8 +209,8 @@ func TestLinkRepairsLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { l.close(); c.wg.Wait() }()
-	if len(l.codecs) != 1 || l.codecs[0].MimeType != webrtc.MimeTypeH264 {
-		t.Fatalf("link codecs %v, want the owner's one H264 track", l.codecs)
+	if len(l.Codecs()) != 1 || l.Codecs()[0].MimeType != webrtc.MimeTypeH264 {
+		t.Fatalf("link codecs %v, want the owner's one H264 track", l.Codecs())
 	}
 	if err := l.attach(h); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func (p *pull) run() {
 		var failed <-chan struct{}
 		p.mu.Lock()
 		if p.cur != nil {
-			failed = p.cur.failed
+			failed = p.cur.Failed()
 		}
 		p.mu.Unlock()
 		t := time.NewTimer(p.c.poll)

@@ -212,10 +212,11 @@ type RTSP struct {
 }
 
 // Source is one pulled stream: sluice plays the URL with an RTSP client
-// and publishes what it gets as the stream.
+// (rtsp://, rtsps://) or a WHEP client (whep://, wheps://: WHEP over
+// http:// or https://) and publishes what it gets as the stream.
 type Source struct {
 	Stream string `yaml:"stream"` // the stream name, as in WHIP/WHEP URLs
-	URL    string `yaml:"url"`    // rtsp:// or rtsps://, credentials in the URL
+	URL    string `yaml:"url"`    // rtsp://, rtsps://, whep:// or wheps://; RTSP credentials in the URL, a WHEP bearer token as ?token=
 	// OnDemand pulls only while someone reads the stream; default false
 	// pulls all the time sluice runs.
 	OnDemand bool `yaml:"on_demand"`

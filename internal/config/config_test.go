@@ -481,6 +481,30 @@ func FuzzYAMLFile(f *testing.F) {
 	})
 }
 
+// TestParseSource: an API body in the shape of a YAML source entry, with
+// the validator's messages naming the field.
+func TestParseSource(t *testing.T) {
+	s, err := ParseSource("cam", []byte(`{"url": "rtsp://192.0.2.1/x", "on_demand": true, "on_demand_close_after": "30s", "transport": "tcp"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Source{Stream: "cam", URL: "rtsp://192.0.2.1/x", OnDemand: true, OnDemandCloseAfter: 30 * time.Second, Transport: "tcp"}); s != want {
+		t.Errorf("got %+v, want %+v", s, want)
+	}
+	for _, tc := range []struct{ stream, body, want string }{
+		{"cam", `{"url": "http://192.0.2.1/x"}`, "url: "},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "transport": "quic"}`, "transport: "},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "bogus": 1}`, "bogus"},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "stream": "other"}`, "stream: "},
+		{"bad name!", `{"url": "rtsp://192.0.2.1/x"}`, "stream: "},
+		{"cam", `{"url": "rtsp://192.0.2.1/x", "on_demand_close_after": "5ms"}`, "on_demand_close_after: "},
+	} {
+		if _, err := ParseSource(tc.stream, []byte(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseSource(%q, %s) = %v, want an error with %q", tc.stream, tc.body, err, tc.want)
+		}
+	}
+}
+
 func TestPrefixes(t *testing.T) {
 	got, err := Prefixes([]string{"10.1.2.3/8", "192.0.2.7", "::ffff:192.0.2.8", "2001:db8::/32"})
 	if err != nil {

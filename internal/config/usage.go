@@ -64,7 +64,7 @@ var help = map[string]string{
 	"rtsp.tls_listen":    "host:port of RTSPS (TCP), with rtsp.tls_cert and rtsp.tls_key; empty = off",
 	"rtsp.tls_cert":      "PEM certificate file of RTSPS",
 	"rtsp.tls_key":       "PEM private key file of RTSPS",
-	"sources":            "pulled streams (stream, url, on_demand, on_demand_close_after, transport: auto|tcp|udp), in YAML flow syntax",
+	"sources":            "pulled streams (stream, url: rtsp://, rtsps://, whep:// or wheps://, on_demand, on_demand_close_after, transport: auto|tcp|udp), in YAML flow syntax; SIGHUP reloads them",
 
 	"record.rules": "recording rules (streams, dir, name, segment, max_age, max_bytes, audio, manual), in YAML flow syntax",
 

@@ -438,8 +438,8 @@ func (v *validator) sources(list []Source) {
 			v.add(p+".stream", "%q is pulled twice (allowed: one source per stream)", s.Stream)
 		}
 		seen[s.Stream] = true
-		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
-			v.add(p+".url", "%s is not allowed (allowed: an rtsp:// or rtsps:// URL with a host)", redactURL(s.URL))
+		if u, err := url.Parse(s.URL); err != nil || !slices.Contains([]string{"rtsp", "rtsps", "whep", "wheps"}, u.Scheme) || u.Host == "" {
+			v.add(p+".url", "%s is not allowed (allowed: an rtsp://, rtsps://, whep:// or wheps:// URL with a host)", redactURL(s.URL))
 		}
 		v.oneOf(p+".transport", s.Transport, "", "auto", "tcp", "udp")
 		if d := s.OnDemandCloseAfter; d != 0 {

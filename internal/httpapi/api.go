@@ -50,6 +50,7 @@ type Config struct {
 	Cluster             Cluster            // origin/edge cluster; nil: single node
 	Forwards            Forwards           // forward targets in GET /v1/streams/{stream}; nil: none
 	Sources             Sources            // pulled sources; nil: none
+	SourceEditor        SourceEditor       // PUT/DELETE /v1/sources/{stream}; nil: 501
 	Edges               EdgeSessions       // RTMP and SRT sessions; nil: none
 }
 
@@ -90,6 +91,7 @@ func (a *API) Handler() http.Handler {
 		mux.HandleFunc("OPTIONS /"+kind+"/{stream}/{session}", a.preflight)
 	}
 	a.routeV1(mux)
+	a.routeSources(mux)
 	a.routeOutputs(mux)
 	if a.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", a.cfg.Metrics.Handler())

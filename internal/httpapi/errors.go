@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-media/sluice/internal/record"
 	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/snapshot"
+	"github.com/sluice-media/sluice/internal/sources"
 	"github.com/sluice-media/sluice/internal/tap"
 	"github.com/sluice-media/sluice/internal/whep"
 	"github.com/sluice-media/sluice/internal/whip"
@@ -55,9 +56,10 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrNotFound), errors.Is(err, errNoSession), errors.Is(err, hls.ErrNoFile):
 		return http.StatusNotFound
-	case errors.Is(err, errBadJSON), errors.Is(err, errBadSpan), errors.Is(err, record.ErrSpanTooLarge):
+	case errors.Is(err, errBadJSON), errors.Is(err, errBadSpan), errors.Is(err, record.ErrSpanTooLarge),
+		errors.Is(err, sources.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, record.ErrNoRecording):
+	case errors.Is(err, record.ErrNoRecording), errors.Is(err, errNoSource):
 		return http.StatusNotFound
 	case errors.Is(err, errPlaybackBusy), errors.Is(err, snapshot.ErrUnavailable), errors.Is(err, snapshot.ErrDecode),
 		errors.Is(err, snapshot.ErrNoVideo), errors.Is(err, snapshot.ErrNoKeyframe), errors.Is(err, snapshot.ErrBusy):
@@ -74,6 +76,9 @@ func statusOf(err error) int {
 		errors.Is(err, whep.ErrNotReady), errors.Is(err, hub.ErrEnded), errors.Is(err, auth.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, cluster.ErrFull), errors.Is(err, cluster.ErrUnavailable):
 		return http.StatusServiceUnavailable
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
 }

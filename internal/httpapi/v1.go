@@ -56,6 +56,9 @@ type streamInfo struct {
 	// on-demand source nobody reads, a camera that is down).
 	Live   bool           `json:"live"`
 	Source *sources.State `json:"source,omitempty"`
+	// Origin is how the stream comes in; absent while its publisher is
+	// away (the reconnect grace) or when it cannot say.
+	Origin *originInfo `json:"origin,omitempty"`
 	// Forwards are the stream's forward targets (restreaming).
 	Forwards []forward.Target `json:"forwards,omitempty"`
 }
@@ -64,6 +67,22 @@ type streamInfo struct {
 type Forwards interface {
 	Targets(stream string) []forward.Target
 }
+
+// originInfo is how a stream comes in: its protocol (whip, rtsp, rtsps,
+// rtmp, srt: what the publisher names), from where, and whether sluice
+// pulls it (a configured source) rather than being sent it.
+type originInfo struct {
+	Protocol string `json:"protocol"`
+	Remote   string `json:"remote,omitempty"`
+	Pulled   bool   `json:"pulled,omitempty"`
+}
+
+// A publisher other than a WHIP session (RTSP, pulled sources, ...) says
+// how the stream comes in with these optional methods.
+type (
+	protocolNamer interface{ Protocol() string }
+	remoteNamer   interface{ Remote() string }
+)
 
 type sessionInfo struct {
 	ID        string    `json:"id"`
@@ -206,6 +225,15 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	if e := a.sessions.publisher(s.Name()); e != nil {
 		p := sessionInfoOf(e)
 		info.Publisher = &p
+		info.Origin = &originInfo{Protocol: e.kind, Remote: e.remote}
+	} else if pub, ok := s.Publisher().(protocolNamer); ok {
+		info.Origin = &originInfo{Protocol: pub.Protocol()}
+		if r, ok := pub.(remoteNamer); ok {
+			info.Origin.Remote = r.Remote()
+		}
+	}
+	if info.Origin != nil {
+		info.Origin.Pulled = info.Source != nil
 	}
 	if a.cfg.Edges != nil && info.Publisher == nil {
 		if e, ok := a.cfg.Edges.Publisher(s.Name()); ok {

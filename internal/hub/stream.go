@@ -269,6 +269,15 @@ func (s *Stream) Ingested() (packets, bytes uint64) {
 	return s.packetsIn, s.bytesIn
 }
 
+// Publisher is the stream's publisher now, nil while it is detached (the
+// reconnect grace). Operators' views ask it, by type assertion, what it
+// can say about itself (its protocol, its remote address).
+func (s *Stream) Publisher() Publisher {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.pub
+}
+
 // RequestKeyframe asks the publisher for a keyframe, at most once per
 // PLIMinInterval; it reports whether the request was passed on.
 func (s *Stream) RequestKeyframe() bool {

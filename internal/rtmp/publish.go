@@ -30,6 +30,12 @@ type publisher struct{ remote string }
 // RequestKeyframe does nothing: RTMP cannot ask for one.
 func (*publisher) RequestKeyframe() {}
 
+// Protocol is "rtmp": how the stream comes in (GET /v1/streams' origin).
+func (*publisher) Protocol() string { return "rtmp" }
+
+// Remote is the RTMP publisher's address.
+func (p *publisher) Remote() string { return p.remote }
+
 // inTrack is one track of a publisher mapped onto the frame writer.
 type inTrack struct {
 	t     *gortmplib.Track

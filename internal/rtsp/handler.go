@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -147,7 +148,7 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		tracks, err = accepted(ctx.Description)
 	}
 	if err == nil {
-		sess.pub, err = publish(h.s.deps.Hub, name, tracks, ctx.Session, h.s.deps.Ingest)
+		sess.pub, err = publish(h.s.deps.Hub, name, tracks, ctx.Session, h.s.deps.Ingest, protocolOf(ctx.Conn), sess.remote)
 	}
 	if err != nil {
 		return h.fail(ctx.Conn, "ANNOUNCE", name, err)
@@ -223,7 +224,7 @@ func (h *handler) check(sc *gortsplib.ServerConn, req *base.Request, path, query
 	if !hub.ValidName(name) {
 		return name, fmt.Errorf("%w: %.40q (%s)", errBadName, name, hub.NameRule)
 	}
-	r := auth.Request{Action: action, Stream: name, Token: tokenOf(req, query), Remote: ipOf(remoteOf(sc))}
+	r := auth.Request{Action: action, Stream: name, Token: h.tokenOf(sc, req, query), Remote: ipOf(remoteOf(sc))}
 	ctx, cancel := context.WithTimeout(h.s.ctx, 10*time.Second)
 	defer cancel()
 	return name, h.s.deps.Auth.Authorize(ctx, r)
@@ -310,20 +311,78 @@ func (h *handler) fail(sc *gortsplib.ServerConn, method, name string, err error)
 }
 
 // tokenOf is the request's token: the "token" query parameter, else the
-// password of Basic credentials (any user name).
-func tokenOf(req *base.Request, query string) string {
+// password of Basic credentials (any user name), else the known token
+// that Digest credentials (any user name but an empty one) answer with.
+func (h *handler) tokenOf(sc *gortsplib.ServerConn, req *base.Request, query string) string {
 	if q, err := url.ParseQuery(query); err == nil {
 		if t := q.Get("token"); t != "" {
 			return t
 		}
 	}
-	if v, ok := req.Header["Authorization"]; ok {
-		var a headers.Authorization
-		if a.Unmarshal(v) == nil && a.Method == headers.AuthMethodBasic {
-			return a.BasicPass
+	v, ok := req.Header["Authorization"]
+	if !ok {
+		// Makes the connection's nonce, which the challenge carries.
+		sc.VerifyCredentials(req, "-", "")
+		return ""
+	}
+	var a headers.Authorization
+	if a.Unmarshal(v) != nil {
+		return ""
+	}
+	switch a.Method {
+	case headers.AuthMethodBasic:
+		return a.BasicPass
+	case headers.AuthMethodDigest:
+		if h.s.deps.DigestTokens == nil || a.Username == "" {
+			return ""
+		}
+		for _, t := range h.s.deps.DigestTokens() {
+			if t != "" && sc.VerifyCredentials(req, a.Username, t) {
+				return t
+			}
 		}
 	}
 	return ""
+}
+
+// protocolOf is "rtsps" for a connection over TLS, else "rtsp".
+func protocolOf(sc *gortsplib.ServerConn) string {
+	if sc == nil {
+		return "rtsp"
+	}
+	if _, ok := sc.NetConn().(*tls.Conn); ok {
+		return "rtsps"
+	}
+	return "rtsp"
+}
+
+// OnResponse offers Digest in a challenge only while some token can be
+// found from a Digest answer (gortsplib.ServerHandlerOnResponse).
+func (h *handler) OnResponse(_ *gortsplib.ServerConn, res *base.Response) {
+	if res.StatusCode != base.StatusUnauthorized || h.hasDigestTokens() {
+		return
+	}
+	var keep base.HeaderValue
+	for _, v := range res.Header["WWW-Authenticate"] {
+		if !strings.HasPrefix(v, "Digest ") {
+			keep = append(keep, v)
+		}
+	}
+	if keep != nil {
+		res.Header["WWW-Authenticate"] = keep
+	}
+}
+
+func (h *handler) hasDigestTokens() bool {
+	if h.s.deps.DigestTokens == nil {
+		return false
+	}
+	for _, t := range h.s.deps.DigestTokens() {
+		if t != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func remoteOf(sc *gortsplib.ServerConn) string {

@@ -29,7 +29,17 @@ type publication struct {
 	src      packetSource
 	attached atomic.Bool // packets flow: the source's medias are set up
 	closed   atomic.Bool
+	// protocol ("rtsp" or "rtsps") and remote (the publisher's address,
+	// or the pulled camera's host:port) are the stream's origin as
+	// GET /v1/streams shows it.
+	protocol, remote string
 }
+
+// Protocol is "rtsp" or "rtsps": the protocol the stream comes in by.
+func (p *publication) Protocol() string { return p.protocol }
+
+// Remote is the publisher's address, or the pulled camera's host:port.
+func (p *publication) Remote() string { return p.remote }
 
 type pubTrack struct {
 	medi  *description.Media
@@ -75,8 +85,8 @@ func accepted(desc *description.Session) ([]*pubTrack, error) {
 // publish claims the named stream for the tracks: a second publisher is
 // refused (hub.ErrBusy), one that comes back within the reconnect grace
 // continues the stream.
-func publish(h *hub.Hub, name string, tracks []*pubTrack, src packetSource, o ingest.Options) (*publication, error) {
-	p := &publication{tracks: tracks, src: src}
+func publish(h *hub.Hub, name string, tracks []*pubTrack, src packetSource, o ingest.Options, protocol, remote string) (*publication, error) {
+	p := &publication{tracks: tracks, src: src, protocol: protocol, remote: remote}
 	codecs := make([]media.Codec, len(tracks))
 	for i, t := range tracks {
 		codecs[i] = t.codec

@@ -135,7 +135,7 @@ func play(c *gortsplib.Client, u *base.URL, h *hub.Hub, cfg PullConfig) (*public
 			return nil, err
 		}
 	}
-	p, err := publish(h, cfg.Stream, tracks, c, cfg.Ingest)
+	p, err := publish(h, cfg.Stream, tracks, c, cfg.Ingest, u.Scheme, u.Host)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,11 @@ type Deps struct {
 	Log    *slog.Logger
 	// Sources starts on-demand pulls for the first reader; nil: none.
 	Sources Demander
+	// DigestTokens are the tokens a Digest answer is checked against:
+	// Digest hides the password, so only a token the server knows (the
+	// static rules' tokens) can be found from it. nil or none: only Basic
+	// is offered.
+	DigestTokens func() []string
 }
 
 // Demander starts the pull of an on-demand source when a reader asks for
@@ -146,9 +151,10 @@ func (s *Server) newServer(addr string, tlsCfg *tls.Config) *gortsplib.Server {
 		ReadTimeout:    s.cfg.ReadTimeout,
 		WriteTimeout:   s.cfg.WriteTimeout,
 		WriteQueueSize: s.cfg.WriteQueue,
-		// The token is the password; a Digest answer hides it, so only
-		// Basic (over RTSPS, or on a trusted network) can carry it.
-		AuthMethods: []rtspauth.VerifyMethod{rtspauth.VerifyMethodBasic},
+		// The token is the password, sent as Basic, or as Digest (MD5,
+		// which ffmpeg answers) checked against the tokens the server
+		// knows; OnResponse offers Digest only while there are some.
+		AuthMethods: []rtspauth.VerifyMethod{rtspauth.VerifyMethodBasic, rtspauth.VerifyMethodDigestMD5},
 	}
 	return h.srv
 }

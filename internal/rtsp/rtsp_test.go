@@ -3,6 +3,8 @@ package rtsp
 import (
 	"bufio"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -296,6 +298,9 @@ func TestAuthToken(t *testing.T) {
 	if !strings.HasPrefix(res, "RTSP/1.0 401") || !strings.Contains(res, "WWW-Authenticate: Basic") {
 		t.Fatalf("no credentials: %q", res)
 	}
+	if strings.Contains(res, "Digest") {
+		t.Errorf("Digest offered without a token it could be checked against: %q", res)
+	}
 	for _, u := range []string{"rtsp://any:s3cret@" + addr + "/cam", "rtsp://" + addr + "/cam?token=s3cret"} {
 		c := gortsplib.Client{}
 		pu, _ := base.ParseURL(u)
@@ -319,6 +324,62 @@ func TestAuthToken(t *testing.T) {
 	if err == nil {
 		t.Fatal("wrong token accepted")
 	}
+}
+
+// TestAuthDigestChallenge: with tokens to check Digest answers against,
+// the challenge offers Digest (with a nonce) besides Basic; a Digest
+// answer with the token passes, one with another password is refused.
+func TestAuthDigestChallenge(t *testing.T) {
+	h := newHub()
+	rtpPort, rtcpPort := udpPorts(t)
+	srv, err := New(Config{Listen: "127.0.0.1:0", UDPRTPPort: rtpPort, UDPRTCPPort: rtcpPort, ReadyTimeout: 2 * time.Second,
+		ReadTimeout: 2 * time.Second},
+		Deps{Hub: h, Auth: tokenAuth{"s3cret"}, Log: slog.New(slog.DiscardHandler),
+			DigestTokens: func() []string { return []string{"other", "s3cret"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	st, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec})
+	st.AddTrack(h264Codec)
+	addr := srv.Addr().String()
+	res := rawRequest(t, addr, "DESCRIBE rtsp://"+addr+"/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+	if !strings.HasPrefix(res, "RTSP/1.0 401") || !strings.Contains(res, "WWW-Authenticate: Basic") ||
+		!strings.Contains(res, `WWW-Authenticate: Digest realm="ipcam", nonce="`) {
+		t.Fatalf("no credentials: %q, want Basic and Digest challenges", res)
+	}
+	for _, tc := range []struct {
+		pass string
+		ok   bool
+	}{{"s3cret", true}, {"wrong", false}} {
+		uri := "rtsp://" + addr + "/cam"
+		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The nonce is the connection's: ask for it on this one first.
+		_, _ = conn.Write([]byte("DESCRIBE " + uri + " RTSP/1.0\r\nCSeq: 1\r\n\r\n"))
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 4096)
+		n, _ := conn.Read(buf)
+		first := string(buf[:n])
+		nonce := first[strings.Index(first, `nonce="`)+7:]
+		nonce = nonce[:strings.Index(nonce, `"`)]
+		resp := md5hex(md5hex("viewer:ipcam:"+tc.pass) + ":" + nonce + ":" + md5hex("DESCRIBE:"+uri))
+		_, _ = conn.Write([]byte("DESCRIBE " + uri + " RTSP/1.0\r\nCSeq: 2\r\nAuthorization: Digest username=\"viewer\", realm=\"ipcam\", nonce=\"" +
+			nonce + "\", uri=\"" + uri + "\", response=\"" + resp + "\"\r\n\r\n"))
+		n, _ = conn.Read(buf)
+		conn.Close()
+		got := string(buf[:n])
+		if ok := strings.HasPrefix(got, "RTSP/1.0 200"); ok != tc.ok {
+			t.Errorf("Digest answer with password %q: %q, want success %v", tc.pass, got, tc.ok)
+		}
+	}
+}
+
+func md5hex(s string) string {
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
 }
 
 type tokenAuth struct{ token string }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sluice-media/sluice/internal/auth"
@@ -64,12 +65,16 @@ type Server struct {
 	ln      net.Listener
 	served  chan error
 
-	cluster *cluster.Cluster    // nil in single-node mode
-	rtsp    *rtsp.Server        // nil when rtsp.listen and rtsp.tls_listen are empty
-	sources *sources.Supervisor // nil when no source is configured
-	rtmp    *rtmp.Server        // nil when rtmp.enabled is false
-	srt     *srt.Server         // nil when srt.enabled is false
+	cluster *cluster.Cluster // nil in single-node mode
+	rtsp    *rtsp.Server     // nil when rtsp.listen and rtsp.tls_listen are empty
+	sources *sources.Supervisor
+	rtmp    *rtmp.Server // nil when rtmp.enabled is false
+	srt     *srt.Server  // nil when srt.enabled is false
 	fwd     *forward.Forwarder
+
+	reloadMu sync.Mutex    // one Reload at a time
+	cfg      config.Config // the running config, as Reload last applied it
+	authz    *swapAuth
 }
 
 // New validates cfg, binds the HTTP listener and the WebRTC ports and starts
@@ -78,10 +83,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	authz, err := auth.New(cfg.Auth, nil)
+	rules, err := auth.New(cfg.Auth, nil)
 	if err != nil {
 		return nil, err
 	}
+	authz := newSwapAuth(rules, cfg.Auth)
 	trusted, err := config.Prefixes(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
@@ -151,14 +157,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := m.Register(fwd.Collector()); err != nil {
 		log.Warn("forward metrics", "err", err)
 	}
-	srcs := startSources(cfg, h, m, log)
-	var demander interface {
-		httpapi.Sources
-		rtsp.Demander
-	} // stays a nil interface without sources
-	if srcs != nil {
-		demander = srcs
-	}
+	srcs := startSources(cfg, h, engine, m, log)
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
 	}
@@ -182,7 +181,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		PlaybackMaxDuration: cfg.Playback.MaxDuration,
 		Cluster:             clusterAPI,
 		Forwards:            fwd,
-		Sources:             demander,
+		Sources:             srcs,
+		SourceEditor:        sourceEditor{srcs},
 		Edges:               edges,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
@@ -208,7 +208,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.cluster = cl
 	s.fwd = fwd
 	s.cluster, s.derive = cl, derive
-	s.sources = srcs
+	s.sources, s.cfg, s.authz = srcs, cfg, authz
 	for _, hc := range cfg.Events.Webhooks {
 		hook := webhook.Start(hc, bus, nil, log)
 		m.AddWebhook(hook)
@@ -219,7 +219,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln = ln
 	}
 	go func() { s.served <- s.httpSrv.Serve(ln) }()
-	if s.rtsp, err = startRTSP(cfg, h, authz, demander, log); err != nil {
+	if s.rtsp, err = startRTSP(cfg, h, authz, srcs, log); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -302,9 +302,7 @@ func (s *Server) Close() error {
 	if s.rtsp != nil {
 		s.rtsp.Close() // its publishers detach like WHIP's
 	}
-	if s.sources != nil {
-		s.sources.Close() // the pulls end their streams
-	}
+	s.sources.Close() // the pulls end their streams
 	s.api.CloseAll()
 	if s.cluster != nil {
 		s.cluster.Close() // after the publishers, which release their streams
@@ -354,7 +352,7 @@ func ingestOptions(c config.Stream) ingest.Options {
 
 // startRTSP starts the RTSP server, or returns nil when both its listeners
 // are off.
-func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
+func startRTSP(cfg config.Config, h *hub.Hub, authz *swapAuth, srcs rtsp.Demander, log *slog.Logger) (*rtsp.Server, error) {
 	if cfg.RTSP.Listen == "" && cfg.RTSP.TLSListen == "" {
 		return nil, nil
 	}
@@ -370,5 +368,6 @@ func startRTSP(cfg config.Config, h *hub.Hub, authz auth.Authenticator, srcs rts
 		}
 		rc.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream)})
+	return rtsp.New(rc, rtsp.Deps{Hub: h, Auth: authz, Log: log, Sources: srcs, Ingest: ingestOptions(cfg.Stream),
+		DigestTokens: authz.tokens})
 }

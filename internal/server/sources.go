@@ -3,29 +3,29 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/url"
 
 	"github.com/sluice-media/sluice/internal/config"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/metrics"
+	"github.com/sluice-media/sluice/internal/rtc"
 	"github.com/sluice-media/sluice/internal/rtsp"
 	"github.com/sluice-media/sluice/internal/sources"
+	"github.com/sluice-media/sluice/internal/wheppull"
 )
 
 // startSources starts the supervisor of the configured sources (pulled
-// with the RTSP edge's client), or returns nil when there are none.
-func startSources(cfg config.Config, h *hub.Hub, m *metrics.Metrics, log *slog.Logger) *sources.Supervisor {
-	if len(cfg.Sources) == 0 {
-		return nil
-	}
-	list := make([]sources.Source, len(cfg.Sources))
-	for i, s := range cfg.Sources {
-		list[i] = sources.Source{Stream: s.Stream, URL: s.URL, OnDemand: s.OnDemand, Transport: s.Transport,
-			CloseAfter: s.OnDemandCloseAfter}
-	}
+// with the RTSP edge's client, or a WHEP session for whep:// URLs); it runs without sources too, for those
+// added by a reload or the API.
+func startSources(cfg config.Config, h *hub.Hub, engine *rtc.Engine, m *metrics.Metrics, log *slog.Logger) *sources.Supervisor {
 	in := ingestOptions(cfg.Stream)
 	sup := sources.New(sources.Config{
-		Sources: list,
+		Sources: sourceList(cfg.Sources),
 		Pull: func(ctx context.Context, s sources.Source, connected, switched func(string)) error {
+			if u, err := url.Parse(s.URL); err == nil && (u.Scheme == "whep" || u.Scheme == "wheps") {
+				return wheppull.Pull(ctx, h, wheppull.PullConfig{Stream: s.Stream, URL: s.URL, Peers: engine,
+					ConnectTimeout: cfg.WebRTC.ConnectTimeout, Ingest: in}, connected)
+			}
 			return rtsp.Pull(ctx, h, rtsp.PullConfig{Stream: s.Stream, URL: s.URL, Transport: s.Transport, Ingest: in},
 				connected, switched)
 		},

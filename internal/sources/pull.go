@@ -39,10 +39,14 @@ type State struct {
 
 // pull is one source's goroutine and state.
 type pull struct {
-	s    *Supervisor
-	src  Source
-	log  *slog.Logger
-	wake chan struct{} // Demand of an idle on-demand source
+	s      *Supervisor
+	src    Source
+	log    *slog.Logger
+	wake   chan struct{} // Demand of an idle on-demand source
+	ctx    context.Context
+	cancel context.CancelFunc // the source was removed or changed, or sluice closes
+	done   chan struct{}      // closed when run has returned
+	prev   *pull              // the stream's previous pull, still stopping: run waits for it
 
 	lastDemand atomic.Int64 // unix nanos of the newest Demand
 
@@ -50,12 +54,13 @@ type pull struct {
 	st State
 }
 
-func newPull(s *Supervisor, src Source) *pull {
+func newPull(s *Supervisor, src Source, prev *pull) *pull {
 	transport := src.Transport
 	if transport == "" {
 		transport = "auto"
 	}
-	p := &pull{s: s, src: src, wake: make(chan struct{}, 1),
+	ctx, cancel := context.WithCancel(s.ctx)
+	p := &pull{s: s, src: src, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}), prev: prev,
 		st: State{Stream: src.Stream, URL: Redact(src.URL), OnDemand: src.OnDemand, Transport: transport,
 			State: StateIdle, Since: time.Now().UTC()}}
 	p.log = s.log.With("stream", src.Stream, "url", p.st.URL)
@@ -90,7 +95,19 @@ func (p *pull) set(f func(st *State)) {
 // read (on demand).
 func (p *pull) run() {
 	defer p.s.wg.Done()
-	ctx := p.s.ctx
+	defer close(p.done)
+	defer p.cancel()
+	ctx := p.ctx
+	if p.prev != nil {
+		// The old pull of a changed source ends its stream as it stops:
+		// this one publishes anew once it has.
+		select {
+		case <-p.prev.done:
+			p.prev = nil
+		case <-ctx.Done():
+			return
+		}
+	}
 	for {
 		if p.src.OnDemand {
 			p.set(func(st *State) { st.State, st.Using, st.RetryIn = StateIdle, "", 0 })

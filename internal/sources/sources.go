@@ -9,11 +9,17 @@ package sources
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 )
+
+// ErrInvalid is a source the caller may not add (a bad stream name, URL
+// or setting); the HTTP edge answers 400 with its message.
+var ErrInvalid = errors.New("invalid source")
 
 // Back-off between attempts: 1 s after a failure, doubling to 30 s; a
 // pull that connected starts again at 1 s when it is lost.
@@ -56,15 +62,30 @@ type Config struct {
 }
 
 // Supervisor owns every pull: one goroutine per source, which Close
-// waits for.
+// waits for. Apply changes the set of sources while it runs.
 type Supervisor struct {
 	cfg    Config
 	log    *slog.Logger
-	pulls  map[string]*pull // by stream; not changed after New
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	applyMu sync.Mutex // one Apply, Put or Remove at a time
+
+	mu     sync.Mutex
+	pulls  map[string]*pull // by stream
+	closed bool
 }
+
+// Diff is what an Apply changed, by stream name.
+type Diff struct {
+	Started   []string `json:"started,omitempty"`
+	Stopped   []string `json:"stopped,omitempty"`
+	Restarted []string `json:"restarted,omitempty"`
+}
+
+// Empty says that nothing changed.
+func (d Diff) Empty() bool { return len(d.Started)+len(d.Stopped)+len(d.Restarted) == 0 }
 
 // New starts the pulls of the always-on sources; on-demand ones wait
 // for Demand.
@@ -77,16 +98,137 @@ func New(cfg Config) *Supervisor {
 	}
 	s := &Supervisor{cfg: cfg, log: cfg.Log.With("edge", "source"), pulls: make(map[string]*pull, len(cfg.Sources))}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	for _, src := range cfg.Sources {
-		if src.CloseAfter <= 0 {
-			src.CloseAfter = DefaultCloseAfter
+	s.Apply(cfg.Sources)
+	return s
+}
+
+// normal is src with its defaults filled in, as it is compared and run.
+func normal(src Source) Source {
+	if src.CloseAfter <= 0 {
+		src.CloseAfter = DefaultCloseAfter
+	}
+	return src
+}
+
+// Apply makes the running sources those of list (one per stream, which
+// the caller has validated): new ones start, those not in list stop,
+// changed ones restart, and unchanged ones are not touched. It returns
+// once the stopped pulls have ended their streams.
+func (s *Supervisor) Apply(list []Source) Diff {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	return s.apply(list)
+}
+
+// apply is Apply, with applyMu held.
+func (s *Supervisor) apply(list []Source) Diff {
+	want := make(map[string]Source, len(list))
+	for _, src := range list {
+		want[src.Stream] = normal(src)
+	}
+	var d Diff
+	var ending []*pull
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return d
+	}
+	for name, p := range s.pulls {
+		src, keep := want[name]
+		switch {
+		case !keep:
+			d.Stopped = append(d.Stopped, name)
+		case src != p.src:
+			d.Restarted = append(d.Restarted, name)
+		default:
+			continue
 		}
-		p := newPull(s, src)
-		s.pulls[src.Stream] = p
+		delete(s.pulls, name)
+		p.cancel()
+		ending = append(ending, p)
+	}
+	for name, src := range want {
+		if _, running := s.pulls[name]; running {
+			continue
+		}
+		if !slices.Contains(d.Restarted, name) {
+			d.Started = append(d.Started, name)
+		}
+		var prev *pull
+		for _, e := range ending {
+			if e.src.Stream == name {
+				prev = e
+			}
+		}
+		p := newPull(s, src, prev)
+		s.pulls[name] = p
 		s.wg.Add(1)
 		go p.run()
 	}
-	return s
+	s.mu.Unlock()
+	for _, p := range ending {
+		<-p.done
+	}
+	sort.Strings(d.Started)
+	sort.Strings(d.Stopped)
+	sort.Strings(d.Restarted)
+	if !d.Empty() {
+		s.log.Info("sources changed", "started", d.Started, "stopped", d.Stopped, "restarted", d.Restarted)
+	}
+	return d
+}
+
+// List returns the running sources, by stream name.
+func (s *Supervisor) List() []Source {
+	s.mu.Lock()
+	out := make([]Source, 0, len(s.pulls))
+	for _, p := range s.pulls {
+		out = append(out, p.src)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Stream < out[j].Stream })
+	return out
+}
+
+// Put adds the source, or replaces the one of its stream (restarting it
+// if it changed); it reports whether the stream had no source before.
+func (s *Supervisor) Put(src Source) (created bool) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	list := s.List()
+	created = true
+	for i, cur := range list {
+		if cur.Stream == src.Stream {
+			list[i], created = src, false
+		}
+	}
+	if created {
+		list = append(list, src)
+	}
+	s.apply(list)
+	return created
+}
+
+// Remove stops the named stream's source; it reports whether there was
+// one.
+func (s *Supervisor) Remove(stream string) bool {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	list := s.List()
+	n := len(list)
+	list = slices.DeleteFunc(list, func(src Source) bool { return src.Stream == stream })
+	if len(list) == n {
+		return false
+	}
+	s.apply(list)
+	return true
+}
+
+// lookup is the named stream's pull, nil if it has none.
+func (s *Supervisor) lookup(name string) *pull {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pulls[name]
 }
 
 // Demand is called by a reader of the named stream (a WHEP offer, an
@@ -95,7 +237,7 @@ func New(cfg Config) *Supervisor {
 // going. It reports whether the stream is a source's, which is worth
 // waiting for (up to the ready timeout) when it is not published yet.
 func (s *Supervisor) Demand(name string) bool {
-	p := s.pulls[name]
+	p := s.lookup(name)
 	if p == nil {
 		return false
 	}
@@ -106,7 +248,7 @@ func (s *Supervisor) Demand(name string) bool {
 // Source returns the state of the named stream's source; ok is false if
 // the stream is not a source's.
 func (s *Supervisor) Source(name string) (st State, ok bool) {
-	p := s.pulls[name]
+	p := s.lookup(name)
 	if p == nil {
 		return State{}, false
 	}
@@ -115,8 +257,14 @@ func (s *Supervisor) Source(name string) (st State, ok bool) {
 
 // States returns the state of every source, by stream name.
 func (s *Supervisor) States() []State {
-	out := make([]State, 0, len(s.pulls))
+	s.mu.Lock()
+	pulls := make([]*pull, 0, len(s.pulls))
 	for _, p := range s.pulls {
+		pulls = append(pulls, p)
+	}
+	s.mu.Unlock()
+	out := make([]State, 0, len(pulls))
+	for _, p := range pulls {
 		out = append(out, p.state())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Stream < out[j].Stream })
@@ -126,6 +274,9 @@ func (s *Supervisor) States() []State {
 // Close stops every pull and waits for them; the streams they published
 // end.
 func (s *Supervisor) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 }

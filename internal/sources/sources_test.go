@@ -3,6 +3,7 @@ package sources
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,5 +167,97 @@ func TestRedact(t *testing.T) {
 	msg := scrub("rtsp://admin:pa55word@h/x", errors.New(`Describe "rtsp://admin:pa55word@h/x": 401`))
 	if strings.Contains(msg, "pa55word") {
 		t.Errorf("scrub left the password: %q", msg)
+	}
+}
+
+// countingCameras is a PullFunc per stream: each pull plays until ctx
+// ends, counted by stream and URL.
+type countingCameras struct {
+	mu      sync.Mutex
+	started map[string]int // attempts by stream
+	playing map[string]string
+}
+
+func (c *countingCameras) pull(ctx context.Context, s Source, connected, _ func(string)) error {
+	c.mu.Lock()
+	c.started[s.Stream]++
+	c.playing[s.Stream] = s.URL
+	c.mu.Unlock()
+	connected("TCP")
+	<-ctx.Done()
+	c.mu.Lock()
+	delete(c.playing, s.Stream)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *countingCameras) get() (map[string]int, map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	started, playing := map[string]int{}, map[string]string{}
+	for k, v := range c.started {
+		started[k] = v
+	}
+	for k, v := range c.playing {
+		playing[k] = v
+	}
+	return started, playing
+}
+
+// TestApply: a new list starts the new source, stops the removed one,
+// restarts the changed one and leaves the unchanged one alone; Put and
+// Remove do the same for one source.
+func TestApply(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cams := &countingCameras{started: map[string]int{}, playing: map[string]string{}}
+	sup := New(Config{Sources: []Source{
+		{Stream: "a", URL: "rtsp://192.0.2.1/a"},
+		{Stream: "b", URL: "rtsp://192.0.2.1/b"},
+		{Stream: "c", URL: "rtsp://192.0.2.1/c"},
+	}, Pull: cams.pull})
+	defer sup.Close()
+	waitFor(t, "three playing", 2*time.Second, func() bool { _, p := cams.get(); return len(p) == 3 })
+
+	d := sup.Apply([]Source{
+		{Stream: "a", URL: "rtsp://192.0.2.1/a"},                  // unchanged
+		{Stream: "b", URL: "rtsp://192.0.2.1/b2"},                 // changed
+		{Stream: "d", URL: "rtsp://192.0.2.1/d", OnDemand: false}, // new
+	})
+	want := Diff{Started: []string{"d"}, Stopped: []string{"c"}, Restarted: []string{"b"}}
+	if !slices.Equal(d.Started, want.Started) || !slices.Equal(d.Stopped, want.Stopped) || !slices.Equal(d.Restarted, want.Restarted) {
+		t.Errorf("diff %+v, want %+v", d, want)
+	}
+	if _, ok := sup.Source("c"); ok {
+		t.Error("removed source c still listed")
+	}
+	waitFor(t, "b restarted, d started", 2*time.Second, func() bool {
+		_, p := cams.get()
+		return p["b"] == "rtsp://192.0.2.1/b2" && p["d"] != "" && p["c"] == "" && len(p) == 3
+	})
+	started, _ := cams.get()
+	if started["a"] != 1 || started["b"] != 2 || started["c"] != 1 || started["d"] != 1 {
+		t.Errorf("pulls started %v; want a 1 (untouched), b 2, c 1, d 1", started)
+	}
+	// Applying the same list again changes nothing.
+	if d := sup.Apply(sup.List()); !d.Empty() {
+		t.Errorf("re-applying the running list changed %+v", d)
+	}
+
+	if !sup.Put(Source{Stream: "e", URL: "rtsp://192.0.2.1/e"}) {
+		t.Error("Put of a new stream reports it was not created")
+	}
+	if sup.Put(Source{Stream: "e", URL: "rtsp://192.0.2.1/e"}) {
+		t.Error("Put of an existing stream reports it was created")
+	}
+	if !sup.Remove("a") || sup.Remove("a") {
+		t.Error("Remove of a: want true, then false")
+	}
+	waitFor(t, "e playing, a stopped", 2*time.Second, func() bool { _, p := cams.get(); return p["e"] != "" && p["a"] == "" })
+	started, _ = cams.get()
+	if started["e"] != 1 {
+		t.Errorf("e started %d times by an unchanged Put, want 1", started["e"])
+	}
+	if names := len(sup.States()); names != 3 {
+		t.Errorf("%d sources, want 3 (b, d, e)", names)
 	}
 }

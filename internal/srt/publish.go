@@ -33,6 +33,12 @@ type publisher struct{ remote string }
 // RequestKeyframe does nothing: SRT cannot ask for one.
 func (*publisher) RequestKeyframe() {}
 
+// Protocol is "srt": how the stream comes in (GET /v1/streams' origin).
+func (*publisher) Protocol() string { return "srt" }
+
+// Remote is the SRT publisher's address.
+func (p *publisher) Remote() string { return p.remote }
+
 // tsTrack is one MPEG-TS track on its way into the hub. Video tracks
 // wait for their parameter sets (in the first keyframe) before the stream
 // is published; audio tracks know their codec from the tables.

@@ -51,6 +51,7 @@ describe('console page in Chromium', { timeout: 120000 }, () => {
       return c && c.thumbWidth === want.width && c.thumbHeight === want.height && c;
     }, { stream, width: sent.width, height: sent.height }, 30000);
     assert.equal(card.recording, true, 'the card says recording');
+    assert.match(card.source, /^WHIP from 127\.0\.0\.1:\d+$/, 'the card says how the stream comes in');
 
     // Live over WHEP; the player's frame rate within 20 % of the
     // publisher's, both measured over the same seconds.

@@ -83,7 +83,7 @@ export class Server {
     let lastErr;
     // A port picked free may be taken before sluice binds it: try again.
     for (let i = 0; i < 3; i++) {
-      const s = new Server(dir, bin, config, await freeTCPPort(), await freeUDPPort());
+      const s = new Server(dir, bin, config, await freeTCPPort(), await freeUDPPort(), await freeTCPPort());
       try {
         await s.waitHealthy();
         return s;
@@ -96,9 +96,12 @@ export class Server {
     throw lastErr;
   }
 
-  constructor(dir, bin, config, httpPort, udpPort) {
+  // rtsp is the RTSP listener's host:port (TCP only: RTSP's UDP ports are
+  // a fixed pair, taken by whoever runs alongside).
+  constructor(dir, bin, config, httpPort, udpPort, rtspPort) {
     this.dir = dir;
     this.url = 'http://127.0.0.1:' + httpPort;
+    this.rtsp = '127.0.0.1:' + rtspPort;
     this.log = fs.createWriteStream(path.join(outDir, 'sluice.log'));
     this.proc = spawn(bin, [
       '-config', config,
@@ -106,6 +109,9 @@ export class Server {
       '-rtmp.listen', '127.0.0.1:0', '-srt.listen', '127.0.0.1:0',
       '-webrtc.udp_port', String(udpPort),
       '-webrtc.listen_ips', '127.0.0.1',
+      '-rtsp.listen', this.rtsp,
+      '-rtsp.udp_rtp_port', '0',
+      '-rtsp.udp_rtcp_port', '0',
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() });
     this.proc.stdout.pipe(this.log, { end: false });
     this.proc.stderr.pipe(this.log, { end: false });

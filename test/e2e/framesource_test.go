@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -19,32 +18,14 @@ import (
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
-	"github.com/sluice-media/sluice/internal/server"
 )
 
 // startFrameNode is startServer that also gives the server's hub, where a
-// frame source (as RTMP and SRT will) publishes.
+// frame source (as RTMP and SRT do) publishes.
 func startFrameNode(t testing.TB, tweak func(*config.Config)) (string, *hub.Hub) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.WebRTC.UDPPort = 0
-	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	w := &testLogWriter{t: t}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("server Close: %v", err)
-		}
-		w.stop()
-	})
-	return "http://" + srv.HTTPAddr().String(), srv.Hub()
+	n := startNode(t, tweak, nodeOptions{closeWithin: 5 * time.Second})
+	return n.base, n.Hub()
 }
 
 // framePublisher is a frame source's side of the hub: it cannot be asked

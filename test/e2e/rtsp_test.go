@@ -32,6 +32,7 @@ func startRTSPServer(t *testing.T, udp bool) rtspServer {
 	cfg.WebRTC.ListenIPs = []string{"127.0.0.1"}
 	cfg.Stream.WaitForPublisher = 10 * time.Second
 	cfg.RTSP = config.RTSP{Listen: "127.0.0.1:0"}
+	cfg.RTMP.Listen, cfg.SRT.Listen = "127.0.0.1:0", "127.0.0.1:0" // not the fixed defaults: tests run side by side
 	if udp {
 		cfg.RTSP.UDPRTPPort, cfg.RTSP.UDPRTCPPort = freeUDPPair(t)
 	}

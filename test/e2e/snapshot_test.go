@@ -6,6 +6,7 @@ import (
 	"image/jpeg"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +50,40 @@ func TestSnapshot(t *testing.T) {
 	}
 	if code, body := httpGet(t, base+"/v1/streams/nope/snapshot.jpg"); code != http.StatusNotFound {
 		t.Errorf("snapshot of no stream: %d %s, want 404", code, body)
+	}
+}
+
+// TestSnapshotNoVideo: a live stream without video (a pion publisher of
+// Opus alone) has no picture to show: 503 with the reason, whether or not
+// this binary can decode.
+func TestSnapshotNoVideo(t *testing.T) {
+	base := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	pub, err := client.Publish(ctx, base+"/whip/voice", client.PublishOptions{NoVideo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	fctx, stop := context.WithCancel(ctx)
+	feed := looseFeed(fctx, pub, loadClip(t)) // its video writes fail: no video track
+	defer func() { stop(); <-feed }()
+	for {
+		if code, _ := httpGet(t, base+"/v1/streams/voice"); code == http.StatusOK {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the audio-only stream never went live")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	code, body := httpGet(t, base+"/v1/streams/voice/snapshot.jpg")
+	want := snapshot.ErrNoVideo.Error()
+	if snapshot.Available() != nil {
+		want = snapshot.ErrUnavailable.Error()
+	}
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), want) {
+		t.Errorf("snapshot of an audio-only stream: %d %q, want 503 saying %q", code, body, want)
 	}
 }

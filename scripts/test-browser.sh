@@ -6,6 +6,7 @@
 #   chromium (Debian's package; never a browser download),
 #   nodejs and npm (Debian's packages) if there is no node,
 #   GStreamer 1.22 (webrtcbin, x264enc, libnice) and python3-gi,
+#   ffmpeg (the RTMP publisher),
 #   playwright-core at the version pinned in test/browser/package-lock.json,
 #   hls.js into web/vendor/ (scripts/web-deps.sh) for the LL-HLS page.
 # Screenshots, the server log and timings.txt go to test/browser/out/.
@@ -33,8 +34,9 @@ if [ ! -x "$chromium" ]; then
   need+=(chromium)
 fi
 # GStreamer's webrtcbin, x264enc and libnice with python3-gi, for the
-# GStreamer publisher (test/browser/gst_whip.py).
-for pkg in python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 \
+# GStreamer publisher (test/browser/gst_whip.py); ffmpeg for the RTMP
+# publisher (test/browser/rtmp.test.mjs).
+for pkg in ffmpeg python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     need+=("$pkg")
@@ -67,12 +69,12 @@ trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/sluice" ./cmd/sluice
 
 echo "test-browser.sh: $("$chromium" --version 2>/dev/null | head -n1), node $(node --version)"
-# The suites bound themselves (200 s, 120 s, 120 s, 150 s, 90 s, 90 s, 90 s and 120 s); timeout is the backstop for a hung browser.
+# The suites bound themselves (200 s, 120 s, 120 s, 150 s, 90 s, 90 s, 90 s, 120 s and 90 s); timeout is the backstop for a hung browser.
 status=0
 BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 1020 \
   node --test --test-concurrency=1 --test-reporter=spec test/browser/sluice.test.mjs test/browser/simulcast.test.mjs \
   test/browser/console.test.mjs test/browser/codecs.test.mjs test/browser/gstreamer.test.mjs \
-  test/browser/audio.test.mjs test/browser/multi.test.mjs test/browser/camera.test.mjs || status=$?
+  test/browser/audio.test.mjs test/browser/multi.test.mjs test/browser/camera.test.mjs test/browser/rtmp.test.mjs || status=$?
 if [ -f test/browser/out/timings.txt ]; then
   echo "-- test/browser/out/timings.txt"
   cat test/browser/out/timings.txt

@@ -51,6 +51,7 @@ type Config struct {
 	Forwards            Forwards           // forward targets in GET /v1/streams/{stream}; nil: none
 	Sources             Sources            // pulled sources; nil: none
 	SourceEditor        SourceEditor       // PUT/DELETE /v1/sources/{stream}; nil: 501
+	Edges               EdgeSessions       // RTMP and SRT sessions; nil: none
 }
 
 // offerTimeout bounds the work behind one POST (mostly ICE gathering).
@@ -180,12 +181,8 @@ func (a *API) offer(kind string) http.HandlerFunc {
 			// whip.New claims the stream last: busy means the offer passed
 			// every check, so a takeover can only replace a publisher with
 			// a working one.
-			if errors.Is(err, hub.ErrBusy) && a.cfg.PublisherTakeover {
-				if old := a.sessions.publisher(name); old != nil {
-					a.log.Info("publisher taken over", "stream", name, "session", old.session.ID(), "remote", r.RemoteAddr)
-					old.session.Close(nil)
-					s, err = whip.New(ctx, a.whip, name, body, r.RemoteAddr, onClose)
-				}
+			if errors.Is(err, hub.ErrBusy) && a.cfg.PublisherTakeover && a.KickPublisher(name) {
+				s, err = whip.New(ctx, a.whip, name, body, r.RemoteAddr, onClose)
 			}
 			if err == nil {
 				e.session = s

@@ -86,7 +86,7 @@ type (
 
 type sessionInfo struct {
 	ID        string    `json:"id"`
-	Kind      string    `json:"kind"` // whip (publisher) or whep (viewer)
+	Kind      string    `json:"kind"` // whip, rtmp-publish, srt-publish (publishers); whep, rtmp-read, srt-read (viewers)
 	Stream    string    `json:"stream"`
 	Remote    string    `json:"remote"`
 	State     string    `json:"state"` // new, connecting, connected, disconnected, failed, closed
@@ -165,6 +165,11 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
 	for _, e := range all {
 		out = append(out, sessionInfoOf(e))
 	}
+	if a.cfg.Edges != nil {
+		for _, e := range a.cfg.Edges.Sessions() {
+			out = append(out, edgeInfo(e))
+		}
+	}
 	slices.SortFunc(out, func(x, y sessionInfo) int { return x.Created.Compare(y.Created) })
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }
@@ -173,6 +178,9 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
 func (a *API) kickSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("session")
 	e := a.sessions.byIDOnly(id)
+	if e == nil && a.kickEdge(w, r, id) {
+		return
+	}
 	stream := ""
 	if e != nil {
 		stream = e.stream
@@ -226,6 +234,12 @@ func (a *API) streamInfo(s *hub.Stream) streamInfo {
 	}
 	if info.Origin != nil {
 		info.Origin.Pulled = info.Source != nil
+	}
+	if a.cfg.Edges != nil && info.Publisher == nil {
+		if e, ok := a.cfg.Edges.Publisher(s.Name()); ok {
+			p := edgeInfo(e)
+			info.Publisher = &p
+		}
 	}
 	if a.cfg.Forwards != nil {
 		info.Forwards = a.cfg.Forwards.Targets(s.Name())

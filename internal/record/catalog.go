@@ -265,7 +265,7 @@ func runs(files []file) [][]file {
 // earlier runs of sluice count: the listing is read from the disk.
 func (m *Manager) Recordings(stream string) []Recording {
 	var out []Recording
-	for _, run := range runs(m.catalog.files(stream)) {
+	for _, run := range runs(m.catalogNow().files(stream)) {
 		if len(out) == 0 || out[len(out)-1].Stream != run[0].stream {
 			out = append(out, Recording{Stream: run[0].stream, Segments: []Segment{}})
 		}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
@@ -56,16 +57,18 @@ type Status struct {
 // Manager starts and stops the recorders of all streams, and applies the
 // retention limits.
 type Manager struct {
-	cfg     Config
-	hub     *hub.Hub
-	log     *slog.Logger
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	create  func(path string) (sink, error)
-	prune   chan struct{} // wakes the janitor when a file was closed
-	stats   stats
-	catalog *catalog // the files on disk, for listing and playback
+	cfg    Config
+	hub    *hub.Hub
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	create func(path string) (sink, error)
+	prune  chan struct{} // wakes the janitor when a file was closed
+	stats  stats
+	// rules are the recording rules and the catalog of their files on
+	// disk (for listing and playback); SetRules swaps both at once.
+	rules atomic.Pointer[ruleSet]
 
 	mu       sync.Mutex
 	switches map[string]bool      // the API's on/off per stream name
@@ -83,28 +86,60 @@ func New(cfg Config, h *hub.Hub, log *slog.Logger) *Manager {
 }
 
 func newManager(cfg Config, h *hub.Hub, log *slog.Logger, create func(string) (sink, error)) *Manager {
-	rules := make([]Rule, len(cfg.Rules))
-	for i, r := range cfg.Rules {
-		rules[i] = r.withDefaults()
-	}
-	cfg.Rules = rules
 	if cfg.Taps == nil {
 		cfg.Taps = tap.NewPool(log)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{cfg: cfg, hub: h, log: log, ctx: ctx, cancel: cancel, create: create,
-		prune: make(chan struct{}, 1), catalog: newCatalog(rules), switches: map[string]bool{}, recs: map[string]*recorder{}, open: map[string]bool{}}
-	if len(rules) > 0 {
-		m.wg.Add(2)
-		go m.watch()
-		go m.janitor()
-	}
+		prune: make(chan struct{}, 1), switches: map[string]bool{}, recs: map[string]*recorder{}, open: map[string]bool{}}
+	m.rules.Store(newRuleSet(cfg.Rules))
+	m.wg.Add(2)
+	go m.watch()
+	go m.janitor()
 	return m
+}
+
+// ruleSet is one generation of the rules, with defaults applied, and the
+// catalog of the files they write.
+type ruleSet struct {
+	rules   []Rule
+	catalog *catalog
+}
+
+func newRuleSet(in []Rule) *ruleSet {
+	rules := make([]Rule, len(in))
+	for i, r := range in {
+		rules[i] = r.withDefaults()
+	}
+	return &ruleSet{rules: rules, catalog: newCatalog(rules)}
+}
+
+// currentRules are the rules in force.
+func (m *Manager) currentRules() []Rule { return m.rules.Load().rules }
+
+// catalogNow is the catalog of the rules in force.
+func (m *Manager) catalogNow() *catalog { return m.rules.Load().catalog }
+
+// SetRules replaces the recording rules (a config reload): live streams
+// that a rule now matches start recording, those no rule matches any more
+// stop (their files are closed properly), and the listing and retention
+// follow the new rules. A recorder already running for a stream that
+// still matches keeps its rule's settings until the stream's next
+// publication.
+func (m *Manager) SetRules(rules []Rule) {
+	m.rules.Store(newRuleSet(rules))
+	for _, st := range m.hub.Streams() {
+		m.sync(st)
+	}
+	select {
+	case m.prune <- struct{}{}: // retention by the new rules
+	default:
+	}
 }
 
 // rule returns the first rule that matches a stream.
 func (m *Manager) rule(stream string) (Rule, bool) {
-	for _, r := range m.cfg.Rules {
+	for _, r := range m.currentRules() {
 		if r.matches(stream) {
 			return r, true
 		}
@@ -134,12 +169,15 @@ func (m *Manager) watch() {
 func (m *Manager) sync(st *hub.Stream) {
 	name := st.Name()
 	rule, ok := m.rule(name)
-	if !ok {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
+		return
+	}
+	if !ok {
+		if rc := m.recs[name]; rc != nil {
+			rc.cancel() // its rule was removed by a reload
+		}
 		return
 	}
 	want := !rule.Manual

@@ -27,7 +27,7 @@ var ErrSpanTooLarge = errors.New("span too large for one MP4")
 func (m *Manager) Playback(stream string, start time.Time, dur time.Duration, w io.Writer) error {
 	end := start.Add(dur)
 	var run []file
-	for _, r := range runs(m.catalog.files(stream)) {
+	for _, r := range runs(m.catalogNow().files(stream)) {
 		first, last := r[0], r[len(r)-1]
 		if first.start.Before(end) && last.start.Add(last.dur).After(start) {
 			run = r

@@ -66,7 +66,8 @@ func TestRecordingsListAndPlayback(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "cam", "notes.mp4"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := &Manager{catalog: newCatalog([]Rule{Rule{Dir: dir}.withDefaults()})}
+	m := &Manager{}
+	m.rules.Store(newRuleSet([]Rule{{Dir: dir}}))
 	recs := m.Recordings("")
 	if len(recs) != 1 || recs[0].Stream != "cam" || len(recs[0].Segments) != 1 {
 		t.Fatalf("recordings %+v, want one stream with one segment", recs)

@@ -311,3 +311,28 @@ func TestRetention(t *testing.T) {
 		t.Error("an old empty directory was kept")
 	}
 }
+
+// TestSetRules: a reload's new rules start recording a live stream that
+// no rule matched, and removing the rule stops it (the file closed).
+func TestSetRules(t *testing.T) {
+	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second})
+	dir := t.TempDir()
+	m := New(Config{}, h, discard())
+	defer m.Close()
+	_, stop := hubtest.Loop(t, h, "cam-1", true, true)
+	defer stop()
+	if s := m.Status("cam-1"); s.Rule != "" || s.Recording {
+		t.Fatalf("before any rule: %+v", s)
+	}
+	m.SetRules([]Rule{{Streams: "cam-*", Dir: dir, Audio: AudioNone}})
+	waitFor(t, "recording by the new rule", func() bool { s := m.Status("cam-1"); return s.Recording && s.File != "" })
+	file := m.Status("cam-1").File
+	m.SetRules(nil)
+	waitFor(t, "recording stopped with its rule", func() bool { return !m.Status("cam-1").Recording })
+	if s := m.Status("cam-1"); s.Rule != "" || s.Enabled {
+		t.Errorf("after the rule went: %+v", s)
+	}
+	if info, err := os.Stat(file); err != nil || info.Size() == 0 {
+		t.Fatalf("the file %s: %v", file, err)
+	}
+}

@@ -21,13 +21,7 @@ const (
 // closed.
 func (m *Manager) janitor() {
 	defer m.wg.Done()
-	interval := maxPruneInterval
-	for _, r := range m.cfg.Rules {
-		if r.MaxAge > 0 {
-			interval = min(interval, max(r.MaxAge/4, minPruneInterval))
-		}
-	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(pruneInterval(m.currentRules()))
 	defer t.Stop()
 	for {
 		select {
@@ -36,12 +30,26 @@ func (m *Manager) janitor() {
 		case <-m.ctx.Done():
 			return
 		}
-		for _, r := range m.cfg.Rules {
+		rules := m.currentRules()
+		t.Reset(pruneInterval(rules)) // the rules may have been reloaded
+		for _, r := range rules {
 			if r.MaxAge > 0 || r.MaxBytes > 0 {
 				m.pruneDir(r, time.Now())
 			}
 		}
 	}
+}
+
+// pruneInterval is a quarter of the shortest max_age, within
+// [minPruneInterval, maxPruneInterval].
+func pruneInterval(rules []Rule) time.Duration {
+	interval := maxPruneInterval
+	for _, r := range rules {
+		if r.MaxAge > 0 {
+			interval = min(interval, max(r.MaxAge/4, minPruneInterval))
+		}
+	}
+	return interval
 }
 
 // recFile is one recording found on disk.

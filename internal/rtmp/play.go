@@ -39,6 +39,7 @@ func (s *Server) play(nc net.Conn, sc *gortmplib.ServerConn, name string, log *s
 	}
 	defer sub.Close()
 	log.Info("rtmp playing")
+	defer s.listed("rtmp-read", name, nc)()
 	s.event(events.ViewerJoined, name, nc, nil)
 	defer s.event(events.ViewerLeft, name, nc, nil)
 	err = Send(ctx, sub, sc, nc, s.cfg.WriteTimeout)

@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 
 	"github.com/sluice-media/sluice/internal/events"
+	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/ingest"
 	"github.com/sluice-media/sluice/internal/media"
 )
@@ -68,10 +69,18 @@ func (s *Server) publish(nc net.Conn, sc *gortmplib.ServerConn, name string, log
 	}
 	pub := &publisher{remote: nc.RemoteAddr().String()}
 	st, err := s.cfg.Hub.Publish(name, pub, codecList)
+	if errors.Is(err, hub.ErrBusy) && s.cfg.Takeover != nil && s.cfg.Takeover(name) {
+		log.Info("publisher taken over")
+		st, err = s.cfg.Hub.Publish(name, pub, codecList)
+	}
 	if err != nil {
 		return err
 	}
-	defer st.Detach()
+	unlist := s.listed("rtmp-publish", name, nc)
+	defer func() {
+		st.Detach()
+		unlist()
+	}()
 	for _, t := range tracks {
 		idx := st.AddTrack(t.codec)
 		ft, err := ingest.NewFrameTrack(t.codec, idx, st, log)

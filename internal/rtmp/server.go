@@ -25,6 +25,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/edge"
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
@@ -51,7 +52,14 @@ type Config struct {
 	// WebRTC-published stream.
 	Transcode transcode.Config
 	Events    Events // nil: none
-	Log       *slog.Logger
+	// Sessions lists the server's publishers and players for the API
+	// (shared with the SRT server); nil: not listed.
+	Sessions *edge.Table
+	// Takeover, when set, ends the current publisher of a stream (of any
+	// protocol) so that a new authorised publisher replaces it
+	// (stream.publisher_takeover); it reports whether there was one.
+	Takeover func(stream string) bool
+	Log      *slog.Logger
 }
 
 // Events takes the stream.published/unpublished and viewer.joined/left
@@ -256,6 +264,14 @@ func (s *Server) serveConn(nc net.Conn, log *slog.Logger) error {
 		return s.publish(nc, sc, name, log)
 	}
 	return s.play(nc, sc, name, log)
+}
+
+// listed registers a session in the API's table until the returned func
+// is called.
+func (s *Server) listed(kind, stream string, nc net.Conn) func() {
+	_, remove := s.cfg.Sessions.Add(edge.Session{Kind: kind, Stream: stream, Remote: nc.RemoteAddr().String(),
+		Created: time.Now(), Publisher: kind == "rtmp-publish"}, func() { _ = nc.Close() })
+	return remove
 }
 
 // event announces a session's start or end (session: "rtmp-" and the

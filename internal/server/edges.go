@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/edge"
 	"github.com/sluice-media/sluice/internal/rtmp"
 	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
@@ -15,7 +16,14 @@ import (
 
 // startEdges starts the RTMP and SRT servers and the forwarder; their
 // sessions count against the HTTP edge's session limits.
-func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *tap.Pool, aac transcode.Config) error {
+// The sessions are listed in the API's table, and with
+// stream.publisher_takeover a new publisher ends the current one, whatever
+// its protocol.
+func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *tap.Pool, aac transcode.Config, sessions *edge.Table) error {
+	var takeover func(string) bool
+	if cfg.Stream.PublisherTakeover {
+		takeover = s.api.KickPublisher
+	}
 	if cfg.RTMP.Enabled {
 		var tlsCfg *tls.Config
 		if cfg.RTMP.TLSListen != "" {
@@ -29,6 +37,7 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 			Listen: cfg.RTMP.Listen, TLSListen: cfg.RTMP.TLSListen, TLS: tlsCfg,
 			HandshakeTimeout: cfg.RTMP.HandshakeTimeout, ReadTimeout: cfg.RTMP.ReadTimeout, WriteTimeout: cfg.RTMP.WriteTimeout,
 			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Events: s.bus, Log: s.log,
+			Sessions: sessions, Takeover: takeover,
 		})
 		if err != nil {
 			return err
@@ -41,6 +50,7 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 			Listen: cfg.SRT.Listen, Passphrase: cfg.SRT.Passphrase, Latency: cfg.SRT.Latency,
 			HandshakeTimeout: cfg.SRT.HandshakeTimeout, ReadTimeout: cfg.SRT.ReadTimeout, WriteTimeout: cfg.SRT.WriteTimeout,
 			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Events: s.bus, Log: s.log,
+			Sessions: sessions, Takeover: takeover,
 		})
 		if err != nil {
 			return err

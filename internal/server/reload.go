@@ -15,7 +15,7 @@ import (
 
 // reloaded are the sections Reload applies to the running server; any
 // other section that changed needs a restart.
-var reloaded = map[string]bool{"sources": true, "auth": true}
+var reloaded = map[string]bool{"sources": true, "auth": true, "record": true}
 
 // swapAuth is the authenticator the edges hold: Reload swaps the rules
 // behind it, and a request in flight finishes with the rules it started
@@ -84,8 +84,11 @@ func (s *Server) Reload(cfg config.Config) error {
 		s.authz.swap(authz, cfg.Auth)
 	}
 	diff := s.sources.Apply(sourceList(cfg.Sources))
-	s.cfg.Sources, s.cfg.Auth = cfg.Sources, cfg.Auth
-	s.log.Info("config reloaded", "applied", "sources, auth",
+	if !reflect.DeepEqual(s.cfg.Record, cfg.Record) {
+		s.rec.SetRules(cfg.Record.Rules)
+	}
+	s.cfg.Sources, s.cfg.Auth, s.cfg.Record = cfg.Sources, cfg.Auth, cfg.Record
+	s.log.Info("config reloaded", "applied", "sources, auth, record",
 		"started", diff.Started, "stopped", diff.Stopped, "restarted", diff.Restarted)
 	if len(restart) > 0 {
 		s.log.Warn("config reload: these settings changed and need a restart; they are kept as they were",

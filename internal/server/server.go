@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-media/sluice/internal/auth"
 	"github.com/sluice-media/sluice/internal/cluster"
 	"github.com/sluice-media/sluice/internal/config"
+	"github.com/sluice-media/sluice/internal/edge"
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/forward"
 	"github.com/sluice-media/sluice/internal/hls"
@@ -160,6 +161,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if cl != nil {
 		m.SetCluster(func() metrics.Cluster { return clusterCounts(cl) })
 	}
+	edges := edge.NewTable() // the RTMP and SRT sessions, for the API
 	api := httpapi.New(httpapi.Config{
 		CORSOrigin:          cfg.HTTP.CORSOrigin,
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
@@ -181,6 +183,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Forwards:            fwd,
 		Sources:             srcs,
 		SourceEditor:        sourceEditor{srcs},
+		Edges:               edges,
 	}, log, authz, bus,
 		whip.Deps{Peers: engine, Hub: h, ConnectTimeout: cfg.WebRTC.ConnectTimeout, Log: log, Metrics: m,
 			Ingest: ingestOptions(cfg.Stream), VideoCodecs: cfg.WebRTC.VideoCodecs, Detach: cfg.WebRTC.DetachPublishers},
@@ -231,7 +234,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.adminLn = aln
 		go func() { _ = s.admin.Serve(aln) }()
 	}
-	if err := s.startEdges(cfg, authz, taps, aac); err != nil {
+	if err := s.startEdges(cfg, authz, taps, aac, edges); err != nil {
 		_ = s.Close()
 		return nil, err
 	}

@@ -60,7 +60,9 @@ type tsPublisher struct {
 	st     *hub.Writer
 	err    error // the publish failed: the connection ends
 
-	published func() // announces the stream
+	published func()        // announces the stream
+	list      func() func() // lists the publisher in the API's table
+	unlist    func()        // set once published
 }
 
 // publish takes the caller's MPEG-TS into the hub until it leaves.
@@ -73,7 +75,8 @@ func (s *Server) publish(conn gosrt.Conn, name string, log *slog.Logger) error {
 	}
 	rd.setTimeout(s.cfg.ReadTimeout)
 	p := &tsPublisher{srv: s, name: name, pub: &publisher{remote: conn.RemoteAddr().String()}, log: log,
-		published: func() { s.event(events.StreamPublished, name, conn, nil) }}
+		published: func() { s.event(events.StreamPublished, name, conn, nil) },
+		list:      func() func() { return s.listed("srt-publish", name, conn) }}
 	for _, t := range r.Tracks() {
 		if tt := p.addTrack(r, t); tt != nil {
 			p.tracks = append(p.tracks, tt)
@@ -90,6 +93,7 @@ func (s *Server) publish(conn gosrt.Conn, name string, log *slog.Logger) error {
 		}
 		if p.st != nil {
 			p.st.Detach()
+			p.unlist()
 			s.event(events.StreamUnpublished, name, conn, nil)
 		}
 	}()
@@ -196,11 +200,16 @@ func (p *tsPublisher) tryPublish() {
 		codecs[i] = t.codec
 	}
 	st, err := p.srv.cfg.Hub.Publish(p.name, p.pub, codecs)
+	if errors.Is(err, hub.ErrBusy) && p.srv.cfg.Takeover != nil && p.srv.cfg.Takeover(p.name) {
+		p.log.Info("publisher taken over")
+		st, err = p.srv.cfg.Hub.Publish(p.name, p.pub, codecs)
+	}
 	if err != nil {
 		p.err = err
 		return
 	}
 	p.st = st
+	p.unlist = p.list()
 	names := make([]string, len(codecs))
 	for i, t := range p.tracks {
 		idx := st.AddTrack(t.codec)
@@ -262,35 +271,64 @@ func tsDur(v int64) time.Duration {
 	return time.Duration(v/90000)*time.Second + time.Duration(v%90000)*time.Second/90000
 }
 
+// maxTablesBytes bounds what a publisher may send before its MPEG-TS
+// tables (PAT, PMT) are found: mediacommon's reader keeps it all to read
+// again.
+const maxTablesBytes = 4 << 20
+
+// errNoTables is a publisher whose first handshake_timeout or 4 MiB held
+// no MPEG-TS tables (garbage, or a stream that is not MPEG-TS).
+var errNoTables = errors.New("none in the first 4 MiB or within srt.handshake_timeout (garbage, or not MPEG-TS)")
+
 // idleReader closes the connection when a read brings nothing for the
 // timeout (gosrt's deadlines are no-ops, and its idle timeout counts
-// keep-alives as traffic).
+// keep-alives as traffic). Until setTimeout is called it is in its first
+// phase, the search for the tables: then the timeout runs from the start
+// whatever arrives, and at most maxTablesBytes are read.
 type idleReader struct {
-	conn  gosrt.Conn
-	mu    sync.Mutex
-	d     time.Duration
-	timer *time.Timer
+	conn    gosrt.Conn
+	mu      sync.Mutex
+	d       time.Duration
+	timer   *time.Timer
+	first   bool  // looking for the tables
+	read    int64 // bytes read in the first phase
+	expired bool  // the first phase's timeout closed the connection
 }
 
 func newIdleReader(conn gosrt.Conn, d time.Duration) *idleReader {
-	r := &idleReader{conn: conn, d: d}
-	r.timer = time.AfterFunc(d, func() { _ = conn.Close() })
+	r := &idleReader{conn: conn, d: d, first: true}
+	r.timer = time.AfterFunc(d, func() {
+		r.mu.Lock()
+		r.expired = r.first
+		r.mu.Unlock()
+		_ = conn.Close()
+	})
 	return r
 }
 
 func (r *idleReader) Read(b []byte) (int, error) {
 	n, err := r.conn.Read(b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first {
+		r.read += int64(n)
+		if r.expired || r.read > maxTablesBytes {
+			return 0, errNoTables
+		}
+		return n, err
+	}
 	if n > 0 {
-		r.mu.Lock()
 		r.timer.Reset(r.d)
-		r.mu.Unlock()
 	}
 	return n, err
 }
 
+// setTimeout ends the first phase: from now on the connection is closed
+// after d without data.
 func (r *idleReader) setTimeout(d time.Duration) {
 	r.mu.Lock()
 	r.d = d
+	r.first = false
 	r.timer.Reset(d)
 	r.mu.Unlock()
 }

@@ -48,6 +48,7 @@ func (s *Server) read(conn gosrt.Conn, st *hub.Stream, log *slog.Logger) error {
 	}
 	defer sub.Close()
 	log.Info("srt reading")
+	defer s.listed("srt-read", st.Name(), conn)()
 	s.event(events.ViewerJoined, st.Name(), conn, nil)
 	defer s.event(events.ViewerLeft, st.Name(), conn, nil)
 	err = Send(ctx, sub, conn)

@@ -19,6 +19,7 @@ import (
 	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/sluice-media/sluice/internal/auth"
+	"github.com/sluice-media/sluice/internal/edge"
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
@@ -46,7 +47,14 @@ type Config struct {
 	Admit     func(ip netip.Addr) (release func(), err error) // nil: no session limits
 	Transcode transcode.Config                                // Opus→AAC for readers of a WebRTC stream
 	Events    Events                                          // nil: none
-	Log       *slog.Logger
+	// Sessions lists the server's publishers and readers for the API
+	// (shared with the RTMP server); nil: not listed.
+	Sessions *edge.Table
+	// Takeover, when set, ends the current publisher of a stream (of any
+	// protocol) so that a new authorised publisher replaces it
+	// (stream.publisher_takeover); it reports whether there was one.
+	Takeover func(stream string) bool
+	Log      *slog.Logger
 }
 
 // Events takes the stream.published/unpublished and viewer.joined/left
@@ -261,6 +269,14 @@ func (s *Server) untrack(c gosrt.Conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	_ = c.Close()
+}
+
+// listed registers a session in the API's table until the returned func
+// is called.
+func (s *Server) listed(kind, stream string, c gosrt.Conn) func() {
+	_, remove := s.cfg.Sessions.Add(edge.Session{Kind: kind, Stream: stream, Remote: c.RemoteAddr().String(),
+		Created: time.Now(), Publisher: kind == "srt-publish"}, func() { _ = c.Close() })
+	return remove
 }
 
 // event announces a session's start or end (session: "srt-" and the

@@ -155,7 +155,8 @@ type WebRTC struct {
 	DetachViewers bool `yaml:"detach_viewers"`
 	// DetachPublishers moves a connected WHIP publisher below pion: sluice
 	// reads its SRTP and sends its RTCP feedback (TWCC, receiver reports)
-	// itself (whip/detach.go).
+	// itself (whip/detach.go). Default false: one packet can be lost at the
+	// switch.
 	DetachPublishers bool `yaml:"detach_publishers"`
 	// VideoCodecs, if set, are the video codecs publishers may send, in
 	// sluice's order of preference; default empty takes every one sluice
@@ -289,7 +290,7 @@ func Default() Config {
 			TCPPort:          8189,
 			ConnectTimeout:   10 * time.Second,
 			DetachViewers:    true,
-			DetachPublishers: true,
+			DetachPublishers: false,
 		},
 		Stream: Stream{
 			RingPackets:    4096,

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 )
 
 // lossyConn impairs the RTP on one UDP socket, deterministically: a seeded
@@ -164,7 +165,7 @@ func TestPublisherLossRecovered(t *testing.T) {
 		t.Run(fmt.Sprintf("rtx=%v", rtx), func(t *testing.T) {
 			t.Parallel()
 			clip := loadClip(t)
-			base := startServer(t, nil)
+			base := startServer(t, func(c *config.Config) { c.WebRTC.DetachPublishers = true })
 			ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 			defer cancel()
 

@@ -55,7 +55,7 @@ func waitAbove(n func() int, above int, d time.Duration) bool {
 // the publisher's DELETE ends the session and its viewer.
 func TestPublisherDetachesFromPion(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace = 0 })
+	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace, c.WebRTC.DetachPublishers = 0, true })
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
 	pub, _ := startFeed(t, ctx, base, "pubdirect", client.PublishOptions{RTX: true, TransportCC: true})
@@ -118,7 +118,7 @@ func TestPublisherDetachesFromPion(t *testing.T) {
 // 15 s, would end it otherwise).
 func TestDetachedPublisherHangsUp(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace = 0 })
+	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace, c.WebRTC.DetachPublishers = 0, true })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	pub, err := client.Publish(ctx, base+"/whip/hangup", client.PublishOptions{})

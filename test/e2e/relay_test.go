@@ -35,7 +35,7 @@ func TestRelayH264Opus(t *testing.T) {
 
 	clip := loadClip(t)
 	// No reconnect grace: the publisher's DELETE ends the viewers at once.
-	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace = 0 })
+	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace, c.WebRTC.DetachPublishers = 0, true })
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
 

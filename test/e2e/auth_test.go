@@ -71,7 +71,7 @@ func callbackService(t *testing.T) *httptest.Server {
 // challenge, 403, 503 for a callback that times out, 201). Then that a
 // session created with a token can only be PATCHed and DELETEd with it.
 func TestAuthMatrix(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	cb := callbackService(t)
 	srv := startEdgeServer(t, func(c *config.Config) {
 		c.Auth = auth.Config{Default: auth.ModeDeny, Rules: []auth.RuleConfig{

@@ -114,7 +114,7 @@ func freeLoopbackPort(t *testing.T) int {
 // PeerConnections from B's first keyframe, with continuous sequence
 // numbers.
 func TestClusterOwnerCrash(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	redis := redistest.Start(t)
 	bin := filepath.Join(t.TempDir(), "sluice")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sluice-media/sluice/cmd/sluice").CombinedOutput(); err != nil {

@@ -100,7 +100,7 @@ func firstAU(t *testing.T, v *client.Viewer, d time.Duration) client.AccessUnit 
 // stream to B, without either viewer renegotiating. C's pull stops
 // after the linger period once its viewers leave.
 func TestClusterEdgeFollowsOwner(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	redis := redistest.Start(t)
 	readAll := func(c *config.Config) {
 		c.Auth.Rules = append([]auth.RuleConfig{{Actions: []string{"read"}, Mode: auth.ModeAllow}}, c.Auth.Rules...)
@@ -245,7 +245,7 @@ func TestClusterEdgeFollowsOwner(t *testing.T) {
 // TestClusterOwnershipRace: two publishers of one stream on two nodes at
 // the same moment: exactly one gets 201, the other 409 naming the owner.
 func TestClusterOwnershipRace(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	redisAddr := redistest.Start(t)
 	nodes := []*node{startClusterNode(t, redisAddr, "a", nil), startClusterNode(t, redisAddr, "b", nil)}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -304,7 +304,7 @@ func TestClusterOwnershipRace(t *testing.T) {
 // viewer stays on A; the second is redirected (307) to B, which serves it
 // with a pull from A; a third finds no room anywhere (503).
 func TestClusterRedirectWhenFull(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	redis := redistest.Start(t)
 	one := func(c *config.Config) {
 		c.Cluster.Capacity = 1
@@ -378,7 +378,7 @@ func TestClusterRedirectWhenFull(t *testing.T) {
 // far, is now fed by a pull from B; the viewer on B, fed by a pull from A
 // so far, is handed to B's new local publisher. Neither renegotiates.
 func TestClusterPublisherMoves(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	redisAddr := redistest.Start(t)
 	open := func(c *config.Config) { c.Auth = auth.Config{} }
 	a := startClusterNode(t, redisAddr, "a", open)

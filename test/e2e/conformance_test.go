@@ -43,7 +43,7 @@ var conformanceICEServers = []config.LinkICEServer{
 // server still answers. The limits (429, 503, 409, publisher takeover) and
 // HTTPS have subtests with their own server configuration.
 func TestConformance(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	srv := startEdgeServer(t, func(c *config.Config) {
 		c.HTTP.ICEServers = conformanceICEServers
 		c.HTTP.ICEServersOnOptions = true

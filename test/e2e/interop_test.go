@@ -171,7 +171,7 @@ func TestMediaMTXPullsFromSluice(t *testing.T) {
 		t.Skip("interop with MediaMTX: not in -short")
 	}
 	bin := mediamtxBinary(t)
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 
 	srv := startEdgeServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)

@@ -23,7 +23,7 @@ import (
 // out as the viewers received them, one setup per session, session gauges
 // back at zero (and packet totals kept) once everything is closed.
 func TestMetricsCountRelay(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 
 	clip := loadClip(t)
 	// No reconnect grace: the publisher's DELETE ends the viewers at once.

@@ -54,7 +54,7 @@ func waitAbove(n func() int, above int, d time.Duration) bool {
 // viewer asks. An ICE restart is answered by sluice and media goes on;
 // the publisher's DELETE ends the session and its viewer.
 func TestPublisherDetachesFromPion(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace, c.WebRTC.DetachPublishers = 0, true })
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
@@ -117,7 +117,7 @@ func TestPublisherDetachesFromPion(t *testing.T) {
 // at once: sluice reads its DTLS close_notify (the consent timeout,
 // 15 s, would end it otherwise).
 func TestDetachedPublisherHangsUp(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	base := startServer(t, func(c *config.Config) { c.Stream.ReconnectGrace, c.WebRTC.DetachPublishers = 0, true })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -150,7 +150,7 @@ func TestDetachedPublisherHangsUp(t *testing.T) {
 // TestDetachPublishersOff: with webrtc.detach_publishers false the
 // publisher stays on pion's path and its viewer plays.
 func TestDetachPublishersOff(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	base := startServer(t, func(c *config.Config) { c.WebRTC.DetachPublishers = false })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

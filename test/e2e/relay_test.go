@@ -31,7 +31,7 @@ type received struct {
 func TestRelayH264Opus(t *testing.T) {
 	// Registered first, so it runs after every other cleanup, the server's
 	// Close included.
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 
 	clip := loadClip(t)
 	// No reconnect grace: the publisher's DELETE ends the viewers at once.
@@ -336,7 +336,7 @@ func TestViewerOverICETCP(t *testing.T) {
 // up without DELETE is gone at once (its DTLS close_notify), and a kicked
 // one learns it from sluice's close_notify.
 func TestViewerDetachesFromPion(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	base := startServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()

@@ -16,7 +16,7 @@ import (
 // §4.4.1): each PATCH, and the final a=end-of-candidates, gets 204, the
 // publisher connects and a viewer that trickles too receives its media.
 func TestTrickle(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	clip := loadClip(t)
 	srv := startEdgeServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -64,7 +64,7 @@ func TestTrickle(t *testing.T) {
 // publisher, and then on a viewer: each gets 200 with an answer fragment and
 // a new ETag, the sessions stay up and access units keep reaching the viewer.
 func TestICERestart(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
 	clip := loadClip(t)
 	srv := startEdgeServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
-	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 // Back-off bounds: the first retry after minBackoff, doubling to
@@ -31,10 +30,9 @@ const (
 
 // Config configures a Forwarder.
 type Config struct {
-	Rules     []Rule
-	Hub       *hub.Hub
-	Taps      *tap.Pool
-	Transcode transcode.Config // Opus→AAC for a WebRTC publisher's audio
+	Rules []Rule
+	Hub   *hub.Hub
+	Taps  *tap.Pool
 	// DialTimeout bounds a connection to a target (TCP/TLS/RTMP
 	// handshake, SRT handshake); WriteTimeout one write to it.
 	DialTimeout, WriteTimeout time.Duration
@@ -102,7 +100,7 @@ func New(cfg Config) *Forwarder {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Taps == nil {
-		cfg.Taps = tap.NewPool(cfg.Log)
+		cfg.Taps = tap.NewPool()
 	}
 	f := &Forwarder{cfg: cfg, log: cfg.Log.With("part", "forward"), running: map[*hub.Stream][]*target{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
@@ -357,7 +355,7 @@ func (t *target) run() {
 // push makes one attempt: a subscription to the stream, a connection to
 // the target, and units sent until either ends.
 func (t *target) push(ctx context.Context) error {
-	sub, err := t.f.cfg.Taps.Open(ctx, t.st, tap.Options{Audio: tap.AudioAAC, Transcode: t.f.cfg.Transcode})
+	sub, err := t.f.cfg.Taps.Open(ctx, t.st, tap.Options{Audio: tap.AudioAAC})
 	if err != nil {
 		return err
 	}

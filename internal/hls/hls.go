@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sluice-media/sluice/internal/tap"
-	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 // Errors Serve returns; the HTTP edge maps them to status codes.
@@ -50,8 +49,6 @@ type Config struct {
 	// StartTimeout bounds how long a request waits for a stream's first
 	// segment (default 5s plus two segment durations).
 	StartTimeout time.Duration
-	// Transcode configures the Opus→AAC transcoder.
-	Transcode transcode.Config
 	// Taps shares each stream's reading and transcoding with the other
 	// outputs (recording); nil gives the server a pool of its own.
 	Taps *tap.Pool

@@ -48,7 +48,7 @@ func (s *Server) Stats() Stats {
 func New(cfg Config, h *hub.Hub, log *slog.Logger) *Server {
 	cfg.defaults()
 	if cfg.Taps == nil {
-		cfg.Taps = tap.NewPool(log)
+		cfg.Taps = tap.NewPool()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, hub: h, log: log, ctx: ctx, cancel: cancel, sessions: map[string]*session{}}

@@ -76,7 +76,7 @@ func (ss *session) run() {
 		defer ss.idle.Stop()
 	}
 
-	r, err := s.cfg.Taps.Open(ss.ctx, ss.st, tap.Options{Audio: tap.AudioAAC, Transcode: s.cfg.Transcode})
+	r, err := s.cfg.Taps.Open(ss.ctx, ss.st, tap.Options{Audio: tap.AudioAAC})
 	if err != nil {
 		ss.fail(err)
 		return

@@ -21,7 +21,6 @@ import (
 
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
-	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 // ErrNoRule means no recording rule matches the stream, so it cannot be
@@ -31,8 +30,6 @@ var ErrNoRule = errors.New("no recording rule matches the stream")
 // Config configures a Manager.
 type Config struct {
 	Rules []Rule
-	// Transcode configures the Opus→AAC transcoder.
-	Transcode transcode.Config
 	// Taps shares each stream's reading and transcoding with the other
 	// outputs (LL-HLS); nil gives the manager a pool of its own.
 	Taps *tap.Pool
@@ -87,7 +84,7 @@ func New(cfg Config, h *hub.Hub, log *slog.Logger) *Manager {
 
 func newManager(cfg Config, h *hub.Hub, log *slog.Logger, create func(string) (sink, error)) *Manager {
 	if cfg.Taps == nil {
-		cfg.Taps = tap.NewPool(log)
+		cfg.Taps = tap.NewPool()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{cfg: cfg, hub: h, log: log, ctx: ctx, cancel: cancel, create: create,

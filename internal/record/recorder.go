@@ -43,7 +43,7 @@ func (rc *recorder) run() {
 	case AudioNone:
 		mode = tap.AudioNone
 	}
-	r, err := rc.m.cfg.Taps.Open(rc.ctx, rc.st, tap.Options{Audio: mode, Transcode: rc.m.cfg.Transcode})
+	r, err := rc.m.cfg.Taps.Open(rc.ctx, rc.st, tap.Options{Audio: mode})
 	if err != nil {
 		if rc.ctx.Err() == nil && !errors.Is(err, hub.ErrEnded) {
 			rc.fail(err)

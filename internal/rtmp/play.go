@@ -31,7 +31,7 @@ func (s *Server) play(nc net.Conn, sc *gortmplib.ServerConn, name string, log *s
 	_ = nc.SetReadDeadline(time.Time{})
 	ctx := s.ctx
 	openCtx, openCancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
-	sub, err := s.cfg.Taps.Open(openCtx, st, tap.Options{Audio: tap.AudioAAC, Transcode: s.cfg.Transcode})
+	sub, err := s.cfg.Taps.Open(openCtx, st, tap.Options{Audio: tap.AudioAAC})
 	openCancel()
 	if err != nil {
 		_ = sc.RejectAction()

@@ -29,7 +29,6 @@ import (
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
-	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 // Config configures a Server. Listen and TLSListen may each be empty
@@ -44,14 +43,11 @@ type Config struct {
 	// WriteTimeout a write to a player.
 	HandshakeTimeout, ReadTimeout, WriteTimeout time.Duration
 
-	Hub   *hub.Hub
-	Auth  auth.Authenticator // nil: everything allowed
-	Taps  *tap.Pool          // the shared readers of the outputs
-	Admit Admit              // nil: no session limits
-	// Transcode configures the Opus→AAC transcoder for players of a
-	// WebRTC-published stream.
-	Transcode transcode.Config
-	Events    Events // nil: none
+	Hub    *hub.Hub
+	Auth   auth.Authenticator // nil: everything allowed
+	Taps   *tap.Pool          // the shared readers of the outputs
+	Admit  Admit              // nil: no session limits
+	Events Events             // nil: none
 	// Sessions lists the server's publishers and players for the API
 	// (shared with the SRT server); nil: not listed.
 	Sessions *edge.Table
@@ -87,7 +83,7 @@ func (c *Config) defaults() {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	if c.Taps == nil {
-		c.Taps = tap.NewPool(c.Log)
+		c.Taps = tap.NewPool()
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/sluice-media/sluice/internal/rtmp"
 	"github.com/sluice-media/sluice/internal/srt"
 	"github.com/sluice-media/sluice/internal/tap"
-	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 // startEdges starts the RTMP and SRT servers and the forwarder; their
@@ -19,7 +18,7 @@ import (
 // The sessions are listed in the API's table, and with
 // stream.publisher_takeover a new publisher ends the current one, whatever
 // its protocol.
-func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *tap.Pool, aac transcode.Config, sessions *edge.Table) error {
+func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *tap.Pool, sessions *edge.Table) error {
 	var takeover func(string) bool
 	if cfg.Stream.PublisherTakeover {
 		takeover = s.api.KickPublisher
@@ -36,7 +35,7 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 		r, err := rtmp.New(rtmp.Config{
 			Listen: cfg.RTMP.Listen, TLSListen: cfg.RTMP.TLSListen, TLS: tlsCfg,
 			HandshakeTimeout: cfg.RTMP.HandshakeTimeout, ReadTimeout: cfg.RTMP.ReadTimeout, WriteTimeout: cfg.RTMP.WriteTimeout,
-			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Events: s.bus, Log: s.log,
+			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Events: s.bus, Log: s.log,
 			Sessions: sessions, Takeover: takeover,
 		})
 		if err != nil {
@@ -49,7 +48,7 @@ func (s *Server) startEdges(cfg config.Config, authz auth.Authenticator, taps *t
 		r, err := srt.New(srt.Config{
 			Listen: cfg.SRT.Listen, Passphrase: cfg.SRT.Passphrase, Latency: cfg.SRT.Latency,
 			HandshakeTimeout: cfg.SRT.HandshakeTimeout, ReadTimeout: cfg.SRT.ReadTimeout, WriteTimeout: cfg.SRT.WriteTimeout,
-			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Transcode: aac, Events: s.bus, Log: s.log,
+			Hub: s.hub, Auth: authz, Taps: taps, Admit: s.api.Reserve, Events: s.bus, Log: s.log,
 			Sessions: sessions, Takeover: takeover,
 		})
 		if err != nil {

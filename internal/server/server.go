@@ -57,7 +57,7 @@ type Server struct {
 	hooks   []*webhook.Hook
 	engine  *rtc.Engine
 	hub     *hub.Hub
-	derive  *tap.Transcoders // AAC and G.711 to Opus, for WebRTC viewers
+	derive  *tap.Transcoders // every audio transcoder: derived tracks of the streams
 	api     *httpapi.API
 	hls     *hls.Server     // nil when hls.enabled is false
 	rec     *record.Manager // recording rules and switches
@@ -116,10 +116,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	bus := events.NewBus()
 	m := metrics.New(metrics.Config{PerStreamLabels: cfg.Metrics.PerStreamLabels})
 	ready := metrics.NewReadiness()
-	// AAC and G.711 tracks get an Opus track for WebRTC viewers, written
-	// by one transcoder per stream while viewers read it.
+	// AAC and G.711 tracks get an Opus track for WebRTC viewers, Opus and
+	// G.711 tracks an AAC track for LL-HLS, recordings, RTMP and SRT
+	// readers and forwards, each written by one transcoder per stream
+	// while its consumers read it.
 	derive := tap.NewTranscoders(tap.TranscodersConfig{Opus: transcode.OpusConfig{Bitrate: cfg.Transcode.OpusBitrate},
-		IdleClose: cfg.Transcode.IdleClose, Always: cfg.Transcode.Always, Log: log})
+		AAC: transcode.Config{Bitrate: cfg.Transcode.AACBitrate}, IdleClose: cfg.Transcode.IdleClose, Always: cfg.Transcode.Always,
+		Lag: func(stream string) tap.Gauge { return m.TranscoderLag(stream) }, Log: log})
 	h := hub.New(hub.Config{
 		Deriver:             derive,
 		RingPackets:         cfg.Stream.RingPackets,
@@ -139,21 +142,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		clusterAPI = cl
 	}
 	// LL-HLS and recording read the hub like viewers, on cursors of their
-	// own, one per stream that both share (with its transcoder).
-	taps := tap.NewPool(log)
-	taps.ReportTranscoderLag(func(stream string) tap.Gauge { return m.TranscoderLag(stream) })
-	aac := transcode.Config{Bitrate: cfg.Transcode.AACBitrate}
+	// own, one per stream that both share.
+	taps := tap.NewPool()
 	var hlsSrv *hls.Server
 	var hlsOut httpapi.HLSServer // stays a nil interface when HLS is off
 	if cfg.HLS.Enabled {
 		hlsSrv = hls.New(hls.Config{Always: cfg.HLS.Always, SegmentDuration: cfg.HLS.SegmentDuration,
 			PartDuration: cfg.HLS.PartDuration, SegmentCount: cfg.HLS.SegmentCount, CloseAfter: cfg.HLS.CloseAfter,
-			Transcode: aac, Taps: taps}, h, log)
+			Taps: taps}, h, log)
 		hlsOut = hlsSrv
 	}
-	rec := record.New(record.Config{Rules: cfg.Record.Rules, Transcode: aac, Taps: taps}, h, log)
+	rec := record.New(record.Config{Rules: cfg.Record.Rules, Taps: taps}, h, log)
 	m.SetOutputs(func() metrics.Outputs { return outputCounts(hlsSrv, rec) })
-	fwd := forward.New(forward.Config{Rules: cfg.Forward, Hub: h, Taps: taps, Transcode: aac, Log: log})
+	fwd := forward.New(forward.Config{Rules: cfg.Forward, Hub: h, Taps: taps, Log: log})
 	if err := m.Register(fwd.Collector()); err != nil {
 		log.Warn("forward metrics", "err", err)
 	}
@@ -234,7 +235,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.adminLn = aln
 		go func() { _ = s.admin.Serve(aln) }()
 	}
-	if err := s.startEdges(cfg, authz, taps, aac, edges); err != nil {
+	if err := s.startEdges(cfg, authz, taps, edges); err != nil {
 		_ = s.Close()
 		return nil, err
 	}

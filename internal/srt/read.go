@@ -41,7 +41,7 @@ func (s *Server) read(conn gosrt.Conn, st *hub.Stream, log *slog.Logger) error {
 		}
 	}()
 	openCtx, openCancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
-	sub, err := s.cfg.Taps.Open(openCtx, st, tap.Options{Audio: tap.AudioAAC, Transcode: s.cfg.Transcode})
+	sub, err := s.cfg.Taps.Open(openCtx, st, tap.Options{Audio: tap.AudioAAC})
 	openCancel()
 	if err != nil {
 		return err

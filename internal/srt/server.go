@@ -23,7 +23,6 @@ import (
 	"github.com/sluice-media/sluice/internal/events"
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/tap"
-	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 // payloadSize is the SRT payload: seven 188-byte MPEG-TS packets, what
@@ -41,12 +40,11 @@ type Config struct {
 	// reader's (SRT's peer idle timeout).
 	HandshakeTimeout, ReadTimeout, WriteTimeout time.Duration
 
-	Hub       *hub.Hub
-	Auth      auth.Authenticator // nil: everything allowed
-	Taps      *tap.Pool
-	Admit     func(ip netip.Addr) (release func(), err error) // nil: no session limits
-	Transcode transcode.Config                                // Opus→AAC for readers of a WebRTC stream
-	Events    Events                                          // nil: none
+	Hub    *hub.Hub
+	Auth   auth.Authenticator // nil: everything allowed
+	Taps   *tap.Pool
+	Admit  func(ip netip.Addr) (release func(), err error) // nil: no session limits
+	Events Events                                          // nil: none
 	// Sessions lists the server's publishers and readers for the API
 	// (shared with the RTMP server); nil: not listed.
 	Sessions *edge.Table
@@ -81,7 +79,7 @@ func (c *Config) defaults() {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	if c.Taps == nil {
-		c.Taps = tap.NewPool(c.Log)
+		c.Taps = tap.NewPool()
 	}
 }
 

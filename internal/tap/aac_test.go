@@ -50,8 +50,8 @@ func TestReaderAACPassthrough(t *testing.T) {
 	if a == nil || a.Codec != AAC || a.AAC.SampleRate != 44100 || a.AAC.ChannelConfig != 2 || a.Index != 1 {
 		t.Fatalf("audio track %+v, want the stream's AAC (track 1, 44.1 kHz stereo)", a)
 	}
-	if r.tc != nil {
-		t.Fatal("a transcoder was opened for a stream with AAC")
+	if r.tl.aDerived {
+		t.Fatal("a derived track was read for a stream with AAC")
 	}
 	const n = 20
 	aus := make([][]byte, n)

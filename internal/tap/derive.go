@@ -2,7 +2,6 @@ package tap
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -15,14 +14,23 @@ import (
 	"github.com/sluice-media/sluice/internal/transcode"
 )
 
-// Transcoders is the hub's Deriver (hub/derive.go): for each AAC or G.711
-// track a stream declares it declares an Opus track, and while a consumer
-// (a WebRTC viewer) demands it, it runs one transcoder that reads the
-// source track from the ring, decodes it, encodes Opus and writes the
-// packets back into the stream as that track, once for every viewer. The
-// transcoder starts with the first demand and stops IdleClose after the
+// Transcoders is the hub's Deriver (hub/derive.go), the one mechanism
+// behind every audio transcoding: for each track a stream declares that
+// some consumer cannot take as it is, it declares a derived track in the
+// codec that consumer takes, and while a consumer demands that track it
+// runs one transcoder that reads the source track from the ring, decodes
+// it, encodes the other codec and writes the packets back into the stream
+// as the derived track, once for every consumer:
+//
+//	source      derived   for
+//	AAC         Opus      WebRTC viewers
+//	G.711       Opus      WebRTC viewers whose offer has no PCMU/PCMA
+//	G.711       AAC       LL-HLS, recordings, RTMP and SRT readers, forwards
+//	Opus        AAC       LL-HLS, recordings, RTMP and SRT readers, forwards
+//
+// A transcoder starts with the first demand and stops IdleClose after the
 // last; with Always it runs from the track's declaration to the stream's
-// end, so a viewer hears sound from its first packet.
+// end, so a consumer gets audio from its first packet.
 type Transcoders struct {
 	cfg   TranscodersConfig
 	avail error
@@ -32,20 +40,37 @@ type Transcoders struct {
 	closed  bool
 	wg      sync.WaitGroup
 	logOnce sync.Once
+
+	aacMu  sync.Mutex
+	aacASC map[int][]byte // the AAC encoder's AudioSpecificConfig by channels
 }
 
 // TranscodersConfig configures Transcoders.
 type TranscodersConfig struct {
-	// Opus is the encoder's configuration; Channels 0 keeps the
+	// Opus is the Opus encoder's configuration; Channels 0 keeps the
 	// source's (stereo stays stereo).
 	Opus transcode.OpusConfig
+	// AAC is the AAC encoder's (Bitrate, AACOptions; the channels are
+	// always the source's: stereo=1 in an Opus fmtp gives stereo).
+	AAC transcode.Config
 	// IdleClose is how long a transcoder runs on after its last consumer
 	// left (0: 10 s), so a viewer that reconnects finds it running.
 	IdleClose time.Duration
 	// Always keeps every transcoder running while its stream lives.
 	Always bool
+	// Lag, if set, gives a stream's gauge of how far a transcoder trails
+	// the live edge: from a source packet's arrival in the stream to its
+	// transcoded packets being written. Set with every packet written,
+	// closed with the transcoder.
+	Lag func(stream string) Gauge
 	// Log gets a line when transcoders are unavailable (once) or fail.
 	Log *slog.Logger
+}
+
+// Gauge is a duration a transcoder keeps up to date (a *metrics.Lag is one).
+type Gauge interface {
+	Set(time.Duration)
+	Close()
 }
 
 // NewTranscoders returns the deriver; it checks once whether this binary
@@ -57,7 +82,7 @@ func NewTranscoders(cfg TranscodersConfig) *Transcoders {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Transcoders{cfg: cfg, avail: transcode.Available(), running: make(map[runKey]*runner)}
+	return &Transcoders{cfg: cfg, avail: transcode.Available(), running: make(map[runKey]*runner), aacASC: make(map[int][]byte)}
 }
 
 var _ hub.Deriver = (*Transcoders)(nil)
@@ -77,26 +102,78 @@ type runner struct {
 	done   chan struct{}
 }
 
-// Derive offers an Opus track for an AAC or G.711 one.
+// Derive offers an Opus and an AAC track for a G.711 one, an Opus track
+// for an AAC one and an AAC track for an Opus one.
 func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
-	ok, _ := isG711(c)
-	if !ok && !isAAC(c) {
+	g711, _ := isG711(c)
+	opus := strings.EqualFold(c.Name(), "opus") && c.ClockRate == transcode.SampleRate
+	if !g711 && !opus && !isAAC(c) {
 		return nil, nil
 	}
 	if x.avail != nil {
 		x.logOnce.Do(func() {
-			x.cfg.Log.Warn("audio transcoding unavailable: WebRTC viewers of AAC and G.711 streams get video only", "err", x.avail)
+			x.cfg.Log.Warn("audio transcoding unavailable: WebRTC viewers of AAC and G.711 streams get video only, "+
+				"LL-HLS, recordings, RTMP and SRT readers of Opus and G.711 streams get no audio", "err", x.avail)
 		})
 		return nil, fmt.Errorf("unavailable: %w", x.avail)
+	}
+	if opus {
+		aac, err := x.aacCodec(transcode.ChannelsFromFmtp(c.Fmtp))
+		if err != nil {
+			return nil, fmt.Errorf("unavailable: %w", err)
+		}
+		return []media.Codec{aac}, nil
 	}
 	_, ch, err := sourceFormat(c)
 	if err != nil {
 		return nil, fmt.Errorf("unavailable: %w", err)
 	}
+	opusCh := ch
 	if x.cfg.Opus.Channels != 0 {
-		ch = x.cfg.Opus.Channels
+		opusCh = x.cfg.Opus.Channels
 	}
-	return []media.Codec{ingest.OpusCodec(ch)}, nil
+	out := []media.Codec{ingest.OpusCodec(opusCh)}
+	if g711 {
+		aac, err := x.aacCodec(ch)
+		if err != nil {
+			return nil, fmt.Errorf("unavailable: %w", err)
+		}
+		out = append(out, aac)
+	}
+	return out, nil
+}
+
+// aacCodec is the codec of an AAC track the encoder makes with ch
+// channels: its AudioSpecificConfig is the encoder's own, asked once.
+func (x *Transcoders) aacCodec(ch int) (media.Codec, error) {
+	x.aacMu.Lock()
+	defer x.aacMu.Unlock()
+	asc, ok := x.aacASC[ch]
+	if !ok {
+		bitrate := x.cfg.AAC.Bitrate
+		if bitrate == 0 {
+			bitrate = 64000 * ch
+		}
+		opts := x.cfg.AAC.AACOptions
+		if opts == "" {
+			opts = transcode.DefaultAACOptions
+		}
+		newEnc := x.cfg.AAC.NewEncoder
+		if newEnc == nil {
+			newEnc = func(ch, bitrate int) (transcode.Encoder, error) { return transcode.NewFFmpegEncoder(ch, bitrate, opts) }
+		}
+		enc, err := newEnc(ch, bitrate)
+		if err != nil {
+			return media.Codec{}, err
+		}
+		c := enc.Config()
+		enc.Close()
+		if asc, err = c.Marshal(); err != nil {
+			return media.Codec{}, err
+		}
+		x.aacASC[ch] = asc
+	}
+	return ingest.AACCodec(asc)
 }
 
 // Added starts the transcoder at once with Always.
@@ -189,141 +266,4 @@ func (x *Transcoders) Close() {
 	}
 	x.mu.Unlock()
 	x.wg.Wait()
-}
-
-// run transcodes track d.Source of w's stream into d until ctx is done
-// or the stream ends.
-func (x *Transcoders) run(ctx context.Context, w *hub.Writer, d hub.Track) {
-	log := x.cfg.Log.With("stream", w.Name(), "track", d.Index)
-	var src hub.Track
-	for _, t := range w.Stream().Tracks() {
-		if t.Index == d.Source {
-			src = t
-		}
-	}
-	err := x.transcode(ctx, w, src, d)
-	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, hub.ErrEnded):
-	default:
-		log.Warn("audio transcoder failed: viewers get no audio from it", "from", src.Codec.Name(), "err", err)
-	}
-}
-
-func (x *Transcoders) transcode(ctx context.Context, hw *hub.Writer, src, d hub.Track) error {
-	st := hw.Stream()
-	in, err := newPCMSource(src.Codec)
-	if err != nil {
-		return err
-	}
-	defer in.close()
-	cfg := x.cfg.Opus
-	cfg.Channels = transcode.ChannelsFromFmtp(d.Codec.Fmtp)
-	cfg.From = strings.ToLower(src.Codec.Name())
-	if isAAC(src.Codec) {
-		cfg.From = "aac"
-	}
-	if cfg.Bitrate == 0 {
-		cfg.Bitrate = 64000 * cfg.Channels
-	}
-	enc, err := transcode.NewToOpus(cfg, in.rate, in.channels)
-	if err != nil {
-		return err
-	}
-	defer enc.Close()
-	cur, err := st.Tap()
-	if err != nil {
-		return err
-	}
-	defer cur.Close()
-	w := &originWriter{w: hw}
-	ft, err := ingest.NewFrameTrack(d.Codec, d.Index, w, nil)
-	if err != nil {
-		return err
-	}
-	var clock unwrapper
-	started := false
-	var lastSR media.SenderReport
-	var arrivalSR time.Time
-	for {
-		p, _, err := cur.Next(ctx)
-		if err != nil {
-			return err
-		}
-		if p.Track != src.Index {
-			continue
-		}
-		if !started {
-			started = true
-			clock = unwrapper{last: p.Timestamp, t: int64(p.Timestamp)}
-		}
-		ext := clock.at(p.Timestamp)
-		err = in.push(p, func(pcm []float32, ts uint32) error {
-			at := ext + int64(int32(ts-p.Timestamp))
-			out, err := enc.Push(pcm, at*transcode.SampleRate/int64(in.rate))
-			for _, o := range out {
-				if werr := ft.Write(ticksToDuration(o.TS), ticksToDuration(o.TS), [][]byte{o.Payload}); werr != nil {
-					return werr
-				}
-				w.learn(o.TS)
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if !w.known {
-			continue
-		}
-		// The output's sender reports are the source's, on its clock:
-		// viewers line it up with the video as the publisher's reports
-		// do. A source without reports (RTMP, SRT) gets them from its
-		// packets' arrival, as viewers' reports of its video are.
-		out := func(srcTS int64) uint32 {
-			return w.origin + uint32(srcTS*transcode.SampleRate/int64(in.rate))
-		}
-		if sr, ok := st.SenderReport(src.Index); ok {
-			if sr != lastSR {
-				lastSR = sr
-				hw.SetSenderReport(d.Index, media.ToNTP(sr.NTP), out(ext+int64(int32(sr.RTP-p.Timestamp))))
-			}
-		} else if arrived := time.Unix(0, p.Arrived); p.Arrived != 0 && arrived.Sub(arrivalSR) >= time.Second {
-			arrivalSR = arrived
-			hw.SetSenderReport(d.Index, media.ToNTP(arrived), out(ext))
-		}
-	}
-}
-
-// ticksToDuration is a 48 kHz tick count as the duration that
-// ingest.FrameTrack turns back into exactly that many ticks: its
-// conversion truncates toward zero, so the nanoseconds are rounded away
-// from zero (the first packets' times are negative where the encoder's
-// lookahead is taken off a source starting near 0).
-func ticksToDuration(t int64) time.Duration {
-	s, r := t/transcode.SampleRate, t%transcode.SampleRate
-	ns := (r*int64(time.Second) + transcode.SampleRate - 1) / transcode.SampleRate
-	if r < 0 {
-		ns = -((-r*int64(time.Second) + transcode.SampleRate - 1) / transcode.SampleRate)
-	}
-	return time.Duration(s)*time.Second + time.Duration(ns)
-}
-
-// originWriter passes the frame writer's packets to the stream and tells
-// the random origin of its timestamps, which the sender reports need.
-type originWriter struct {
-	w      *hub.Writer
-	last   uint32 // timestamp of the newest packet
-	origin uint32 // last minus the ticks written, once known
-	known  bool
-}
-
-func (w *originWriter) Write(p *hub.Packet) {
-	w.last = p.Timestamp
-	w.w.Write(p)
-}
-
-// learn notes that the newest packet was written for ticks.
-func (w *originWriter) learn(ticks int64) {
-	if !w.known {
-		w.origin, w.known = w.last-uint32(ticks), true
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/hub/hubtest"
 	"github.com/sluice-media/sluice/internal/media"
+	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 var pcmaCodec = media.Codec{MimeType: "audio/PCMA", ClockRate: 8000, Channels: 1}
@@ -50,8 +52,8 @@ func waitRunning(t *testing.T, x *Transcoders, n int) {
 	}
 }
 
-// TestTranscodersLifecycle: a G.711 track gets an Opus track; its
-// transcoder starts with the first demand, is shared by the second, writes
+// TestTranscodersLifecycle: a G.711 track gets an Opus and an AAC track;
+// the Opus track's transcoder starts with the first demand, is shared by the second, writes
 // Opus packets on the 48 kHz clock of the source's timestamps, and stops
 // IdleClose after the last release.
 func TestTranscodersLifecycle(t *testing.T) {
@@ -62,8 +64,9 @@ func TestTranscodersLifecycle(t *testing.T) {
 	st := w.Stream()
 	defer w.End()
 	tracks := st.Tracks()
-	if len(tracks) != 2 || !tracks[1].Derived || tracks[1].Source != src || !strings.EqualFold(tracks[1].Codec.Name(), "opus") {
-		t.Fatalf("tracks %+v, want PCMA and an Opus track derived from it", tracks)
+	if len(tracks) != 3 || !tracks[1].Derived || tracks[1].Source != src || !strings.EqualFold(tracks[1].Codec.Name(), "opus") ||
+		!tracks[2].Derived || tracks[2].Source != src || !isAAC(tracks[2].Codec) {
+		t.Fatalf("tracks %+v, want PCMA, and an Opus and an AAC track derived from it", tracks)
 	}
 	if strings.Contains(tracks[1].Codec.Fmtp, "stereo=1") {
 		t.Errorf("mono source, stereo Opus: %q", tracks[1].Codec.Fmtp)
@@ -139,11 +142,11 @@ func TestTranscodersAlways(t *testing.T) {
 	defer x.Close()
 	w, _ := derivedStream(t, x)
 	st := w.Stream()
-	waitRunning(t, x, 1)
+	waitRunning(t, x, 2) // to Opus and to AAC
 	release := st.Demand(1)
 	release()
 	time.Sleep(50 * time.Millisecond)
-	if x.Running() != 1 {
+	if x.Running() != 2 {
 		t.Fatal("an always-on transcoder stopped after its viewer left")
 	}
 	w.End()
@@ -177,20 +180,167 @@ func TestTranscodersUnavailable(t *testing.T) {
 	if n := logs.n.Load(); n != 1 {
 		t.Errorf("%d log lines, want 1", n)
 	}
-	// An Opus track is not derived from: nothing to say.
-	if c, err := x.Derive(hubtest.Opus); c != nil || err != nil {
-		t.Errorf("Derive(opus) = %v, %v", c, err)
+	// An Opus track would get an AAC one; a VP8 track none.
+	if c, err := x.Derive(hubtest.Opus); c != nil || err == nil || !strings.HasPrefix(err.Error(), "unavailable: ") {
+		t.Errorf("Derive(opus) = %v, %v; want unavailable: …", c, err)
+	}
+	if c, err := x.Derive(media.Codec{MimeType: "video/VP8", ClockRate: 90000}); c != nil || err != nil {
+		t.Errorf("Derive(VP8) = %v, %v", c, err)
 	}
 }
 
 // TestTicksToDuration: every tick count, negative ones included, comes
-// back from the frame writer's conversion as itself.
+// back from the frame writer's conversion as itself, at 48 and 8 kHz.
 func TestTicksToDuration(t *testing.T) {
-	for _, ticks := range []int64{0, 1, 2, 3, 312, 959, 960, 47999, 48000, 48001, 1 << 33, -1, -2, -312, -960, -47999, -48000, -48312} {
-		d := ticksToDuration(ticks)
-		s, rest := d/time.Second, d%time.Second
-		if got := int64(s)*48000 + int64(rest)*48000/int64(time.Second); got != ticks {
-			t.Errorf("%d ticks: %v comes back as %d", ticks, d, got)
+	for _, rate := range []int64{48000, 8000} {
+		for _, ticks := range []int64{0, 1, 2, 3, 312, 959, 960, 7999, 8000, 47999, 48000, 48001, 1 << 33, -1, -2, -312, -960, -47999, -48000, -48312} {
+			d := ticksToDuration(ticks, rate)
+			s, rest := d/time.Second, d%time.Second
+			if got := int64(s)*rate + int64(rest)*rate/int64(time.Second); got != ticks {
+				t.Errorf("%d ticks at %d Hz: %v comes back as %d", ticks, rate, d, got)
+			}
 		}
 	}
 }
+
+// newDerivedSource is newSource on a hub whose Deriver is a Transcoders
+// made with cfg, closed when the test ends (after the stream).
+func newDerivedSource(t testing.TB, video, audio bool, cfg TranscodersConfig) (*hubtest.Source, *Transcoders) {
+	t.Helper()
+	x := NewTranscoders(cfg)
+	t.Cleanup(x.Close)
+	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second, MaxViewersPerStream: 10, Deriver: x})
+	s := hubtest.NewSource(t, h, "s", video, audio)
+	s.VTS0, s.ATS0, s.VSeq, s.ASeq = 0xfffff000, 123456789, 65530, 1000
+	t.Cleanup(s.Writer.End)
+	return s, x
+}
+
+// waitDerived reads the stream from its newest keyframe until n packets
+// of the derived track came, and returns them.
+func waitDerived(t testing.TB, st *hub.Stream, track, n int) []*hub.Packet {
+	t.Helper()
+	cur, err := st.Tap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got []*hub.Packet
+	for len(got) < n {
+		p, _, err := cur.Next(ctx)
+		if err != nil {
+			t.Fatalf("%d packets of track %d: %v", len(got), track, err)
+		}
+		if p.Track == track {
+			got = append(got, p)
+		}
+	}
+	return got
+}
+
+// TestTranscodersToAAC: a G.711 track's derived AAC track is written, on
+// demand, as RFC 3640 packets 1024 ticks of 48 kHz apart that the Reader's
+// depacketizer takes; the transcoder is counted as pcma→aac.
+func TestTranscodersToAAC(t *testing.T) {
+	needTranscode(t)
+	x := NewTranscoders(TranscodersConfig{IdleClose: 20 * time.Millisecond})
+	defer x.Close()
+	w, src := derivedStream(t, x)
+	defer w.End()
+	st := w.Stream()
+	aac := st.Tracks()[2]
+	before := transcode.Counts().ByDirection[transcode.Direction{From: "pcma", To: "aac"}]
+	cur, err := st.Tap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	release := st.Demand(aac.Index)
+	waitRunning(t, x, 1)
+	// An audio-only stream has no keyframe to start from: the
+	// transcoder takes what is written once its cursor is open.
+	var got []*hub.Packet
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; len(got) < 40; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d AAC packets in 5 s", len(got))
+		}
+		feedPCMA(w, src, i*5, 5)
+		time.Sleep(5 * time.Millisecond) // the pace of the feed
+		for {
+			p, _, ok, err := cur.TryNext()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if p.Track == aac.Index {
+				got = append(got, p)
+			}
+		}
+	}
+	if n := transcode.Counts().ByDirection[transcode.Direction{From: "pcma", To: "aac"}] - before; n != 1 {
+		t.Errorf("%d pcma→aac transcoders counted, want 1", n)
+	}
+	p, err := parseAAC(aac.Codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newAACDepacketizer(p)
+	for i, pkt := range got {
+		if i > 0 && pkt.Timestamp-got[i-1].Timestamp != 1024 {
+			t.Fatalf("packet %d: ts +%d, want +1024", i, pkt.Timestamp-got[i-1].Timestamp)
+		}
+		if aus := d.units(pkt); len(aus) != 1 || len(aus[0]) == 0 {
+			t.Fatalf("packet %d: %d access units", i, len(aus))
+		}
+	}
+	if _, ok := st.SenderReport(aac.Index); !ok {
+		t.Error("no sender report for the AAC track")
+	}
+	release()
+	waitRunning(t, x, 0)
+}
+
+// TestTranscodersLag: the lag is the time from a source packet's arrival
+// in the stream to its transcoded packets: audio written 300 ms before
+// the transcoder starts reports at least that, and the gauge is closed
+// with the transcoder.
+func TestTranscodersLag(t *testing.T) {
+	needTranscode(t)
+	g := &recGauge{}
+	var stream string
+	s, x := newDerivedSource(t, true, true, TranscodersConfig{IdleClose: 10 * time.Millisecond,
+		Lag: func(name string) Gauge { stream = name; return g }})
+	s.Feed(0, 25) // 0.5 s, at once, from a keyframe where the transcoder starts
+	const behind = 300 * time.Millisecond
+	time.Sleep(behind)
+	aac := s.Stream.Derived(s.A)[0]
+	release := s.Stream.Demand(aac.Index)
+	waitDerived(t, s.Stream, aac.Index, 20)
+	release()
+	waitRunning(t, x, 0)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if stream != "s" || len(g.sets) < 20 || g.closed != 1 {
+		t.Fatalf("gauge for %q: %d values, closed %d times; want stream s, ≥ 20 values, closed once", stream, len(g.sets), g.closed)
+	}
+	for _, d := range g.sets {
+		if d < behind || d > behind+10*time.Second {
+			t.Fatalf("lag %v, want at least %v (the audio waited that long in the ring)", d, behind)
+		}
+	}
+}
+
+// recGauge records what a transcoder reports as its lag.
+type recGauge struct {
+	mu     sync.Mutex
+	sets   []time.Duration
+	closed int
+}
+
+func (g *recGauge) Set(d time.Duration) { g.mu.Lock(); g.sets = append(g.sets, d); g.mu.Unlock() }
+func (g *recGauge) Close()              { g.mu.Lock(); g.closed++; g.mu.Unlock() }

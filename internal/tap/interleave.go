@@ -9,16 +9,37 @@ import "time"
 // the keyframe was whole. A unit goes out once the other track has a later
 // one, or once its own track has run maxWait ahead (the other track is
 // stalled or silent), so that one track never holds the other for long.
+//
+// A derived audio track (transcoded) is late in the ring: the transcoder
+// that the Reader's demand starts writes the audio of the cached GOP
+// after the GOP's video, which the Reader reads at once. Its audio is not
+// stalled but behind, so video waits for it however far it runs ahead in
+// media time, until the ring (by its packets' arrival) has gone maxWait
+// past the newest audio packet, or past the Reader's start before the
+// first: then the track is stalled.
 type interleaver struct {
 	video, audio *Track
 	maxWait      time.Duration
 	v, a         fifo
 	aligned      bool // audio units have timeline PTS (see timeline.align)
+
+	derived      bool  // the audio track is derived
+	arrived      int64 // arrival (hub.Packet.Arrived) of the newest packet read
+	audioArrived int64 // of the newest audio packet read, or the Reader's start
 }
 
-func (q *interleaver) init(video, audio *Track, maxWait time.Duration) {
+func (q *interleaver) init(video, audio *Track, maxWait time.Duration, derivedAudio bool) {
 	q.video, q.audio, q.maxWait = video, audio, maxWait
 	q.aligned = video == nil
+	q.derived, q.audioArrived = derivedAudio, time.Now().UnixNano()
+}
+
+// read notes the arrival of a packet read, of the audio track or not.
+func (q *interleaver) read(arrived int64, audio bool) {
+	q.arrived = arrived
+	if audio {
+		q.audioArrived = arrived
+	}
 }
 
 // push queues a unit of the video track (Track set, by videoUnit) or the
@@ -50,13 +71,6 @@ func (q *interleaver) alignAudio(zero int64) {
 	q.aligned = true
 }
 
-// stopAudio drops audio from now on.
-func (q *interleaver) stopAudio() {
-	q.audio = nil
-	q.a = fifo{}
-	q.aligned = true
-}
-
 // pop returns the next unit that may go out, or nil; flush releases
 // everything (the stream ended).
 func (q *interleaver) pop(flush bool) *Unit {
@@ -76,7 +90,8 @@ func (q *interleaver) pop(flush bool) *Unit {
 		}
 		return q.v.pop()
 	case vh != nil:
-		if q.audio == nil || flush || q.v.span() > q.maxWait {
+		stalled := !q.derived || time.Duration(q.arrived-q.audioArrived) > q.maxWait
+		if q.audio == nil || flush || q.v.span() > q.maxWait && stalled {
 			return q.v.pop()
 		}
 	case ah != nil:

@@ -2,7 +2,6 @@ package tap
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 
 	"github.com/sluice-media/sluice/internal/hub"
@@ -15,48 +14,30 @@ const feedUnits = 512
 
 // Pool shares the work of reading a stream among its outputs: LL-HLS and
 // a recording of the same stream with the same options get one Reader,
-// so one cursor, one set of depacketizers and one Opus→AAC transcoder
-// between them. The Reader runs in a goroutine of the pool's while
-// anything is subscribed, and stops (its transcoder with it) when the
-// last Subscription closes.
+// so one cursor and one set of depacketizers between them (and one demand
+// of a derived audio track, whose transcoder the stream's other consumers
+// share too). The Reader runs in a goroutine of the pool's while anything
+// is subscribed, and stops when the last Subscription closes.
 type Pool struct {
-	log *slog.Logger
-	lag func(stream string) Gauge // nil: no lag gauges
-
 	mu    sync.Mutex
 	feeds map[feedKey]*feed
 }
 
-// NewPool returns an empty pool; log (nil: none) gets the Readers' lines.
-func NewPool(log *slog.Logger) *Pool {
-	return &Pool{log: log, feeds: make(map[feedKey]*feed)}
+// NewPool returns an empty pool.
+func NewPool() *Pool {
+	return &Pool{feeds: make(map[feedKey]*feed)}
 }
 
-// ReportTranscoderLag makes the pool's Readers report their transcoder's
-// lag (Options.TranscoderLag) to the gauges lag gives. Call it before the
-// first Open.
-func (p *Pool) ReportTranscoderLag(lag func(stream string) Gauge) { p.lag = lag }
-
-// feedKey says which subscriptions can share a Reader: the same stream,
-// audio mode and transcoder settings (codec factories, set only by tests,
-// are not compared).
+// feedKey says which subscriptions can share a Reader: the same stream
+// and options.
 type feedKey struct {
-	st                *hub.Stream
-	audio             Audio
-	channels, bitrate int
-	aacOptions        string
-	conceal, gap      int64
-	maxWait           int64
+	st      *hub.Stream
+	audio   Audio
+	maxWait int64
 }
 
 func keyOf(st *hub.Stream, opt Options) feedKey {
-	k := feedKey{st: st, audio: opt.Audio, maxWait: int64(opt.MaxWait)}
-	if opt.Audio == AudioAAC {
-		tc := opt.Transcode
-		k.channels, k.bitrate, k.aacOptions = tc.Channels, tc.Bitrate, tc.AACOptions
-		k.conceal, k.gap = int64(tc.MaxConceal), int64(tc.MaxGap)
-	}
-	return k
+	return feedKey{st: st, audio: opt.Audio, maxWait: int64(opt.MaxWait)}
 }
 
 // Running returns the number of Readers the pool runs.
@@ -66,14 +47,11 @@ func (p *Pool) Running() int {
 	return len(p.feeds)
 }
 
-// Open subscribes to st's units with opt (opt.Log is ignored: the pool's
-// logger is used), starting a Reader if none with these options runs. It
-// waits, bounded by ctx, until the Reader is open. The Subscription's
-// first unit is a video keyframe (for streams with video).
+// Open subscribes to st's units with opt, starting a Reader if none with
+// these options runs. It waits, bounded by ctx, until the Reader is open.
+// The Subscription's first unit is a video keyframe (for streams with
+// video).
 func (p *Pool) Open(ctx context.Context, st *hub.Stream, opt Options) (*Subscription, error) {
-	if opt.TranscoderLag == nil {
-		opt.TranscoderLag = p.lag
-	}
 	k := keyOf(st, opt)
 	p.mu.Lock()
 	f := p.feeds[k]
@@ -104,9 +82,6 @@ func (p *Pool) start(k feedKey, st *hub.Stream, opt Options) *feed {
 	f := &feed{pool: p, key: k, cancel: cancel, ready: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}), units: make([]*Unit, feedUnits)}
 	p.feeds[k] = f
-	if p.log != nil {
-		opt.Log = p.log.With("stream", st.Name())
-	}
 	go f.run(ctx, st, opt)
 	return f
 }

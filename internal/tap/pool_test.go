@@ -44,14 +44,15 @@ func needTranscode(t testing.TB) {
 }
 
 // TestPoolShares: two outputs of a stream with the same options share one
-// Reader and one transcoder, and get the same units; an output with other
-// options gets a Reader of its own (without a transcoder: Opus passes
-// through); everything stops with the last subscription.
+// Reader, so one demand of the derived AAC track and one transcoder, and
+// get the same units; an output with other options gets a Reader of its
+// own (Opus passes through); the Readers stop with the last subscription,
+// the transcoder IdleClose later.
 func TestPoolShares(t *testing.T) {
 	needTranscode(t)
 	base := transcode.Counts().Running
-	s := newSource(t, true, true)
-	p := NewPool(nil)
+	s, x := newDerivedSource(t, true, true, TranscodersConfig{IdleClose: 20 * time.Millisecond})
+	p := NewPool()
 	ctx := context.Background()
 	a, err := p.Open(ctx, s.Stream, Options{Audio: AudioAAC})
 	if err != nil {
@@ -68,15 +69,14 @@ func TestPoolShares(t *testing.T) {
 	if n := p.Running(); n != 2 {
 		t.Errorf("%d readers for two AAC and one Opus subscription, want 2", n)
 	}
-	if n := transcode.Counts().Running - base; n != 1 {
-		t.Errorf("%d transcoders running, want 1", n)
-	}
+	waitRunning(t, x, 1)
+	waitCount(t, base+1)
 	d, err := p.Open(ctx, s.Stream, Options{Audio: AudioAAC})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
-	if p.Running() != 2 || transcode.Counts().Running-base != 1 {
+	if p.Running() != 2 || x.Running() != 1 {
 		t.Errorf("a reader or transcoder stopped while others read it")
 	}
 	if a.Audio() == nil || a.Audio().Codec != AAC || a.Audio() != b.Audio() || c.Audio().Codec != Opus {
@@ -84,6 +84,7 @@ func TestPoolShares(t *testing.T) {
 	}
 
 	s.Feed(0, 48)
+	waitDerived(t, s.Stream, a.Audio().Index, 40)
 	s.Writer.End()
 	ua, ub, uc := readAll(t, a), readAll(t, b), readAll(t, c)
 	if len(ua) < 60 || len(ua) != len(ub) {
@@ -107,9 +108,8 @@ func TestPoolShares(t *testing.T) {
 	if n := p.Running(); n != 0 {
 		t.Errorf("%d readers after the last subscription closed", n)
 	}
-	if n := transcode.Counts().Running - base; n != 0 {
-		t.Errorf("%d transcoders after the last subscription closed", n)
-	}
+	waitRunning(t, x, 0)
+	waitCount(t, base)
 }
 
 // TestPoolLateAndBehind: a subscriber that joins late starts at the
@@ -198,7 +198,7 @@ func TestPoolOpenErrors(t *testing.T) {
 	stW, _ := h.Publish("none", hubtest.NopPublisher{}, nil)
 	st := stW.Stream()
 	defer stW.End()
-	p := NewPool(nil)
+	p := NewPool()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := p.Open(ctx, st, Options{}); !errors.Is(err, context.DeadlineExceeded) {
@@ -213,5 +213,18 @@ func TestPoolOpenErrors(t *testing.T) {
 	}
 	if p.Running() != 0 {
 		t.Errorf("%d readers for an ended stream", p.Running())
+	}
+}
+
+// waitCount polls until the process runs n codec transcoders (a
+// transcoder opens its codecs in its own goroutine).
+func waitCount(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for transcode.Counts().Running != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transcoders, want %d", transcode.Counts().Running, n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

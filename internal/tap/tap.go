@@ -1,24 +1,25 @@
 // Package tap reads one live stream for the server-side outputs that remux
-// it (LL-HLS, recordings). A Reader opens a hub cursor of its own (not a
-// viewer), rebuilds access units with internal/frame, transcodes Opus to
-// AAC with internal/transcode where asked, puts audio and video on one
-// timeline and hands the units out in presentation order, so that a muxer
-// can write them as they come.
+// it (LL-HLS, recordings, RTMP and SRT readers, forwards). A Reader opens
+// a hub cursor of its own (not a viewer), rebuilds access units with
+// internal/frame, puts audio and video on one timeline and hands the units
+// out in presentation order, so that a muxer can write them as they come.
+// Audio in another codec than the one an output takes is a derived track
+// of the stream (Transcoders, the hub's Deriver), which a Reader reads
+// like a published one and demands while it reads it.
 //
 // A Reader runs in its caller's goroutine. It never blocks the stream's
 // publisher: a Reader that falls behind the ring skips ahead like any
 // cursor (and video resumes at the next keyframe).
 //
-// A Pool shares one Reader (so one transcoder) among the outputs of a
-// stream that want the same thing, LL-HLS and a recording: each gets a
-// Subscription to the units the Reader makes.
+// A Pool shares one Reader among the outputs of a stream that want the
+// same thing, LL-HLS and a recording: each gets a Subscription to the
+// units the Reader makes.
 package tap
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 
 	"github.com/sluice-media/sluice/internal/frame"
 	"github.com/sluice-media/sluice/internal/hub"
+	"github.com/sluice-media/sluice/internal/media"
 	"github.com/sluice-media/sluice/internal/transcode"
 )
 
@@ -33,14 +35,14 @@ import (
 // H264/H265/VP9/AV1 video and no usable audio.
 var ErrNoTracks = errors.New("no H264, H265, VP9, AV1, Opus, AAC or G.711 track")
 
-// Audio says what a Reader does with the stream's Opus track.
+// Audio says which audio a Reader hands out.
 type Audio int
 
 // Audio modes.
 const (
 	AudioNone Audio = iota // leave audio out
-	AudioAAC               // transcode Opus to AAC-LC; no audio where transcoding is unavailable
-	AudioOpus              // pass Opus through as published
+	AudioAAC               // AAC: published, else derived (from Opus, G.711); none where transcoding is unavailable
+	AudioOpus              // Opus: published, else derived (from AAC, G.711)
 )
 
 // Codec names the codec of a Reader's track.
@@ -59,27 +61,10 @@ const (
 // Options configure a Reader. The zero value reads video only.
 type Options struct {
 	Audio Audio
-	// Transcode configures the Opus→AAC transcoder (AudioAAC); Channels 0
-	// takes the publisher's (stereo=1 in the fmtp: 2, else 1).
-	Transcode transcode.Config
 	// MaxWait bounds how far, in media time, one track runs ahead of the
 	// other before its units go out without waiting for the other track
 	// (a stalled or silent track); 0 means 1 s.
 	MaxWait time.Duration
-	// Log gets one line when audio is left out (transcoding unavailable
-	// or failing); nil logs nothing.
-	Log *slog.Logger
-	// TranscoderLag, if set, gives the stream's gauge of how far the
-	// transcoder trails the live edge: from an Opus packet's arrival in
-	// the stream to its AAC frames coming out. The Reader sets it with
-	// every transcoded packet and closes it with the transcoder.
-	TranscoderLag func(stream string) Gauge
-}
-
-// Gauge is a duration a Reader keeps up to date (a *metrics.Lag is one).
-type Gauge interface {
-	Set(time.Duration)
-	Close()
 }
 
 // Track is one track of a Reader's output.
@@ -135,16 +120,11 @@ type Reader struct {
 
 	video, audio *Track
 	vdep         frame.Depacketizer
-	tc           *transcode.Transcoder
-	lag          Gauge // nil: not reported
 	audioErr     error
 
-	// AAC and G.711 sources (audiosrc.go).
-	aacIn     *aacDepacketizer // AAC passed through
-	pcmIn     *pcmSource       // G.711 decoded for toAAC
-	toAAC     *transcode.ToAAC
-	audioRate int    // the audio track's RTP clock rate
-	release   func() // demand of a derived Opus track read
+	aacIn     *aacDepacketizer // AudioAAC: the AAC track's depacketizer
+	audioRate int              // the audio track's RTP clock rate
+	release   func()           // the demand of the audio track read
 
 	tl timeline
 	q  interleaver
@@ -166,17 +146,11 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 	if opt.MaxWait <= 0 {
 		opt.MaxWait = time.Second
 	}
-	r := &Reader{st: st, opt: opt}
-	var opus, other *hub.Track
+	r := &Reader{st: st, opt: opt, release: func() {}}
+	var audio []hub.Track // candidates
 	for _, t := range st.Tracks() {
-		g711, _ := isG711(t.Codec)
 		switch name := strings.ToUpper(t.Codec.Name()); {
-		case t.Derived && (opt.Audio != AudioOpus || opus != nil):
-			// Transcoded for WebRTC viewers; only an Opus recording of a
-			// stream published without Opus takes it.
-		case t.Derived:
-			opus = &t
-		case r.video == nil && (name == "H264" || name == "H265" || name == "HEVC" || name == "VP9" || name == "AV1"):
+		case !t.Derived && r.video == nil && (name == "H264" || name == "H265" || name == "HEVC" || name == "VP9" || name == "AV1"):
 			c := H264
 			switch name {
 			case "H265", "HEVC":
@@ -191,64 +165,72 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 				return nil, err
 			}
 			r.video, r.vdep = &Track{Codec: c, ClockRate: 90000, Index: t.Index}, d
-		case opus == nil && name == "OPUS" && t.Codec.ClockRate == transcode.SampleRate:
-			opus = &t
-		case other == nil && (g711 || isAAC(t.Codec)):
-			other = &t
+		case t.Codec.Kind() == media.KindAudio:
+			audio = append(audio, t)
 		}
 	}
-	switch {
-	case opus != nil && (other == nil || opt.Audio == AudioOpus):
-		r.openAudio(*opus)
-	case other != nil && opt.Audio == AudioAAC:
-		r.openOtherAudio(*other)
-	}
+	r.pickAudio(audio)
 	if r.video == nil && r.audio == nil {
 		return nil, ErrNoTracks
 	}
+	if r.audio != nil {
+		// A derived track is written while it is demanded: from now on.
+		r.release = st.Demand(r.audio.Index)
+	}
 	cur, err := st.Tap()
 	if err != nil {
-		r.closeAudio()
+		r.release()
 		return nil, err
-	}
-	if r.audio != nil && r.audio.Codec == Opus {
-		r.release = st.Demand(r.audio.Index) // a derived track: keep it written
 	}
 	r.cur = cur
 	r.tl.init(r)
-	r.q.init(r.video, r.audio, opt.MaxWait)
+	r.q.init(r.video, r.audio, opt.MaxWait, r.tl.aDerived)
 	return r, nil
 }
 
-// openAudio sets up an Opus track for the mode asked.
-func (r *Reader) openAudio(t hub.Track) {
-	r.audioRate = transcode.SampleRate
-	ch := transcode.ChannelsFromFmtp(t.Codec.Fmtp)
-	switch r.opt.Audio {
-	case AudioOpus:
-		r.audio = &Track{Codec: Opus, ClockRate: transcode.SampleRate, Channels: ch, Index: t.Index}
-	case AudioAAC:
-		cfg := r.opt.Transcode
-		if cfg.Channels == 0 {
-			cfg.Channels = ch
-		}
-		tc, err := transcode.New(cfg)
-		if err != nil {
-			r.audioErr = err
-			return
-		}
-		asc := tc.Config()
-		if asc.SampleRate != transcode.SampleRate {
-			tc.Close()
-			r.audioErr = fmt.Errorf("transcode: AAC at %d Hz, want %d", asc.SampleRate, transcode.SampleRate)
-			return
-		}
-		r.tc = tc
-		if r.opt.TranscoderLag != nil {
-			r.lag = r.opt.TranscoderLag(r.st.Name())
-		}
-		r.audio = &Track{Codec: AAC, ClockRate: transcode.SampleRate, Channels: tc.Channels(), AAC: asc, Index: t.Index}
+// pickAudio takes the audio track for the mode asked: the published one
+// in that codec, else one derived in it. Where there is none, audioErr
+// says why a track could not be transcoded, if one could have been.
+func (r *Reader) pickAudio(tracks []hub.Track) {
+	if r.opt.Audio == AudioNone {
+		return
 	}
+	want := func(t hub.Track) bool {
+		if r.opt.Audio == AudioOpus {
+			return strings.EqualFold(t.Codec.Name(), "opus") && t.Codec.ClockRate == transcode.SampleRate
+		}
+		return isAAC(t.Codec)
+	}
+	var pick *hub.Track
+	for _, derived := range []bool{false, true} {
+		for i, t := range tracks {
+			if pick == nil && t.Derived == derived && want(t) {
+				pick = &tracks[i]
+			}
+		}
+	}
+	if pick == nil {
+		for _, t := range tracks {
+			if t.DeriveErr != "" && r.audioErr == nil {
+				r.audioErr = fmt.Errorf("%s audio: %s", t.Codec.Name(), t.DeriveErr)
+			}
+		}
+		return
+	}
+	t := *pick
+	r.audioRate = int(t.Codec.ClockRate)
+	r.tl.aDerived = t.Derived
+	if r.opt.Audio == AudioOpus {
+		r.audio = &Track{Codec: Opus, ClockRate: transcode.SampleRate, Channels: transcode.ChannelsFromFmtp(t.Codec.Fmtp), Index: t.Index}
+		return
+	}
+	p, err := parseAAC(t.Codec)
+	if err != nil {
+		r.audioErr = err
+		return
+	}
+	r.aacIn = newAACDepacketizer(p)
+	r.audio = &Track{Codec: AAC, ClockRate: transcode.SampleRate, Channels: aacChannels(p.config), AAC: p.config, Index: t.Index}
 }
 
 // Video is the video track, or nil.
@@ -258,7 +240,7 @@ func (r *Reader) Video() *Track { return r.video }
 func (r *Reader) Audio() *Track { return r.audio }
 
 // AudioErr says why the stream's audio is left out (transcoding
-// unavailable, or it failed), or nil.
+// unavailable), or nil.
 func (r *Reader) AudioErr() error { return r.audioErr }
 
 // Stream is the stream read.
@@ -282,10 +264,10 @@ func (r *Reader) Next(ctx context.Context) (*Unit, error) {
 				return nil, err
 			}
 			r.ended = err
-			r.flushAudio()
 			continue
 		}
 		r.gen = p.Gen
+		r.q.read(p.Arrived, r.audio != nil && p.Track == r.audio.Index)
 		switch {
 		case r.video != nil && p.Track == r.video.Index:
 			r.tl.videoPacket(p)
@@ -294,78 +276,29 @@ func (r *Reader) Next(ctx context.Context) (*Unit, error) {
 			}
 		case r.audio != nil && p.Track == r.audio.Index:
 			r.tl.audioPacket(p)
-			if r.aacIn != nil || r.pcmIn != nil {
-				r.otherAudioPacket(p)
-			} else {
-				r.audioPacket(p)
-			}
+			r.audioPacket(p)
 		}
 	}
 }
 
-// audioPacket passes an Opus packet through or transcodes it.
+// audioPacket hands out an Opus packet, or the AAC access units an AAC
+// packet completes: the first at the packet's time, the others each 1024
+// samples later.
 func (r *Reader) audioPacket(p *hub.Packet) {
-	if r.tc == nil {
+	if r.aacIn == nil {
 		if len(p.Payload) > 0 {
 			r.q.push(r.tl.audioUnit(r.tl.aNow, p.Payload, p.Gen))
 		}
 		return
 	}
-	out, err := r.tc.Push(p.Payload, p.Timestamp, p.SequenceNumber)
-	r.pushAAC(out)
-	if r.lag != nil && len(out) > 0 && p.Arrived != 0 {
-		r.lag.Set(time.Since(time.Unix(0, p.Arrived)))
-	}
-	if err != nil {
-		r.dropAudio(err)
+	for i, au := range r.aacIn.units(p) {
+		t := r.tl.aNow + int64(i*mpeg4audio.SamplesPerAccessUnit)*audioRate/int64(r.audioRate)
+		r.q.push(r.tl.audioUnit(t, au, p.Gen))
 	}
 }
 
-func (r *Reader) pushAAC(out []transcode.AACFrame) {
-	for _, f := range out {
-		// The transcoder's PTS counts from the first packet pushed, which
-		// is the audio timeline's start.
-		r.q.push(r.tl.audioUnit(f.PTS, f.Payload, r.gen))
-	}
-}
-
-// flushAudio drains the transcoder at the stream's end.
-func (r *Reader) flushAudio() {
-	if r.tc == nil {
-		return
-	}
-	out, _ := r.tc.Flush()
-	r.pushAAC(out)
-}
-
-// dropAudio leaves audio out from now on after a transcoder failure.
-func (r *Reader) dropAudio(err error) {
-	r.audioErr = err
-	if r.opt.Log != nil {
-		r.opt.Log.Warn("audio left out", "stream", r.st.Name(), "err", err)
-	}
-	r.closeAudio()
-	r.q.stopAudio()
-	r.audio = nil
-}
-
-func (r *Reader) closeAudio() {
-	r.closeOtherAudio()
-	if r.tc != nil {
-		r.tc.Close()
-		r.tc = nil
-	}
-	if r.lag != nil {
-		r.lag.Close()
-		r.lag = nil
-	}
-}
-
-// Close releases the cursor and the transcoder.
+// Close releases the cursor and the demand of a derived track.
 func (r *Reader) Close() {
 	r.cur.Close()
-	r.closeAudio()
-	if r.release != nil {
-		r.release()
-	}
+	r.release()
 }

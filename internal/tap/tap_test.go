@@ -3,8 +3,6 @@ package tap
 import (
 	"context"
 	"errors"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/sluice-media/sluice/internal/hub"
 	"github.com/sluice-media/sluice/internal/hub/hubtest"
 	"github.com/sluice-media/sluice/internal/media"
-	"github.com/sluice-media/sluice/internal/transcode"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -236,17 +233,22 @@ func TestReaderNoAudioOption(t *testing.T) {
 	}
 }
 
-// TestReaderAAC transcodes: AAC units come 1024 samples apart, in order
-// with the video, and the last ones come out at the stream's end.
+// TestReaderAAC reads the AAC track derived from the stream's Opus: the
+// Reader's demand starts its transcoder, which transcodes the audio of the
+// GOP the ring holds at once; the units come 1024 samples apart, in order
+// with the video (which waits for the late audio, though it runs further
+// ahead than MaxWait), and the first is where the source's audio starts,
+// less the encoder's priming.
 func TestReaderAAC(t *testing.T) {
-	if err := transcode.Available(); err != nil {
-		if os.Getenv("SLUICE_TEST_REQUIRE_TRANSCODE") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	s := newSource(t, true, true)
-	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC})
+	needTranscode(t)
+	s, x := newDerivedSource(t, true, true, TranscodersConfig{})
+	t0 := time.Now().Add(-time.Hour)
+	s.Writer.SetSenderReport(s.V, media.ToNTP(t0), s.VTS0)
+	s.Writer.SetSenderReport(s.A, media.ToNTP(t0), s.ATS0)
+	// One GOP (25 frames) before the Reader opens; the first audio
+	// packet goes before the first keyframe, where cursors start.
+	s.Feed(0, 48)
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC, MaxWait: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +257,13 @@ func TestReaderAAC(t *testing.T) {
 	if a == nil || a.Codec != AAC || a.ClockRate != 48000 || a.AAC.SampleRate != 48000 || a.Channels != 1 {
 		t.Fatalf("audio track %+v, want mono AAC at 48 kHz (no stereo=1 in the fmtp)", a)
 	}
-	s.Feed(0, 48) // 0.96 s
+	if tr := s.Stream.Tracks()[a.Index]; !tr.Derived || tr.Source != s.A {
+		t.Fatalf("audio track %+v, want the one derived from the Opus track", tr)
+	}
+	waitRunning(t, x, 1)
+	// 47 packets of 960 samples are 44 access units, one of which the
+	// encoder still holds.
+	waitDerived(t, s.Stream, a.Index, 43)
 	s.Writer.End()
 	us := units(t, r, 1000)
 	checkOrder(t, us)
@@ -265,17 +273,18 @@ func TestReaderAAC(t *testing.T) {
 			aac = append(aac, u)
 		}
 	}
-	// 0.96 s of audio is 45 access units, plus the encoder's priming.
-	if len(aac) < 45 || len(aac) > 47 {
-		t.Fatalf("%d AAC units for 0.96 s", len(aac))
+	if len(aac) != 43 {
+		t.Fatalf("%d AAC units for 0.94 s, want 43", len(aac))
 	}
 	for i := 1; i < len(aac); i++ {
 		if aac[i].PTS-aac[i-1].PTS != 1024 {
 			t.Fatalf("AAC unit %d at %d, previous at %d", i, aac[i].PTS, aac[i-1].PTS)
 		}
 	}
-	if aac[0].PTS != -1024 {
-		t.Errorf("first AAC unit at %d, want -1024 (the encoder's priming)", aac[0].PTS)
+	// The derived track's sender reports follow the source's: the first
+	// unit is Opus packet 1's time (20 ms) less the encoder's priming.
+	if d := aac[0].PTS - (960 - 1024); d < -1 || d > 1 {
+		t.Errorf("first AAC unit at %d, want -64 (Opus packet 1 at 960, less 1024 of priming)", aac[0].PTS)
 	}
 }
 
@@ -343,54 +352,5 @@ func TestUnitTimeLong(t *testing.T) {
 	u.PTS += 45000
 	if got := u.Time(); got != 200000*time.Second+500*time.Millisecond {
 		t.Fatalf("Time() = %v", got)
-	}
-}
-
-// recGauge records what a Reader reports as its transcoder's lag.
-type recGauge struct {
-	mu     sync.Mutex
-	sets   []time.Duration
-	closed int
-}
-
-func (g *recGauge) Set(d time.Duration) { g.mu.Lock(); g.sets = append(g.sets, d); g.mu.Unlock() }
-func (g *recGauge) Close()              { g.mu.Lock(); g.closed++; g.mu.Unlock() }
-
-// TestReaderTranscoderLag: the lag is the time from an Opus packet's
-// arrival in the stream to its AAC frames: audio written 300 ms before the
-// Reader gets to it reports at least 300 ms, and the gauge is closed with
-// the transcoder.
-func TestReaderTranscoderLag(t *testing.T) {
-	if err := transcode.Available(); err != nil {
-		if os.Getenv("SLUICE_TEST_REQUIRE_TRANSCODE") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	s := newSource(t, false, true)
-	g := &recGauge{}
-	var stream string
-	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC,
-		TranscoderLag: func(name string) Gauge { stream = name; return g }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Feed(0, 25) // 0.5 s of audio, at once
-	const behind = 300 * time.Millisecond
-	time.Sleep(behind)
-	s.Writer.End()
-	if us := units(t, r, 1000); len(us) < 20 {
-		t.Fatalf("%d units", len(us))
-	}
-	r.Close()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if stream != "s" || len(g.sets) < 20 || g.closed != 1 {
-		t.Fatalf("gauge for %q: %d values, closed %d times; want stream s, ≥ 20 values, closed once", stream, len(g.sets), g.closed)
-	}
-	for _, d := range g.sets {
-		if d < behind || d > behind+10*time.Second {
-			t.Fatalf("lag %v, want at least %v (the audio waited that long in the ring)", d, behind)
-		}
 	}
 }

@@ -15,6 +15,12 @@ import (
 //   - where RTCP sender reports have mapped both tracks to the
 //     publisher's wall clock by then, from those (RFC 3550 §6.4.1: exact
 //     lip sync, whatever the network did);
+//   - audio of a derived track (transcoded) against video without
+//     reports: from the derived track's reports, which follow its
+//     source's (or its source's arrival, where it has none), and the
+//     video's arrival. Its packets are not in the ring where their
+//     source's are: a transcoder that starts writes the audio of the GOP
+//     cached before it catches up with the live edge;
 //   - otherwise by arrival: packets of both tracks are in the ring in the
 //     order they came in, so the newest packet of one track when the
 //     other's first comes is taken to be simultaneous with it. The error
@@ -34,6 +40,8 @@ type timeline struct {
 	vFrame         unwrapper // frame times, from vTS0
 	aNow           int64     // time of the newest audio packet, 48 kHz from aTS0
 	aRate          int64     // the audio track's RTP clock rate
+	aDerived       bool      // the audio track is derived (set by Reader.pickAudio)
+	vArrived0      int64     // arrival of the first video packet (hub.Packet.Arrived)
 
 	aligned bool
 	aZero   int64 // audio time (from aTS0) of timeline 0
@@ -72,7 +80,7 @@ func (tl *timeline) init(r *Reader) {
 // videoPacket notes a video packet's time.
 func (tl *timeline) videoPacket(p *hub.Packet) {
 	if !tl.vStart {
-		tl.vStart, tl.vTS0 = true, p.Timestamp
+		tl.vStart, tl.vTS0, tl.vArrived0 = true, p.Timestamp, p.Arrived
 		tl.vPkt, tl.vFrame = unwrapper{last: p.Timestamp}, unwrapper{last: p.Timestamp}
 		tl.setOrigin(tl.vIdx, p.Timestamp)
 		if tl.aStart {
@@ -117,6 +125,9 @@ func (tl *timeline) align(audioLast bool) {
 	case okv && oka:
 		tl.aZero = int64(math.Round(wv.Sub(wa).Seconds() * float64(audioRate)))
 		tl.bySR = true
+	case oka && tl.aDerived && tl.vArrived0 != 0:
+		wv = time.Unix(0, tl.vArrived0)
+		tl.aZero = int64(math.Round(wv.Sub(wa).Seconds() * float64(audioRate)))
 	case audioLast:
 		// The first audio packet is as old as the newest video packet.
 		tl.aZero = -tl.vPkt.t * audioRate / videoRate

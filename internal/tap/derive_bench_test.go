@@ -3,8 +3,10 @@
 package tap
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -120,4 +122,187 @@ func BenchmarkTranscoders(b *testing.B) {
 			b.ReportMetric(per*float64(n)/1000, "cores-live")
 		})
 	}
+}
+
+// startSource is a stream on a hub whose Deriver is x: H264 (the clip)
+// and one audio track of codec from ("aac", "pcma" or "opus"), fed one GOP
+// (1 s) at once by feed(from, n) per 20 ms of media.
+type startSource struct {
+	s     *hubtest.Source
+	audio int // the source audio track
+	feed  func(from, n int)
+}
+
+func newStartSource(b *testing.B, x *Transcoders, name, from string) *startSource {
+	h := hub.New(hub.Config{RingPackets: 8192, PLIMinInterval: time.Second, MaxViewersPerStream: 10, Deriver: x})
+	if from == "opus" {
+		s := hubtest.NewSource(b, h, name, true, true)
+		b.Cleanup(s.Writer.End)
+		return &startSource{s: s, audio: s.A, feed: s.Feed}
+	}
+	s := hubtest.NewSource(b, h, name, true, false)
+	b.Cleanup(s.Writer.End)
+	ss := &startSource{s: s}
+	switch from {
+	case "pcma":
+		ss.audio = s.Writer.AddTrack(pcmaCodec)
+		ss.feed = func(from, n int) {
+			for i := from; i < n; i++ {
+				feedPCMA(s.Writer, ss.audio, i, 1)
+				if i%2 == 0 {
+					s.Video(i / 2)
+				}
+			}
+		}
+	case "aac":
+		codec, aus := aacTone(b, 2, 50)
+		ss.audio = s.Writer.AddTrack(codec)
+		ft, err := ingest.NewFrameTrack(codec, ss.audio, s.Writer, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		next := 0 // AAC access units written
+		ss.feed = func(from, n int) {
+			for i := from; i < n; i++ {
+				// AAC units of 1024 samples up to this 20 ms.
+				for ; next*transcode.SamplesPerFrame <= i*960; next++ {
+					pts := time.Duration(next) * transcode.SamplesPerFrame * time.Second / 48000
+					if err := ft.Write(pts, pts, [][]byte{aus[next%len(aus)].Payload}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if i%2 == 0 {
+					s.Video(i / 2)
+				}
+			}
+		}
+	}
+	return ss
+}
+
+// aacTone encodes n AAC-LC access units of a tone with ch channels.
+func aacTone(b *testing.B, ch, n int) (media.Codec, []transcode.AACFrame) {
+	enc, err := transcode.NewFFmpegEncoder(ch, 64000*ch, transcode.DefaultAACOptions)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	var aus []transcode.AACFrame
+	pcm := make([]float32, ch*transcode.SamplesPerFrame)
+	for i := range n {
+		for j := range pcm {
+			t := float64(i*transcode.SamplesPerFrame+j/ch) / 48000
+			pcm[j] = float32(0.3 * math.Sin(2*math.Pi*440*t))
+		}
+		if aus, err = enc.Encode(aus, pcm, int64(i*transcode.SamplesPerFrame)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	asc, _ := enc.Config().Marshal()
+	codec, err := ingest.AACCodec(asc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return codec, aus
+}
+
+// BenchmarkTranscoderStart is the start latency of a derived track, per
+// direction, for a stream whose ring holds a GOP (1 s) of video and
+// audio:
+//   - starts: from the first demand (a WebRTC viewer's negotiation, an
+//     LL-HLS muxer's or recorder's Reader opening) to the first packet
+//     of the derived track in the ring: the transcoder opens its codecs,
+//     opens its cursor at the GOP's keyframe and transcodes the GOP's
+//     audio at once;
+//   - running: with the transcoder already running, from a new cursor
+//     (a viewer joining) to the first derived packet it reads: the ring
+//     holds them from the keyframe on.
+func BenchmarkTranscoderStart(b *testing.B) {
+	needTranscode(b)
+	for _, dir := range []struct{ from, to string }{{"aac", "opus"}, {"pcma", "opus"}, {"opus", "aac"}, {"pcma", "aac"}} {
+		b.Run(dir.from+"-"+dir.to+"/starts", func(b *testing.B) {
+			x := NewTranscoders(TranscodersConfig{IdleClose: time.Millisecond})
+			defer x.Close()
+			ss := newStartSource(b, x, "s", dir.from)
+			ss.feed(0, 50)
+			d := derivedTo(b, ss.s.Stream, ss.audio, dir.to)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var total time.Duration
+			for range b.N {
+				cur, err := ss.s.Stream.Tap() // at the keyframe: the derived packets come after
+				if err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				release := ss.s.Stream.Demand(d)
+				for {
+					p, _, err := cur.Next(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if p.Track == d {
+						break
+					}
+				}
+				total += time.Since(t0)
+				cur.Close()
+				release()
+				b.StopTimer()
+				for x.Running() != 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-packet")
+		})
+		b.Run(dir.from+"-"+dir.to+"/running", func(b *testing.B) {
+			x := NewTranscoders(TranscodersConfig{})
+			defer x.Close()
+			ss := newStartSource(b, x, "s", dir.from)
+			d := derivedTo(b, ss.s.Stream, ss.audio, dir.to)
+			defer ss.s.Stream.Demand(d)()
+			for x.Running() != 1 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			time.Sleep(20 * time.Millisecond) // its cursor opens
+			ss.feed(0, 50)
+			waitDerived(b, ss.s.Stream, d, 30)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var total time.Duration
+			for range b.N {
+				t0 := time.Now()
+				cur, err := ss.s.Stream.Tap()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					p, _, err := cur.Next(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if p.Track == d {
+						break
+					}
+				}
+				total += time.Since(t0)
+				cur.Close()
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-packet")
+		})
+	}
+}
+
+// derivedTo is the index of the track derived from src in codec to.
+func derivedTo(b *testing.B, st *hub.Stream, src int, to string) int {
+	for _, t := range st.Derived(src) {
+		if strings.EqualFold(t.Codec.Name(), to) || to == "aac" && isAAC(t.Codec) {
+			return t.Index
+		}
+	}
+	b.Fatalf("no %s track derived from track %d", to, src)
+	return -1
 }

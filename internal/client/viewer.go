@@ -40,6 +40,10 @@ type ViewOptions struct {
 	// (H264 in several profiles, VP8, VP9, AV1, H265) and audio codecs,
 	// like a browser. A zero PayloadType is assigned from 96 up.
 	VideoCodecs []webrtc.RTPCodecParameters
+	// AudioCodecs, with VideoCodecs, are the audio codecs offered instead
+	// of Opus alone (PCMU or PCMA only, as a SIP gateway offers), with
+	// their payload types.
+	AudioCodecs []webrtc.RTPCodecParameters
 	// NoVideo and NoAudio leave out the video or the audio transceiver.
 	NoVideo, NoAudio bool
 	// QueueSize is the capacity of AccessUnits and OpusPackets;
@@ -218,10 +222,17 @@ func viewerMediaEngine(opts ViewOptions) (*webrtc.MediaEngine, error) {
 	if opts.VideoCodecs == nil {
 		return me, me.RegisterDefaultCodecs()
 	}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCapability, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+	audio := opts.AudioCodecs
+	if audio == nil {
+		audio = []webrtc.RTPCodecParameters{{RTPCodecCapability: opusCapability, PayloadType: 111}}
 	}
-	used := map[webrtc.PayloadType]bool{111: true}
+	used := map[webrtc.PayloadType]bool{}
+	for _, c := range audio {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+		used[c.PayloadType] = true
+	}
 	for _, c := range opts.VideoCodecs {
 		if c.PayloadType != 0 {
 			used[c.PayloadType] = true

@@ -17,8 +17,8 @@ import (
 
 // The audio a transcoder decodes: AAC in RTP (RFC 3640, "MPEG4-GENERIC",
 // as RTSP cameras send it and the frame writer packetizes RTMP and SRT
-// audio) and G.711 (RFC 3551: PCMU, PCMA), each turned into PCM with its
-// RTP timestamp.
+// audio), G.711 (RFC 3551: PCMU, PCMA) and Opus (RFC 7587, for G.711
+// out), each turned into PCM with its RTP timestamp.
 
 // aacParams are what an MPEG4-GENERIC fmtp says (RFC 3640 §4.1).
 type aacParams struct {
@@ -75,9 +75,17 @@ func aacChannels(c mpeg4audio.AudioSpecificConfig) int {
 	return int(c.ChannelConfig)
 }
 
+// isOpus reports whether c is Opus in RTP (48 kHz clock, RFC 7587).
+func isOpus(c media.Codec) bool {
+	return strings.EqualFold(c.Name(), "opus") && c.ClockRate == transcode.SampleRate
+}
+
 // sourceFormat is the rate and channels of a track the transcoders take,
 // or an error saying why it is not one.
 func sourceFormat(c media.Codec) (rate, channels int, err error) {
+	if isOpus(c) {
+		return transcode.SampleRate, transcode.ChannelsFromFmtp(c.Fmtp), nil
+	}
 	if ok, _ := isG711(c); ok {
 		ch := int(c.Channels)
 		if ch == 0 {
@@ -137,6 +145,7 @@ type pcmSource struct {
 	mulaw          *bool // G.711
 	aac            *aacDepacketizer
 	dec            *transcode.AACDecoder
+	opus           transcode.Decoder
 	buf            []float32
 }
 
@@ -150,6 +159,13 @@ func newPCMSource(c media.Codec) (*pcmSource, error) {
 		s.mulaw = &mu
 		return s, nil
 	}
+	if isOpus(c) {
+		if s.opus, err = transcode.NewOpusDecoder(ch); err != nil {
+			return nil, err
+		}
+		s.buf = make([]float32, transcode.SampleRate*120/1000*ch) // the longest packet
+		return s, nil
+	}
 	p, _ := parseAAC(c)
 	s.aac = newAACDepacketizer(p)
 	if s.dec, err = transcode.NewAACDecoder(p.asc); err != nil {
@@ -160,8 +176,19 @@ func newPCMSource(c media.Codec) (*pcmSource, error) {
 
 // push decodes a packet and calls emit with each block of samples
 // (interleaved, s.channels) and its RTP timestamp. A packet the decoder
-// rejects is skipped: the next one's timestamp says how long the gap is.
+// rejects is skipped, as a lost one is: the next one's timestamp says how
+// long the gap is, which the encoder's side fills with silence.
 func (s *pcmSource) push(p *hub.Packet, emit func(pcm []float32, ts uint32) error) error {
+	if s.opus != nil {
+		if len(p.Payload) == 0 {
+			return nil
+		}
+		n, err := s.opus.Decode(p.Payload, false, s.buf)
+		if err != nil || n == 0 {
+			return nil
+		}
+		return emit(s.buf[:n*s.channels], p.Timestamp)
+	}
 	if s.mulaw != nil {
 		if len(p.Payload) == 0 {
 			return nil
@@ -187,5 +214,8 @@ func (s *pcmSource) push(p *hub.Packet, emit func(pcm []float32, ts uint32) erro
 func (s *pcmSource) close() {
 	if s.dec != nil {
 		s.dec.Close()
+	}
+	if s.opus != nil {
+		s.opus.Close()
 	}
 }

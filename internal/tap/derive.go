@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +26,8 @@ import (
 //	G.711       Opus      WebRTC viewers whose offer has no PCMU/PCMA
 //	G.711       AAC       LL-HLS, recordings, RTMP and SRT readers, forwards
 //	Opus        AAC       LL-HLS, recordings, RTMP and SRT readers, forwards
+//	Opus        PCMU      WebRTC viewers whose offer has only PCMU
+//	Opus        PCMA      WebRTC viewers whose offer has only PCMA
 //
 // A transcoder starts with the first demand and stops IdleClose after the
 // last; with Always it runs from the track's declaration to the stream's
@@ -103,10 +104,10 @@ type runner struct {
 }
 
 // Derive offers an Opus and an AAC track for a G.711 one, an Opus track
-// for an AAC one and an AAC track for an Opus one.
+// for an AAC one, and an AAC, a PCMU and a PCMA track for an Opus one.
 func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 	g711, _ := isG711(c)
-	opus := strings.EqualFold(c.Name(), "opus") && c.ClockRate == transcode.SampleRate
+	opus := isOpus(c)
 	if !g711 && !opus && !isAAC(c) {
 		return nil, nil
 	}
@@ -122,7 +123,7 @@ func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("unavailable: %w", err)
 		}
-		return []media.Codec{aac}, nil
+		return []media.Codec{aac, ingest.G711Codec(true, transcode.G711Rate, 1), ingest.G711Codec(false, transcode.G711Rate, 1)}, nil
 	}
 	_, ch, err := sourceFormat(c)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 //	AAC, G.711 → Opus   decode (libavcodec, table), encode (libopus)
 //	Opus → AAC          decode with loss concealment (libopus), encode (FFmpeg)
 //	G.711 → AAC         decode (table), resample, encode (FFmpeg)
+//	Opus → G.711        decode (libopus), resample, encode (table)
 type pipe interface {
 	// push decodes p, whose extended RTP time on the source's clock is
 	// ext, and calls emit with every access unit it finishes.
@@ -35,6 +36,9 @@ func (x *Transcoders) newPipe(src, dst media.Codec) (pipe, error) {
 		return x.toOpus(src, dst, from)
 	case isAAC(dst):
 		return x.toAAC(src, dst, from)
+	}
+	if ok, mu := isG711(dst); ok {
+		return x.toG711(src, from, mu)
 	}
 	return nil, fmt.Errorf("no transcoder from %s to %s", src.Name(), dst.Name())
 }
@@ -106,6 +110,28 @@ func (x *Transcoders) toAAC(src, dst media.Codec, from string) (pipe, error) {
 		out, err := enc.Push(pcm, at)
 		for _, f := range out {
 			if werr := emit(f.PTS, f.Payload); werr != nil {
+				return werr
+			}
+		}
+		return err
+	}, closer: enc.Close}, nil
+}
+
+// toG711 decodes Opus and encodes G.711 at 8 kHz mono.
+func (x *Transcoders) toG711(src media.Codec, from string, mulaw bool) (pipe, error) {
+	in, err := newPCMSource(src)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := transcode.NewToG711(transcode.G711Config{Mulaw: mulaw, From: from}, in.rate, in.channels)
+	if err != nil {
+		in.close()
+		return nil, err
+	}
+	return &pcmPipe{in: in, rate: int64(src.ClockRate), push1: func(pcm []float32, at int64, emit func(int64, []byte) error) error {
+		out, err := enc.Push(pcm, at)
+		for _, o := range out {
+			if werr := emit(o.TS, o.Payload); werr != nil {
 				return werr
 			}
 		}

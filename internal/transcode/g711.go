@@ -53,3 +53,68 @@ func DecodeG711(pcm []float32, payload []byte, mulawLaw bool) []float32 {
 	}
 	return pcm
 }
+
+// EncodeG711 appends the G.711 bytes of samples in -1..1 to dst (the
+// inverse of DecodeG711: every byte decoded and encoded again is
+// itself, but for μ-law's negative zero).
+func EncodeG711(dst []byte, pcm []float32, mulawLaw bool) []byte {
+	for _, s := range pcm {
+		v := int(s * 32768)
+		v = min(max(v, -32768), 32767)
+		if mulawLaw {
+			dst = append(dst, linearToMulaw(v))
+		} else {
+			dst = append(dst, linearToAlaw(v))
+		}
+	}
+	return dst
+}
+
+// linearToMulaw compresses a 16-bit sample to μ-law (G.711 §3, as in
+// the ITU's reference code: 14-bit magnitude, bias 0x84 at that scale).
+func linearToMulaw(v int) byte {
+	const bias, clip = 0x84 >> 2, 8159
+	v >>= 2
+	mask := byte(0xff)
+	if v < 0 {
+		v, mask = -v, 0x7f
+	}
+	v = min(v, clip) + bias
+	seg := segment(v, 0x3f)
+	if seg >= 8 {
+		return 0x7f ^ mask
+	}
+	return (byte(seg<<4) | byte(v>>(seg+1)&0x0f)) ^ mask
+}
+
+// linearToAlaw compresses a 16-bit sample to A-law (13-bit magnitude,
+// even bits inverted).
+func linearToAlaw(v int) byte {
+	v >>= 3
+	mask := byte(0xd5)
+	if v < 0 {
+		v, mask = -v-1, 0x55
+	}
+	seg := segment(v, 0x1f)
+	if seg >= 8 {
+		return 0x7f ^ mask
+	}
+	a := byte(seg << 4)
+	if seg < 2 {
+		a |= byte(v >> 1 & 0x0f)
+	} else {
+		a |= byte(v >> seg & 0x0f)
+	}
+	return a ^ mask
+}
+
+// segment is the G.711 segment of magnitude v, whose segment 0 ends at
+// first (each next one ends at twice the previous one's end plus one).
+func segment(v, first int) int {
+	for seg, end := 0, first; seg < 8; seg, end = seg+1, end<<1|1 {
+		if v <= end {
+			return seg
+		}
+	}
+	return 8
+}

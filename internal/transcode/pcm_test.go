@@ -274,3 +274,24 @@ func TestOpusQuality(t *testing.T) {
 		}
 	}
 }
+
+// TestG711RoundTrip: every G.711 byte decodes and encodes back to itself
+// (μ-law's two zeros both come back as positive zero), both laws.
+func TestG711RoundTrip(t *testing.T) {
+	for _, mu := range []bool{true, false} {
+		for b := range 256 {
+			pcm := DecodeG711(nil, []byte{byte(b)}, mu)
+			got := EncodeG711(nil, pcm, mu)[0]
+			if got != byte(b) && !(mu && b == 0x7f && got == 0xff) {
+				t.Errorf("mulaw %v: byte %#x decodes to %v, encodes to %#x", mu, b, pcm[0], got)
+			}
+		}
+		// Full scale and beyond clip rather than wrap.
+		for _, s := range []float32{1.5, -1.5, 1, -1} {
+			back := DecodeG711(nil, EncodeG711(nil, []float32{s}, mu), mu)[0]
+			if (back > 0) != (s > 0) || back < -1 || back > 1 || (back > -0.9 && back < 0.9) {
+				t.Errorf("mulaw %v: %v comes back as %v", mu, s, back)
+			}
+		}
+	}
+}

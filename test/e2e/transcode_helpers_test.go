@@ -48,6 +48,7 @@ type audioKind int
 const (
 	aacStereo audioKind = iota
 	pcmaMono
+	opusMono // as a WebRTC publisher sends it
 )
 
 // hubSource publishes the stream and feeds it in real time until stopped.
@@ -76,6 +77,7 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 	t.Helper()
 	var ac media.Codec
 	var enc transcode.Encoder
+	var opusEnc *transcode.OpusEncoder
 	switch kind {
 	case aacStereo:
 		var err error
@@ -91,6 +93,12 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 		}
 	case pcmaMono:
 		ac = ingest.G711Codec(false, 8000, 1)
+	case opusMono:
+		ac = ingest.OpusCodec(1)
+		var err error
+		if opusEnc, err = transcode.NewOpusEncoder(48000, 1, 64000, transcode.DefaultOpusComplexity); err != nil {
+			t.Fatal(err)
+		}
 	}
 	stW, err := h.Publish(name, nopPublisher{}, []media.Codec{h264Codec(), ac})
 	if err != nil {
@@ -114,6 +122,9 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 		defer close(s.done)
 		if enc != nil {
 			defer enc.Close()
+		}
+		if opusEnc != nil {
+			defer opusEnc.Close()
 		}
 		defer stW.End()
 		var frames []transcode.AACFrame
@@ -161,6 +172,24 @@ func startHubSource(ctx context.Context, t *testing.T, h *hub.Hub, name string, 
 					// the encoder's delay, before stream time 0.
 					pts := time.Duration(f.PTS) * time.Second / time.Duration(aRate)
 					if err := aft.Write(pts, pts, [][]byte{f.Payload}); err != nil {
+						t.Error(err)
+						return
+					}
+					aw.learn(rtpTicks(pts, aRate))
+				}
+			case opusMono:
+				for ; time.Duration(sample)*time.Second/time.Duration(aRate) <= now; sample += 960 {
+					pcm := make([]float32, 960)
+					for i := range pcm {
+						pcm[i] = toneAt(0, float64(sample+int64(i))/float64(aRate))
+					}
+					pkt, err := opusEnc.Encode(pcm)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					pts := time.Duration(sample) * time.Second / time.Duration(aRate)
+					if err := aft.Write(pts, pts, [][]byte{pkt}); err != nil {
 						t.Error(err)
 						return
 					}

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sluice-media/sluice/internal/client"
+	"github.com/sluice-media/sluice/internal/config"
 )
 
 // firstPackets is when a viewer got its first audio and video packets,
@@ -97,4 +98,49 @@ func TestTranscodeStartLatency(t *testing.T) {
 		a1.Round(time.Microsecond), v1.Round(time.Microsecond), (a1 - v1).Round(time.Microsecond))
 	t.Logf("viewer that joins it running: first audio packet %v after its WHEP request, first video %v (audio %+v after video)",
 		a2.Round(time.Microsecond), v2.Round(time.Microsecond), (a2 - v2).Round(time.Microsecond))
+}
+
+// TestTranscodeOpusToPCMA: a viewer whose offer has only PCMA (a SIP
+// gateway's) of a stream published with Opus gets the derived PCMA
+// track: the source's tone at its level, in sync with the video by the
+// sender reports; the transcoder is counted as opus→pcma while it runs.
+func TestTranscodeOpusToPCMA(t *testing.T) {
+	needTranscode(t)
+	srv := startEdgeServer(t, func(c *config.Config) { c.Transcode.IdleClose = 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	src := startHubSource(ctx, t, srv.Hub(), "opus", opusMono, true)
+	defer func() { cancel(); <-src.done }()
+	<-src.st.Ready()
+	const running = `sluice_transcoders{from="opus",to="pcma"}`
+	seen := &audioSeen{}
+	v, err := client.View(ctx, srv.base+"/whep/opus", client.ViewOptions{OnRTP: seen.onRTP, OnRTCP: seen.onRTCP,
+		VideoCodecs: []webrtc.RTPCodecParameters{client.H264Codec("42e01f", 1)},
+		AudioCodecs: []webrtc.RTPCodecParameters{{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go drain(v)
+	for {
+		seen.mu.Lock()
+		n, srs := len(seen.pkts), len(seen.srs)
+		seen.mu.Unlock()
+		if n >= 150 && srs == 2 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d audio packets, sender reports of %d tracks", n, srs)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if s := scrapeMetrics(t, srv.base); s.get(running) != 1 {
+		t.Errorf("%s = %v with a viewer, want 1", running, s.get(running))
+	}
+	_ = v.Close()
+	if seen.pt != 8 {
+		t.Fatalf("audio payload type %d, want PCMA (8)", seen.pt)
+	}
+	checkTone(t, seen, src, 1, 8000, true, 5*time.Millisecond)
+	waitMetrics(t, srv.base, "the transcoder stopped after its viewer", func(s metricSamples) bool { return s.get(running) == 0 })
 }

@@ -33,8 +33,9 @@ type Config struct {
 	Record  Record   `yaml:"record"`
 	// Playback serves recordings as MP4 at /playback/{stream}.mp4.
 	Playback Playback `yaml:"playback"`
-	// Transcode is the audio transcoders: Opus→AAC for LL-HLS and
-	// recordings, AAC and G.711→Opus for WebRTC viewers.
+	// Transcode is the audio transcoders: Opus and G.711→AAC for LL-HLS,
+	// recordings and RTMP/SRT, AAC and G.711→Opus and Opus→G.711 for
+	// WebRTC viewers.
 	Transcode Transcode   `yaml:"transcode"`
 	Auth      auth.Config `yaml:"auth"`
 	Events    Events      `yaml:"events"`
@@ -241,14 +242,13 @@ type Playback struct {
 	MaxDuration time.Duration `yaml:"max_duration"` // default 1h; 1s..24h: longest span of one request
 }
 
-// Transcode configures the audio transcoders: Opus→AAC, which a stream's
-// LL-HLS and recording share, and AAC/G.711→Opus, which its WebRTC viewers
-// share.
+// Transcode configures the audio transcoders, each writing a derived
+// track of a stream that all its consumers in that codec share.
 type Transcode struct {
 	AACBitrate  int           `yaml:"aac_bitrate"`  // default 0: 64000 per channel; 0 or 16000..320000 bit/s
 	OpusBitrate int           `yaml:"opus_bitrate"` // default 0: 64000 per channel; 0 or 6000..256000 bit/s
-	IdleClose   time.Duration `yaml:"idle_close"`   // default 10s; 0s..1h: keep a transcoder to Opus this long after its last viewer
-	Always      bool          `yaml:"always"`       // default false: run transcoders to Opus from publication, not from the first viewer
+	IdleClose   time.Duration `yaml:"idle_close"`   // default 10s; 0s..1h: keep a transcoder this long after its last consumer
+	Always      bool          `yaml:"always"`       // default false: run transcoders from publication, not from the first consumer
 }
 
 // Limits bounds how many sessions the server accepts.

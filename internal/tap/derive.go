@@ -31,7 +31,8 @@ import (
 //
 // A transcoder starts with the first demand and stops IdleClose after the
 // last; with Always it runs from the track's declaration to the stream's
-// end, so a consumer gets audio from its first packet.
+// end, so a consumer gets audio from its first packet (but for Opus →
+// G.711, which runs on demand only).
 type Transcoders struct {
 	cfg   TranscodersConfig
 	avail error
@@ -177,9 +178,11 @@ func (x *Transcoders) aacCodec(ch int) (media.Codec, error) {
 	return ingest.AACCodec(asc)
 }
 
-// Added starts the transcoder at once with Always.
+// Added starts the transcoder at once with Always, but for G.711 out of
+// Opus: only a viewer offering nothing else takes it, and it starts as
+// fast as the others (BenchmarkTranscoderStart).
 func (x *Transcoders) Added(w *hub.Writer, d hub.Track) {
-	if x.cfg.Always {
+	if g711, _ := isG711(d.Codec); x.cfg.Always && !g711 {
 		x.acquire(w, d, true)
 	}
 }

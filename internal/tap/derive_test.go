@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,3 +345,105 @@ type recGauge struct {
 
 func (g *recGauge) Set(d time.Duration) { g.mu.Lock(); g.sets = append(g.sets, d); g.mu.Unlock() }
 func (g *recGauge) Close()              { g.mu.Lock(); g.closed++; g.mu.Unlock() }
+
+// TestTranscodersOpusToPCMU: an Opus track's derived PCMU track carries
+// the Opus source's tone (440 Hz at -12 dBFS RMS) as μ-law at 8 kHz, in
+// 20 ms packets 160 ticks apart; Always does not start it.
+func TestTranscodersOpusToPCMU(t *testing.T) {
+	needTranscode(t)
+	x := NewTranscoders(TranscodersConfig{Always: true, IdleClose: 10 * time.Millisecond})
+	defer x.Close()
+	h := hub.New(hub.Config{RingPackets: 4096, PLIMinInterval: time.Second, MaxViewersPerStream: 10, Deriver: x})
+	opus := hubtest.Opus
+	w, err := h.Publish("o", hubtest.NopPublisher{}, []media.Codec{opus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.End()
+	src := w.AddTrack(opus)
+	st := w.Stream()
+	var pcmu hub.Track
+	var names []string
+	for _, d := range st.Derived(src) {
+		names = append(names, d.Codec.Name())
+		if strings.EqualFold(d.Codec.Name(), "pcmu") {
+			pcmu = d
+		}
+	}
+	if strings.Join(names, ",") != "MPEG4-GENERIC,PCMU,PCMA" {
+		t.Fatalf("derived from Opus: %v, want AAC, PCMU, PCMA", names)
+	}
+	waitRunning(t, x, 1) // Always: the AAC one only
+	enc, err := transcode.NewOpusEncoder(48000, 1, 64000, transcode.DefaultOpusComplexity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	cur, err := st.Tap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	release := st.Demand(pcmu.Index)
+	defer release()
+	waitRunning(t, x, 2)
+	amp := math.Pow(10, -9.0/20) // -12 dBFS RMS
+	var got []*hub.Packet
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; len(got) < 50; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d PCMU packets in 5 s", len(got))
+		}
+		pcm := make([]float32, 960)
+		for j := range pcm {
+			pcm[j] = float32(amp * math.Sin(2*math.Pi*440*float64(i*960+j)/48000))
+		}
+		pkt, err := enc.Encode(pcm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(&hub.Packet{Track: src, SequenceNumber: uint16(i), Timestamp: uint32(i * 960), Payload: pkt})
+		time.Sleep(2 * time.Millisecond) // the feed's pace: the transcoder's cursor opens meanwhile
+		for {
+			p, _, ok, err := cur.TryNext()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if p.Track == pcmu.Index {
+				got = append(got, p)
+			}
+		}
+	}
+	var x8 []float64
+	for i, p := range got {
+		if len(p.Payload) != 160 || i > 0 && p.Timestamp-got[i-1].Timestamp != 160 {
+			t.Fatalf("packet %d: %d bytes, ts +%d; want 160 and +160", i, len(p.Payload), p.Timestamp-got[i-1].Timestamp)
+		}
+		if i >= 10 { // past the start
+			for _, s := range transcode.DecodeG711(nil, p.Payload, true) {
+				x8 = append(x8, float64(s))
+			}
+		}
+	}
+	var crossings, sum float64
+	first, last := -1, 0
+	for i := 1; i < len(x8); i++ {
+		if x8[i-1] < 0 && x8[i] >= 0 {
+			if first < 0 {
+				first = i
+			} else {
+				crossings++
+			}
+			last = i
+		}
+		sum += x8[i] * x8[i]
+	}
+	hz := crossings * 8000 / float64(last-first)
+	db := 10 * math.Log10(sum/float64(len(x8)))
+	if math.Abs(hz-440) > 5 || math.Abs(db+12) > 1.5 {
+		t.Errorf("PCMU decodes to %.1f Hz at %.1f dBFS RMS, want 440 Hz at -12", hz, db)
+	}
+}

@@ -162,8 +162,8 @@ func (s *Server) newServer(addr string, tlsCfg *tls.Config) *gortsplib.Server {
 		// knows; OnResponse offers Digest only while there are some.
 		AuthMethods: []rtspauth.VerifyMethod{rtspauth.VerifyMethodBasic, rtspauth.VerifyMethodDigestMD5},
 		// Connections whose writes a TCP reader can share (tcpconn.go).
-		Listen:    listen,
-		TLSListen: listenTLS,
+		Listen:    s.listen,
+		TLSListen: s.listenTLS,
 	}
 	return h.srv
 }

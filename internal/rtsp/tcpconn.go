@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -30,6 +31,22 @@ type conn struct {
 	playing  chan struct{}
 	armed    bool // the next Write is the PLAY response; mu guards it
 	released bool // playing is closed; mu guards it
+
+	// Until its first request a connection has firstRequest from its
+	// accept to send it, not gortsplib's idle timeout (a minute): a
+	// client that connects and says nothing, or stops mid-request, is
+	// gone at the read timeout.
+	spoke        atomic.Bool
+	firstRequest time.Time
+}
+
+// SetReadDeadline is gortsplib's deadline, bounded by firstRequest until
+// the first request has come.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if !c.spoke.Load() && (t.IsZero() || t.After(c.firstRequest)) {
+		t = c.firstRequest
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 // Write writes one of gortsplib's messages whole.
@@ -66,33 +83,43 @@ func (c *conn) armPlay() {
 }
 
 // listener wraps each accepted connection in a conn.
-type listener struct{ net.Listener }
+type listener struct {
+	net.Listener
+	readTimeout time.Duration
+}
 
 func (l listener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: nc, playing: make(chan struct{})}, nil
+	c := &conn{Conn: nc, playing: make(chan struct{}), firstRequest: time.Now().Add(l.readTimeout)}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // listen is gortsplib.Server.Listen.
-func listen(network, addr string) (net.Listener, error) {
+func (s *Server) listen(network, addr string) (net.Listener, error) {
 	l, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return listener{l}, nil
+	return listener{l, s.cfg.ReadTimeout}, nil
 }
 
 // listenTLS is gortsplib.Server.TLSListen: the conn is above TLS, so the
-// direct path's batches are encrypted like gortsplib's writes.
-func listenTLS(network, addr string, cfg *tls.Config) (net.Listener, error) {
+// direct path's batches are encrypted like gortsplib's writes (and the
+// TLS handshake, done at the first read, is bounded by the first
+// request's deadline).
+func (s *Server) listenTLS(network, addr string, cfg *tls.Config) (net.Listener, error) {
 	l, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return listener{tls.NewListener(l, cfg)}, nil
+	return listener{tls.NewListener(l, cfg), s.cfg.ReadTimeout}, nil
 }
 
 // connOf is sc's conn, nil for a connection gortsplib did not accept
@@ -117,6 +144,7 @@ type interleaved struct {
 func (h *handler) OnRequest(sc *gortsplib.ServerConn, req *base.Request) {
 	if c := connOf(sc); c != nil {
 		c.method = req.Method
+		c.spoke.Store(true)
 	}
 }
 

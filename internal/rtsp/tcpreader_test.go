@@ -267,3 +267,50 @@ func framesFollowPlay(t *testing.T) {
 		}
 	}
 }
+
+// TestHalfOpenClosedAtReadTimeout: a connection that sends nothing, or
+// stops in the middle of its first request, is closed at the read
+// timeout (2 s here), not gortsplib's idle minute; one that has spoken
+// keeps gortsplib's timeouts.
+func TestHalfOpenClosedAtReadTimeout(t *testing.T) {
+	h := newHub()
+	srv := newTestServer(t, h, nil, nil)
+	addr := srv.Addr().String()
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	partial, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer partial.Close()
+	if _, err := io.WriteString(partial, "OPTIONS rtsp://"+addr+"/ RTSP/1.0\r\nCSe"); err != nil {
+		t.Fatal(err)
+	}
+	spoke, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoke.Close()
+	if _, err := io.WriteString(spoke, "OPTIONS rtsp://"+addr+"/ RTSP/1.0\r\nCSeq: 1\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(spoke)
+	if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "RTSP/1.0 200") {
+		t.Fatalf("OPTIONS: %q %v", l, err)
+	}
+	start := time.Now()
+	for _, c := range []net.Conn{silent, partial} {
+		_ = c.SetReadDeadline(start.Add(8 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("a half-open connection: %v after %v, want EOF (closed by the server)", err, time.Since(start))
+		}
+	}
+	// The connection that spoke is still open past the read timeout.
+	_ = spoke.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := br.ReadByte(); err == io.EOF {
+		t.Fatal("the server closed a connection that had spoken")
+	}
+}

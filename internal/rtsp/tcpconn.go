@@ -33,17 +33,20 @@ type conn struct {
 	released bool // playing is closed; mu guards it
 
 	// Until its first request a connection has firstRequest from its
-	// accept to send it, not gortsplib's idle timeout (a minute): a
-	// client that connects and says nothing, or stops mid-request, is
-	// gone at the read timeout.
-	spoke        atomic.Bool
+	// accept to send it, not gortsplib's idle timeout (a minute; none at
+	// all while gortsplib looks for an HTTP or WebSocket tunnel): a client
+	// that connects and says nothing, or stops mid-request, is gone at the
+	// read timeout. gortsplib sets a read deadline before each request it
+	// reads, so its second one means the first request has come (on this
+	// connection, or through a tunnel over it).
+	deadlines    atomic.Int32
 	firstRequest time.Time
 }
 
 // SetReadDeadline is gortsplib's deadline, bounded by firstRequest until
 // the first request has come.
 func (c *conn) SetReadDeadline(t time.Time) error {
-	if !c.spoke.Load() && (t.IsZero() || t.After(c.firstRequest)) {
+	if c.deadlines.Add(1) <= 1 && (t.IsZero() || t.After(c.firstRequest)) {
 		t = c.firstRequest
 	}
 	return c.Conn.SetReadDeadline(t)
@@ -94,7 +97,7 @@ func (l listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	c := &conn{Conn: nc, playing: make(chan struct{}), firstRequest: time.Now().Add(l.readTimeout)}
-	if err := c.SetReadDeadline(time.Time{}); err != nil {
+	if err := nc.SetReadDeadline(c.firstRequest); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -122,10 +125,10 @@ func (s *Server) listenTLS(network, addr string, cfg *tls.Config) (net.Listener,
 	return listener{tls.NewListener(l, cfg), s.cfg.ReadTimeout}, nil
 }
 
-// connOf is sc's conn, nil for a connection gortsplib did not accept
-// through listener (an HTTP or WebSocket tunnel).
+// connOf is sc's conn, nil for a tunnel (HTTP or WebSocket: its bytes on
+// the connection are not RTSP's).
 func connOf(sc *gortsplib.ServerConn) *conn {
-	if sc == nil {
+	if sc == nil || sc.Transport().Tunnel != gortsplib.TunnelNone {
 		return nil
 	}
 	c, _ := sc.NetConn().(*conn)
@@ -144,7 +147,6 @@ type interleaved struct {
 func (h *handler) OnRequest(sc *gortsplib.ServerConn, req *base.Request) {
 	if c := connOf(sc); c != nil {
 		c.method = req.Method
-		c.spoke.Store(true)
 	}
 }
 

@@ -314,3 +314,69 @@ func TestHalfOpenClosedAtReadTimeout(t *testing.T) {
 		t.Fatal("the server closed a connection that had spoken")
 	}
 }
+
+// TestTunnelsOutliveFirstRequestTimeout: readers through an HTTP or a
+// WebSocket tunnel (their RTSP inside HTTP, so gortsplib writes their
+// packets, not the direct path) keep receiving past the first request's
+// timeout (2 s here).
+func TestTunnelsOutliveFirstRequestTimeout(t *testing.T) {
+	h := newHub()
+	srv := newTestServer(t, h, nil, nil)
+	w, _ := h.Publish("cam", nopPub{}, []media.Codec{h264Codec, opusCodec})
+	w.AddTrack(h264Codec)
+	w.AddTrack(opusCodec)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { publishAV(ctx, w, time.Now()) })
+	defer wg.Wait()
+	defer cancel()
+	for _, tun := range []gortsplib.Tunnel{gortsplib.TunnelHTTP, gortsplib.TunnelWebSocket} {
+		var c *gortsplib.Client
+		var desc *description.Session
+		var err error
+		// An HTTP tunnel is two connections, and gortsplib's server can
+		// take the POST before the GET it belongs to ("did not found a
+		// corresponding HTTP GET request"); the client then times out.
+		// A few tries.
+		for try := 0; try < 3; try++ {
+			c = &gortsplib.Client{Scheme: "rtsp", Host: srv.Addr().String(), Tunnel: tun, ReadTimeout: 3 * time.Second}
+			if err = c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			u, _ := base.ParseURL("rtsp://" + srv.Addr().String() + "/cam")
+			if desc, _, err = c.Describe(u); err == nil {
+				break
+			}
+			c.Close()
+		}
+		if err != nil {
+			t.Fatal(tun, err)
+		}
+		if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+			t.Fatal(tun, err)
+		}
+		var mu sync.Mutex
+		var last time.Time
+		var n int
+		c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) {
+			mu.Lock()
+			last, n = time.Now(), n+1
+			mu.Unlock()
+		})
+		start := time.Now()
+		if _, err := c.Play(nil); err != nil {
+			t.Fatal(tun, err)
+		}
+		time.Sleep(3 * time.Second) // past the 2 s first-request timeout
+		mu.Lock()
+		got, at := n, last
+		mu.Unlock()
+		c.Close()
+		if got == 0 || at.Sub(start) < 2500*time.Millisecond {
+			t.Fatalf("tunnel %d: %d packets, the last %v after PLAY", tun, got, at.Sub(start))
+		}
+	}
+	if n := srv.directReaders.Load(); n != 0 {
+		t.Fatalf("%d tunnelled readers on the direct path", n)
+	}
+}

@@ -63,7 +63,9 @@ type Options struct {
 	Audio Audio
 	// MaxWait bounds how far, in media time, one track runs ahead of the
 	// other before its units go out without waiting for the other track
-	// (a stalled or silent track); 0 means 1 s.
+	// (a stalled or silent track); 0 means 1 s. Video waits longer for a
+	// derived audio track, late in the ring where its transcoder starts:
+	// until the ring has gone MaxWait past its newest packet.
 	MaxWait time.Duration
 }
 

@@ -80,3 +80,34 @@ func (s *Stream) Derived(i int) []Track {
 	}
 	return out
 }
+
+// RewindTrack moves the cursor back so that it reads again the newest
+// packets of track that the ring still holds, as far as they span ticks
+// of the track's clock (by their timestamps) and at most maxSlots
+// packets of any track back; it never moves the cursor forward. A
+// transcoder of a stream whose ring holds no keyframe to start from (an
+// audio-only stream) uses it to start from the audio just before its
+// demand, so that its encoder's first frame is whole at once. Only the
+// cursor's reader may call it, before it reads.
+func (c *Cursor) RewindTrack(track int, ticks uint32, maxSlots int) {
+	r := c.s.ring
+	pos, oldest := r.head.Load(), r.oldest()
+	var newest uint32
+	seen := false
+	for n := 0; n < maxSlots && pos > oldest; n++ {
+		p, lagged := r.get(pos - 1)
+		if lagged || p == nil {
+			break
+		}
+		pos--
+		if p.Track != track {
+			continue
+		}
+		if !seen {
+			newest, seen = p.Timestamp, true
+		} else if newest-p.Timestamp >= ticks {
+			break
+		}
+	}
+	c.pos = min(c.pos, pos)
+}

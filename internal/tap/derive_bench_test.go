@@ -124,23 +124,23 @@ func BenchmarkTranscoders(b *testing.B) {
 	}
 }
 
-// startSource is a stream on a hub whose Deriver is x: H264 (the clip)
-// and one audio track of codec from ("aac", "pcma" or "opus"), fed one GOP
-// (1 s) at once by feed(from, n) per 20 ms of media.
+// startSource is a stream on a hub whose Deriver is x: H264 (the clip),
+// with video, and one audio track of codec from ("aac", "pcma" or "opus"),
+// fed by feed(from, n) per 20 ms of media.
 type startSource struct {
 	s     *hubtest.Source
 	audio int // the source audio track
 	feed  func(from, n int)
 }
 
-func newStartSource(b *testing.B, x *Transcoders, name, from string) *startSource {
+func newStartSource(b *testing.B, x *Transcoders, name, from string, video bool) *startSource {
 	h := hub.New(hub.Config{RingPackets: 8192, PLIMinInterval: time.Second, MaxViewersPerStream: 10, Deriver: x})
 	if from == "opus" {
-		s := hubtest.NewSource(b, h, name, true, true)
+		s := hubtest.NewSource(b, h, name, video, true)
 		b.Cleanup(s.Writer.End)
 		return &startSource{s: s, audio: s.A, feed: s.Feed}
 	}
-	s := hubtest.NewSource(b, h, name, true, false)
+	s := hubtest.NewSource(b, h, name, video, false)
 	b.Cleanup(s.Writer.End)
 	ss := &startSource{s: s}
 	switch from {
@@ -149,7 +149,7 @@ func newStartSource(b *testing.B, x *Transcoders, name, from string) *startSourc
 		ss.feed = func(from, n int) {
 			for i := from; i < n; i++ {
 				feedPCMA(s.Writer, ss.audio, i, 1)
-				if i%2 == 0 {
+				if video && i%2 == 0 {
 					s.Video(i / 2)
 				}
 			}
@@ -171,7 +171,7 @@ func newStartSource(b *testing.B, x *Transcoders, name, from string) *startSourc
 						b.Fatal(err)
 					}
 				}
-				if i%2 == 0 {
+				if video && i%2 == 0 {
 					s.Video(i / 2)
 				}
 			}
@@ -216,14 +216,17 @@ func aacTone(b *testing.B, ch, n int) (media.Codec, []transcode.AACFrame) {
 //     audio at once;
 //   - running: with the transcoder already running, from a new cursor
 //     (a viewer joining) to the first derived packet it reads: the ring
-//     holds them from the keyframe on.
+//     holds them from the keyframe on;
+//   - audio-only: a stream without video, fed in real time (20 ms of
+//     media every 20 ms): nothing cached to start from, the first packet
+//     comes with the source packet that completes an output frame.
 func BenchmarkTranscoderStart(b *testing.B) {
 	needTranscode(b)
 	for _, dir := range []struct{ from, to string }{{"aac", "opus"}, {"pcma", "opus"}, {"opus", "aac"}, {"pcma", "aac"}} {
 		b.Run(dir.from+"-"+dir.to+"/starts", func(b *testing.B) {
 			x := NewTranscoders(TranscodersConfig{IdleClose: time.Millisecond})
 			defer x.Close()
-			ss := newStartSource(b, x, "s", dir.from)
+			ss := newStartSource(b, x, "s", dir.from, true)
 			ss.feed(0, 50)
 			d := derivedTo(b, ss.s.Stream, ss.audio, dir.to)
 			ctx := context.Background()
@@ -260,7 +263,7 @@ func BenchmarkTranscoderStart(b *testing.B) {
 		b.Run(dir.from+"-"+dir.to+"/running", func(b *testing.B) {
 			x := NewTranscoders(TranscodersConfig{})
 			defer x.Close()
-			ss := newStartSource(b, x, "s", dir.from)
+			ss := newStartSource(b, x, "s", dir.from, true)
 			d := derivedTo(b, ss.s.Stream, ss.audio, dir.to)
 			defer ss.s.Stream.Demand(d)()
 			for x.Running() != 1 {
@@ -290,6 +293,58 @@ func BenchmarkTranscoderStart(b *testing.B) {
 				}
 				total += time.Since(t0)
 				cur.Close()
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-packet")
+		})
+		b.Run(dir.from+"-"+dir.to+"/audio-only", func(b *testing.B) {
+			x := NewTranscoders(TranscodersConfig{IdleClose: time.Millisecond})
+			defer x.Close()
+			ss := newStartSource(b, x, "s", dir.from, false)
+			d := derivedTo(b, ss.s.Stream, ss.audio, dir.to)
+			stop := make(chan struct{})
+			fed := make(chan struct{})
+			go func() { // the stream's one writer
+				defer close(fed)
+				tick := time.NewTicker(20 * time.Millisecond)
+				defer tick.Stop()
+				for i := 0; ; i++ {
+					ss.feed(i, i+1)
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+				}
+			}()
+			defer func() { close(stop); <-fed }()
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var total time.Duration
+			for range b.N {
+				cur, err := ss.s.Stream.Tap() // at the head: no keyframe
+				if err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				release := ss.s.Stream.Demand(d)
+				for {
+					p, _, err := cur.Next(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if p.Track == d {
+						break
+					}
+				}
+				total += time.Since(t0)
+				cur.Close()
+				release()
+				b.StopTimer()
+				for x.Running() != 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+				b.StartTimer()
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-packet")
 		})

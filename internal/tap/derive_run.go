@@ -37,12 +37,16 @@ func (x *Transcoders) transcode(ctx context.Context, hw *hub.Writer, src, d hub.
 	defer pp.close()
 	// The cursor starts at the newest keyframe: the audio the ring holds
 	// from there is transcoded at once, so a consumer that started the
-	// transcoder gets audio from the same point as its video.
+	// transcoder gets audio from the same point as its video. Without a
+	// keyframe (an audio-only stream) it starts 100 ms of the source's
+	// audio back, enough for every encoder's first frame (AAC's, held
+	// back one frame, needs 43 ms).
 	cur, err := hw.Stream().Tap()
 	if err != nil {
 		return err
 	}
 	defer cur.Close()
+	cur.RewindTrack(src.Index, src.Codec.ClockRate/10, rewindSlots)
 	j := &job{hw: hw, st: hw.Stream(), src: src, d: d, inRate: int64(src.Codec.ClockRate), outRate: int64(d.Codec.ClockRate)}
 	if x.cfg.Lag != nil {
 		j.lag = x.cfg.Lag(hw.Name())
@@ -79,6 +83,10 @@ func (x *Transcoders) transcode(ctx context.Context, hw *hub.Writer, src, d hub.
 		}
 	}
 }
+
+// rewindSlots bounds how far back in the ring a transcoder without a
+// keyframe to start from looks for its source's audio.
+const rewindSlots = 256
 
 // job is one running transcoder's state between the source packets it
 // reads and the derived packets it writes.

@@ -354,3 +354,42 @@ func TestUnitTimeLong(t *testing.T) {
 		t.Fatalf("Time() = %v", got)
 	}
 }
+
+// TestReaderDerivedArrival: without sender reports a derived AAC track is
+// placed from its own reports, which its transcoder makes from the source
+// packets' arrival, against the video's arrival: fed in real time, the
+// first AAC unit sits at Opus packet 0's time less the encoder's priming,
+// within the feed's timer jitter.
+func TestReaderDerivedArrival(t *testing.T) {
+	needTranscode(t)
+	s, _ := newDerivedSource(t, true, true, TranscodersConfig{})
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Its transcoder starts now, at the head of the ring (nothing is
+	// written yet); then 0.6 s in real time.
+	tick := time.NewTicker(20 * time.Millisecond)
+	for i := range 30 {
+		s.Feed(i, i+1)
+		<-tick.C
+	}
+	tick.Stop()
+	waitDerived(t, s.Stream, r.Audio().Index, 20)
+	s.Writer.End()
+	var first *Unit
+	for _, u := range units(t, r, 1000) {
+		if u.Track == r.Audio() {
+			first = u
+			break
+		}
+	}
+	if first == nil {
+		t.Fatal("no AAC unit")
+	}
+	t.Logf("first AAC unit at %d (48 kHz ticks from the first video frame)", first.PTS)
+	if d := first.PTS + 1024; d < -960 || d > 960 {
+		t.Errorf("first AAC unit at %d, want -1024 (Opus packet 0, less 1024 of priming) within 20 ms", first.PTS)
+	}
+}

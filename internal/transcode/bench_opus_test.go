@@ -105,3 +105,46 @@ func BenchmarkG711ToAAC(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOpusToG711 is the path of a WebRTC publisher's Opus to a
+// viewer that offers only G.711: Opus mono 64 kbit/s decoded by libopus,
+// resampled to 8 kHz by libswresample, μ-law encoded.
+func BenchmarkOpusToG711(b *testing.B) {
+	needLibs(b)
+	enc, err := NewOpusEncoder(SampleRate, 1, 64000, DefaultOpusComplexity)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var pkts [][]byte
+	pcm := music(1, 10)
+	for at := 0; at+960 <= len(pcm); at += 960 {
+		p, err := enc.Encode(pcm[at : at+960])
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkts = append(pkts, p)
+	}
+	enc.Close()
+	dec, err := NewOpusDecoder(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dec.Close()
+	tr, err := NewToG711(G711Config{Mulaw: true}, SampleRate, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	buf := make([]float32, maxOpusSamples)
+	perSecondOfAudio(b, func() {
+		for i := 0; i < b.N*50; i++ {
+			n, err := dec.Decode(pkts[i%len(pkts)], false, buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tr.Push(buf[:n], int64(i)*960); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -13,32 +13,32 @@ import "time"
 // A derived audio track (transcoded) is late in the ring: the transcoder
 // that the Reader's demand starts writes the audio of the cached GOP
 // after the GOP's video, which the Reader reads at once. Its audio is not
-// stalled but behind, so video waits for it however far it runs ahead in
-// media time, until the ring (by its packets' arrival) has gone maxWait
-// past the newest audio packet, or past the Reader's start before the
-// first: then the track is stalled.
+// stalled but behind, so video waits for it, however far it runs ahead in
+// media time, through what the Reader reads until the ring (by its
+// packets' arrival) has gone maxWait past the Reader's start: the cached
+// GOP and its audio. After that the media time rule applies alone, so
+// that audio placed far off (a sender report on a wrong clock) cannot
+// hold video without bound.
 type interleaver struct {
 	video, audio *Track
 	maxWait      time.Duration
 	v, a         fifo
 	aligned      bool // audio units have timeline PTS (see timeline.align)
 
-	derived      bool  // the audio track is derived
-	arrived      int64 // arrival (hub.Packet.Arrived) of the newest packet read
-	audioArrived int64 // of the newest audio packet read, or the Reader's start
+	derived bool  // the audio track is derived, and the start not over
+	opened  int64 // the Reader's start, Unix nanoseconds
 }
 
 func (q *interleaver) init(video, audio *Track, maxWait time.Duration, derivedAudio bool) {
 	q.video, q.audio, q.maxWait = video, audio, maxWait
 	q.aligned = video == nil
-	q.derived, q.audioArrived = derivedAudio, time.Now().UnixNano()
+	q.derived, q.opened = derivedAudio, time.Now().UnixNano()
 }
 
-// read notes the arrival of a packet read, of the audio track or not.
-func (q *interleaver) read(arrived int64, audio bool) {
-	q.arrived = arrived
-	if audio {
-		q.audioArrived = arrived
+// read notes the arrival (hub.Packet.Arrived) of a packet read.
+func (q *interleaver) read(arrived int64) {
+	if q.derived && time.Duration(arrived-q.opened) > q.maxWait {
+		q.derived = false // the start is over
 	}
 }
 
@@ -90,8 +90,7 @@ func (q *interleaver) pop(flush bool) *Unit {
 		}
 		return q.v.pop()
 	case vh != nil:
-		stalled := !q.derived || time.Duration(q.arrived-q.audioArrived) > q.maxWait
-		if q.audio == nil || flush || q.v.span() > q.maxWait && stalled {
+		if q.audio == nil || flush || q.v.span() > q.maxWait && !q.derived {
 			return q.v.pop()
 		}
 	case ah != nil:

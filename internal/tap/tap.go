@@ -65,7 +65,8 @@ type Options struct {
 	// other before its units go out without waiting for the other track
 	// (a stalled or silent track); 0 means 1 s. Video waits longer for a
 	// derived audio track, late in the ring where its transcoder starts:
-	// until the ring has gone MaxWait past its newest packet.
+	// through what the Reader reads until the ring has gone MaxWait past
+	// its start (the cached GOP and its audio).
 	MaxWait time.Duration
 }
 
@@ -269,7 +270,7 @@ func (r *Reader) Next(ctx context.Context) (*Unit, error) {
 			continue
 		}
 		r.gen = p.Gen
-		r.q.read(p.Arrived, r.audio != nil && p.Track == r.audio.Index)
+		r.q.read(p.Arrived)
 		switch {
 		case r.video != nil && p.Track == r.video.Index:
 			r.tl.videoPacket(p)

@@ -248,7 +248,7 @@ func TestReaderAAC(t *testing.T) {
 	// One GOP (25 frames) before the Reader opens; the first audio
 	// packet goes before the first keyframe, where cursors start.
 	s.Feed(0, 48)
-	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC, MaxWait: 200 * time.Millisecond})
+	r, err := Open(context.Background(), s.Stream, Options{Audio: AudioAAC, MaxWait: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,5 +391,36 @@ func TestReaderDerivedArrival(t *testing.T) {
 	t.Logf("first AAC unit at %d (48 kHz ticks from the first video frame)", first.PTS)
 	if d := first.PTS + 1024; d < -960 || d > 960 {
 		t.Errorf("first AAC unit at %d, want -1024 (Opus packet 0, less 1024 of priming) within 20 ms", first.PTS)
+	}
+}
+
+// TestInterleaverDerivedStart: video that runs ahead of a derived audio
+// track further than MaxWait waits for it while the Reader reads what
+// arrived up to MaxWait past its start (the cached GOP, the transcoder's
+// first packets), and goes out by the media time rule after that.
+func TestInterleaverDerivedStart(t *testing.T) {
+	video := &Track{Codec: H264, ClockRate: 90000}
+	audio := &Track{Codec: AAC, ClockRate: 48000}
+	for _, derived := range []bool{false, true} {
+		var q interleaver
+		q.init(video, audio, 200*time.Millisecond, derived)
+		for i := range 10 { // 400 ms of cached video
+			q.read(q.opened - int64(time.Second) + int64(i)*int64(40*time.Millisecond))
+			q.push(&Unit{Track: video, PTS: int64(i) * 3600, Key: i == 0})
+		}
+		if u := q.pop(false); (u != nil) == derived {
+			t.Fatalf("derived %v: video 400 ms ahead of no audio: %+v", derived, u)
+		}
+		if !derived {
+			continue
+		}
+		q.read(q.opened + int64(100*time.Millisecond)) // the transcoder's first packets
+		if u := q.pop(false); u != nil {
+			t.Fatalf("video went out during the start: %+v", u)
+		}
+		q.read(q.opened + int64(300*time.Millisecond)) // live, past MaxWait
+		if u := q.pop(false); u == nil || u.Track != video {
+			t.Fatalf("after the start: %+v, want the video out", u)
+		}
 	}
 }

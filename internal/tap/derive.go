@@ -26,13 +26,13 @@ import (
 //	G.711       Opus      WebRTC viewers whose offer has no PCMU/PCMA
 //	G.711       AAC       LL-HLS, recordings, RTMP and SRT readers, forwards
 //	Opus        AAC       LL-HLS, recordings, RTMP and SRT readers, forwards
-//	Opus        PCMU      WebRTC viewers whose offer has only PCMU
-//	Opus        PCMA      WebRTC viewers whose offer has only PCMA
+//	Opus, AAC   PCMU      WebRTC viewers whose offer has only PCMU (SIP gateways)
+//	Opus, AAC   PCMA      WebRTC viewers whose offer has only PCMA
 //
 // A transcoder starts with the first demand and stops IdleClose after the
 // last; with Always it runs from the track's declaration to the stream's
-// end, so a consumer gets audio from its first packet (but for Opus →
-// G.711, which runs on demand only).
+// end, so a consumer gets audio from its first packet (but for G.711 out,
+// which runs on demand only).
 type Transcoders struct {
 	cfg   TranscodersConfig
 	avail error
@@ -104,8 +104,9 @@ type runner struct {
 	done   chan struct{}
 }
 
-// Derive offers an Opus and an AAC track for a G.711 one, an Opus track
-// for an AAC one, and an AAC, a PCMU and a PCMA track for an Opus one.
+// Derive offers an Opus and an AAC track for a G.711 one, an Opus, a PCMU
+// and a PCMA track for an AAC one, and an AAC, a PCMU and a PCMA track for
+// an Opus one.
 func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 	g711, _ := isG711(c)
 	opus := isOpus(c)
@@ -124,7 +125,7 @@ func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("unavailable: %w", err)
 		}
-		return []media.Codec{aac, ingest.G711Codec(true, transcode.G711Rate, 1), ingest.G711Codec(false, transcode.G711Rate, 1)}, nil
+		return append([]media.Codec{aac}, g711Codecs()...), nil
 	}
 	_, ch, err := sourceFormat(c)
 	if err != nil {
@@ -135,14 +136,19 @@ func (x *Transcoders) Derive(c media.Codec) ([]media.Codec, error) {
 		opusCh = x.cfg.Opus.Channels
 	}
 	out := []media.Codec{ingest.OpusCodec(opusCh)}
-	if g711 {
-		aac, err := x.aacCodec(ch)
-		if err != nil {
-			return nil, fmt.Errorf("unavailable: %w", err)
-		}
-		out = append(out, aac)
+	if !g711 {
+		return append(out, g711Codecs()...), nil
 	}
-	return out, nil
+	aac, err := x.aacCodec(ch)
+	if err != nil {
+		return nil, fmt.Errorf("unavailable: %w", err)
+	}
+	return append(out, aac), nil
+}
+
+// g711Codecs are the derived G.711 tracks: μ-law, then A-law, 8 kHz mono.
+func g711Codecs() []media.Codec {
+	return []media.Codec{ingest.G711Codec(true, transcode.G711Rate, 1), ingest.G711Codec(false, transcode.G711Rate, 1)}
 }
 
 // aacCodec is the codec of an AAC track the encoder makes with ch

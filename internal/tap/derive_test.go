@@ -428,10 +428,17 @@ func TestTranscodersOpusToPCMU(t *testing.T) {
 			}
 		}
 	}
+	if hz, db := toneOf(x8, 8000); math.Abs(hz-440) > 5 || math.Abs(db+12) > 1.5 {
+		t.Errorf("PCMU decodes to %.1f Hz at %.1f dBFS RMS, want 440 Hz at -12", hz, db)
+	}
+}
+
+// toneOf is the frequency (by zero crossings) and RMS level of x.
+func toneOf(x []float64, rate int) (hz, db float64) {
 	var crossings, sum float64
 	first, last := -1, 0
-	for i := 1; i < len(x8); i++ {
-		if x8[i-1] < 0 && x8[i] >= 0 {
+	for i := 1; i < len(x); i++ {
+		if x[i-1] < 0 && x[i] >= 0 {
 			if first < 0 {
 				first = i
 			} else {
@@ -439,11 +446,64 @@ func TestTranscodersOpusToPCMU(t *testing.T) {
 			}
 			last = i
 		}
-		sum += x8[i] * x8[i]
+		sum += x[i] * x[i]
 	}
-	hz := crossings * 8000 / float64(last-first)
-	db := 10 * math.Log10(sum/float64(len(x8)))
-	if math.Abs(hz-440) > 5 || math.Abs(db+12) > 1.5 {
-		t.Errorf("PCMU decodes to %.1f Hz at %.1f dBFS RMS, want 440 Hz at -12", hz, db)
+	return crossings * float64(rate) / float64(last-first), 10 * math.Log10(sum/float64(len(x)))
+}
+
+// TestTranscodersAACToPCMA: an AAC track (stereo, 48 kHz, as RTMP
+// publishers send it) gets PCMU and PCMA tracks; the PCMA one carries its
+// tone (440 Hz at -13.5 dBFS RMS in both channels) mixed to mono at
+// 8 kHz.
+func TestTranscodersAACToPCMA(t *testing.T) {
+	needTranscode(t)
+	x := NewTranscoders(TranscodersConfig{IdleClose: 10 * time.Millisecond})
+	defer x.Close()
+	ss := newStartSource(t, x, "s", "aac", false)
+	st := ss.s.Stream
+	var names []string
+	for _, d := range st.Derived(ss.audio) {
+		names = append(names, d.Codec.Name())
+	}
+	if strings.Join(names, ",") != "opus,PCMU,PCMA" {
+		t.Fatalf("derived from AAC: %v, want Opus, PCMU, PCMA", names)
+	}
+	pcma := derivedTo(t, st, ss.audio, "pcma")
+	cur, err := st.Tap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	release := st.Demand(pcma)
+	defer release()
+	waitRunning(t, x, 1)
+	var pcm []float64
+	deadline := time.Now().Add(5 * time.Second)
+	for i, n := 0, 0; n < 50; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d PCMA packets in 5 s", n)
+		}
+		ss.feed(i, i+1)
+		time.Sleep(2 * time.Millisecond) // the feed's pace: the transcoder's cursor opens meanwhile
+		for {
+			p, _, ok, err := cur.TryNext()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if p.Track != pcma {
+				continue
+			}
+			if n++; n > 10 { // past the start
+				for _, s := range transcode.DecodeG711(nil, p.Payload, false) {
+					pcm = append(pcm, float64(s))
+				}
+			}
+		}
+	}
+	if hz, db := toneOf(pcm, 8000); math.Abs(hz-440) > 5 || math.Abs(db-20*math.Log10(0.3/math.Sqrt2)) > 1.5 {
+		t.Errorf("PCMA decodes to %.1f Hz at %.1f dBFS RMS, want 440 Hz at %.1f", hz, db, 20*math.Log10(0.3/math.Sqrt2))
 	}
 }

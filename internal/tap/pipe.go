@@ -17,7 +17,7 @@ import (
 //	AAC, G.711 → Opus   decode (libavcodec, table), encode (libopus)
 //	Opus → AAC          decode with loss concealment (libopus), encode (FFmpeg)
 //	G.711 → AAC         decode (table), resample, encode (FFmpeg)
-//	Opus → G.711        decode (libopus), resample, encode (table)
+//	Opus, AAC → G.711   decode (libopus, libavcodec), resample, encode (table)
 type pipe interface {
 	// push decodes p, whose extended RTP time on the source's clock is
 	// ext, and calls emit with every access unit it finishes.
@@ -117,7 +117,7 @@ func (x *Transcoders) toAAC(src, dst media.Codec, from string) (pipe, error) {
 	}, closer: enc.Close}, nil
 }
 
-// toG711 decodes Opus and encodes G.711 at 8 kHz mono.
+// toG711 decodes Opus or AAC and encodes G.711 at 8 kHz mono.
 func (x *Transcoders) toG711(src media.Codec, from string, mulaw bool) (pipe, error) {
 	in, err := newPCMSource(src)
 	if err != nil {

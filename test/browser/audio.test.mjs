@@ -77,7 +77,7 @@ describe('AAC audio in Chromium', { timeout: 90000 }, () => {
       t.skip('transcoding ' + aac.transcode);
       return;
     }
-    assert.equal(aac.transcode, 'opus');
+    assert.ok(aac.transcode.split(', ').includes('opus'), 'AAC transcoded to ' + aac.transcode + ', want opus among them');
 
     const page = await pages.open(`/?stream=${STREAM}&mode=play&autostart=1`, 'play ' + STREAM);
     await waitFor(page, '10 decoded frames', () => window.sluice.framesDecoded() >= 10);

@@ -176,9 +176,9 @@ func TestTranscodeAACToOpus(t *testing.T) {
 	<-src.st.Ready()
 
 	tracks := streamTracks(t, srv.base, "aac")
-	if len(tracks) != 3 || tracks[1]["transcode"] != "opus" || tracks[2]["codec"] != "opus" || tracks[2]["derived_from"] != 1.0 ||
-		!strings.Contains(tracks[2]["fmtp"].(string), "sprop-stereo=1") {
-		t.Fatalf("tracks %v, want H264, AAC and a stereo Opus track derived from the AAC", tracks)
+	if len(tracks) != 5 || tracks[1]["transcode"] != "opus, pcmu, pcma" || tracks[2]["codec"] != "opus" || tracks[2]["derived_from"] != 1.0 ||
+		!strings.Contains(tracks[2]["fmtp"].(string), "sprop-stereo=1") || tracks[3]["codec"] != "PCMU" || tracks[4]["codec"] != "PCMA" {
+		t.Fatalf("tracks %v, want H264, AAC, and a stereo Opus, a PCMU and a PCMA track derived from the AAC", tracks)
 	}
 	const running = `sluice_transcoders{from="aac",to="opus"}`
 	if s := scrapeMetrics(t, srv.base); s.get(running) != 0 {

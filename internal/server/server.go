@@ -116,8 +116,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	bus := events.NewBus()
 	m := metrics.New(metrics.Config{PerStreamLabels: cfg.Metrics.PerStreamLabels})
 	ready := metrics.NewReadiness()
-	// AAC and G.711 tracks get an Opus track for WebRTC viewers, Opus and
-	// G.711 tracks an AAC track for LL-HLS, recordings, RTMP and SRT
+	// AAC and G.711 tracks get an Opus track for WebRTC viewers (Opus and
+	// AAC ones PCMU and PCMA tracks for viewers offering only G.711), Opus
+	// and G.711 tracks an AAC track for LL-HLS, recordings, RTMP and SRT
 	// readers and forwards, each written by one transcoder per stream
 	// while its consumers read it.
 	derive := tap.NewTranscoders(tap.TranscodersConfig{Opus: transcode.OpusConfig{Bitrate: cfg.Transcode.OpusBitrate},

@@ -200,7 +200,7 @@ func (r *Reader) pickAudio(tracks []hub.Track) {
 	}
 	want := func(t hub.Track) bool {
 		if r.opt.Audio == AudioOpus {
-			return strings.EqualFold(t.Codec.Name(), "opus") && t.Codec.ClockRate == transcode.SampleRate
+			return isOpus(t.Codec)
 		}
 		return isAAC(t.Codec)
 	}

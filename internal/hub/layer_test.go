@@ -253,7 +253,8 @@ func TestCursorKeyframesOnly(t *testing.T) {
 				return
 			}
 			if p.Track == 0 {
-				video = append(video, p)
+				q := *p // a packet is read until the next TryNext (pool.go)
+				video = append(video, &q)
 				if restart {
 					restarts++
 				}

@@ -309,3 +309,49 @@ func reportGarbage(b *testing.B) func() {
 		b.ReportMetric(per*4e6/8/1200, "B/s@4Mbit/s")
 	}
 }
+
+// TestPoolPacketLookup: NACK lookups (Stream.Packet, from another
+// goroutine than any cursor's) get intact copies while the writer laps
+// the ring and reuses its memory (run with -race).
+func TestPoolPacketLookup(t *testing.T) {
+	const ring = 256
+	s, write := newPoolStream(t, ring)
+	write(ring)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var lookErr error
+	found := 0
+	wg.Go(func() {
+		var buf []byte
+		scratch := make([]byte, 0, 1500)
+		for back := uint16(0); ; back = (back + 7) % ring {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			packets, _ := s.Ingested() // sequence numbers count from 1
+			p, ok := s.Packet(0, uint16(packets)-back, buf)
+			if !ok {
+				continue
+			}
+			found++
+			buf = p.Payload[:0]
+			if err := checkPacket(&p, scratch); err != nil && lookErr == nil {
+				lookErr = err
+			}
+		}
+	})
+	write(50 * ring)
+	close(done)
+	wg.Wait()
+	if lookErr != nil {
+		t.Fatal(lookErr)
+	}
+	if found == 0 {
+		t.Fatal("no packet found")
+	}
+	if _, reused, _ := s.PoolStats(); reused == 0 {
+		t.Fatal("no chunk reused")
+	}
+}

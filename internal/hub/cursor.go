@@ -105,10 +105,10 @@ func (c *Cursor) SeekKeyframe() {
 }
 
 // Next returns the next packet to deliver; it, and its Payload, may be
-// read until the cursor's next call (see OwnPackets). restart reports a discontinuity
-// before it (first packet, or after a skip): the receiver should continue
-// its sequence numbers without a gap. Next blocks until a packet is written,
-// the stream ends (ErrEnded) or ctx is done.
+// read until the cursor's next call (see OwnPackets). restart reports a
+// discontinuity before it (first packet, or after a skip): the receiver
+// should continue its sequence numbers without a gap. Next blocks until a
+// packet is written, the stream ends (ErrEnded) or ctx is done.
 func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) {
 	for {
 		p, restart, ok, err := c.TryNext()

@@ -17,10 +17,22 @@ import (
 // slot, and the writer's check of the holds after its overwrite of the
 // slots, so a reader that published too late finds the newer packets in
 // the slots, never the chunk being reused). A chunk holding positions
-// [a, end) is reused when end is at or below the ring's oldest position
-// (the slots hold newer packets) and every hold is at or past end.
-// Otherwise a chunk that left the ring is left to the collector and a
-// new one made: a stalled reader costs garbage, never sees its packets
+// [a, end) is reused when end is at or below the stream's retention
+// floor and every hold is at or past end.
+//
+// The floor (retainFrom) is what a reader still to come can ask for:
+// the newest keyframe of each video track (the GOP cache, where a new
+// cursor starts) and the last retainPackets packets (NACKs, a reader a
+// little behind), whichever is older; the whole ring while a video
+// track has no keyframe in it. So a stream's memory is about one
+// keyframe interval, not the ring's size (ring_packets is the most kept
+// for a long interval). The slots of a chunk reused while still in the
+// ring are emptied before the holds are checked, so a reader that
+// published too late finds them empty (it is behind the floor: it
+// skips to the newest keyframe, as one the ring lapped).
+//
+// Otherwise (some hold below end) the chunk is left to the collector and
+// a new one made: a stalled reader costs garbage, never sees its packets
 // change.
 //
 // The contract for readers: a packet a Cursor returns, and its Payload,
@@ -40,6 +52,9 @@ const (
 	// reader keeping up never keeps a chunk from reuse, and one atomic
 	// store per holdStep packets instead of one per packet.
 	holdStep = 32
+	// retainPackets: the newest packets kept whatever the keyframes
+	// (NACKs come from the last round trip or so).
+	retainPackets = 512
 )
 
 // noHold is the hold of a cursor that reads nothing now.
@@ -52,7 +67,8 @@ type chunk struct {
 	data []byte
 	np   int    // packets handed out
 	nd   int    // payload bytes handed out
-	end  uint64 // sealed: its packets' positions are below end
+	end   uint64 // sealed: its packets' positions are below end
+	start uint64 // the position of its first packet
 }
 
 // pool is a stream's ring memory; only the writer (under wmu) uses it.
@@ -117,13 +133,20 @@ func (s *Stream) nextChunk(n int) *chunk {
 		pl.push(pl.cur)
 		pl.cur = nil
 	}
-	oldest := s.ring.oldest()
+	floor := s.retainFrom()
 	var c *chunk
-	for c == nil && pl.qn > 0 && pl.front().end <= oldest {
+	for c == nil && pl.qn > 0 && pl.front().end <= floor {
 		old := pl.front()
 		pl.pop()
 		if pl.noReuse || s.holds.below(old.end) {
 			pl.dropped++ // a reader may still read it: the collector's
+			continue
+		}
+		// Empty its slots still in the ring, then look at the holds
+		// again: a reader that published since finds the slots empty.
+		s.emptySlots(old)
+		if s.holds.below(old.end) {
+			pl.dropped++
 			continue
 		}
 		c = old
@@ -133,9 +156,38 @@ func (s *Stream) nextChunk(n int) *chunk {
 		c = &chunk{pkts: make([]Packet, chunkPackets), data: make([]byte, s.chunkBytes(n))}
 		pl.made++
 	}
+	c.start = s.ring.head.Load() // the next write's position
 	c.np, c.nd = 0, 0
 	pl.cur = c
 	return c
+}
+
+// retainFrom is the retention floor: positions below it are kept for no
+// reader to come (see above). Called with wmu held.
+func (s *Stream) retainFrom() uint64 {
+	oldest := s.ring.oldest()
+	head := s.ring.head.Load()
+	floor := head - min(head, retainPackets)
+	for _, t := range s.tracks {
+		if t.isKey == nil {
+			continue
+		}
+		k, ok := s.keyframeStart(t)
+		if !ok {
+			return oldest
+		}
+		floor = min(floor, k)
+	}
+	return max(floor, oldest)
+}
+
+// emptySlots clears the ring's slots that still point to c's packets.
+// Called with wmu held.
+func (s *Stream) emptySlots(c *chunk) {
+	r := s.ring
+	for pos := max(c.start, r.oldest()); pos < c.end; pos++ {
+		r.slots[pos&r.mask].Store(nil)
+	}
 }
 
 // chunkBytes sizes a new chunk's payload block for chunkPackets packets

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor/pkg/twcc"
@@ -49,6 +50,11 @@ type directTrack struct {
 	pt            uint8
 	in            *ingest.Track
 	stats         recvStats
+	// pion is the track as pion's reader reads it (handover.go);
+	// firstHeld the first packet sluice read of ssrc (1<<16 | sequence
+	// number; 0: none yet).
+	pion      *pionTrack
+	firstHeld uint32
 }
 
 // detachState is the session's share of detaching, guarded by its mutex
@@ -72,6 +78,11 @@ type detachState struct {
 	pkt    rtp.Packet
 	push   bool // pion's readers have returned: packets go to the tracks
 	held   []heldPacket
+
+	// handedOver is closed once pion's readers caught up with what
+	// sluice holds (handover.go), while handingOver is set.
+	handedOver  chan struct{}
+	handingOver atomic.Bool
 }
 
 // heldPacket is a packet read while pion's readers were still ending.
@@ -87,7 +98,7 @@ const maxHeld = 512
 
 // trackStarted notes a started track for detaching and detaches once
 // every negotiated track started on a connected session. s.mu is held.
-func (s *Session) trackStarted(t *webrtc.TrackRemote, in *ingest.Track) {
+func (s *Session) trackStarted(t *webrtc.TrackRemote, p *pionTrack, in *ingest.Track) {
 	x := &s.det
 	if x.direct == nil {
 		return
@@ -98,7 +109,7 @@ func (s *Session) trackStarted(t *webrtc.TrackRemote, in *ingest.Track) {
 	}
 	x.started = append(x.started, directTrack{
 		ssrc: uint32(t.SSRC()), rtxSSRC: uint32(t.RtxSSRC()), pt: uint8(t.PayloadType()), in: in,
-		stats: recvStats{clock: float64(t.Codec().ClockRate)},
+		stats: recvStats{clock: float64(t.Codec().ClockRate)}, pion: p,
 	})
 	s.scheduleDetach()
 }
@@ -147,6 +158,8 @@ func (s *Session) detach() {
 	x.twcc = twcc.NewRecorder(s.rtcpSSRC)
 	x.clock = time.Now
 	x.epoch = x.clock()
+	x.handedOver = make(chan struct{})
+	x.handingOver.Store(true)
 	x.fbMu.Unlock()
 	err := x.direct.Detach(rtc.DetachConfig{
 		LocalUfrag: lu, LocalPwd: lp,
@@ -163,6 +176,7 @@ func (s *Session) detach() {
 	s.detached.Store(true)
 	s.log.Info("publisher detached from pion")
 	s.bg.Go(func() {
+		s.awaitHandover()
 		_ = x.direct.ClosePeer(pc) // Watch's callback ignores it: see pcDown
 		// pion's track readers end with the connection; until then the
 		// tracks are theirs, and what sluice reads meanwhile is held.
@@ -195,6 +209,12 @@ func (s *Session) rtpDetached(h *rtp.Header, payload []byte) {
 		}
 	}
 	if !x.push {
+		for i := range x.tracks {
+			if t := &x.tracks[i]; t.ssrc == h.SSRC && t.firstHeld == 0 {
+				t.firstHeld = 1<<16 | uint32(h.SequenceNumber)
+				s.checkHandoverLocked()
+			}
+		}
 		if len(x.held) < maxHeld {
 			h := *h
 			h.Extensions = nil // not needed downstream, and reused by the caller

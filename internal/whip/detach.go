@@ -175,7 +175,12 @@ func (s *Session) detach() {
 	x.remoteICE = [2]string{ru, rp}
 	s.detached.Store(true)
 	s.log.Info("publisher detached from pion")
+	// Feedback from sluice at once: the publisher's packets come to
+	// sluice from now on, and a pause in its TWCC feedback (pion's
+	// closing can take a while) makes a browser cut its bit rate.
+	s.bg.Go(s.feedbackLoop)
 	s.bg.Go(func() {
+		began := time.Now()
 		s.awaitHandover()
 		_ = x.direct.ClosePeer(pc) // Watch's callback ignores it: see pcDown
 		// pion's track readers end with the connection; until then the
@@ -186,13 +191,14 @@ func (s *Session) detach() {
 		s.mu.Unlock()
 		x.fbMu.Lock()
 		x.push = true
+		held := len(x.held)
 		for i := range x.held {
 			p := &x.held[i]
 			s.deliver(&p.h, p.payload, p.at)
 		}
 		x.held = nil
 		x.fbMu.Unlock()
-		s.feedbackLoop()
+		s.log.Debug("publisher handed over from pion", "held", held, "took", time.Since(began))
 	})
 }
 
@@ -281,7 +287,7 @@ func (s *Session) rtcpDetached(plain []byte) {
 }
 
 // feedbackLoop sends a detached publisher its TWCC feedback and receiver
-// reports until the session closes.
+// reports (once its packets reach the tracks) until the session closes.
 func (s *Session) feedbackLoop() {
 	t := time.NewTicker(twccInterval)
 	defer t.Stop()

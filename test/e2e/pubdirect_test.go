@@ -259,3 +259,27 @@ func TestPublisherVanishes(t *testing.T) {
 		})
 	}
 }
+
+// TestPublisherOverICETCPStaysOnPion: a publisher connected over ICE-TCP
+// is not detached (the direct path reads UDP only): it stays on pion's
+// path, the API says so, and its viewer plays.
+func TestPublisherOverICETCPStaysOnPion(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
+	base := startServer(t, func(c *config.Config) { c.WebRTC.TCPEnabled, c.WebRTC.TCPPort = true, 0 })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	startFeed(t, ctx, base, "pubtcp", client.PublishOptions{ICETCP: true})
+	v, err := client.View(ctx, base+"/whep/pubtcp", client.ViewOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	// By the time the viewer has two GOPs the publisher would long have
+	// been detached (100 ms after its tracks started).
+	if got := receiveAUs(v, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
+		t.Fatalf("%d access units in 15 s from an ICE-TCP publisher, want %d", got, 2*clipGOP)
+	}
+	if s := publisherSession(t, base, "pion"); s.RTPPath != "pion" || s.Detached || s.State != "connected" {
+		t.Errorf("ICE-TCP publisher session %+v, want connected on pion's path", s)
+	}
+}

@@ -175,9 +175,9 @@ func (s *Session) detach() {
 	x.remoteICE = [2]string{ru, rp}
 	s.detached.Store(true)
 	s.log.Info("publisher detached from pion")
-	// Feedback from sluice at once: the publisher's packets come to
-	// sluice from now on, and a pause in its TWCC feedback (pion's
-	// closing can take a while) makes a browser cut its bit rate.
+	// Feedback from sluice at once, the publisher's packets coming to
+	// sluice from now on: its TWCC feedback has no pause while pion's
+	// readers catch up and its PeerConnection closes.
 	s.bg.Go(s.feedbackLoop)
 	s.bg.Go(func() {
 		began := time.Now()

@@ -91,10 +91,19 @@ func (s *Stream) Derived(i int) []Track {
 // cursor's reader may call it, before it reads.
 func (c *Cursor) RewindTrack(track int, ticks uint32, maxSlots int) {
 	r := c.s.ring
-	pos, oldest := r.head.Load(), r.oldest()
+	pos := r.head.Load()
+	oldest := r.oldest()
+	if pos-oldest > uint64(maxSlots) {
+		oldest = pos - uint64(maxSlots)
+	}
+	// Held before the slots are read, as TryNext does (pool.go): the
+	// writer reuses no packet from oldest on meanwhile; an emptied slot
+	// (a chunk reused before the hold) ends the search.
+	c.held = min(c.held, oldest)
+	c.hold.Store(c.held)
 	var newest uint32
 	seen := false
-	for n := 0; n < maxSlots && pos > oldest; n++ {
+	for pos > oldest {
 		p, lagged := r.get(pos - 1)
 		if lagged || p == nil {
 			break

@@ -46,6 +46,7 @@ func (x *Transcoders) transcode(ctx context.Context, hw *hub.Writer, src, d hub.
 		return err
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the AAC depacketizer keeps fragments of payloads
 	cur.RewindTrack(src.Index, src.Codec.ClockRate/10, rewindSlots)
 	j := &job{hw: hw, st: hw.Stream(), src: src, d: d, inRate: int64(src.Codec.ClockRate), outRate: int64(d.Codec.ClockRate)}
 	if x.cfg.Lag != nil {

@@ -80,6 +80,7 @@ func TestTranscodersLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the packets are kept
 	r1 := st.Demand(tracks[1].Index)
 	r2 := st.Demand(tracks[1].Index)
 	waitRunning(t, x, 1)
@@ -226,6 +227,7 @@ func waitDerived(t testing.TB, st *hub.Stream, track, n int) []*hub.Packet {
 		t.Fatal(err)
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the packets are kept
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var got []*hub.Packet
@@ -258,6 +260,7 @@ func TestTranscodersToAAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the packets are kept
 	release := st.Demand(aac.Index)
 	waitRunning(t, x, 1)
 	// An audio-only stream has no keyframe to start from: the
@@ -384,6 +387,7 @@ func TestTranscodersOpusToPCMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the packets are kept
 	release := st.Demand(pcmu.Index)
 	defer release()
 	waitRunning(t, x, 2)
@@ -474,6 +478,7 @@ func TestTranscodersAACToPCMA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the packets are kept
 	release := st.Demand(pcma)
 	defer release()
 	waitRunning(t, x, 1)

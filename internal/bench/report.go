@@ -24,7 +24,7 @@ type Report struct {
 	Viewers ViewerReport  `json:"viewers"`
 	Streams StreamsReport `json:"streams"`
 	// AllocBytesPerS is the server's heap allocation rate in the window
-	// (go_memstats_alloc_bytes_total at Config.GoroutinesURL).
+	// (Config.AllocURL).
 	AllocBytesPerS float64 `json:"alloc_bytes_per_s,omitempty"`
 	// GoroutinesPerViewer is the server's goroutine growth per connected
 	// viewer (with Config.GoroutinesURL).
@@ -79,8 +79,12 @@ type StreamsReport struct {
 	IngestedPacketsPerS float64 `json:"ingested_packets_per_s"`
 	// RSSPerPublisherKB is the server's RSS growth from before the first
 	// publisher to after the lead, over the publishers (with a PID).
-	RSSPerPublisherKB float64        `json:"rss_per_publisher_kb,omitempty"`
-	PerStream         []StreamReport `json:"per_stream,omitempty"`
+	RSSPerPublisherKB float64 `json:"rss_per_publisher_kb,omitempty"`
+	// RSSPerStreamKB is the server's RSS growth from before the first
+	// publisher to the end of the warm-up (every viewer joined, buffers
+	// filled), over the streams: what a stream with its viewers holds.
+	RSSPerStreamKB float64        `json:"rss_per_stream_kb,omitempty"`
+	PerStream      []StreamReport `json:"per_stream,omitempty"`
 }
 
 // StreamReport is one stream of a run with several.
@@ -239,7 +243,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("server CPU per setup", "%.1f ms (join phase CPU / viewers, media to earlier viewers included)", s.CPUMsPerSetup)
 		row("server CPU in", "%.2f µs per ingested packet", s.CPUUsPerIngestedPacket)
 		if r.Streams.RSSPerPublisherKB != 0 {
-			row("server RSS in", "%.0f KiB/publisher (before the first publisher → after the lead)", r.Streams.RSSPerPublisherKB)
+			row("server RSS in", "%.0f KiB/publisher (before the first publisher → after the lead), %.0f KiB/stream (→ after the warm-up, viewers included)",
+				r.Streams.RSSPerPublisherKB, r.Streams.RSSPerStreamKB)
 		}
 	}
 	if r.AllocBytesPerS > 0 {

@@ -158,8 +158,10 @@ func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
 		WorkDir:   dir,
 		Notes: []string{
 			fmt.Sprintf("the publisher, the viewers and the server share this machine's %d CPUs: client work competes with the server, so CPU%% and latencies are upper bounds", runtime.NumCPU()),
-			"MediaMTX re-packetizes each access unit per viewer (payload ≤ 1188 bytes); sluice relays the publisher's packets (≤ 1200 bytes): packet counts differ slightly",
 		},
+	}
+	if len(cc.Viewers)+len(cc.Streams)+len(cc.RTSPReaders) > 0 {
+		res.Notes = append(res.Notes, "MediaMTX re-packetizes each access unit per viewer (payload ≤ 1188 bytes); sluice relays the publisher's packets (≤ 1200 bytes): packet counts differ slightly")
 	}
 	say := func(format string, args ...any) {
 		if cc.Log != nil {

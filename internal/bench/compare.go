@@ -386,7 +386,7 @@ func (c *CompareResult) writeScenarios(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nconditions (CPU in % of one core; busy before in % of all cores)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "viewers\tserver\tserver CPU %\tserver alloc MB/s\tclient CPU %\tmachine CPU %\tother CPU %\tbusy before %\tUDP rcvbuf drops\tdelivery ratio\tkeyframes\t")
+	fmt.Fprintln(tw, "viewers\tserver\tserver CPU %\tserver alloc MB/s\tclient CPU %\tmachine CPU %\tother CPU %\tksoftirqd %\tbusy before %\tUDP rcvbuf drops\tdelivery ratio\tkeyframes\t")
 	for _, x := range rows {
 		r := x.r
 		if r == nil {
@@ -396,8 +396,8 @@ func (c *CompareResult) writeScenarios(w io.Writer) error {
 		if r.Server != nil {
 			srv = fmt.Sprintf("%.0f", r.Server.CPUPercent)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%.3f\t%d/%d\t\n", x.n, x.name, srv, allocMB(r.AllocBytesPerS), r.ClientCPUPercent, r.MachineCPUPercent,
-			r.OtherCPUPercent, r.MachineBusyBeforePercent, r.UDPRcvbufErrors, r.Delivery.Ratio, r.Viewers.WithKeyframe, r.Viewers.Connected)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%.3f\t%d/%d\t\n", x.n, x.name, srv, allocMB(r.AllocBytesPerS), r.ClientCPUPercent, r.MachineCPUPercent,
+			r.OtherCPUPercent, r.SoftirqCPUPercent, r.MachineBusyBeforePercent, r.UDPRcvbufErrors, r.Delivery.Ratio, r.Viewers.WithKeyframe, r.Viewers.Connected)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -129,14 +129,14 @@ func (sc *SetupsScenario) writeTable(w io.Writer) error {
 	fmt.Fprintf(w, "\nWHEP setups (one publisher; %d sessions, %d at a time, each POST → connected → first RTP packet → DELETE; server CPU less its baseline with the publisher alone)\n",
 		sc.Sessions, sc.Concurrency)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tdone\tfailed\tsetups/s\tsetup p50\tsetup p99\t1st pkt p50\t1st pkt p99\tCPU ms/setup\tuser ms\tsetups/core-s\tbaseline CPU %\talloc KiB/setup\tRSS KiB before → after\tclient CPU %\tother CPU %\t")
+	fmt.Fprintln(tw, "server\tdone\tfailed\tsetups/s\tsetup p50\tsetup p99\t1st pkt p50\t1st pkt p99\tCPU ms/setup\tuser ms\tsetups/core-s\tbaseline CPU %\talloc KiB/setup\tRSS KiB before → after\tclient CPU %\tother CPU %\tksoftirqd %\t")
 	for _, x := range []struct {
 		name string
 		r    *SetupsReport
 	}{{"MediaMTX", sc.MediaMTX}, {"sluice", sc.Sluice}} {
 		r := x.r
 		if r == nil {
-			fmt.Fprintf(tw, "%s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", x.name)
+			fmt.Fprintf(tw, "%s\tfailed\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\n", x.name)
 			continue
 		}
 		cpu, user, perCore, base, alloc, rss := "-", "-", "-", "-", "-", "-"
@@ -147,9 +147,9 @@ func (sc *SetupsScenario) writeTable(w io.Writer) error {
 				alloc = fmt.Sprintf("%.0f", s.AllocKBPerSetup)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t\n", x.name, r.Completed, r.Requested, r.Failed, r.SetupsPerS,
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n", x.name, r.Completed, r.Requested, r.Failed, r.SetupsPerS,
 			pctl(r.Setup.N, r.Setup.P50), pctl(r.Setup.N, r.Setup.P99), pctl(r.FirstPacket.N, r.FirstPacket.P50), pctl(r.FirstPacket.N, r.FirstPacket.P99),
-			cpu, user, perCore, base, alloc, rss, r.ClientCPUPercent, r.OtherCPUPercent)
+			cpu, user, perCore, base, alloc, rss, r.ClientCPUPercent, r.OtherCPUPercent, r.SoftirqCPUPercent)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

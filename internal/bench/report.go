@@ -63,6 +63,11 @@ type Report struct {
 	// server's: other programs, and kernel work no process is charged for.
 	// Above a few tens of percent, the run was disturbed.
 	OtherCPUPercent float64 `json:"other_cpu_percent"`
+	// SoftirqCPUPercent is the part of OtherCPUPercent the kernel's
+	// ksoftirqd threads ran: softirq work (such as the loopback receive
+	// path) deferred from the system calls that raised it, often the
+	// server's sends, but charged to no process of the run.
+	SoftirqCPUPercent float64 `json:"softirq_cpu_percent"`
 	// MachineBusyBeforePercent is the share of all cores busy in the
 	// second before the run started (set by Compare).
 	MachineBusyBeforePercent float64 `json:"machine_busy_before_percent,omitempty"`
@@ -235,8 +240,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("loss", "%.3f %% (%d of %d by sequence number)", r.Delivery.LossPercent, r.Delivery.Lost, r.Delivery.Expected)
 	row("latency p50/p99/max", "%s", r.Latency)
 	row("client CPU", "%.1f %% of a core (this process: publisher and viewers)", r.ClientCPUPercent)
-	row("machine CPU", "%.1f %% of a core busy in all (%d cores; %.0f %% not the client's or the server's), %d UDP receive-buffer drops",
-		r.MachineCPUPercent, runtime.NumCPU(), r.OtherCPUPercent, r.UDPRcvbufErrors)
+	row("machine CPU", "%.1f %% of a core busy in all (%d cores; %.0f %% not the client's or the server's, %.0f %% of it ksoftirqd), %d UDP receive-buffer drops",
+		r.MachineCPUPercent, runtime.NumCPU(), r.OtherCPUPercent, r.SoftirqCPUPercent, r.UDPRcvbufErrors)
 	if s := r.Server; s != nil {
 		row("server CPU", "%.2f µs/packet (user %.2f, kernel %.2f), %.1f %% of a core (pid %d)", s.CPUUsPerPacket, s.UserUsPerPacket, s.SystemUsPerPacket, s.CPUPercent, s.PID)
 		row("server RSS", "%.0f KiB/viewer (%d → %d KiB)", s.RSSPerViewerKB, s.RSSBeforeKB, s.RSSAfterKB)

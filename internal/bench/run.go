@@ -240,6 +240,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	self0, _ := cpuTicks(os.Getpid())
 	busy0, _, _ := machineTicks()
+	softirqPIDs := softirqThreads()
+	soft0 := ticksOf(softirqPIDs)
 	drops0, _ := udpRcvbufErrors()
 	snap0 := r.snapshot(viewers)
 	sent0 := sentOf(pubs)
@@ -272,6 +274,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if busy1, _, err := machineTicks(); err == nil && busy0 > 0 {
 		rep.MachineCPUPercent = 100 * float64(busy1-busy0) / clockTicks / wall.Seconds()
 	}
+	rep.SoftirqCPUPercent = 100 * float64(ticksOf(softirqPIDs)-soft0) / clockTicks / wall.Seconds()
 	if drops1, err := udpRcvbufErrors(); err == nil && drops1 >= drops0 {
 		rep.UDPRcvbufErrors = drops1 - drops0
 	}

@@ -138,6 +138,7 @@ type SetupsReport struct {
 	ClientCPUPercent  float64 `json:"client_cpu_percent"`
 	MachineCPUPercent float64 `json:"machine_cpu_percent"`
 	OtherCPUPercent   float64 `json:"other_cpu_percent"`
+	SoftirqCPUPercent float64 `json:"softirq_cpu_percent"`
 	// MachineBusyBeforePercent is set by Compare.
 	MachineBusyBeforePercent float64             `json:"machine_busy_before_percent,omitempty"`
 	Server                   *SetupsServerReport `json:"server,omitempty"`
@@ -263,10 +264,13 @@ func RunSetups(ctx context.Context, cfg SetupsConfig) (*SetupsReport, error) {
 
 	self0, _ := cpuTicks(os.Getpid())
 	busy0, _, _ := machineTicks()
+	softirqPIDs := softirqThreads()
+	soft0 := ticksOf(softirqPIDs)
 	results := r.runSetups(ctx, cfg)
 	wall := time.Since(base1.at)
 	self1, _ := cpuTicks(os.Getpid())
 	busy1, _, _ := machineTicks()
+	rep.SoftirqCPUPercent = 100 * float64(ticksOf(softirqPIDs)-soft0) / clockTicks / wall.Seconds()
 	during, err := sample()
 	if err != nil {
 		return nil, err
@@ -431,7 +435,8 @@ func (r *SetupsReport) WriteTable(w io.Writer) error {
 	row("first packet p50/p99/max", "%s (POST → first RTP packet)", r.FirstPacket)
 	row("teardown p50/p99/max", "%s (DELETE and close)", r.Teardown)
 	row("client CPU", "%.1f %% of a core (this process)", r.ClientCPUPercent)
-	row("machine CPU", "%.1f %% of a core busy in all (%d cores; %.0f %% not the client's or the server's)", r.MachineCPUPercent, runtime.NumCPU(), r.OtherCPUPercent)
+	row("machine CPU", "%.1f %% of a core busy in all (%d cores; %.0f %% not the client's or the server's, %.0f %% of it ksoftirqd)",
+		r.MachineCPUPercent, runtime.NumCPU(), r.OtherCPUPercent, r.SoftirqCPUPercent)
 	if s := r.Server; s != nil {
 		row("server CPU per setup", "%.2f ms (user %.2f, kernel %.2f), less the baseline of %.1f %% of a core (pid %d)",
 			s.CPUMsPerSetup, s.UserMsPerSetup, s.SystemMsPerSetup, s.BaselineCPUPercent, s.PID)

@@ -150,6 +150,7 @@ func runOne(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	streams := fs.Int("streams", 1, "publishers, each on its own stream: with more than one, stream i's URLs are -whip and -whep with \"-i\" appended (i from 1), or put where they say {n}")
 	goURL := fs.String("goroutines-url", "", "Prometheus URL of the server (sluice: http://HOST/metrics): report its goroutines per viewer session")
 	pid := fs.Int("pid", 0, "server process id on this machine: report its CPU µs per delivered packet and RSS per viewer from /proc")
+	allocURL := fs.String("alloc-url", "", "where the server's bytes allocated are read, for its allocation rate: a Prometheus URL (go_memstats_alloc_bytes_total) or a Go pprof heap page (http://HOST/debug/pprof/heap?debug=1); -goroutines-url when empty")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: sluice-bench -whip URL -whep URL [flags]
        sluice-bench compare [flags]   (sluice vs MediaMTX; see compare -h)
@@ -183,7 +184,7 @@ Flags:
 		return 2
 	}
 	cfg.WHIP, cfg.WHEP, cfg.Token, cfg.Viewers, cfg.Streams, cfg.PID = *whip, *whep, *token, *viewers, *streams, *pid
-	cfg.GoroutinesURL = *goURL
+	cfg.GoroutinesURL, cfg.AllocURL = *goURL, *allocURL
 	cfg.RTSP = *rtspURL
 	stopProfile, err := m.startProfile()
 	if err != nil {

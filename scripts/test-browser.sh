@@ -69,12 +69,13 @@ trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/sluice" ./cmd/sluice
 
 echo "test-browser.sh: $("$chromium" --version 2>/dev/null | head -n1), node $(node --version)"
-# The suites bound themselves (200 s, 120 s, 120 s, 150 s, 90 s, 90 s, 90 s, 120 s and 90 s); timeout is the backstop for a hung browser.
+# The suites bound themselves (200 s, 120 s, 120 s, 150 s, 90 s, 90 s, 90 s, 120 s, 90 s and 90 s); timeout is the backstop for a hung browser.
 status=0
-BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 1020 \
+BROWSER_TEST_BIN="$tmp/sluice" timeout --kill-after=10 1110 \
   node --test --test-concurrency=1 --test-reporter=spec test/browser/sluice.test.mjs test/browser/simulcast.test.mjs \
   test/browser/console.test.mjs test/browser/codecs.test.mjs test/browser/gstreamer.test.mjs \
-  test/browser/audio.test.mjs test/browser/multi.test.mjs test/browser/camera.test.mjs test/browser/rtmp.test.mjs || status=$?
+  test/browser/audio.test.mjs test/browser/multi.test.mjs test/browser/camera.test.mjs test/browser/rtmp.test.mjs \
+  test/browser/bitrate.test.mjs || status=$?
 if [ -f test/browser/out/timings.txt ]; then
   echo "-- test/browser/out/timings.txt"
   cat test/browser/out/timings.txt

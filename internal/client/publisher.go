@@ -87,6 +87,9 @@ type PublishOptions struct {
 	// browser's congestion controller does, so that the server sends
 	// TWCC feedback (counted by TWCCFeedback).
 	TransportCC bool
+	// ICETCP gathers ICE-TCP candidates only (active ones, RFC 6544), for
+	// servers with ICE-TCP on; UDP is not tried.
+	ICETCP bool
 }
 
 // videoPayloader packetizes one NAL unit (pion's H264 and H265
@@ -218,7 +221,7 @@ func Publish(ctx context.Context, url string, opts PublishOptions) (*Publisher, 
 			return nil, err
 		}
 	}
-	extras := apiExtras{wrap: opts.WrapConn, noSenderReports: opts.NoSenderReports, simulcast: len(opts.Simulcast) > 0, twccSender: opts.TransportCC}
+	extras := apiExtras{wrap: opts.WrapConn, noSenderReports: opts.NoSenderReports, simulcast: len(opts.Simulcast) > 0, twccSender: opts.TransportCC, tcp: opts.ICETCP}
 	api, err := newAPI(url, opts.LocalIPs, me, &extras)
 	if err != nil {
 		return nil, err

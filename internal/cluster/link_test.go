@@ -261,7 +261,7 @@ func TestLinkRepairsLoss(t *testing.T) {
 	var last uint64
 	for i := range n {
 		seq := uint16(1 + i)
-		p, ok := st.Packet(0, seq)
+		p, ok := st.Packet(0, seq, nil)
 		if !ok {
 			t.Fatalf("packet %d missing from the ring", seq)
 		}

@@ -149,14 +149,17 @@ type WebRTC struct {
 	NAT1To1IPs     []string      `yaml:"nat_1to1_ips"`    // default empty; public IPs announced as host candidates instead of the local ones (Docker/NAT); each must be an IP literal
 	ICEServers     []ICEServer   `yaml:"ice_servers"`     // default empty; STUN/TURN the server uses to gather srflx/relay candidates
 	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 10s; 1s..5m: a session not ICE/DTLS-connected in this time is closed
+	// ConsentTimeout ends a connected session whose peer sent nothing
+	// (ICE consent check, media, RTCP) for this long, on pion's path and
+	// on sluice's own. Default 15s; 3s..5m.
+	ConsentTimeout time.Duration `yaml:"consent_timeout"`
 	// DetachViewers closes a connected viewer's pion PeerConnection and
 	// answers its ICE, RTCP and DTLS close in sluice (whep/detach.go).
 	// Default true.
 	DetachViewers bool `yaml:"detach_viewers"`
 	// DetachPublishers moves a connected WHIP publisher below pion: sluice
 	// reads its SRTP and sends its RTCP feedback (TWCC, receiver reports)
-	// itself (whip/detach.go). Default false: one packet can be lost at the
-	// switch.
+	// itself (whip/detach.go). Default true.
 	DetachPublishers bool `yaml:"detach_publishers"`
 	// VideoCodecs, if set, are the video codecs publishers may send, in
 	// sluice's order of preference; default empty takes every one sluice
@@ -289,8 +292,9 @@ func Default() Config {
 			TCPEnabled:       false,
 			TCPPort:          8189,
 			ConnectTimeout:   10 * time.Second,
+			ConsentTimeout:   15 * time.Second,
 			DetachViewers:    true,
-			DetachPublishers: false,
+			DetachPublishers: true,
 		},
 		Stream: Stream{
 			RingPackets:    4096,

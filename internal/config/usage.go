@@ -28,6 +28,7 @@ var help = map[string]string{
 	"webrtc.nat_1to1_ips":      "public IPs announced instead of the local ones (Docker, 1:1 NAT)",
 	"webrtc.ice_servers":       "STUN/TURN servers for srflx/relay candidates, in YAML flow syntax",
 	"webrtc.connect_timeout":   "close a session not ICE/DTLS-connected within this time, 1s..5m",
+	"webrtc.consent_timeout":   "end a connected session whose peer sent nothing (ICE check, media, RTCP) for this long, 3s..5m",
 	"webrtc.video_codecs":      "video codecs publishers may send, in order of preference (H264, H265, VP8, VP9, AV1); empty = all, in the publisher's order",
 	"webrtc.detach_viewers":    "once a viewer is connected, close its pion PeerConnection and answer its ICE and RTCP in sluice (about 30 KB instead of 150 KB per viewer)",
 	"webrtc.detach_publishers": "once a WHIP publisher (UDP, no simulcast) is connected, close its pion PeerConnection: sluice reads its SRTP and sends its receiver reports, NACKs, PLIs and TWCC feedback",

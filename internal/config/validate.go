@@ -82,6 +82,7 @@ func (c Config) problems() []*fieldError {
 		v.iceServer(fmt.Sprintf("webrtc.ice_servers[%d]", i), s)
 	}
 	v.durRange("webrtc.connect_timeout", c.WebRTC.ConnectTimeout, time.Second, 5*time.Minute)
+	v.durRange("webrtc.consent_timeout", c.WebRTC.ConsentTimeout, 3*time.Second, 5*time.Minute)
 	v.videoCodecs("webrtc.video_codecs", c.WebRTC.VideoCodecs)
 
 	if n := c.Stream.RingPackets; n < minRingPackets || n > maxRingPackets || n&(n-1) != 0 {

@@ -5,8 +5,11 @@
 //
 // Frames are derived, not copied: NAL units that arrived whole in one
 // packet (single NAL unit packets, aggregation packets) are slices of the
-// ring's payloads, shared with every viewer; only fragmented NAL units and
-// multi-packet VP8 frames are reassembled into new memory. After a loss
+// packets' payloads; only fragmented NAL units and multi-packet VP8
+// frames are reassembled into new memory. A depacketizer keeps such
+// slices over several packets and hands them out in frames, so it reads
+// from a cursor with hub.Cursor.OwnPackets (the ring's own memory is
+// reused as the ring laps it). After a loss
 // (a sequence gap: the reorder window gave up, or the cursor skipped) the
 // damaged frame is dropped and video resumes at the next keyframe, so a
 // consumer never gets a frame it cannot decode.

@@ -92,8 +92,9 @@ type sessionInfo struct {
 	State     string    `json:"state"` // new, connecting, connected, disconnected, failed, closed
 	Created   time.Time `json:"created"`
 	UptimeSec float64   `json:"uptime_seconds"`
-	// RTPPath is how a viewer's RTP leaves: "direct" (sluice's own SRTP
-	// writer) or "pion"; empty for publishers.
+	// RTPPath is how a viewer's RTP leaves, or a WHIP publisher's comes
+	// in: "direct" (sluice's own SRTP path) or "pion"; empty for other
+	// publishers.
 	RTPPath string `json:"rtp_path,omitempty"`
 	// Detached: a viewer whose PeerConnection sluice closed after the
 	// handshake, its ICE consent, RTCP and DTLS close handled by sluice.

@@ -25,6 +25,15 @@ type Cursor struct {
 	keyOnly  bool          // video: deliver keyframes only
 	switches atomic.Uint64
 	waiter   *Waiter // Next's, made at its first wait
+
+	// hold is the lowest position the reader may still read, for the
+	// writer's reuse of ring memory (pool.go); held is the reader's copy
+	// of the value it last published.
+	hold     atomic.Uint64
+	held     uint64
+	released atomic.Bool
+	own      bool       // OwnPackets
+	copies   packetCopy // OwnPackets' memory
 }
 
 type cursorTrack struct {
@@ -52,7 +61,9 @@ func (s *Stream) Join() (*Cursor, error) {
 	tracks := append([]*trackState(nil), s.tracks...)
 	gen := s.gen
 	s.wmu.Unlock()
-	c := &Cursor{s: s, tracks: tracks, per: make([]cursorTrack, len(tracks)), gen: gen}
+	c := &Cursor{s: s, tracks: tracks, per: make([]cursorTrack, len(tracks)), gen: gen, held: noHold}
+	c.hold.Store(noHold) // TryNext publishes its position before it reads
+	s.holds.add(&c.hold)
 	c.initGroups()
 	c.SeekKeyframe()
 	return c, nil
@@ -93,10 +104,11 @@ func (c *Cursor) SeekKeyframe() {
 	}
 }
 
-// Next returns the next packet to deliver. restart reports a discontinuity
-// before it (first packet, or after a skip): the receiver should continue
-// its sequence numbers without a gap. Next blocks until a packet is written,
-// the stream ends (ErrEnded) or ctx is done.
+// Next returns the next packet to deliver; it, and its Payload, may be
+// read until the cursor's next call (see OwnPackets). restart reports a
+// discontinuity before it (first packet, or after a skip): the receiver
+// should continue its sequence numbers without a gap. Next blocks until a
+// packet is written, the stream ends (ErrEnded) or ctx is done.
 func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) {
 	for {
 		p, restart, ok, err := c.TryNext()
@@ -127,6 +139,12 @@ func (c *Cursor) Next(ctx context.Context) (p *Packet, restart bool, err error) 
 func (c *Cursor) TryNext() (p *Packet, restart, ok bool, err error) {
 	r := c.s.ring
 	for {
+		if c.pos < c.held || c.pos-c.held >= holdStep {
+			// Published before the slot is read (pool.go); moving
+			// forward, only every holdStep packets.
+			c.held = c.pos
+			c.hold.Store(c.pos)
+		}
 		p, lagged := r.get(c.pos)
 		if lagged {
 			c.skips.Add(1)
@@ -195,6 +213,9 @@ func (c *Cursor) TryNext() (p *Packet, restart, ok bool, err error) {
 			// only if it is a keyframe; no gap shows in between.
 			ct.waitKey, ct.waitFrom, ct.restart = true, p.Pos+1, true
 		}
+		if c.own {
+			p = c.copies.packet(p)
+		}
 		return p, restart, true, nil
 	}
 }
@@ -227,8 +248,21 @@ func (s *Stream) WaitFrameEnd(w *Waiter) <-chan struct{} { return s.ring.arm(w, 
 // Skips is how many times the cursor fell behind the ring and jumped ahead.
 func (c *Cursor) Skips() uint64 { return c.skips.Load() }
 
-// Close releases the cursor's place among the stream's viewers.
+// OwnPackets makes the cursor return copies of the ring's packets, which
+// the reader may keep as long as it likes: for readers that keep payload
+// slices past their next read (frame assembly, queues, muxers). The
+// copies are carved from blocks the collector frees. Call it before the
+// first read.
+func (c *Cursor) OwnPackets() { c.own = true }
+
+// Close releases the cursor's place among the stream's viewers and its
+// hold on the ring's memory. The reader must be done with the packets
+// it read (other than OwnPackets' copies).
 func (c *Cursor) Close() {
+	if c.released.CompareAndSwap(false, true) {
+		c.hold.Store(noHold)
+		c.s.holds.remove(&c.hold)
+	}
 	if c.closed.CompareAndSwap(false, true) {
 		c.s.viewers.Add(-1)
 	}

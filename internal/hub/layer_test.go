@@ -117,7 +117,7 @@ func TestLayersGroupRankAndAlign(t *testing.T) {
 	// newest packet of each layer has the same timestamp.
 	var last [3]uint32
 	for i, tr := range w.tracks {
-		p, ok := s.Packet(tr, w.seq[i]-1)
+		p, ok := s.Packet(tr, w.seq[i]-1, nil)
 		if !ok {
 			t.Fatalf("layer %d: newest packet not found", i)
 		}
@@ -253,7 +253,8 @@ func TestCursorKeyframesOnly(t *testing.T) {
 				return
 			}
 			if p.Track == 0 {
-				video = append(video, p)
+				q := *p // a packet is read until the next TryNext (pool.go)
+				video = append(video, &q)
 				if restart {
 					restarts++
 				}
@@ -330,7 +331,7 @@ func TestSimulcastReconnect(t *testing.T) {
 	var lastSeq [3]uint16
 	var lastTS uint32
 	for i, tr := range w.tracks {
-		p, ok := s.Packet(tr, w.seq[i]-1)
+		p, ok := s.Packet(tr, w.seq[i]-1, nil)
 		if !ok {
 			t.Fatalf("layer %d: last packet not found", i)
 		}
@@ -353,7 +354,7 @@ func TestSimulcastReconnect(t *testing.T) {
 	w2.frame(true)
 	var ts [3]uint32
 	for i, tr := range w2.tracks {
-		p, ok := s.Packet(tr, lastSeq[i]+1)
+		p, ok := s.Packet(tr, lastSeq[i]+1, nil)
 		if !ok {
 			t.Fatalf("layer %d: the new publisher's first packet is not numbered %d", i, lastSeq[i]+1)
 		}

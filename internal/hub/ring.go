@@ -6,8 +6,10 @@ import (
 )
 
 // Packet is one RTP packet as the publisher sent it, minus the parts every
-// viewer rewrites (SSRC, extensions). A packet is immutable once written to a
-// ring: every viewer shares the same Payload bytes.
+// viewer rewrites (SSRC, extensions). A packet is immutable while in a
+// ring: every viewer shares the same Payload bytes. Its memory is reused
+// once the ring and every cursor have moved past it (pool.go): a reader
+// reads a packet until its cursor's next call, or copies it.
 type Packet struct {
 	Pos            uint64 // position in the stream's ring, set by Write
 	Gen            uint32 // which publisher of the stream sent it (0, 1, ...), set by Write

@@ -106,6 +106,9 @@ type Stream struct {
 	// Counted by Write under wmu, which it holds anyway: cheaper than
 	// atomics. Read by the metrics at scrape time (Ingested).
 	packetsIn, bytesIn uint64
+
+	pool  pool    // ring memory, reused as the ring laps it (pool.go); under wmu
+	holds holdSet // the cursors' holds on it
 }
 
 func newStream(h *Hub, name string, pub Publisher, expectTracks int) *Stream {
@@ -216,15 +219,21 @@ func (s *Stream) TrackCount() int {
 // Viewers is the number of cursors open on the stream.
 func (s *Stream) Viewers() int { return int(s.viewers.Load()) }
 
-// write appends a packet of track p.Track to the ring. The stream takes
-// ownership of p and its payload. Write never waits for a viewer.
-func (s *Stream) write(p *Packet) {
+// write appends a copy of src, a packet of track src.Track, to the ring:
+// the copy lives in the stream's pool (pool.go), and the caller may reuse
+// src and its payload once write returns. Write never waits for a viewer.
+func (s *Stream) write(src *Packet) {
 	s.wmu.Lock()
-	if p.Track < 0 || p.Track >= len(s.tracks) {
+	if src.Track < 0 || src.Track >= len(s.tracks) {
 		s.wmu.Unlock()
 		return
 	}
-	t := s.tracks[p.Track]
+	t := s.tracks[src.Track]
+	p := s.pooled(len(src.Payload))
+	payload := p.Payload
+	*p = *src
+	p.Payload = payload
+	copy(payload, src.Payload)
 	pos := s.ring.head.Load()
 	now := s.hub.now()
 	p.Arrived = now.UnixNano()

@@ -15,24 +15,30 @@ const maxSeqIndex = 4096
 // maxSeqIndex (both powers of two).
 func seqIndexSize(ring int) int { return min(ring, maxSeqIndex) }
 
-// Packet returns the packet of track that the publisher sent with sequence
-// number seq, if the ring still holds it: one shared cache that answers
-// every viewer's NACKs (RFC 4585 §6.2.1) without copying payloads. It
-// takes no lock; the packet is immutable.
-func (s *Stream) Packet(track int, seq uint16) (*Packet, bool) {
+// Packet returns a copy of the packet of track that the publisher sent
+// with sequence number seq, if the ring still holds it: one shared cache
+// that answers every viewer's NACKs (RFC 4585 §6.2.1). The payload is
+// copied into buf (grown as needed; the caller keeps it for the next
+// call) under the writer's lock, which is what keeps the writer from
+// reusing the packet's memory meanwhile (pool.go).
+func (s *Stream) Packet(track int, seq uint16, buf []byte) (Packet, bool) {
 	t := s.track(track)
 	if t == nil {
-		return nil, false
+		return Packet{}, false
 	}
 	pos := t.seqPos[int(seq)&(len(t.seqPos)-1)].Load()
 	if pos == 0 {
-		return nil, false
+		return Packet{}, false
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	p, _ := s.ring.get(pos - 1)
 	if p == nil || p.Track != track || p.SequenceNumber != seq {
-		return nil, false
+		return Packet{}, false
 	}
-	return p, true
+	c := *p
+	c.Payload = append(buf[:0], p.Payload...)
+	return c, true
 }
 
 // setSenderReport records the newest RTCP sender report of a track: RTP

@@ -16,27 +16,27 @@ func TestPacketBySequenceNumber(t *testing.T) {
 	}
 	// Video: 3 packets for the keyframe, then one per frame: 22 packets
 	// from 65531 on, wrapping to 0.
-	p, ok := s.Packet(0, 65531)
+	p, ok := s.Packet(0, 65531, nil)
 	if !ok || string(p.Payload) != string(sps) {
 		t.Fatalf("Packet(0, 65531) = %v, %v; want the SPS", p, ok)
 	}
-	if p, ok := s.Packet(0, 3); !ok || p.SequenceNumber != 3 || p.Track != 0 {
+	if p, ok := s.Packet(0, 3, nil); !ok || p.SequenceNumber != 3 || p.Track != 0 {
 		t.Fatalf("Packet(0, 3) after wrap = %v, %v", p, ok)
 	}
-	if _, ok := s.Packet(0, 200); ok {
+	if _, ok := s.Packet(0, 200, nil); ok {
 		t.Fatal("found a sequence number never written")
 	}
-	if p, ok := s.Packet(1, 101); !ok || string(p.Payload) != string(audio) {
+	if p, ok := s.Packet(1, 101, nil); !ok || string(p.Payload) != string(audio) {
 		t.Fatalf("Packet(1, 101) = %v, %v", p, ok)
 	}
-	if _, ok := s.Packet(5, 1); ok {
+	if _, ok := s.Packet(5, 1, nil); ok {
 		t.Fatal("found a packet of a track that does not exist")
 	}
 	// Overwrite the ring: the old packets are gone, not mixed up.
 	for range 300 {
 		w.frame(false)
 	}
-	if _, ok := s.Packet(0, 65531); ok {
+	if _, ok := s.Packet(0, 65531, nil); ok {
 		t.Fatal("found a packet the ring no longer holds")
 	}
 }

@@ -30,8 +30,8 @@ func (w *Writer) AddTrack(c media.Codec) int { return w.s.addTrack(c) }
 // and returns its track index (see layer.go).
 func (w *Writer) AddLayer(c media.Codec, mid, rid string) int { return w.s.addLayer(c, mid, rid) }
 
-// Write appends a packet of track p.Track to the ring; the stream takes
-// ownership of p.
+// Write appends a copy of p, a packet of track p.Track, to the ring; p
+// and its payload may be reused once Write returns.
 func (w *Writer) Write(p *Packet) { w.s.write(p) }
 
 // SetSenderReport records the newest RTCP sender report of a track.

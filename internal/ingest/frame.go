@@ -37,7 +37,8 @@ var (
 )
 
 // PacketWriter is where packetized RTP goes: the hub stream's writer
-// (*hub.Stream satisfies it). It takes ownership of each packet.
+// (*hub.Writer satisfies it). Write copies what it keeps: the FrameTrack
+// reuses the packet and payload once it returns.
 type PacketWriter interface{ Write(p *hub.Packet) }
 
 // FrameTrack packetizes one track's access units into RTP, once per
@@ -65,7 +66,7 @@ type FrameTrack struct {
 	tsOrigin uint32
 	params   *paramSets // H264 and H265; nil for other codecs
 	warnedB  bool       // the B-frame warning was logged
-	slab     packetSlab
+	pkt      hub.Packet // the packet being written, used again for each
 }
 
 // NewFrameTrack returns the FrameTrack that writes access units of codec c
@@ -139,7 +140,8 @@ func (f *FrameTrack) Write(pts, dts time.Duration, au [][]byte) error {
 	}
 	ts := f.tsOrigin + rtpTime(pts, f.codec.ClockRate)
 	for _, rp := range pkts {
-		p := f.slab.packet(rp.Payload)
+		p := &f.pkt
+		*p = hub.Packet{Payload: rp.Payload}
 		p.Track = f.track
 		p.Marker = rp.Marker
 		p.PayloadType = f.pt

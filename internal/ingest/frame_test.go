@@ -30,10 +30,15 @@ import (
 	"github.com/sluice-media/sluice/internal/media"
 )
 
-// packetLog is a PacketWriter that keeps what it is given.
+// packetLog is a PacketWriter that keeps copies of what it is given (a
+// FrameTrack reuses its packet, as the hub copies it).
 type packetLog struct{ pkts []*hub.Packet }
 
-func (l *packetLog) Write(p *hub.Packet) { l.pkts = append(l.pkts, p) }
+func (l *packetLog) Write(p *hub.Packet) {
+	c := *p
+	c.Payload = bytes.Clone(p.Payload)
+	l.pkts = append(l.pkts, &c)
+}
 
 // body returns n bytes that follow header, none of them 0, so that no
 // start code or emulation-prevention pattern appears by chance.

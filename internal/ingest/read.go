@@ -70,7 +70,7 @@ func (t *Track) ReadFrom(r RTPReader) {
 	}
 }
 
-// received copies one packet's payload into the ring's storage and pushes
+// received copies one packet's payload into a spare packet and pushes
 // it; an empty payload (padding only) fills its place in the sequence.
 func (t *Track) received(h *rtp.Header, payload []byte, now time.Time) {
 	if t.ssrc.Load() == 0 {
@@ -80,7 +80,7 @@ func (t *Track) received(h *rtp.Header, payload []byte, now time.Time) {
 		t.push(h.SequenceNumber, nil, now)
 		return
 	}
-	p := t.slab.packet(payload)
+	p := t.spares.packet(payload)
 	p.Track = t.cfg.Index
 	p.Marker = h.Marker
 	p.PayloadType = h.PayloadType

@@ -16,6 +16,8 @@ import (
 
 // Sink is what a track writes to: the writer side of a hub stream.
 type Sink interface {
+	// Write takes a copy of p (hub.Writer does): the track reuses p
+	// once Write returns.
 	Write(p *hub.Packet)
 	// RequestTrackKeyframe asks the stream's publisher for a keyframe on
 	// the track, rate-limited by the hub (which calls back into the
@@ -69,7 +71,7 @@ type Track struct {
 	sniff     *frame.InfoSniffer // nil for audio
 	nackRetry time.Duration
 	pliEvery  time.Duration
-	slab      packetSlab
+	spares    spares // packets for the window, reused once written
 
 	// Owned by whoever pushes packets (ReadFrom's goroutine, or WriteRTP's
 	// callers under pushMu).
@@ -127,9 +129,11 @@ func (t *Track) push(seq uint16, p *hub.Packet, now time.Time) {
 	case reorder.Late:
 		t.stats.late.Add(1)
 		inc(t.cfg.Late)
+		t.spare(p) // dropped: the window did not take it
 	case reorder.Duplicate:
 		t.stats.dup.Add(1)
 		inc(t.cfg.Duplicate)
+		t.spare(p)
 	}
 	t.win.Expire(now)
 }
@@ -211,6 +215,14 @@ func (t *Track) release(p *hub.Packet, lost int) {
 		}
 	}
 	t.out.Write(p)
+	t.spares.put(p) // the stream took a copy
+}
+
+// spare takes back a packet the window dropped (nil for padding).
+func (t *Track) spare(p *hub.Packet) {
+	if p != nil {
+		t.spares.put(p)
+	}
 }
 
 // RequestKeyframe asks the sender for a keyframe on this track: a PLI, or

@@ -59,9 +59,10 @@ import (
 // that reused it) still goes to pion. What pion writes to the peer while
 // ClosePeer closes the PeerConnection (its close_notify) is dropped.
 
-// ConsentTimeout ends a detached connection that sent nothing
-// authenticated (STUN check, SRTCP) for this long: pion's disconnected
-// and failed timeouts together, as on its path.
+// ConsentTimeout is the default of Config.Consent: a detached connection
+// that sent nothing authenticated (STUN check, SRTP, SRTCP) for this long
+// is ended, as pion's disconnected and failed timeouts together end one
+// on its path.
 const ConsentTimeout = 15 * time.Second
 
 // consentSweep is how often detached connections are checked for consent.
@@ -508,11 +509,11 @@ func (e *Engine) checkConsent() {
 }
 
 // expireConsent ends the detached connections that sent nothing
-// authenticated for ConsentTimeout before now.
+// authenticated for the consent timeout before now.
 func (e *Engine) expireConsent(now time.Time) {
 	e.detached.Range(func(k, _ any) bool {
 		d := k.(*Direct)
-		if x := d.det.Load(); x != nil && now.UnixNano()-x.lastSeen.Load() > int64(ConsentTimeout) {
+		if x := d.det.Load(); x != nil && now.UnixNano()-x.lastSeen.Load() > int64(e.consentTimeout) {
 			d.end(x, ErrConsentExpired)
 		}
 		return true

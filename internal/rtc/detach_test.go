@@ -46,7 +46,7 @@ func newDetachRig(t *testing.T) *detachRig {
 	t.Helper()
 	bc := loopbackBatchConn(t)
 	r := &detachRig{
-		e:      &Engine{done: make(chan struct{}), net: &batchNet{conns: []*batchConn{bc}}},
+		e:      &Engine{done: make(chan struct{}), consentTimeout: ConsentTimeout, net: &batchNet{conns: []*batchConn{bc}}},
 		bc:     bc,
 		viewer: loopbackUDP(t),
 		tapped: make(chan []byte, 16),

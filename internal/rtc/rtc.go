@@ -32,6 +32,10 @@ type Config struct {
 	ListenIPs  []string    // IP literals to listen on; empty: every interface, loopback included
 	NAT1To1IPs []string    // IP literals announced as host candidates instead of the local ones
 	ICEServers []ICEServer // STUN/TURN servers the engine gathers srflx/relay candidates from
+	// Consent ends a connected session whose peer sent nothing for this
+	// long: pion's ICE disconnected and failed timeouts together, and a
+	// detached connection's consent (detach.go); 0 means ConsentTimeout.
+	Consent time.Duration
 }
 
 // ICEServer is one STUN or TURN server, as in the W3C RTCIceServer
@@ -55,15 +59,19 @@ type Engine struct {
 	// Connections detached from pion (detach.go), whose ICE consent a
 	// goroutine started with the first one checks until done closes;
 	// Close waits for it (consent).
-	detached    sync.Map // *Direct → struct{}
-	consentOnce sync.Once
-	consent     sync.WaitGroup
-	done        chan struct{}
+	detached       sync.Map // *Direct → struct{}
+	consentOnce    sync.Once
+	consent        sync.WaitGroup
+	consentTimeout time.Duration
+	done           chan struct{}
 }
 
 // New binds the UDP port (and TCP port, if enabled) on the configured IPs.
 func New(cfg Config, log *slog.Logger) (*Engine, error) {
-	e := &Engine{done: make(chan struct{})}
+	e := &Engine{done: make(chan struct{}), consentTimeout: cfg.Consent}
+	if e.consentTimeout <= 0 {
+		e.consentTimeout = ConsentTimeout
+	}
 	loggers := newSharedLoggers(log)
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -120,7 +128,9 @@ func New(cfg Config, log *slog.Logger) (*Engine, error) {
 	s.SetICEUDPMux(e.udpMux)
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	s.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
+	// Disconnected after a third of the consent timeout, failed after
+	// the rest (5 s and 10 s for the default 15 s).
+	s.SetICETimeouts(e.consentTimeout/3, e.consentTimeout-e.consentTimeout/3, 2*time.Second)
 	nets := networks(ips, false)
 	if cfg.TCPEnabled {
 		host := ""

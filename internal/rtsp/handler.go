@@ -42,6 +42,9 @@ type session struct {
 	play   *described
 	cursor *hub.Cursor
 	reader *reader
+	// A TCP reader's interleaved channel and SSRC by media, from the
+	// SETUP responses (noteResponse).
+	tcp map[*description.Media]interleaved
 
 	// A publisher.
 	pub *publication
@@ -200,10 +203,12 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	sess := ctx.Session.UserData().(*session)
 	if sess.reader == nil {
-		sess.reader = newReader(ctx.Session, sess.st, sess.cursor, sess.play.desc, sess.play.take)
+		tcp := h.s.tcpPathOf(ctx.Conn, ctx.Session, sess)
+		sess.reader = newReader(ctx.Session, sess.st, sess.cursor, sess.play.desc, sess.play.take, tcp)
 		sess.reader.start()
 		h.s.log.Info("rtsp reader started", "stream", sess.name, "remote", sess.remote,
-			"transport", ctx.Session.Transport().Protocol.String(), "tracks", len(sess.play.take))
+			"transport", ctx.Session.Transport().Protocol.String(), "tracks", len(sess.play.take),
+			"direct", sess.reader.direct != nil)
 	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
@@ -357,8 +362,10 @@ func protocolOf(sc *gortsplib.ServerConn) string {
 }
 
 // OnResponse offers Digest in a challenge only while some token can be
-// found from a Digest answer (gortsplib.ServerHandlerOnResponse).
-func (h *handler) OnResponse(_ *gortsplib.ServerConn, res *base.Response) {
+// found from a Digest answer, and notes what a TCP reader needs
+// (gortsplib.ServerHandlerOnResponse).
+func (h *handler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
+	h.noteResponse(sc, res)
 	if res.StatusCode != base.StatusUnauthorized || h.hasDigestTokens() {
 		return
 	}

@@ -37,6 +37,14 @@ type reader struct {
 	media  []int                // by hub track: media index, -1 if not taken
 	out    []outState           // by media index
 
+	// direct: a TCP reader whose frames go straight to its connection
+	// in batches (tcpreader.go), not through gortsplib's write queue.
+	direct       *conn
+	writeTimeout time.Duration
+	stats        *Server // counts the direct path's writes
+	buf          []byte  // the batch being filled
+	batchRTP     uint64  // RTP packets in it
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -56,9 +64,24 @@ type outState struct {
 	// the arrival of the first packet, advanced by RTP time.
 	anchorTS   uint32
 	anchorWall time.Time
+
+	// The direct path's (tcpreader.go): where the media goes, and what
+	// its RTCP sender reports say.
+	ssrc     uint32
+	channel  int
+	packets  uint32
+	octets   uint32
+	lastTS   uint32    // the last packet's RTP time, as sent
+	lastNTP  time.Time // and its wall-clock time
+	lastSent time.Time // when it was written (the local clock)
+	reportAt time.Time // the next sender report is due; zero: at the first packet
 }
 
-func newReader(ss *gortsplib.ServerSession, st *hub.Stream, cursor *hub.Cursor, desc *description.Session, take []int) *reader {
+// newReader makes the reader of a session that set up the medias of desc
+// it takes (take: the hub track of each). tcp, where the session is TCP
+// interleaved on a conn of the server's, puts each media's frames straight
+// on the connection.
+func newReader(ss *gortsplib.ServerSession, st *hub.Stream, cursor *hub.Cursor, desc *description.Session, take []int, tcp *tcpPath) *reader {
 	r := &reader{ss: ss, st: st, cursor: cursor, medias: desc.Medias, out: make([]outState, len(desc.Medias))}
 	n := 0
 	for _, t := range take {
@@ -83,6 +106,16 @@ func newReader(ss *gortsplib.ServerSession, st *hub.Stream, cursor *hub.Cursor, 
 		r.out[i].clock = uint32(f.ClockRate())
 		r.out[i].pt = f.PayloadType()
 	}
+	if tcp.covers(desc.Medias, r.media) {
+		r.direct, r.writeTimeout, r.stats = tcp.conn, tcp.writeTimeout, tcp.stats
+		for m, il := range tcp.medias {
+			for i, dm := range desc.Medias {
+				if dm == m {
+					r.out[i].channel, r.out[i].ssrc = il.channel, il.ssrc
+				}
+			}
+		}
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }
@@ -90,6 +123,10 @@ func newReader(ss *gortsplib.ServerSession, st *hub.Stream, cursor *hub.Cursor, 
 // start begins forwarding at the newest cached keyframe.
 func (r *reader) start() {
 	r.cursor.SeekKeyframe()
+	if r.direct != nil {
+		r.wg.Go(r.runDirect)
+		return
+	}
 	r.wg.Go(r.run)
 }
 
@@ -113,29 +150,11 @@ func (r *reader) run() {
 			}
 			return
 		}
-		if p.Track >= len(r.media) || r.media[p.Track] < 0 {
+		i, o := r.rewrite(p, restart, &pkt.Header)
+		if o == nil {
 			continue
 		}
-		i := r.media[p.Track]
-		o := &r.out[i]
-		switch {
-		case !o.started:
-			o.started = true
-			o.seqDelta = uint16(rand.Uint32()) - p.SequenceNumber
-			o.tsDelta = rand.Uint32()
-			o.anchorTS, o.anchorWall = p.Timestamp, time.Unix(0, p.Arrived)
-		case restart:
-			o.seqDelta = o.lastSeq + 1 - p.SequenceNumber
-		}
-		pkt.Header = rtp.Header{
-			Version:        2,
-			Marker:         p.Marker,
-			PayloadType:    o.pt,
-			SequenceNumber: p.SequenceNumber + o.seqDelta,
-			Timestamp:      p.Timestamp + o.tsDelta,
-		}
 		pkt.Payload = p.Payload
-		o.lastSeq = pkt.SequenceNumber
 		err = r.ss.WritePacketRTPWithNTP(r.medias[i], &pkt, r.ntp(p, o))
 		var full liberrors.ErrServerWriteQueueFull
 		if errors.As(err, &full) {
@@ -145,6 +164,36 @@ func (r *reader) run() {
 			r.cursor.SeekKeyframe()
 		}
 	}
+}
+
+// rewrite fills h with the reader's header for p: its media's payload
+// type, sequence numbers and timestamps shifted by the media's offsets.
+// o is nil for a packet of a track the reader does not take.
+func (r *reader) rewrite(p *hub.Packet, restart bool, h *rtp.Header) (i int, o *outState) {
+	if p.Track >= len(r.media) || r.media[p.Track] < 0 {
+		return 0, nil
+	}
+	i = r.media[p.Track]
+	o = &r.out[i]
+	switch {
+	case !o.started:
+		o.started = true
+		o.seqDelta = uint16(rand.Uint32()) - p.SequenceNumber
+		o.tsDelta = rand.Uint32()
+		o.anchorTS, o.anchorWall = p.Timestamp, time.Unix(0, p.Arrived)
+	case restart:
+		o.seqDelta = o.lastSeq + 1 - p.SequenceNumber
+	}
+	*h = rtp.Header{
+		Version:        2,
+		Marker:         p.Marker,
+		PayloadType:    o.pt,
+		SequenceNumber: p.SequenceNumber + o.seqDelta,
+		Timestamp:      p.Timestamp + o.tsDelta,
+		SSRC:           o.ssrc,
+	}
+	o.lastSeq = h.SequenceNumber
+	return i, o
 }
 
 // ntp is the wall-clock time of a packet: the publisher's, from its sender

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -87,6 +88,11 @@ type Server struct {
 	ctx    context.Context // cancelled by Close: DESCRIBE waits end
 	cancel context.CancelFunc
 
+	// The direct path's counts (tcpreader.go): readers on it now, their
+	// writes and the RTP packets in them.
+	directReaders           atomic.Int64
+	directWrites, directRTP atomic.Uint64
+
 	mu        sync.Mutex
 	sessions  int
 	perIP     map[netip.Addr]int
@@ -155,6 +161,9 @@ func (s *Server) newServer(addr string, tlsCfg *tls.Config) *gortsplib.Server {
 		// which ffmpeg answers) checked against the tokens the server
 		// knows; OnResponse offers Digest only while there are some.
 		AuthMethods: []rtspauth.VerifyMethod{rtspauth.VerifyMethodBasic, rtspauth.VerifyMethodDigestMD5},
+		// Connections whose writes a TCP reader can share (tcpconn.go).
+		Listen:    s.listen,
+		TLSListen: s.listenTLS,
 	}
 	return h.srv
 }

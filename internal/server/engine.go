@@ -15,6 +15,7 @@ func engineConfig(c config.WebRTC) rtc.Config {
 		TCPPort:    c.TCPPort,
 		ListenIPs:  c.ListenIPs,
 		NAT1To1IPs: c.NAT1To1IPs,
+		Consent:    c.ConsentTimeout,
 	}
 	for _, s := range c.ICEServers {
 		out.ICEServers = append(out.ICEServers, rtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})

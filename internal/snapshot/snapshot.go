@@ -175,6 +175,7 @@ func (s *Snapshots) keyframe(ctx context.Context, st *hub.Stream) ([]byte, bool,
 		return nil, false, err
 	}
 	defer c.Close()
+	c.OwnPackets() // the depacketizer keeps slices of payloads until the frame ends
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Wait)
 	defer cancel()
 	for {

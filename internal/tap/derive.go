@@ -235,6 +235,7 @@ func (x *Transcoders) transcode(ctx context.Context, hw *hub.Writer, src, d hub.
 		return err
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the AAC depacketizer keeps fragments of payloads
 	w := &originWriter{w: hw}
 	ft, err := ingest.NewFrameTrack(d.Codec, d.Index, w, nil)
 	if err != nil {

@@ -112,7 +112,8 @@ type Unit struct {
 	Wall time.Time
 	Key  bool   // video: a random access point; audio: always
 	Gen  uint32 // which publisher of the stream sent it (hub.Packet.Gen)
-	// NALUs (H264, H265, AV1) share memory with the stream's ring:
+	// NALUs (H264, H265, AV1) share memory with the Reader's copies of
+	// the ring's packets (hub.Cursor.OwnPackets) and with every output:
 	// read only.
 	NALUs [][]byte
 	// Payload is a VP9 frame (read only, as NALUs), an AAC access unit
@@ -211,6 +212,9 @@ func Open(ctx context.Context, st *hub.Stream, opt Options) (*Reader, error) {
 		r.closeAudio()
 		return nil, err
 	}
+	// Frames keep slices of the packets' payloads (nal units, Opus
+	// packets) in the interleave queue and in every output after it.
+	cur.OwnPackets()
 	if r.audio != nil && r.audio.Codec == Opus {
 		r.release = st.Demand(r.audio.Index) // a derived track: keep it written
 	}

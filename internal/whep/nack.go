@@ -13,12 +13,13 @@ import (
 // the publisher's shifted by seqDelta, so each maps back to a publisher
 // sequence number, which the stream's ring still holds for a while
 // (hub.Stream.Packet). The packet is sent again with this viewer's header;
-// its payload is the ring's, shared by all viewers. Nothing is copied per
-// viewer, except the two-byte RTX prefix into a scratch buffer.
+// its payload is copied out of the ring into a buffer of the track's
+// (the ring's memory is reused as it laps, hub/pool.go), with the
+// two-byte RTX prefix where RTX is negotiated.
 
 // packetSource is where retransmissions come from (hub.Stream).
 type packetSource interface {
-	Packet(track int, seq uint16) (*hub.Packet, bool)
+	Packet(track int, seq uint16, buf []byte) (hub.Packet, bool)
 }
 
 // maxResendCredit bounds a viewer's retransmissions: each packet sent earns
@@ -60,10 +61,11 @@ func (t *outTrack) resend(src packetSource, seq uint16) bool {
 	if t.resendCredit <= 0 {
 		return false
 	}
-	p, ok := src.Packet(track, seq-delta)
+	p, ok := src.Packet(track, seq-delta, t.resendBuf)
 	if !ok {
 		return false
 	}
+	t.resendBuf = p.Payload[:0]
 	t.resendCredit--
 	h := &t.rtxHdr
 	*h = rtp.Header{

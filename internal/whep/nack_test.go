@@ -1,10 +1,10 @@
 package whep
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -31,9 +31,14 @@ var _ webrtc.TrackLocalWriter = (*recWriter)(nil)
 // ring is a packet source holding packets by publisher sequence number.
 type ring map[uint16]*hub.Packet
 
-func (r ring) Packet(track int, seq uint16) (*hub.Packet, bool) {
+func (r ring) Packet(track int, seq uint16, buf []byte) (hub.Packet, bool) {
 	p, ok := r[seq]
-	return p, ok && track == 0
+	if !ok || track != 0 {
+		return hub.Packet{}, false
+	}
+	c := *p
+	c.Payload = append(buf[:0], p.Payload...) // as hub.Stream.Packet copies
+	return c, true
 }
 
 func newBoundTrack(rtx bool) (*outTrack, *recWriter) {
@@ -80,7 +85,7 @@ func TestResendFromRing(t *testing.T) {
 	}
 
 	// 202 is in the current run: sent again exactly as the first time,
-	// with the ring's payload (not a copy).
+	// with the ring's payload (copied into the track's resend buffer).
 	want := byOrig[202]
 	if n := ot.answerNACK(src, nackFor(want.SequenceNumber)); n != 1 || len(w.pkts) != 1 {
 		t.Fatalf("resent %d packets", n)
@@ -89,8 +94,8 @@ func TestResendFromRing(t *testing.T) {
 	if got.SequenceNumber != want.SequenceNumber || got.Timestamp != want.Timestamp || got.SSRC != 1111 || got.PayloadType != 102 {
 		t.Errorf("resent header %+v, want %+v", got.Header, want.Header)
 	}
-	if unsafe.SliceData(got.Payload) != unsafe.SliceData(src[202].Payload) {
-		t.Error("resent payload is a copy")
+	if !bytes.Equal(got.Payload, src[202].Payload) {
+		t.Errorf("resent payload %x, want %x", got.Payload, src[202].Payload)
 	}
 	// 105 was sent before the skip; its viewer number now maps elsewhere.
 	// A number never sent, and one for another SSRC, get nothing.

@@ -49,6 +49,7 @@ type outTrack struct {
 	creditStarted bool
 	rtxSeq        uint16
 	rtxBuf        []byte
+	resendBuf     []byte // the packet resent, copied out of the ring
 	rtxHdr        rtp.Header
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor/pkg/twcc"
@@ -49,6 +50,11 @@ type directTrack struct {
 	pt            uint8
 	in            *ingest.Track
 	stats         recvStats
+	// pion is the track as pion's reader reads it (handover.go);
+	// firstHeld the first packet sluice read of ssrc (1<<16 | sequence
+	// number; 0: none yet).
+	pion      *pionTrack
+	firstHeld uint32
 }
 
 // detachState is the session's share of detaching, guarded by its mutex
@@ -72,6 +78,11 @@ type detachState struct {
 	pkt    rtp.Packet
 	push   bool // pion's readers have returned: packets go to the tracks
 	held   []heldPacket
+
+	// handedOver is closed once pion's readers caught up with what
+	// sluice holds (handover.go), while handingOver is set.
+	handedOver  chan struct{}
+	handingOver atomic.Bool
 }
 
 // heldPacket is a packet read while pion's readers were still ending.
@@ -87,7 +98,7 @@ const maxHeld = 512
 
 // trackStarted notes a started track for detaching and detaches once
 // every negotiated track started on a connected session. s.mu is held.
-func (s *Session) trackStarted(t *webrtc.TrackRemote, in *ingest.Track) {
+func (s *Session) trackStarted(t *webrtc.TrackRemote, p *pionTrack, in *ingest.Track) {
 	x := &s.det
 	if x.direct == nil {
 		return
@@ -98,7 +109,7 @@ func (s *Session) trackStarted(t *webrtc.TrackRemote, in *ingest.Track) {
 	}
 	x.started = append(x.started, directTrack{
 		ssrc: uint32(t.SSRC()), rtxSSRC: uint32(t.RtxSSRC()), pt: uint8(t.PayloadType()), in: in,
-		stats: recvStats{clock: float64(t.Codec().ClockRate)},
+		stats: recvStats{clock: float64(t.Codec().ClockRate)}, pion: p,
 	})
 	s.scheduleDetach()
 }
@@ -147,6 +158,8 @@ func (s *Session) detach() {
 	x.twcc = twcc.NewRecorder(s.rtcpSSRC)
 	x.clock = time.Now
 	x.epoch = x.clock()
+	x.handedOver = make(chan struct{})
+	x.handingOver.Store(true)
 	x.fbMu.Unlock()
 	err := x.direct.Detach(rtc.DetachConfig{
 		LocalUfrag: lu, LocalPwd: lp,
@@ -162,7 +175,13 @@ func (s *Session) detach() {
 	x.remoteICE = [2]string{ru, rp}
 	s.detached.Store(true)
 	s.log.Info("publisher detached from pion")
+	// Feedback from sluice at once, the publisher's packets coming to
+	// sluice from now on: its TWCC feedback has no pause while pion's
+	// readers catch up and its PeerConnection closes.
+	s.bg.Go(s.feedbackLoop)
 	s.bg.Go(func() {
+		began := time.Now()
+		s.awaitHandover()
 		_ = x.direct.ClosePeer(pc) // Watch's callback ignores it: see pcDown
 		// pion's track readers end with the connection; until then the
 		// tracks are theirs, and what sluice reads meanwhile is held.
@@ -172,13 +191,14 @@ func (s *Session) detach() {
 		s.mu.Unlock()
 		x.fbMu.Lock()
 		x.push = true
+		held := len(x.held)
 		for i := range x.held {
 			p := &x.held[i]
 			s.deliver(&p.h, p.payload, p.at)
 		}
 		x.held = nil
 		x.fbMu.Unlock()
-		s.feedbackLoop()
+		s.log.Debug("publisher handed over from pion", "held", held, "took", time.Since(began))
 	})
 }
 
@@ -195,6 +215,12 @@ func (s *Session) rtpDetached(h *rtp.Header, payload []byte) {
 		}
 	}
 	if !x.push {
+		for i := range x.tracks {
+			if t := &x.tracks[i]; t.ssrc == h.SSRC && t.firstHeld == 0 {
+				t.firstHeld = 1<<16 | uint32(h.SequenceNumber)
+				s.checkHandoverLocked()
+			}
+		}
 		if len(x.held) < maxHeld {
 			h := *h
 			h.Extensions = nil // not needed downstream, and reused by the caller
@@ -261,7 +287,7 @@ func (s *Session) rtcpDetached(plain []byte) {
 }
 
 // feedbackLoop sends a detached publisher its TWCC feedback and receiver
-// reports until the session closes.
+// reports (once its packets reach the tracks) until the session closes.
 func (s *Session) feedbackLoop() {
 	t := time.NewTicker(twccInterval)
 	defer t.Stop()

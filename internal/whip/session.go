@@ -257,8 +257,9 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		Late: s.stats.Late, Duplicate: s.stats.Duplicated, Unrecovered: s.stats.Unrecovered,
 	}, s.stream)
 	s.tracks.Add(in)
+	pt := &pionTrack{TrackRemote: t, s: s}
 	s.mu.Lock()
-	s.trackStarted(t, in)
+	s.trackStarted(t, pt, in)
 	s.mu.Unlock()
 	read := rcv.Read
 	if rid := t.RID(); rid != "" {
@@ -271,7 +272,7 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	if in.Video() {
 		s.stream.RequestTrackKeyframe(idx)
 	}
-	in.ReadFrom(t)
+	in.ReadFrom(pt)
 }
 
 // RequestKeyframe asks for a keyframe on every video track (hub.Publisher).

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,5 +168,118 @@ func TestDetachPublishersOff(t *testing.T) {
 	}
 	if s := publisherSession(t, base, "pion"); s.RTPPath != "pion" || s.Detached || s.State != "connected" {
 		t.Errorf("publisher session %+v, want connected on pion's path", s)
+	}
+}
+
+// cutConn passes a publisher's socket through until cut, and then drops
+// everything it would send or receive: the publisher vanished (a crashed
+// encoder, a lost network), with no DELETE and no DTLS close_notify.
+type cutConn struct {
+	net.PacketConn
+	cut atomic.Bool
+}
+
+func (c *cutConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.cut.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+func (c *cutConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || !c.cut.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+// TestPublisherVanishes: a publisher that goes silent (nothing sent, no
+// DELETE, no close_notify) is ended by ICE consent (webrtc.consent_timeout,
+// 3 s here), on the direct path (sluice's own consent check) as on pion's
+// (its ICE timeouts): not before the timeout, within a few seconds after
+// it; its stream waits out the reconnect grace and ends, its viewer with
+// it, and nothing of the session is left.
+func TestPublisherVanishes(t *testing.T) {
+	for _, path := range []string{"direct", "pion"} {
+		t.Run(path, func(t *testing.T) {
+			t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
+			const consent, grace = 3 * time.Second, time.Second
+			base := startServer(t, func(c *config.Config) {
+				c.WebRTC.ConsentTimeout, c.Stream.ReconnectGrace = consent, grace
+				c.WebRTC.DetachPublishers = path == "direct"
+			})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			conn := &cutConn{}
+			wrap := func(pc net.PacketConn) net.PacketConn { conn.PacketConn = pc; return conn }
+			startFeed(t, ctx, base, "vanish", client.PublishOptions{WrapConn: wrap})
+			if s := publisherSession(t, base, path); s.RTPPath != path || s.State != "connected" {
+				t.Fatalf("publisher session %+v, want connected on the %s path", s, path)
+			}
+			// The stream's own view names the path too.
+			var st struct {
+				Publisher struct {
+					RTPPath string `json:"rtp_path"`
+				} `json:"publisher"`
+			}
+			if code := getJSON(t, base+"/v1/streams/vanish", "", &st); code != 200 || st.Publisher.RTPPath != path {
+				t.Errorf("GET /v1/streams/vanish: %d, publisher rtp_path %q, want %q", code, st.Publisher.RTPPath, path)
+			}
+			v, err := client.View(ctx, base+"/whep/vanish", client.ViewOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			if got := receiveAUs(v, clipGOP, 10*time.Second); got < clipGOP {
+				t.Fatalf("%d access units in 10 s, want %d", got, clipGOP)
+			}
+
+			conn.cut.Store(true)
+			cut := time.Now()
+			// Still there a second after going silent: a short silence is
+			// no reason to end a session.
+			time.Sleep(consent / 3)
+			if s := publisherSession(t, base, path); s.ID == "" {
+				t.Fatalf("publisher session ended %v after it went silent, before the consent timeout (%v)", time.Since(cut), consent)
+			}
+			deadline := cut.Add(consent + 5*time.Second)
+			for publisherSession(t, base, "").ID != "" {
+				if time.Now().After(deadline) {
+					t.Fatalf("the silent publisher's session is still listed %v after it went silent", time.Since(cut))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("%s path: session ended %v after the publisher went silent", path, time.Since(cut).Round(10*time.Millisecond))
+			waitDone(t, "viewer after the stream's reconnect grace", v.Done(), grace+5*time.Second)
+			if code := getJSON(t, base+"/v1/streams/vanish", "", &st); code != http.StatusNotFound {
+				t.Errorf("GET /v1/streams/vanish after the grace: %d, want 404", code)
+			}
+		})
+	}
+}
+
+// TestPublisherOverICETCPStaysOnPion: a publisher connected over ICE-TCP
+// is not detached (the direct path reads UDP only): it stays on pion's
+// path, the API says so, and its viewer plays.
+func TestPublisherOverICETCPStaysOnPion(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, leakOptions...) })
+	base := startServer(t, func(c *config.Config) { c.WebRTC.TCPEnabled, c.WebRTC.TCPPort = true, 0 })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	startFeed(t, ctx, base, "pubtcp", client.PublishOptions{ICETCP: true})
+	v, err := client.View(ctx, base+"/whep/pubtcp", client.ViewOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	// By the time the viewer has two GOPs the publisher would long have
+	// been detached (100 ms after its tracks started).
+	if got := receiveAUs(v, 2*clipGOP, 15*time.Second); got < 2*clipGOP {
+		t.Fatalf("%d access units in 15 s from an ICE-TCP publisher, want %d", got, 2*clipGOP)
+	}
+	if s := publisherSession(t, base, "pion"); s.RTPPath != "pion" || s.Detached || s.State != "connected" {
+		t.Errorf("ICE-TCP publisher session %+v, want connected on pion's path", s)
 	}
 }

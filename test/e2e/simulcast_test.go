@@ -354,6 +354,11 @@ func TestSimulcastBandwidthAdaptation(t *testing.T) {
 	if paths := waitRTPPaths(t, base, "", map[string]int{"direct": 1}); paths["direct"] != 1 {
 		t.Errorf("viewer RTP paths = %v, want 1 direct", paths)
 	}
+	// A simulcast publisher stays on pion's path (webrtc.detach_publishers
+	// leaves it), and the API says so.
+	if s := publisherSession(t, base, "pion"); s.RTPPath != "pion" || s.Detached {
+		t.Errorf("simulcast publisher session %+v, want it on pion's path", s)
+	}
 	defer func() {
 		if n, tw := videoPackets.Load(), withTWCC.Load(); n == 0 || tw != n {
 			t.Errorf("%d of %d video packets carried a header extension (transport-wide sequence number), want all", tw, n)

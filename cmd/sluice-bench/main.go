@@ -340,7 +340,9 @@ ICE and DTLS to connect and for its first RTP packet, and DELETEs. Reports
 sessions completed per second, setup (POST to connected) and first-packet
 p50/p99, and with -pid the server's CPU per setup less the baseline, and
 setups per core-second (1000 / CPU ms per setup). -batch, -warmup and
--duration do not apply.
+-duration do not apply. Every session comes from this machine's address:
+a sluice server's limits.max_sessions_per_ip (100 by default) must exceed
+-concurrency.
 
 Flags:
 `)

@@ -63,10 +63,10 @@ const noHold = ^uint64(0)
 // chunk is a run of packets written one after another and their
 // payloads.
 type chunk struct {
-	pkts []Packet
-	data []byte
-	np   int    // packets handed out
-	nd   int    // payload bytes handed out
+	pkts  []Packet
+	data  []byte
+	np    int    // packets handed out
+	nd    int    // payload bytes handed out
 	end   uint64 // sealed: its packets' positions are below end
 	start uint64 // the position of its first packet
 }

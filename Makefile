@@ -8,6 +8,10 @@ GO ?= go
 VIEWERS ?= 50,100,200
 STREAMS ?= 50
 RTSP_READERS ?= 100
+# The setup-rate scenario: SETUPS WHEP sessions (POST → connected → first
+# packet → DELETE), SETUP_CONCURRENCY at a time, with one publisher (0: none).
+SETUPS ?= 300
+SETUP_CONCURRENCY ?= 10
 BITRATE ?= 2.5M
 WARMUP ?= 10s
 DURATION ?= 10s
@@ -16,7 +20,7 @@ BATCH ?= 20
 BENCH_FLAGS ?=
 PEERS ?= ../shared/peers
 
-.PHONY: sluice sluice-bench mediamtx bench-compare
+.PHONY: sluice sluice-bench mediamtx bench-compare bench-setups
 
 # Always rebuilt: go build is incremental and knows the dependencies.
 sluice:
@@ -41,7 +45,15 @@ bin/mediamtx:
 bench-compare: sluice sluice-bench mediamtx
 	bin/sluice-bench compare -sluice bin/sluice -mediamtx bin/mediamtx \
 		-mediamtx-config $(PEERS)/mediamtx.yml -viewers $(VIEWERS) -streams "$(STREAMS)" -rtsp-readers "$(RTSP_READERS)" -bitrate $(BITRATE) \
-		-warmup $(WARMUP) -duration $(DURATION) -batch $(BATCH) $(BENCH_FLAGS)
+		-warmup $(WARMUP) -duration $(DURATION) -batch $(BATCH) \
+		-setups $(SETUPS) -setup-concurrency $(SETUP_CONCURRENCY) $(BENCH_FLAGS)
+
+# The setup-rate scenario alone: WHEP setups per second and per core-second,
+# sluice against MediaMTX in one run.
+bench-setups: sluice sluice-bench mediamtx
+	bin/sluice-bench compare -sluice bin/sluice -mediamtx bin/mediamtx \
+		-mediamtx-config $(PEERS)/mediamtx.yml -viewers "" -bitrate $(BITRATE) \
+		-setups $(SETUPS) -setup-concurrency $(SETUP_CONCURRENCY) $(BENCH_FLAGS)
 
 # Scale test (issue 6): VIEWERS=500 pion viewers of one stream against the
 # real binary; prints RSS per viewer, setup p50/p99 and goroutines per session.

@@ -3,6 +3,7 @@
 //
 //	sluice-bench -whip URL -whep URL -viewers N [flags]     one run against any server
 //	sluice-bench compare -sluice BIN -mediamtx BIN [flags]  sluice vs MediaMTX on loopback
+//	sluice-bench setups -whip URL -whep URL -sessions N     WHEP setup rate against any server
 //
 // Run "sluice-bench -h" or "sluice-bench compare -h" for the flags. The
 // measuring lives in internal/bench; this file only parses flags and prints.
@@ -130,6 +131,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "compare" {
 		return runCompare(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "setups" {
+		return runSetups(ctx, args[1:], stdout, stderr)
+	}
 	return runOne(ctx, args, stdout, stderr)
 }
 
@@ -146,9 +150,11 @@ func runOne(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	streams := fs.Int("streams", 1, "publishers, each on its own stream: with more than one, stream i's URLs are -whip and -whep with \"-i\" appended (i from 1), or put where they say {n}")
 	goURL := fs.String("goroutines-url", "", "Prometheus URL of the server (sluice: http://HOST/metrics): report its goroutines per viewer session")
 	pid := fs.Int("pid", 0, "server process id on this machine: report its CPU µs per delivered packet and RSS per viewer from /proc")
+	allocURL := fs.String("alloc-url", "", "where the server's bytes allocated are read, for its allocation rate: a Prometheus URL (go_memstats_alloc_bytes_total) or a Go pprof heap page (http://HOST/debug/pprof/heap?debug=1); -goroutines-url when empty")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: sluice-bench -whip URL -whep URL [flags]
        sluice-bench compare [flags]   (sluice vs MediaMTX; see compare -h)
+       sluice-bench setups [flags]    (WHEP setup rate; see setups -h)
 
 Publishes one stream to the WHIP URL, opens -viewers WHEP viewers of it in
 batches, lets it run for -warmup and measures for -duration. Reports viewers
@@ -178,7 +184,7 @@ Flags:
 		return 2
 	}
 	cfg.WHIP, cfg.WHEP, cfg.Token, cfg.Viewers, cfg.Streams, cfg.PID = *whip, *whep, *token, *viewers, *streams, *pid
-	cfg.GoroutinesURL = *goURL
+	cfg.GoroutinesURL, cfg.AllocURL = *goURL, *allocURL
 	cfg.RTSP = *rtspURL
 	stopProfile, err := m.startProfile()
 	if err != nil {
@@ -213,6 +219,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	mtxCfg := fs.String("mediamtx-config", "../shared/peers/mediamtx.yml", "MediaMTX configuration to derive from (its webrtcAddress and webrtcLocalUDPAddress are replaced)")
 	viewers := fs.String("viewers", "50,100,200", "viewer counts, comma-separated: one scenario each of one publisher and that many viewers")
 	streams := fs.String("streams", "", "stream counts, comma-separated: one scenario each of that many publishers with one viewer each (e.g. 50)")
+	setups := fs.Int("setups", 0, "WHEP sessions of the setup-rate scenario (0: none): one publisher, that many sessions each POST → connected → first RTP packet → DELETE, -setup-concurrency at a time (see sluice-bench setups -h)")
+	setupConc := fs.Int("setup-concurrency", 10, "sessions in flight at once in the setup-rate scenario")
+	setupMax := fs.Duration("setup-max-time", 2*time.Minute, "no setup-rate session starts after this long")
 	rtspReaders := fs.String("rtsp-readers", "", "RTSP reader counts, comma-separated: one scenario each of one publisher (WHIP) and that many RTSP readers over TCP (e.g. 100); MediaMTX serves RTSP on a free port for them")
 	workDir := fs.String("workdir", "", "folder for server configurations and logs (default: a new temporary folder)")
 	settle := fs.Duration("settle", 30*time.Second, "before each run, wait up to this long for the machine to be quiet (see -quiet-percent)")
@@ -226,7 +235,9 @@ For each viewer count, starts MediaMTX and then sluice as child processes on
 free loopback ports (a fresh server per scenario), runs the same load against
 each (see sluice-bench -h) with the server's PID, and prints both reports side
 by side with the ratios sluice/MediaMTX of CPU µs per delivered packet, RSS
-per viewer, setup p99, time to first frame p99 and latency p99.
+per viewer, setup p99, time to first frame p99 and latency p99. With
+-setups N, also the setup-rate scenario (see sluice-bench setups -h) against
+both: setups per second, server CPU per setup and setups per core-second.
 
 Flags:
 `)
@@ -260,14 +271,19 @@ Flags:
 		fmt.Fprintf(stderr, "sluice-bench compare: -rtsp-readers %q: want counts in 1..%d separated by commas\n", *rtspReaders, bench.MaxViewers)
 		return 2
 	}
-	if len(counts) == 0 && len(streamCounts) == 0 && len(rtspCounts) == 0 {
-		fmt.Fprintln(stderr, "sluice-bench compare: no scenario: give -viewers, -streams or -rtsp-readers")
+	if *setups < 0 || *setups > bench.MaxViewers || *setupConc < 1 || *setupConc > 1000 {
+		fmt.Fprintf(stderr, "sluice-bench compare: -setups %d -setup-concurrency %d: want 0..%d and 1..1000\n", *setups, *setupConc, bench.MaxViewers)
+		return 2
+	}
+	if len(counts) == 0 && len(streamCounts) == 0 && len(rtspCounts) == 0 && *setups == 0 {
+		fmt.Fprintln(stderr, "sluice-bench compare: no scenario: give -viewers, -streams, -rtsp-readers or -setups")
 		return 2
 	}
 	cc := bench.CompareConfig{
 		SluiceBin: *sluiceBin, SluiceArgs: strings.Fields(*sluiceArgs),
 		MediaMTXBin: *mtxBin, MediaMTXConfig: *mtxCfg,
 		Viewers: counts, Streams: streamCounts, RTSPReaders: rtspCounts, Run: cfg, WorkDir: *workDir,
+		Setups: *setups, SetupConcurrency: *setupConc, SetupMaxTime: *setupMax,
 		Settle: *settle, QuietPercent: *quietPct, Retries: *retries, DisturbedPercent: *disturbed,
 	}
 	if !m.quiet {
@@ -294,6 +310,85 @@ Flags:
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "sluice-bench compare:", err)
+		return 1
+	}
+	return 0
+}
+
+func runSetups(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice-bench setups", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var m mediaFlags
+	m.register(fs, 0, time.Second) // -warmup and -duration are not used here
+	whip := fs.String("whip", "", "WHIP endpoint URL of the stream, e.g. http://127.0.0.1:8080/whip/bench")
+	whep := fs.String("whep", "", "WHEP endpoint URL of the same stream, e.g. http://127.0.0.1:8080/whep/bench")
+	token := fs.String("token", "", "bearer token for the publisher and the sessions")
+	sessions := fs.Int("sessions", 200, "WHEP sessions to open and close in all")
+	conc := fs.Int("concurrency", 10, "sessions in flight at once")
+	baseline := fs.Duration("baseline", 3*time.Second, "window after -lead in which the server's CPU with the publisher alone is measured (taken off the sessions' CPU)")
+	maxTime := fs.Duration("max-time", 2*time.Minute, "no session starts after this long")
+	pid := fs.Int("pid", 0, "server process id on this machine: report its CPU per setup and RSS from /proc")
+	metrics := fs.String("metrics-url", "", "Prometheus URL of the server (sluice: http://HOST/metrics): goroutines before and after, and its allocation")
+	allocURL := fs.String("alloc-url", "", "where the server's bytes allocated are read: a Prometheus URL (go_memstats_alloc_bytes_total) or a Go pprof heap page (http://HOST/debug/pprof/heap?debug=1); -metrics-url when empty")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: sluice-bench setups -whip URL -whep URL [flags]
+
+Publishes one stream to the WHIP URL, lets it run for -lead, measures the
+server with the publisher alone for -baseline, then opens -sessions WHEP
+sessions of it, -concurrency at a time: each one POSTs its offer, waits for
+ICE and DTLS to connect and for its first RTP packet, and DELETEs. Reports
+sessions completed per second, setup (POST to connected) and first-packet
+p50/p99, and with -pid the server's CPU per setup less the baseline, and
+setups per core-second (1000 / CPU ms per setup). -batch, -warmup and
+-duration do not apply. Every session comes from this machine's address:
+a sluice server's limits.max_sessions_per_ip (100 by default) must exceed
+-concurrency.
+
+Flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\n%s\n", mediaHelp)
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageStatus(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sluice-bench setups: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	base, err := m.config(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice-bench setups:", err)
+		return 2
+	}
+	cfg := bench.SetupsConfig{
+		WHIP: *whip, WHEP: *whep, Token: *token, Sessions: *sessions, Concurrency: *conc,
+		Lead: base.Lead, Baseline: *baseline, Timeout: base.Timeout, MaxTime: *maxTime,
+		Media: base.Media, PID: *pid, MetricsURL: *metrics, AllocURL: *allocURL, Progress: base.Progress,
+	}
+	stopProfile, err := m.startProfile()
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice-bench setups:", err)
+		return 1
+	}
+	defer stopProfile()
+	ctx, cancel := context.WithTimeout(ctx, cfg.MaxRunTime())
+	defer cancel()
+	rep, err := bench.RunSetups(ctx, cfg)
+	if rep != nil {
+		var perr error
+		if m.json {
+			perr = writeJSON(stdout, rep)
+		} else {
+			perr = rep.WriteTable(stdout)
+		}
+		if perr != nil {
+			fmt.Fprintln(stderr, "sluice-bench setups:", perr)
+			return 1
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice-bench setups:", err)
 		return 1
 	}
 	return 0

@@ -22,7 +22,12 @@ func TestFlags(t *testing.T) {
 		{[]string{"-viewers", "3", "extra"}, 2, "unexpected arguments"},
 		{[]string{"-viewers", "3"}, 1, "a WHIP URL and a WHEP or an RTSP URL"},
 		{[]string{"compare", "-viewers", "", "-rtsp-readers", "0"}, 2, "-rtsp-readers"},
-		{[]string{"compare", "-viewers", ""}, 2, "give -viewers, -streams or -rtsp-readers"},
+		{[]string{"compare", "-viewers", ""}, 2, "give -viewers, -streams, -rtsp-readers or -setups"},
+		{[]string{"compare", "-viewers", "", "-setups", "-1"}, 2, "-setups -1"},
+		{[]string{"setups", "-h"}, 0, "setups per core-second"},
+		{[]string{"setups", "-sessions", "3"}, 1, "a WHIP and a WHEP URL"},
+		{[]string{"setups", "-whip", "http://127.0.0.1:1/whip/x", "-whep", "http://127.0.0.1:1/whep/x", "-sessions", "0"}, 1, "sessions 0"},
+		{[]string{"setups", "x"}, 2, "unexpected arguments"},
 		{[]string{"compare", "-viewers", "50,x"}, 2, "-viewers"},
 		{[]string{"compare", "-sluice", "/nonexistent/sluice", "-viewers", "1"}, 1, "/nonexistent/sluice"},
 	} {

@@ -33,6 +33,12 @@ type CompareConfig struct {
 	// that many RTSP readers over TCP. MediaMTX gets its RTSP server on a
 	// free port for them.
 	RTSPReaders []int
+	// Setups, when > 0, adds the setup-rate scenario: one publisher, that
+	// many short WHEP sessions (RunSetups), SetupConcurrency at a time (10
+	// when 0), none started after SetupMaxTime (2 min when 0).
+	Setups           int
+	SetupConcurrency int
+	SetupMaxTime     time.Duration
 	// Run is the template for every run: media, batch, lead, warm-up,
 	// duration, timeout, progress. Its URLs, Viewers and PID are set per
 	// scenario.
@@ -66,7 +72,9 @@ type CompareResult struct {
 	GoVersion string     `json:"go_version"`
 	WorkDir   string     `json:"work_dir"`
 	Scenarios []Scenario `json:"scenarios"`
-	Notes     []string   `json:"notes"`
+	// Setups is the setup-rate scenario, when asked for.
+	Setups *SetupsScenario `json:"setups,omitempty"`
+	Notes  []string        `json:"notes"`
 }
 
 // Scenario is one shape (publishers and viewers) against both servers.
@@ -97,6 +105,7 @@ type Ratios struct {
 	ServerCPU              float64 `json:"server_cpu"`
 	CPUUsPerIngestedPacket float64 `json:"cpu_us_per_ingested_packet"`
 	RSSPerPublisher        float64 `json:"rss_per_publisher"`
+	RSSPerStream           float64 `json:"rss_per_stream"`
 }
 
 // label names a scenario in tables and logs: "200" viewers of one stream,
@@ -127,8 +136,8 @@ func (sc Scenario) describe() string {
 // fresh server. A scenario that fails on one side is reported and the
 // comparison goes on; Compare fails only if it cannot start.
 func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
-	if len(cc.Viewers) == 0 && len(cc.Streams) == 0 && len(cc.RTSPReaders) == 0 {
-		return nil, errors.New("compare: no viewer, stream or RTSP reader counts")
+	if len(cc.Viewers) == 0 && len(cc.Streams) == 0 && len(cc.RTSPReaders) == 0 && cc.Setups == 0 {
+		return nil, errors.New("compare: no viewer, stream, RTSP reader or setup counts")
 	}
 	for _, bin := range []string{cc.SluiceBin, cc.MediaMTXBin, cc.MediaMTXConfig} {
 		if _, err := os.Stat(bin); err != nil {
@@ -149,8 +158,10 @@ func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
 		WorkDir:   dir,
 		Notes: []string{
 			fmt.Sprintf("the publisher, the viewers and the server share this machine's %d CPUs: client work competes with the server, so CPU%% and latencies are upper bounds", runtime.NumCPU()),
-			"MediaMTX re-packetizes each access unit per viewer (payload ≤ 1188 bytes); sluice relays the publisher's packets (≤ 1200 bytes): packet counts differ slightly",
 		},
+	}
+	if len(cc.Viewers)+len(cc.Streams)+len(cc.RTSPReaders) > 0 {
+		res.Notes = append(res.Notes, "MediaMTX re-packetizes each access unit per viewer (payload ≤ 1188 bytes); sluice relays the publisher's packets (≤ 1200 bytes): packet counts differ slightly")
 	}
 	say := func(format string, args ...any) {
 		if cc.Log != nil {
@@ -191,17 +202,41 @@ func Compare(ctx context.Context, cc CompareConfig) (*CompareResult, error) {
 		sc.Ratios = ratios(sc.Sluice, sc.MediaMTX)
 		res.Scenarios = append(res.Scenarios, sc)
 	}
+	if cc.Setups > 0 {
+		sc, err := compareSetups(ctx, cc, dir, say)
+		res.Setups = sc
+		if err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 
 // compareRetrying runs one side of a scenario, again when other load
 // disturbed it, and keeps the least disturbed attempt.
 func compareRetrying(ctx context.Context, cc CompareConfig, side string, sc Scenario, dir string, say func(string, ...any)) (*Report, error) {
+	return retrying(ctx, cc, side, sc.describe(), dir, say,
+		func(sub string) (*Report, error) { return compareOne(ctx, cc, side, sc, sub) },
+		func(r *Report) float64 { return r.OtherCPUPercent },
+		func(r *Report, busy float64, note string) {
+			r.MachineBusyBeforePercent = busy
+			if note != "" {
+				r.Notes = append(r.Notes, note)
+			}
+		})
+}
+
+// retrying runs one attempt after waiting for a quiet machine, again when
+// other load took more than cc.DisturbedPercent of a core during it (other
+// of the report), and keeps the least disturbed attempt. mark records the
+// machine's busy share before the kept attempt and a note on retries.
+func retrying[R comparable](ctx context.Context, cc CompareConfig, side, desc, dir string, say func(string, ...any),
+	run func(dir string) (R, error), other func(R) float64, mark func(r R, busy float64, note string)) (R, error) {
 	limit := cc.DisturbedPercent
 	if limit == 0 {
 		limit = 30
 	}
-	var best *Report
+	var none, best R
 	var bestErr error
 	for attempt := 0; attempt <= max(cc.Retries, 0); attempt++ {
 		busy, quiet, err := waitQuiet(ctx, cc.Settle, cc.QuietPercent)
@@ -213,22 +248,23 @@ func compareRetrying(ctx context.Context, cc CompareConfig, side string, sc Scen
 			return best, err
 		}
 		say("== %s, %s, attempt %d (logs in %s; machine %.0f %% busy before the start%s)",
-			side, sc.describe(), attempt+1, sub, busy, map[bool]string{true: "", false: ", not quiet"}[quiet])
-		rep, err := compareOne(ctx, cc, side, sc, sub)
-		if rep != nil {
-			rep.MachineBusyBeforePercent = busy
+			side, desc, attempt+1, sub, busy, map[bool]string{true: "", false: ", not quiet"}[quiet])
+		rep, err := run(sub)
+		if rep != none {
+			note := ""
 			if attempt > 0 {
-				rep.Notes = append(rep.Notes, fmt.Sprintf("attempt %d: earlier attempts were disturbed by other load", attempt+1))
+				note = fmt.Sprintf("attempt %d: earlier attempts were disturbed by other load", attempt+1)
 			}
+			mark(rep, busy, note)
 		}
-		if attempt == 0 || (rep != nil && (best == nil || rep.OtherCPUPercent < best.OtherCPUPercent)) {
+		if attempt == 0 || (rep != none && (best == none || other(rep) < other(best))) {
 			best, bestErr = rep, err
 		}
-		if ctx.Err() != nil || (rep != nil && rep.OtherCPUPercent <= limit) {
+		if ctx.Err() != nil || (rep != none && other(rep) <= limit) {
 			break
 		}
-		if rep != nil && attempt < cc.Retries {
-			say("%s, %s: %.0f %% of a core went to other programs during the run; again", side, sc.describe(), rep.OtherCPUPercent)
+		if rep != none && attempt < cc.Retries {
+			say("%s, %s: %.0f %% of a core went to other programs during the run; again", side, desc, other(rep))
 		}
 	}
 	return best, bestErr
@@ -247,7 +283,7 @@ func compareOne(ctx context.Context, cc CompareConfig, side string, sc Scenario,
 	}
 	cfg := cc.Run
 	cfg.WHIP, cfg.WHEP, cfg.Viewers, cfg.Streams, cfg.PID = srv.whip, srv.whep, sc.Viewers, sc.Streams, srv.pid()
-	cfg.GoroutinesURL = srv.metrics
+	cfg.GoroutinesURL, cfg.AllocURL = srv.metrics, srv.alloc
 	if sc.Reader == "rtsp" {
 		cfg.RTSP = srv.rtsp
 	}
@@ -285,6 +321,7 @@ func ratios(s, m *Report) Ratios {
 		r.ServerCPU = div(s.Server.CPUPercent, m.Server.CPUPercent)
 		r.CPUUsPerIngestedPacket = div(s.Server.CPUUsPerIngestedPacket, m.Server.CPUUsPerIngestedPacket)
 		r.RSSPerPublisher = div(s.Streams.RSSPerPublisherKB, m.Streams.RSSPerPublisherKB)
+		r.RSSPerStream = div(s.Streams.RSSPerStreamKB, m.Streams.RSSPerStreamKB)
 	}
 	return r
 }
@@ -292,7 +329,28 @@ func ratios(s, m *Report) Ratios {
 // WriteTable writes every scenario side by side and the ratios.
 func (c *CompareResult) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "machine: %s; %s; %s\n", c.Machine, c.GoVersion, c.Date.Format(time.RFC3339))
-	fmt.Fprintf(w, "times in ms; CPU and RSS are the server process's, from /proc\n\n")
+	fmt.Fprintf(w, "times in ms; CPU and RSS are the server process's, from /proc\n")
+	if len(c.Scenarios) > 0 {
+		if err := c.writeScenarios(w); err != nil {
+			return err
+		}
+	}
+	if c.Setups != nil {
+		if err := c.Setups.writeTable(w); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	for _, n := range c.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	return nil
+}
+
+// writeScenarios writes the fan-out and many-stream scenarios side by side
+// and their ratios.
+func (c *CompareResult) writeScenarios(w io.Writer) error {
+	fmt.Fprintln(w)
 	type row struct {
 		n    string
 		name string
@@ -328,7 +386,7 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nconditions (CPU in % of one core; busy before in % of all cores)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "viewers\tserver\tserver CPU %\tclient CPU %\tmachine CPU %\tother CPU %\tbusy before %\tUDP rcvbuf drops\tdelivery ratio\tkeyframes\t")
+	fmt.Fprintln(tw, "viewers\tserver\tserver CPU %\tserver alloc MB/s\tclient CPU %\tmachine CPU %\tother CPU %\tksoftirqd %\tbusy before %\tUDP rcvbuf drops\tdelivery ratio\tkeyframes\t")
 	for _, x := range rows {
 		r := x.r
 		if r == nil {
@@ -338,23 +396,23 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 		if r.Server != nil {
 			srv = fmt.Sprintf("%.0f", r.Server.CPUPercent)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%.3f\t%d/%d\t\n", x.n, x.name, srv, r.ClientCPUPercent, r.MachineCPUPercent,
-			r.OtherCPUPercent, r.MachineBusyBeforePercent, r.UDPRcvbufErrors, r.Delivery.Ratio, r.Viewers.WithKeyframe, r.Viewers.Connected)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%.3f\t%d/%d\t\n", x.n, x.name, srv, allocMB(r.AllocBytesPerS), r.ClientCPUPercent, r.MachineCPUPercent,
+			r.OtherCPUPercent, r.SoftirqCPUPercent, r.MachineBusyBeforePercent, r.UDPRcvbufErrors, r.Delivery.Ratio, r.Viewers.WithKeyframe, r.Viewers.Connected)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if many {
-		fmt.Fprintln(w, "\nmany streams (the publishers' side; RSS growth from before the first publisher to after the lead)")
+		fmt.Fprintln(w, "\nmany streams (the publishers' side; RSS growth from before the first publisher: to after the lead per publisher, to the end of the warm-up per stream)")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "streams\tserver\tingested pkt/s\tserver CPU %\tCPU µs/ingested pkt\tRSS KiB/publisher\talloc MB/s\t")
+		fmt.Fprintln(tw, "streams\tserver\tingested pkt/s\tserver CPU %\tCPU µs/ingested pkt\tRSS KiB/publisher\tRSS KiB/stream\t")
 		for _, x := range rows {
 			r := x.r
 			if r == nil || r.Streams.Count <= 1 || r.Server == nil {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.2f\t%.0f\t%s\t\n", x.n, x.name, r.Streams.IngestedPacketsPerS, r.Server.CPUPercent,
-				r.Server.CPUUsPerIngestedPacket, r.Streams.RSSPerPublisherKB, allocMB(r.AllocBytesPerS))
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.2f\t%.0f\t%.0f\t\n", x.n, x.name, r.Streams.IngestedPacketsPerS, r.Server.CPUPercent,
+				r.Server.CPUUsPerIngestedPacket, r.Streams.RSSPerPublisherKB, r.Streams.RSSPerStreamKB)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -362,15 +420,15 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nsluice / MediaMTX (below 1: sluice uses less or is faster)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "viewers\tCPU µs/pkt\tuser µs/pkt\tRSS/viewer\tsetup p99\tTTFF p99\tlatency p99\tserver CPU\tRSS/publisher\t")
+	fmt.Fprintln(tw, "viewers\tCPU µs/pkt\tuser µs/pkt\tRSS/viewer\tsetup p99\tTTFF p99\tlatency p99\tserver CPU\tRSS/publisher\tRSS/stream\t")
 	for _, sc := range c.Scenarios {
 		r := sc.Ratios
-		rssPub := "-"
+		rssPub, rssStream := "-", "-"
 		if sc.Streams > 1 {
-			rssPub = ratio(r.RSSPerPublisher)
+			rssPub, rssStream = ratio(r.RSSPerPublisher), ratio(r.RSSPerStream)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sc.label(), ratio(r.CPUUsPerPacket), ratio(r.UserUsPerPacket), ratio(r.RSSPerViewer),
-			ratio(r.SetupP99), ratio(r.TTFFP99), ratio(r.LatencyP99), ratio(r.ServerCPU), rssPub)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sc.label(), ratio(r.CPUUsPerPacket), ratio(r.UserUsPerPacket), ratio(r.RSSPerViewer),
+			ratio(r.SetupP99), ratio(r.TTFFP99), ratio(r.LatencyP99), ratio(r.ServerCPU), rssPub, rssStream)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -386,10 +444,6 @@ func (c *CompareResult) WriteTable(w io.Writer) error {
 				fmt.Fprintf(w, "\n%s, %s: viewer errors: %v\n", sc.describe(), r.WHEP, sortedErrors(r.Viewers.Errors))
 			}
 		}
-	}
-	fmt.Fprintln(w)
-	for _, n := range c.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ func TestMediaMTXConfig(t *testing.T) {
 	if err := os.WriteFile(tmpl, []byte(in), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := mediaMTXConfig(tmpl, "127.0.0.1:1111", "127.0.0.1:2222", "")
+	out, err := mediaMTXConfig(tmpl, "127.0.0.1:1111", "127.0.0.1:2222", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,17 +26,28 @@ func TestMediaMTXConfig(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
 	// RTSP on: a top-level rtsp is set, the missing keys are added.
-	out, err = mediaMTXConfig(tmpl, "127.0.0.1:1111", "127.0.0.1:2222", "127.0.0.1:3333")
+	out, err = mediaMTXConfig(tmpl, "127.0.0.1:1111", "127.0.0.1:2222", "127.0.0.1:3333", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want += "rtsp: yes\nrtspAddress: 127.0.0.1:3333\nrtspTransports: [tcp]\n"; string(out) != want {
 		t.Errorf("with RTSP: got\n%s\nwant\n%s", out, want)
 	}
+	// pprof on: pprof: no is turned on, pprofAddress added.
+	if err := os.WriteFile(tmpl, []byte("pprof: no\n"+in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = mediaMTXConfig(tmpl, "127.0.0.1:1111", "127.0.0.1:2222", "", "127.0.0.1:4444")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "pprof: yes\n") || !strings.HasSuffix(string(out), "\npprofAddress: 127.0.0.1:4444\n") || strings.Count(string(out), "pprof:") != 1 {
+		t.Errorf("pprof not turned on once:\n%s", out)
+	}
 	if err := os.WriteFile(tmpl, []byte("rtsp: no\n"+in), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = mediaMTXConfig(tmpl, "127.0.0.1:1111", "127.0.0.1:2222", "127.0.0.1:3333")
+	out, err = mediaMTXConfig(tmpl, "127.0.0.1:1111", "127.0.0.1:2222", "127.0.0.1:3333", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +57,7 @@ func TestMediaMTXConfig(t *testing.T) {
 	if err := os.WriteFile(tmpl, []byte("webrtc: yes\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mediaMTXConfig(tmpl, "a", "b", ""); err == nil {
+	if _, err := mediaMTXConfig(tmpl, "a", "b", "", ""); err == nil {
 		t.Error("a template without the addresses was accepted")
 	}
 }

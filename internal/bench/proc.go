@@ -141,3 +141,35 @@ func udpRcvbufErrors() (uint64, error) {
 	}
 	return 0, errors.New("/proc/net/snmp: no Udp RcvbufErrors")
 }
+
+// softirqThreads returns the process ids of the kernel's ksoftirqd
+// threads, which run the softirq work (loopback receive, for one) that
+// could not be done in the sending system call.
+func softirqThreads() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.HasPrefix(string(comm), "ksoftirqd/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// ticksOf sums utime+stime of pids, skipping any that went away.
+func ticksOf(pids []int) uint64 {
+	var sum uint64
+	for _, pid := range pids {
+		if t, err := cpuTicks(pid); err == nil {
+			sum += t
+		}
+	}
+	return sum
+}

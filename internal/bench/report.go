@@ -24,7 +24,7 @@ type Report struct {
 	Viewers ViewerReport  `json:"viewers"`
 	Streams StreamsReport `json:"streams"`
 	// AllocBytesPerS is the server's heap allocation rate in the window
-	// (go_memstats_alloc_bytes_total at Config.GoroutinesURL).
+	// (Config.AllocURL).
 	AllocBytesPerS float64 `json:"alloc_bytes_per_s,omitempty"`
 	// GoroutinesPerViewer is the server's goroutine growth per connected
 	// viewer (with Config.GoroutinesURL).
@@ -63,6 +63,11 @@ type Report struct {
 	// server's: other programs, and kernel work no process is charged for.
 	// Above a few tens of percent, the run was disturbed.
 	OtherCPUPercent float64 `json:"other_cpu_percent"`
+	// SoftirqCPUPercent is the part of OtherCPUPercent the kernel's
+	// ksoftirqd threads ran: softirq work (such as the loopback receive
+	// path) deferred from the system calls that raised it, often the
+	// server's sends, but charged to no process of the run.
+	SoftirqCPUPercent float64 `json:"softirq_cpu_percent"`
 	// MachineBusyBeforePercent is the share of all cores busy in the
 	// second before the run started (set by Compare).
 	MachineBusyBeforePercent float64 `json:"machine_busy_before_percent,omitempty"`
@@ -79,8 +84,12 @@ type StreamsReport struct {
 	IngestedPacketsPerS float64 `json:"ingested_packets_per_s"`
 	// RSSPerPublisherKB is the server's RSS growth from before the first
 	// publisher to after the lead, over the publishers (with a PID).
-	RSSPerPublisherKB float64        `json:"rss_per_publisher_kb,omitempty"`
-	PerStream         []StreamReport `json:"per_stream,omitempty"`
+	RSSPerPublisherKB float64 `json:"rss_per_publisher_kb,omitempty"`
+	// RSSPerStreamKB is the server's RSS growth from before the first
+	// publisher to the end of the warm-up (every viewer joined, buffers
+	// filled), over the streams: what a stream with its viewers holds.
+	RSSPerStreamKB float64        `json:"rss_per_stream_kb,omitempty"`
+	PerStream      []StreamReport `json:"per_stream,omitempty"`
 }
 
 // StreamReport is one stream of a run with several.
@@ -231,15 +240,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("loss", "%.3f %% (%d of %d by sequence number)", r.Delivery.LossPercent, r.Delivery.Lost, r.Delivery.Expected)
 	row("latency p50/p99/max", "%s", r.Latency)
 	row("client CPU", "%.1f %% of a core (this process: publisher and viewers)", r.ClientCPUPercent)
-	row("machine CPU", "%.1f %% of a core busy in all (%d cores; %.0f %% not the client's or the server's), %d UDP receive-buffer drops",
-		r.MachineCPUPercent, runtime.NumCPU(), r.OtherCPUPercent, r.UDPRcvbufErrors)
+	row("machine CPU", "%.1f %% of a core busy in all (%d cores; %.0f %% not the client's or the server's, %.0f %% of it ksoftirqd), %d UDP receive-buffer drops",
+		r.MachineCPUPercent, runtime.NumCPU(), r.OtherCPUPercent, r.SoftirqCPUPercent, r.UDPRcvbufErrors)
 	if s := r.Server; s != nil {
 		row("server CPU", "%.2f µs/packet (user %.2f, kernel %.2f), %.1f %% of a core (pid %d)", s.CPUUsPerPacket, s.UserUsPerPacket, s.SystemUsPerPacket, s.CPUPercent, s.PID)
 		row("server RSS", "%.0f KiB/viewer (%d → %d KiB)", s.RSSPerViewerKB, s.RSSBeforeKB, s.RSSAfterKB)
 		row("server CPU per setup", "%.1f ms (join phase CPU / viewers, media to earlier viewers included)", s.CPUMsPerSetup)
 		row("server CPU in", "%.2f µs per ingested packet", s.CPUUsPerIngestedPacket)
 		if r.Streams.RSSPerPublisherKB != 0 {
-			row("server RSS in", "%.0f KiB/publisher (before the first publisher → after the lead)", r.Streams.RSSPerPublisherKB)
+			row("server RSS in", "%.0f KiB/publisher (before the first publisher → after the lead), %.0f KiB/stream (→ after the warm-up, viewers included)",
+				r.Streams.RSSPerPublisherKB, r.Streams.RSSPerStreamKB)
 		}
 	}
 	if r.AllocBytesPerS > 0 {

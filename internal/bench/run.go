@@ -58,6 +58,12 @@ type Config struct {
 	// sluice: /metrics) whose go_goroutines gauge is read before the
 	// viewers join and after the warm-up: goroutines per viewer session.
 	GoroutinesURL string
+	// AllocURL, when set, gives the server's bytes allocated so far, for
+	// its allocation rate in the window: Prometheus
+	// go_memstats_alloc_bytes_total, or a Go pprof heap page
+	// (/debug/pprof/heap?debug=1, "# TotalAlloc"). GoroutinesURL when
+	// empty.
+	AllocURL string
 	// Progress receives a progress bar and phase lines; nil for none.
 	Progress io.Writer
 }
@@ -81,6 +87,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 20 * time.Second
+	}
+	if c.AllocURL == "" {
+		c.AllocURL = c.GoroutinesURL
 	}
 	switch {
 	case c.WHIP == "" || (c.WHEP == "" && c.RTSP == ""):
@@ -214,7 +223,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if goAfter, err = scrapeGauge(ctx, cfg.GoroutinesURL, "go_goroutines"); err != nil {
 			return nil, err
 		}
-		alloc0, _ = scrapeGauge(ctx, cfg.GoroutinesURL, "go_memstats_alloc_bytes_total")
+	}
+	if cfg.AllocURL != "" {
+		alloc0, _ = scrapeAllocated(ctx, cfg.AllocURL)
 	}
 	var rssAfter int64
 	var user0, sys0 uint64
@@ -222,12 +233,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if rssAfter, err = rssKB(cfg.PID); err != nil {
 			return nil, err
 		}
+		rep.Streams.RSSPerStreamKB = float64(rssAfter-rssNoStream) / float64(len(pubs))
 		if user0, sys0, err = cpuSplit(cfg.PID); err != nil {
 			return nil, err
 		}
 	}
 	self0, _ := cpuTicks(os.Getpid())
 	busy0, _, _ := machineTicks()
+	softirqPIDs := softirqThreads()
+	soft0 := ticksOf(softirqPIDs)
 	drops0, _ := udpRcvbufErrors()
 	snap0 := r.snapshot(viewers)
 	sent0 := sentOf(pubs)
@@ -242,8 +256,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wall := time.Since(t0)
 	snap1 := r.snapshot(viewers)
 	sent1 := sentOf(pubs)
-	if cfg.GoroutinesURL != "" {
-		if alloc1, err := scrapeGauge(ctx, cfg.GoroutinesURL, "go_memstats_alloc_bytes_total"); err == nil && alloc0 > 0 {
+	if cfg.AllocURL != "" {
+		if alloc1, err := scrapeAllocated(ctx, cfg.AllocURL); err == nil && alloc0 > 0 {
 			rep.AllocBytesPerS = (alloc1 - alloc0) / wall.Seconds()
 		}
 	}
@@ -260,6 +274,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if busy1, _, err := machineTicks(); err == nil && busy0 > 0 {
 		rep.MachineCPUPercent = 100 * float64(busy1-busy0) / clockTicks / wall.Seconds()
 	}
+	rep.SoftirqCPUPercent = 100 * float64(ticksOf(softirqPIDs)-soft0) / clockTicks / wall.Seconds()
 	if drops1, err := udpRcvbufErrors(); err == nil && drops1 >= drops0 {
 		rep.UDPRcvbufErrors = drops1 - drops0
 	}
@@ -394,15 +409,16 @@ type viewer struct {
 	stream int // index of the stream it watches
 }
 
-// postClock notes when a viewer's WHEP POST goes out.
+// postClock notes when a viewer's WHEP POST goes out: now() into at.
 type postClock struct {
-	rt http.RoundTripper
-	p  *probe
+	rt  http.RoundTripper
+	at  *atomic.Int64
+	now func() int64
 }
 
 func (c *postClock) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPost {
-		c.p.postAt.Store(c.p.log.now())
+		c.at.Store(c.now())
 	}
 	return c.rt.RoundTrip(req)
 }
@@ -457,7 +473,7 @@ func (r *runner) connectOne(ctx context.Context, stream int) (*viewer, error) {
 		return r.connectRTSP(ctx, stream, p)
 	}
 	opts := client.ViewOptions{
-		HTTPClient: &http.Client{Transport: &postClock{rt: r.transport, p: p}},
+		HTTPClient: &http.Client{Transport: &postClock{rt: r.transport, at: &p.postAt, now: p.log.now}},
 		Token:      r.cfg.Token,
 		CountOnly:  true,
 		OnRTP:      p.onRTP,

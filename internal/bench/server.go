@@ -30,6 +30,7 @@ type serverProc struct {
 	logPath    string
 	whip, whep string
 	metrics    string // Prometheus endpoint, "" when unknown
+	alloc      string // bytes allocated so far (see scrapeAllocated), "" when unknown
 	rtsp       string // RTSP URL template of the stream, "" when off
 }
 
@@ -147,14 +148,16 @@ func startSluiceProc(bin string, extra []string, dir string) (*serverProc, error
 	}
 	s.whip, s.whep = "http://"+addr+"/whip/bench{n}", "http://"+addr+"/whep/bench{n}"
 	s.metrics = "http://" + addr + "/metrics"
+	s.alloc = s.metrics
 	s.rtsp = "rtsp://" + rtspAddr + "/bench{n}"
 	return s, nil
 }
 
 // startMediaMTXProc runs MediaMTX with a configuration derived from
 // template: the same settings with the WebRTC HTTP and UDP addresses moved
-// to free loopback ports and, with rtsp, its RTSP server on (TCP only) on
-// a free port.
+// to free loopback ports, its pprof server on a free port (the bench reads
+// the bytes it allocated there; nothing else runs until asked) and, with
+// rtsp, its RTSP server on (TCP only) on a free port.
 func startMediaMTXProc(bin, template, dir string, rtsp bool) (*serverProc, error) {
 	httpPort, udpPort, err := freePorts()
 	if err != nil {
@@ -169,7 +172,12 @@ func startMediaMTXProc(bin, template, dir string, rtsp bool) (*serverProc, error
 		}
 		rtspAddr = "127.0.0.1:" + strconv.Itoa(p)
 	}
-	cfg, err := mediaMTXConfig(template, addr, "127.0.0.1:"+strconv.Itoa(udpPort), rtspAddr)
+	pprofPort, _, err := freePorts()
+	if err != nil {
+		return nil, err
+	}
+	pprofAddr := "127.0.0.1:" + strconv.Itoa(pprofPort)
+	cfg, err := mediaMTXConfig(template, addr, "127.0.0.1:"+strconv.Itoa(udpPort), rtspAddr, pprofAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +191,7 @@ func startMediaMTXProc(bin, template, dir string, rtsp bool) (*serverProc, error
 		return nil, err
 	}
 	s.whip, s.whep = "http://"+addr+"/bench{n}/whip", "http://"+addr+"/bench{n}/whep"
+	s.alloc = "http://" + pprofAddr + "/debug/pprof/heap?debug=1"
 	if rtsp {
 		s.rtsp = "rtsp://" + rtspAddr + "/bench{n}"
 	}
@@ -193,8 +202,8 @@ func startMediaMTXProc(bin, template, dir string, rtsp bool) (*serverProc, error
 // webrtcLocalUDPAddress of a MediaMTX YAML configuration, keeping every
 // other line. With rtspAddr, it turns RTSP on there, over TCP only (no
 // UDP ports to collide with), setting or adding rtsp, rtspAddress and
-// rtspTransports.
-func mediaMTXConfig(template, httpAddr, udpAddr, rtspAddr string) ([]byte, error) {
+// rtspTransports; with pprofAddr, the pprof server (pprof, pprofAddress).
+func mediaMTXConfig(template, httpAddr, udpAddr, rtspAddr, pprofAddr string) ([]byte, error) {
 	f, err := os.Open(template)
 	if err != nil {
 		return nil, err
@@ -205,6 +214,10 @@ func mediaMTXConfig(template, httpAddr, udpAddr, rtspAddr string) ([]byte, error
 	if rtspAddr != "" {
 		set["rtsp"], set["rtspAddress"], set["rtspTransports"] = "yes", rtspAddr, "[tcp]"
 		add = []string{"rtsp", "rtspAddress", "rtspTransports"}
+	}
+	if pprofAddr != "" {
+		set["pprof"], set["pprofAddress"] = "yes", pprofAddr
+		add = append(add, "pprof", "pprofAddress")
 	}
 	seen := map[string]bool{}
 	var out strings.Builder

@@ -54,8 +54,9 @@ func TestAVSyncFromSenderReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cur.Close()
+	cur.OwnPackets() // the depacketizers keep payload slices across packets
 	deps := map[int]frame.Depacketizer{}
-	var kinds []media.Kind
+	kinds := map[int]media.Kind{}
 	for _, tr := range st.Tracks() {
 		if tr.Derived {
 			continue // transcoded (Opus's AAC, G.711), written only on demand
@@ -65,7 +66,7 @@ func TestAVSyncFromSenderReports(t *testing.T) {
 			t.Fatal(err)
 		}
 		deps[tr.Index] = d
-		kinds = append(kinds, tr.Codec.Kind())
+		kinds[tr.Index] = tr.Codec.Kind()
 	}
 
 	// Video: the first frame the cursor gives is access unit 0 (the
@@ -84,7 +85,11 @@ func TestAVSyncFromSenderReports(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fr, ok := deps[p.Track].Push(p)
+		d, ok := deps[p.Track]
+		if !ok {
+			continue // a derived track a consumer started (LL-HLS's AAC)
+		}
+		fr, ok := d.Push(p)
 		if !ok {
 			continue
 		}

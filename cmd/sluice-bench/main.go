@@ -296,20 +296,29 @@ Flags:
 	}
 	defer stopProfile()
 	res, err := bench.Compare(ctx, cc)
+	if res == nil {
+		return finish(stdout, stderr, "compare", m.json, nil, err)
+	}
+	return finish(stdout, stderr, "compare", m.json, res, err)
+}
+
+// finish prints a mode's result, a table or with -json JSON (res nil:
+// none), then its error; it returns the exit status.
+func finish(stdout, stderr io.Writer, mode string, asJSON bool, res interface{ WriteTable(io.Writer) error }, err error) int {
 	if res != nil {
 		var perr error
-		if m.json {
+		if asJSON {
 			perr = writeJSON(stdout, res)
 		} else {
 			perr = res.WriteTable(stdout)
 		}
 		if perr != nil {
-			fmt.Fprintln(stderr, "sluice-bench compare:", perr)
+			fmt.Fprintln(stderr, "sluice-bench "+mode+":", perr)
 			return 1
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "sluice-bench compare:", err)
+		fmt.Fprintln(stderr, "sluice-bench "+mode+":", err)
 		return 1
 	}
 	return 0
@@ -375,23 +384,10 @@ Flags:
 	ctx, cancel := context.WithTimeout(ctx, cfg.MaxRunTime())
 	defer cancel()
 	rep, err := bench.RunSetups(ctx, cfg)
-	if rep != nil {
-		var perr error
-		if m.json {
-			perr = writeJSON(stdout, rep)
-		} else {
-			perr = rep.WriteTable(stdout)
-		}
-		if perr != nil {
-			fmt.Fprintln(stderr, "sluice-bench setups:", perr)
-			return 1
-		}
+	if rep == nil {
+		return finish(stdout, stderr, "setups", m.json, nil, err)
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "sluice-bench setups:", err)
-		return 1
-	}
-	return 0
+	return finish(stdout, stderr, "setups", m.json, rep, err)
 }
 
 func printReport(w io.Writer, rep *bench.Report, asJSON bool) error {

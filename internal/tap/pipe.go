@@ -60,15 +60,8 @@ func (x *Transcoders) toOpus(src, dst media.Codec, from string) (pipe, error) {
 		in.close()
 		return nil, err
 	}
-	return &pcmPipe{in: in, rate: int64(src.ClockRate), push1: func(pcm []float32, at int64, emit func(int64, []byte) error) error {
-		out, err := enc.Push(pcm, at)
-		for _, o := range out {
-			if werr := emit(o.TS, o.Payload); werr != nil {
-				return werr
-			}
-		}
-		return err
-	}, closer: enc.Close}, nil
+	return &pcmPipe{in: in, rate: int64(src.ClockRate), closer: enc.Close,
+		push1: emitAll(enc.Push, func(o transcode.OpusPacket) (int64, []byte) { return o.TS, o.Payload })}, nil
 }
 
 // toAAC encodes AAC-LC at 48 kHz from Opus (with libopus's concealment of
@@ -106,15 +99,8 @@ func (x *Transcoders) toAAC(src, dst media.Codec, from string) (pipe, error) {
 		in.close()
 		return nil, err
 	}
-	return &pcmPipe{in: in, rate: int64(src.ClockRate), push1: func(pcm []float32, at int64, emit func(int64, []byte) error) error {
-		out, err := enc.Push(pcm, at)
-		for _, f := range out {
-			if werr := emit(f.PTS, f.Payload); werr != nil {
-				return werr
-			}
-		}
-		return err
-	}, closer: enc.Close}, nil
+	return &pcmPipe{in: in, rate: int64(src.ClockRate), closer: enc.Close,
+		push1: emitAll(enc.Push, func(f transcode.AACFrame) (int64, []byte) { return f.PTS, f.Payload })}, nil
 }
 
 // toG711 decodes Opus or AAC and encodes G.711 at 8 kHz mono.
@@ -128,15 +114,23 @@ func (x *Transcoders) toG711(src media.Codec, from string, mulaw bool) (pipe, er
 		in.close()
 		return nil, err
 	}
-	return &pcmPipe{in: in, rate: int64(src.ClockRate), push1: func(pcm []float32, at int64, emit func(int64, []byte) error) error {
-		out, err := enc.Push(pcm, at)
+	return &pcmPipe{in: in, rate: int64(src.ClockRate), closer: enc.Close,
+		push1: emitAll(enc.Push, func(o transcode.G711Packet) (int64, []byte) { return o.TS, o.Payload })}, nil
+}
+
+// emitAll makes a pcmPipe's push1 of an encoder's Push: each output
+// (its time and payload, by at) goes to emit in order; the encoder's
+// error comes after what it did encode.
+func emitAll[T any](push func([]float32, int64) ([]T, error), at func(T) (int64, []byte)) func([]float32, int64, func(int64, []byte) error) error {
+	return func(pcm []float32, ts int64, emit func(int64, []byte) error) error {
+		out, err := push(pcm, ts)
 		for _, o := range out {
-			if werr := emit(o.TS, o.Payload); werr != nil {
+			if werr := emit(at(o)); werr != nil {
 				return werr
 			}
 		}
 		return err
-	}, closer: enc.Close}, nil
+	}
 }
 
 // sameAAC checks that the encoder makes what the derived track declared.

@@ -34,13 +34,8 @@ import (
 // direct path cannot read stay with pion.
 
 // detachDelay is how long after its last track started a publisher is
-// detached: for pion to finish what it starts on connecting, and for a
-// browser's first bandwidth probes (sent as media starts) to get their
-// congestion feedback from one side: the packets around the hand-over
-// are reported by neither, and a probe that loses its feedback leaves
-// Chromium's estimate at its start value, to climb for seconds (seen
-// with a hand-over 20–80 ms after connecting).
-const detachDelay = time.Second
+// detached: a moment for pion to finish what it starts on connecting.
+const detachDelay = 100 * time.Millisecond
 
 // Feedback intervals of a detached publisher: TWCC as pion's sender
 // interceptor, receiver reports as pion's report interceptor.

@@ -258,7 +258,7 @@ func TestJSONAPI(t *testing.T) {
 		if ss.Kind == "whep" {
 			viewerID = ss.ID
 		} else if ss.RTPPath == "pion" {
-			want = "pion" // a publisher is detached from pion 1 s after its tracks start
+			want = "pion" // a publisher is detached from pion 0.1 s after its tracks start
 		}
 		if ss.RTPPath != want {
 			t.Errorf("%s session: rtp_path %q, want %q", ss.Kind, ss.RTPPath, want)

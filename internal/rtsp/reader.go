@@ -67,14 +67,15 @@ type outState struct {
 
 	// The direct path's (tcpreader.go): where the media goes, and what
 	// its RTCP sender reports say.
-	ssrc     uint32
-	channel  int
-	packets  uint32
-	octets   uint32
-	lastTS   uint32    // the last packet's RTP time, as sent
-	lastNTP  time.Time // and its wall-clock time
-	lastSent time.Time // when it was written (the local clock)
-	reportAt time.Time // the next sender report is due; zero: at the first packet
+	ssrc        uint32
+	channel     int
+	packets     uint32
+	octets      uint32
+	lastTS      uint32    // the last packet's RTP time, as sent
+	lastTrack   int       // its hub track
+	lastSrcTS   uint32    // its RTP time in the stream
+	lastArrived int64     // when the hub took it (hub.Packet.Arrived)
+	reportAt    time.Time // the next sender report is due; zero: at the first packet
 }
 
 // newReader makes the reader of a session that set up the medias of desc
@@ -199,9 +200,14 @@ func (r *reader) rewrite(p *hub.Packet, restart bool, h *rtp.Header) (i int, o *
 // ntp is the wall-clock time of a packet: the publisher's, from its sender
 // reports, else from the first packet's arrival.
 func (r *reader) ntp(p *hub.Packet, o *outState) time.Time {
-	if t, ok := r.st.WallClock(p.Track, p.Timestamp); ok {
+	return r.wallClock(p.Track, p.Timestamp, o)
+}
+
+// wallClock is ntp of the packet of track at the stream's RTP time ts.
+func (r *reader) wallClock(track int, ts uint32, o *outState) time.Time {
+	if t, ok := r.st.WallClock(track, ts); ok {
 		return t
 	}
-	d := int64(int32(p.Timestamp-o.anchorTS)) * int64(time.Second) / int64(max(o.clock, 1))
+	d := int64(int32(ts-o.anchorTS)) * int64(time.Second) / int64(max(o.clock, 1))
 	return o.anchorWall.Add(time.Duration(d))
 }

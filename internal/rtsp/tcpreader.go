@@ -166,14 +166,15 @@ func (r *reader) appendRTP(p *hub.Packet, restart bool) {
 	if o == nil {
 		return
 	}
-	n := h.MarshalSize() + len(p.Payload)
+	hn := h.MarshalSize()
+	n := hn + len(p.Payload)
 	if n > maxFrame {
 		return // cannot be framed; no publisher path makes one
 	}
 	b := r.buf
 	b = append(b, '$', byte(o.channel), byte(n>>8), byte(n))
 	hdr := len(b)
-	b = b[:hdr+h.MarshalSize()]
+	b = b[:hdr+hn]
 	if _, err := h.MarshalTo(b[hdr:]); err != nil {
 		r.buf = b[:hdr-4]
 		return
@@ -182,8 +183,8 @@ func (r *reader) appendRTP(p *hub.Packet, restart bool) {
 	r.batchRTP++
 	o.packets++
 	o.octets += uint32(len(p.Payload))
-	o.lastTS, o.lastNTP = h.Timestamp, r.ntp(p, o)
-	o.lastSent = time.Unix(0, p.Arrived)
+	// The sender report's times are worked out from these when one is due.
+	o.lastTS, o.lastTrack, o.lastSrcTS, o.lastArrived = h.Timestamp, p.Track, p.Timestamp, p.Arrived
 }
 
 // appendReports adds the sender reports due: a media's first with its
@@ -197,10 +198,10 @@ func (r *reader) appendReports(now time.Time) {
 			continue
 		}
 		o.reportAt = now.Add(reportEvery)
-		since := max(now.Sub(o.lastSent), 0)
+		since := max(now.Sub(time.Unix(0, o.lastArrived)), 0)
 		sr := rtcp.SenderReport{
 			SSRC:        o.ssrc,
-			NTPTime:     media.ToNTP(o.lastNTP.Add(since)),
+			NTPTime:     media.ToNTP(r.wallClock(o.lastTrack, o.lastSrcTS, o).Add(since)),
 			RTPTime:     o.lastTS + uint32(since*time.Duration(o.clock)/time.Second),
 			PacketCount: o.packets,
 			OctetCount:  o.octets,
